@@ -1,0 +1,103 @@
+"""`apr`: a thin command line over the library.
+
+Each command lives in its own module under `apr.cli` and exposes ``register(subparsers)``, which
+adds its parser and sets ``handler`` to a function ``(args) -> int``. Command modules import their
+heavy libraries inside the handler, so `apr inspect` never pays for torch.
+
+One place maps exceptions to exit codes (pip's base_command): an `AprError` prints one message
+and exits with its own code; Ctrl-C is a cancellation (130); a closed stdout pipe is one line on
+stderr; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from apr.cli import exit_codes
+from apr.errors import AprError
+
+# Command modules, in pipeline order. A new command adds one line here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "apr.cli.inspect_cmd",
+    "apr.cli.validate_cmd",
+    "apr.cli.demo_cmd",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as a usage error (exit 2) with the command's help hint."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n  fix: run `{self.prog} --help` for the accepted flags\n")
+        raise SystemExit(exit_codes.EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg_version = version("apr-contracts")
+    except PackageNotFoundError:  # running from a source tree without install
+        pkg_version = "0+unknown"
+    parser = _Parser(prog="apr", description="APR v2 checkpoints under contract.")
+    parser.add_argument("--version", action="version", version=f"apr {pkg_version}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    from rich.logging import RichHandler
+
+    from apr.cli.output import err
+
+    handler = RichHandler(console=err(), show_time=False, show_path=verbosity > 1)
+    root = logging.getLogger("apr")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    falsifiers_logger = logging.getLogger("falsifiers")
+    falsifiers_logger.handlers[:] = [handler]
+    falsifiers_logger.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return exit_codes.EXIT_USAGE
+    _configure_logging(args.verbose)
+    as_json = bool(getattr(args, "json", False))
+    from apr.cli.output import render_error
+
+    try:
+        return int(args.handler(args))
+    except AprError as error:
+        render_error(error, as_json=as_json)
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("cancelled by user\n")
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        # `apr inspect --json | head`: the reader went away; say so once, quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.stderr.write("apr: output pipe closed\n")
+        return exit_codes.EXIT_IO
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

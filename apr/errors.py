@@ -1,0 +1,246 @@
+"""Every error the `apr` package raises on purpose, in one place.
+
+Each class refines a builtin (so ``except ValueError`` in caller code keeps working), carries a
+stable kebab-case ``code`` for machines, the exit code aprender uses for the same failure
+(``reference/aprender.md`` Appendix A), and its facts as attributes (``path``, ``offset``,
+``field``, ``hint``) so the CLI renders text or JSON the same way every time and tests assert on
+fields rather than prose.
+
+The message always has three parts: what is wrong, where, and how to fix it.
+
+Example::
+
+    >>> err = ChecksumError("header checksum mismatch", path="m.apr", offset=40,
+    ...                     hint="re-export the model; the header was modified")
+    >>> str(err)
+    'm.apr: header checksum mismatch (at byte 40)\\n  fix: re-export the model; the header was modified'
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Exit codes (aprender apr-cli error.rs). Kept here because every error names its own code;
+# the CLI's exit_codes module re-exports them with the verdict codes.
+EXIT_GENERIC = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_INVALID_FORMAT = 4
+EXIT_VALIDATION = 5
+EXIT_MODEL_LOAD = 6
+EXIT_IO = 7
+EXIT_INFERENCE = 8
+EXIT_FEATURE_DISABLED = 9
+
+
+class AprError(Exception):
+    """Root of every deliberate failure in `apr`.
+
+    Args:
+        message: what is wrong, in one line.
+        path: the file concerned, if any.
+        offset: byte offset in that file, if the failure has one.
+        field: the metadata field, tensor name or argument concerned.
+        hint: how to fix it, ideally a command to paste.
+        code: overrides the class's stable code.
+    """
+
+    code: str = "apr-error"
+    exit_code: int = EXIT_GENERIC
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        offset: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = os.fspath(path) if path is not None else None
+        self.offset = offset
+        self.field = field
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        text = f"{where}{self.message}"
+        if self.offset is not None:
+            text += f" (at byte {self.offset})"
+        if self.hint:
+            text += f"\n  fix: {self.hint}"
+        return text
+
+    def with_path(self, path: str | os.PathLike[str]) -> "AprError":
+        """Return this error re-rendered with ``path`` (parsers work on bytes, callers know the file)."""
+        self.path = os.fspath(path)
+        self.args = (self._render(),)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the ``error`` object of a ``--json`` document."""
+        return {
+            "code": self.code,
+            "type": type(self).__name__,
+            "message": self.message,
+            "path": self.path,
+            "offset": self.offset,
+            "field": self.field,
+            "hint": self.hint,
+            "exit_code": self.exit_code,
+        }
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+class AprFileNotFoundError(AprError, FileNotFoundError):
+    """The path does not exist, or is not a regular file (a directory, a socket)."""
+
+    code = "file-not-found"
+    exit_code = EXIT_NOT_FOUND
+
+
+class OutputExistsError(AprError, FileExistsError):
+    """An output path exists and ``--force`` was not given (aprender's ``refuse_overwrite``)."""
+
+    code = "output-exists"
+    exit_code = EXIT_VALIDATION
+
+
+class AprIOError(AprError, OSError):
+    """The operating system refused a read or write (disk full, permissions)."""
+
+    code = "io-error"
+    exit_code = EXIT_IO
+
+
+# --- format -------------------------------------------------------------------------------------
+
+
+class FormatError(AprError, ValueError):
+    """The bytes are not a well-formed APR v2 file."""
+
+    code = "invalid-format"
+    exit_code = EXIT_INVALID_FORMAT
+
+
+class TruncatedError(FormatError):
+    """The file ends before a section its header promises."""
+
+    code = "truncated"
+
+
+class WrongFormatError(FormatError):
+    """The file is another format (GGUF, safetensors, APR v1); the hint says how to convert it."""
+
+    code = "wrong-format"
+
+    def __init__(self, message: str, *, detected: str, **kwargs: Any) -> None:
+        self.detected = detected
+        super().__init__(message, **kwargs)
+
+
+class HeaderError(FormatError):
+    """A header field is impossible (offsets out of order or past the end, forbidden flags)."""
+
+    code = "invalid-header"
+
+
+class ChecksumError(FormatError):
+    """The header CRC or the footer CRC does not match the bytes."""
+
+    code = "checksum-mismatch"
+
+
+class MetadataError(FormatError):
+    """The metadata section is not a valid JSON object, or a typed field has the wrong type."""
+
+    code = "invalid-metadata"
+
+
+class TensorIndexError(FormatError):
+    """The tensor index is malformed: bad dtype, ndim > 8, unsorted or duplicate names, bad UTF-8."""
+
+    code = "invalid-tensor-index"
+
+
+class TensorDataError(FormatError):
+    """A tensor's payload is inconsistent with its dtype and shape, misaligned or overlapping."""
+
+    code = "invalid-tensor-data"
+
+
+class ResourceLimitError(FormatError):
+    """A header or index claims a size beyond the reader's limits; nothing was allocated for it."""
+
+    code = "resource-limit"
+
+
+# --- identity -----------------------------------------------------------------------------------
+
+
+class ArchitectureMismatchError(AprError, ValueError):
+    """INV-INIT-ARCH-MATCH-001: the architecture claim contradicts the tensor names."""
+
+    code = "architecture-mismatch"
+    exit_code = EXIT_VALIDATION
+
+    def __init__(
+        self, message: str, *, claimed_family: str, tensor_family: str, salvage: str, **kwargs: Any
+    ) -> None:
+        self.claimed_family = claimed_family
+        self.tensor_family = tensor_family
+        self.salvage = salvage
+        super().__init__(message, **kwargs)
+
+
+# --- caller mistakes ----------------------------------------------------------------------------
+
+
+class TensorInputError(AprError, TypeError):
+    """``save_file`` was given something it cannot store (wrong type, dtype, name or metadata)."""
+
+    code = "invalid-input"
+    exit_code = EXIT_VALIDATION
+
+
+class UsageError(AprError, ValueError):
+    """A command-line argument is invalid; the message names the flag."""
+
+    code = "usage"
+    exit_code = EXIT_USAGE
+
+
+class ValidationError(AprError, ValueError):
+    """A well-formed file failed a check (``apr validate``, a gate)."""
+
+    code = "validation-failed"
+    exit_code = EXIT_VALIDATION
+
+
+__all__ = [
+    "AprError",
+    "AprFileNotFoundError",
+    "AprIOError",
+    "ArchitectureMismatchError",
+    "ChecksumError",
+    "FormatError",
+    "HeaderError",
+    "MetadataError",
+    "OutputExistsError",
+    "ResourceLimitError",
+    "TensorDataError",
+    "TensorIndexError",
+    "TensorInputError",
+    "TruncatedError",
+    "UsageError",
+    "ValidationError",
+    "WrongFormatError",
+]

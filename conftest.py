@@ -1,0 +1,24 @@
+"""Repository-wide pytest set-up: Hypothesis profiles.
+
+CI machines are small and noisy, so the ``ci`` profile has no deadline, is derandomized and runs a
+fixed example budget: a green run is reproducible and a red one is a real defect, not a timeout.
+It is chosen automatically when ``CI`` is set; ``HYPOTHESIS_PROFILE`` overrides.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    max_examples=60,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=60, print_blob=True)
+settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
