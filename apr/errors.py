@@ -225,6 +225,84 @@ class ValidationError(AprError, ValueError):
     exit_code = EXIT_VALIDATION
 
 
+# --- training -----------------------------------------------------------------------------------
+
+
+class TokenizerError(AprError, ValueError):
+    """A tokenizer folder or an embedded tokenizer is unusable (no files, no ``model.vocab``,
+    non-integer ids, a path escaping the folder, a checkpoint without ``tokenizer.*`` keys)."""
+
+    code = "invalid-tokenizer"
+    exit_code = EXIT_VALIDATION
+
+
+class DatasetError(AprError, ValueError):
+    """A token-shard folder or shard file is malformed, empty or too small for the run."""
+
+    code = "invalid-dataset"
+    exit_code = EXIT_INVALID_FORMAT
+
+
+class ModelConfigError(AprError, ValueError):
+    """A model shape (``config.json`` or APR metadata) is missing a field, is inconsistent, or asks
+    for a feature the trainer does not implement (rope scaling, sliding window, MLP bias)."""
+
+    code = "invalid-model-config"
+    exit_code = EXIT_VALIDATION
+
+
+class InitCheckpointError(AprError, ValueError):
+    """``apr pretrain --init FILE`` was refused before any training step (apr-pretrain-from-init-v1).
+
+    ``falsifier`` is the FALSIFY id whose prediction this refusal is, also quoted in the message,
+    e.g. ``FALSIFY-APR-PRETRAIN-INIT-003`` for a missing file (exit 3) or ``-005`` for bogus
+    architecture metadata (exit 5).
+    """
+
+    code = "init-checkpoint"
+    exit_code = EXIT_VALIDATION
+
+    def __init__(self, message: str, *, falsifier: str, exit_code: int | None = None, **kwargs: Any) -> None:
+        self.falsifier = falsifier
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = super().to_dict()
+        document["falsifier"] = self.falsifier
+        return document
+
+
+class ChinchillaGateError(ValidationError):
+    """chinchilla-gate-v1: with ``--init``, the planned tokens D are under 20x the parameters N.
+
+    Carries ``ratio`` (D/N) and ``suggested_steps`` (the smallest ``--num-steps`` that passes).
+    """
+
+    code = "chinchilla-gate"
+
+    def __init__(self, message: str, *, ratio: float, suggested_steps: int, **kwargs: Any) -> None:
+        self.ratio = ratio
+        self.suggested_steps = suggested_steps
+        super().__init__(message, **kwargs)
+
+
+class TrainingAbortedError(AprError, RuntimeError):
+    """A training guard fired: ``reason`` is ``DIVERGENCE`` (GATE-TRAIN-005) or
+    ``NUMERICAL_INSTABILITY`` (GATE-TRAIN-007); the diverged weights were not checkpointed."""
+
+    code = "training-aborted"
+    exit_code = EXIT_GENERIC
+
+    def __init__(self, message: str, *, reason: str, step: int | None = None,
+                 epoch: int | None = None, **kwargs: Any) -> None:
+        self.reason = reason
+        self.step = step
+        self.epoch = epoch
+        super().__init__(message, **kwargs)
+
+
 __all__ = [
     "AprError",
     "AprFileNotFoundError",
@@ -243,4 +321,11 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "WrongFormatError",
+    # training
+    "ChinchillaGateError",
+    "DatasetError",
+    "InitCheckpointError",
+    "ModelConfigError",
+    "TokenizerError",
+    "TrainingAbortedError",
 ]

@@ -36,6 +36,7 @@ from apr.format.tensor_index import MIN_ENTRY_SIZE, TensorEntry, parse_index
 # The largest tensor index we agree to read: 2^16 - 1 byte names × many tensors is still far below.
 MAX_INDEX_SIZE = 256 * 1024 * 1024
 _MAX_ENTRY_SIZE = 2 + 0xFFFF + 2 + 8 * 8 + 16
+_MAX_NUMPY_BYTES = 2**63 - 1  # numpy's intp limit on dims and on an array's byte size
 
 
 class _FileSource:
@@ -245,6 +246,15 @@ class AprReader:
                 field=name,
                 hint="the tensor index is corrupt; restore the file from its source",
             )
+        # A zero-size tensor may claim any dims (offsets and size stay in bounds), but numpy cannot
+        # represent a shape whose non-zero dims overflow its index type, even for float32 output.
+        if element_count(tuple(d for d in entry.shape if d)) * 8 > _MAX_NUMPY_BYTES:
+            raise TensorDataError(
+                f"tensor {name!r}: shape {list(entry.shape)} is too large to represent",
+                path=self.path,
+                field=name,
+                hint="the tensor index is corrupt; restore the file from its source",
+            )
         raw = self.get_raw(name)
         if entry.dtype.is_packed:
             return PackedTensor(entry.dtype, entry.shape, raw)
@@ -285,12 +295,12 @@ def open_file(path: str | os.PathLike[str], *, verify_checksum: bool = True) -> 
     try:
         info = os.stat(target)
     except FileNotFoundError:
-        raise AprFileNotFoundError(f"file not found: {target}", path=target, hint="check the path") from None
+        raise AprFileNotFoundError("file not found", path=target, hint="check the path") from None
     except OSError as err:
         raise AprIOError(f"cannot stat file: {err.strerror}", path=target) from err
     if not stat.S_ISREG(info.st_mode):
         raise AprFileNotFoundError(
-            f"not a file: {target}", path=target, hint="pass the path of an .apr file, not a folder"
+            "not a file (a folder or device)", path=target, hint="pass the path of an .apr file, not a folder"
         )
     return AprReader(_FileSource(target), verify_checksum=verify_checksum)
 

@@ -1,0 +1,361 @@
+"""The shape of a decoder-only model (llama, qwen2, qwen3) as one frozen record.
+
+Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
+transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
+written back as either. Unsupported features (rope scaling, sliding windows, MLP or o_proj biases)
+are refused by name rather than silently ignored: a model that trains differently from its
+Hugging Face twin is worse than no model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from apr.errors import AprFileNotFoundError, ModelConfigError
+from apr.identity import (
+    HF_CLASS_FOR_FAMILY,
+    HF_MODEL_TYPE_FOR_FAMILY,
+    family_from_tensor_names,
+    normalize_metadata_arch_family,
+)
+
+SUPPORTED_FAMILIES: tuple[str, ...] = ("llama", "qwen2", "qwen3")
+
+# Hugging Face defaults that differ per family (LlamaConfig, Qwen2Config, Qwen3Config).
+_HF_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llama": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 2048},
+    "qwen2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768},
+    "qwen3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768, "head_dim": 128},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Everything that fixes a model's parameter shapes and forward pass.
+
+    ``family`` decides the two structural differences: qwen2 has biases on q/k/v (not on o),
+    qwen3 has RMSNorm on each head of q and k before RoPE. ``head_dim`` is explicit because qwen3
+    decouples it from ``hidden_size // num_heads``.
+    """
+
+    family: str
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    head_dim: int
+    max_position_embeddings: int = 2048
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+    tie_word_embeddings: bool = True
+    initializer_range: float = 0.02  # std of the normal init, as Hugging Face's _init_weights
+
+    def __post_init__(self) -> None:
+        if self.family not in SUPPORTED_FAMILIES:
+            raise ModelConfigError(
+                f"model family {self.family!r} is not one the trainer builds", field="architecture",
+                hint=f"use one of {', '.join(SUPPORTED_FAMILIES)}",
+            )
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
+                     "intermediate_size", "head_dim", "max_position_embeddings"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ModelConfigError(f"{name} must be a positive integer, got {value!r}", field=name)
+        if self.num_heads % self.num_kv_heads:
+            raise ModelConfigError(
+                f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}",
+                field="num_kv_heads", hint="grouped-query attention needs whole groups of query heads",
+            )
+        if self.head_dim % 2:
+            raise ModelConfigError(f"head_dim {self.head_dim} must be even for RoPE", field="head_dim")
+        if not (math.isfinite(self.rope_theta) and self.rope_theta > 0):
+            raise ModelConfigError(f"rope_theta must be positive, got {self.rope_theta!r}", field="rope_theta")
+        if not (math.isfinite(self.rms_norm_eps) and self.rms_norm_eps > 0):
+            raise ModelConfigError(f"rms_norm_eps must be positive, got {self.rms_norm_eps!r}", field="rms_norm_eps")
+
+    # --- identity -------------------------------------------------------------------------------
+
+    @property
+    def qkv_bias(self) -> bool:
+        """qwen2 puts biases on q/k/v (and not on o_proj)."""
+        return self.family == "qwen2"
+
+    @property
+    def qk_norm(self) -> bool:
+        """qwen3 normalises each query and key head (RMSNorm over head_dim) before RoPE."""
+        return self.family == "qwen3"
+
+    @property
+    def hf_architecture(self) -> str:
+        return HF_CLASS_FOR_FAMILY[self.family]
+
+    @property
+    def hf_model_type(self) -> str:
+        return HF_MODEL_TYPE_FOR_FAMILY[self.family]
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Hugging Face tensor name -> shape, for every tensor a checkpoint of this model holds.
+
+        ``lm_head.weight`` is absent when the head is tied to the embedding (as HF saves it).
+        """
+        h, kv = self.hidden_size, self.num_kv_heads * self.head_dim
+        q = self.num_heads * self.head_dim
+        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (self.vocab_size, h)}
+        for i in range(self.num_layers):
+            p = f"model.layers.{i}."
+            shapes[p + "input_layernorm.weight"] = (h,)
+            shapes[p + "self_attn.q_proj.weight"] = (q, h)
+            shapes[p + "self_attn.k_proj.weight"] = (kv, h)
+            shapes[p + "self_attn.v_proj.weight"] = (kv, h)
+            if self.qkv_bias:
+                shapes[p + "self_attn.q_proj.bias"] = (q,)
+                shapes[p + "self_attn.k_proj.bias"] = (kv,)
+                shapes[p + "self_attn.v_proj.bias"] = (kv,)
+            if self.qk_norm:
+                shapes[p + "self_attn.q_norm.weight"] = (self.head_dim,)
+                shapes[p + "self_attn.k_norm.weight"] = (self.head_dim,)
+            shapes[p + "self_attn.o_proj.weight"] = (h, q)
+            shapes[p + "post_attention_layernorm.weight"] = (h,)
+            shapes[p + "mlp.gate_proj.weight"] = (self.intermediate_size, h)
+            shapes[p + "mlp.up_proj.weight"] = (self.intermediate_size, h)
+            shapes[p + "mlp.down_proj.weight"] = (h, self.intermediate_size)
+        shapes["model.norm.weight"] = (h,)
+        if not self.tie_word_embeddings:
+            shapes["lm_head.weight"] = (self.vocab_size, h)
+        return shapes
+
+    @property
+    def param_count(self) -> int:
+        """Exact number of parameters (a tied head counted once)."""
+        return sum(math.prod(shape) for shape in self.parameter_shapes().values())
+
+    # --- Hugging Face config.json --------------------------------------------------------------
+
+    @classmethod
+    def from_hf_config(cls, config: Mapping[str, Any], *, path: str | None = None) -> "ModelConfig":
+        """Read a Hugging Face ``config.json`` document with that family's defaults.
+
+        Raises:
+            ModelConfigError: unknown family, a missing dimension, or an unsupported feature.
+        """
+        model_type = config.get("model_type")
+        family = model_type if model_type in SUPPORTED_FAMILIES else None
+        if family is None:
+            architectures = config.get("architectures") or []
+            claim = architectures[0] if isinstance(architectures, list) and architectures else None
+            family = normalize_metadata_arch_family(claim) if isinstance(claim, str) else None
+        if family not in SUPPORTED_FAMILIES:
+            raise ModelConfigError(
+                f"config.json model_type {model_type!r} is not llama, qwen2 or qwen3", path=path,
+                field="model_type", hint="set \"model_type\" to \"llama\", \"qwen2\" or \"qwen3\"",
+            )
+        _refuse_unsupported(config, family, path)
+        defaults = _HF_DEFAULTS[family]
+
+        def need(key: str) -> Any:
+            if key not in config:
+                raise ModelConfigError(f"config.json has no {key!r}", path=path, field=key,
+                                       hint=f"add \"{key}\" to the config")
+            return config[key]
+
+        hidden, heads = need("hidden_size"), need("num_attention_heads")
+        rope = config.get("rope_parameters") if isinstance(config.get("rope_parameters"), dict) else {}
+        head_dim = config.get("head_dim") or defaults.get("head_dim") or _div(hidden, heads, path)
+        return cls(
+            family=family,
+            vocab_size=need("vocab_size"),
+            hidden_size=hidden,
+            num_layers=need("num_hidden_layers"),
+            num_heads=heads,
+            num_kv_heads=config.get("num_key_value_heads") or heads,
+            intermediate_size=need("intermediate_size"),
+            head_dim=head_dim,
+            max_position_embeddings=config.get("max_position_embeddings", defaults["max_position_embeddings"]),
+            rope_theta=float(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"]))),
+            rms_norm_eps=float(config.get("rms_norm_eps", defaults["rms_norm_eps"])),
+            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+            initializer_range=float(config.get("initializer_range", 0.02)),
+        )
+
+    @classmethod
+    def from_config_file(cls, path: str | os.PathLike[str]) -> "ModelConfig":
+        """`from_hf_config` on a file (or on ``DIR/config.json``)."""
+        file = Path(path)
+        if file.is_dir():
+            file = file / "config.json"
+        if not file.is_file():
+            raise AprFileNotFoundError("model config not found", path=file, field="--config",
+                                       hint="pass a Hugging Face config.json")
+        try:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ModelConfigError(f"config.json is not valid JSON: {err}", path=file) from err
+        if not isinstance(document, dict):
+            raise ModelConfigError("config.json must hold a JSON object", path=file)
+        return cls.from_hf_config(document, path=os.fspath(file))
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """The ``config.json`` that makes transformers build the same model."""
+        config: dict[str, Any] = {
+            "architectures": [self.hf_architecture],
+            "model_type": self.hf_model_type,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "intermediate_size": self.intermediate_size,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_norm_eps,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "initializer_range": self.initializer_range,
+            "hidden_act": "silu",
+        }
+        if self.family in ("llama", "qwen3"):
+            config["attention_bias"] = False
+        if self.family == "llama":
+            config["mlp_bias"] = False
+        return config
+
+    # --- APR metadata ---------------------------------------------------------------------------
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Typed APR metadata fields (§1.8) plus ``tied_embeddings``: the checkpoint's identity."""
+        return {
+            "architecture": self.family,
+            "hf_architecture": self.hf_architecture,
+            "hf_model_type": self.hf_model_type,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "num_kv_heads": self.num_kv_heads,
+            "vocab_size": self.vocab_size,
+            "intermediate_size": self.intermediate_size,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": self.rope_theta,
+            # aprender's import rule: NEOX (2) for the qwen families, NORM (0) for llama
+            "rope_type": 0 if self.family == "llama" else 2,
+            "rms_norm_eps": self.rms_norm_eps,
+            "head_dim": self.head_dim,
+            "param_count": self.param_count,
+            "tied_embeddings": self.tie_word_embeddings,
+        }
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: Mapping[str, Any], tensor_names: Iterable[str] | None = None, *, path: str | None = None
+    ) -> "ModelConfig":
+        """Rebuild the shape from APR metadata, using tensor names as evidence where they help.
+
+        The family is the tensor-name family when that is concrete (the ground truth of §5.1),
+        else the ``architecture`` / ``hf_architecture`` / ``hf_model_type`` claim. Whether the head
+        is tied comes from the tensors (no ``lm_head.weight``) unless ``tied_embeddings`` is true.
+
+        Raises:
+            ModelConfigError: a dimension is missing or not an integer, or the family is unknown.
+        """
+        names = list(tensor_names) if tensor_names is not None else []
+        family = family_from_tensor_names(names) if names else "unknown"
+        if family == "unknown":
+            for key in ("architecture", "hf_architecture", "hf_model_type"):
+                claim = metadata.get(key)
+                family = normalize_metadata_arch_family(claim) if isinstance(claim, str) else None
+                if family:
+                    break
+        if family not in SUPPORTED_FAMILIES:
+            raise ModelConfigError(
+                f"cannot tell a llama/qwen2/qwen3 family from architecture={metadata.get('architecture')!r}, "
+                f"hf_architecture={metadata.get('hf_architecture')!r} and the tensor names",
+                path=path, field="architecture",
+                hint="apr stamp FILE --architecture qwen2 --hf-architecture Qwen2ForCausalLM -o STAMPED.apr",
+            )
+
+        def dim(key: str, default: Any = None) -> Any:
+            value = metadata.get(key, default)
+            if value is None:
+                raise ModelConfigError(f"metadata has no {key!r}", path=path, field=key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ModelConfigError(f"metadata {key!r} = {value!r} is not an integer", path=path, field=key)
+            return value
+
+        hidden, heads = dim("hidden_size"), dim("num_heads")
+        if names:
+            tied = "lm_head.weight" not in names or metadata.get("tied_embeddings") is True
+        else:
+            tied = bool(metadata.get("tied_embeddings", True))
+        return cls(
+            family=family,
+            vocab_size=dim("vocab_size"),
+            hidden_size=hidden,
+            num_layers=dim("num_layers"),
+            num_heads=heads,
+            num_kv_heads=dim("num_kv_heads", heads),
+            intermediate_size=dim("intermediate_size"),
+            head_dim=dim("head_dim", _div(hidden, heads, path)),
+            max_position_embeddings=dim("max_position_embeddings", 2048),
+            rope_theta=float(metadata.get("rope_theta") or 10000.0),
+            rms_norm_eps=float(metadata.get("rms_norm_eps") or 1e-6),
+            tie_word_embeddings=tied,
+        )
+
+    def with_(self, **changes: Any) -> "ModelConfig":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ARCH_FIELDS: tuple[str, ...] = (
+    "family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
+    "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings",
+)
+
+
+def config_differences(left: ModelConfig, right: ModelConfig) -> list[str]:
+    """``["hidden_size: 64 != 32", ...]`` for every shape field on which two configs differ."""
+    return [f"{name}: {getattr(left, name)!r} != {getattr(right, name)!r}"
+            for name in ARCH_FIELDS if getattr(left, name) != getattr(right, name)]
+
+
+def _div(hidden: Any, heads: Any, path: str | None) -> int:
+    if not isinstance(hidden, int) or not isinstance(heads, int) or heads <= 0 or hidden % heads:
+        raise ModelConfigError(f"hidden_size {hidden!r} is not divisible by num_heads {heads!r}", path=path,
+                               field="head_dim", hint="set head_dim explicitly")
+    return hidden // heads
+
+
+def _refuse_unsupported(config: Mapping[str, Any], family: str, path: str | None) -> None:
+    problems = []
+    rope_scaling = config.get("rope_scaling")
+    rope_parameters = config.get("rope_parameters")
+    rope_type = None
+    if isinstance(rope_scaling, dict):
+        rope_type = rope_scaling.get("rope_type", rope_scaling.get("type"))
+    elif isinstance(rope_parameters, dict):
+        rope_type = rope_parameters.get("rope_type")
+    if rope_type not in (None, "default"):
+        problems.append(f"rope scaling {rope_type!r}")
+    if config.get("hidden_act", "silu") != "silu":
+        problems.append(f"hidden_act {config.get('hidden_act')!r}")
+    if config.get("mlp_bias"):
+        problems.append("mlp_bias")
+    if family in ("llama", "qwen3") and config.get("attention_bias"):
+        problems.append("attention_bias")
+    if config.get("use_sliding_window"):
+        problems.append("use_sliding_window")
+    if problems:
+        raise ModelConfigError(
+            f"config.json asks for {', '.join(problems)}, which the trainer does not implement", path=path,
+            hint="remove these keys, or train this model with transformers",
+        )

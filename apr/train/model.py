@@ -1,0 +1,194 @@
+"""A decoder-only transformer (llama, qwen2, qwen3) in plain PyTorch, top to bottom.
+
+Parameter names and maths are Hugging Face's (``model.layers.N.self_attn.q_proj.weight``, RMSNorm
+computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention), so a state dict moves
+between this model and ``transformers``' ``*ForCausalLM`` unchanged and both give the same logits.
+Attention goes through ``scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
+
+Shape letters: B batch, T time (sequence), C hidden size, H query heads, K key/value heads,
+D head_dim, V vocabulary, I intermediate size.
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from apr.train.config import ModelConfig
+from apr.train.loss import linear_cross_entropy
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in fp32 whatever the input dtype (as Hugging Face does)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rope_cos_sin(
+    positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables for rotate-half RoPE, computed in fp32 then cast. Returns (T, D) twice."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.int64).float() / head_dim))
+    freqs = torch.outer(positions.float(), inv_freq)  # (T, D/2)
+    emb = torch.cat((freqs, freqs), dim=-1)  # (T, D)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (i, i + D/2) of each head by its position's angle. x: (B, H, T, D)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)  # rotate_half
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    """Causal grouped-query self-attention with RoPE (plus q/k biases for qwen2, q/k norms for qwen3)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.num_heads, self.num_kv_heads, self.head_dim = config.num_heads, config.num_kv_heads, config.head_dim
+        self.rope_theta = config.rope_theta
+        q_dim, kv_dim = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, q_dim, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(q_dim, config.hidden_size, bias=False)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
+            self.k_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
+        self.qk_norm = config.qk_norm
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)  # (B, T, H, D)
+        k = self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
+        v = self.v_proj(x).view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
+        if self.qk_norm:  # qwen3: per-head RMSNorm before RoPE
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|K, T, D)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.num_kv_heads != self.num_heads:
+            # Expand K/V heads to match queries (Hugging Face's repeat_kv); every SDPA backend,
+            # flash included, accepts the result, unlike `enable_gqa` on older torch.
+            groups = self.num_heads // self.num_kv_heads
+            k = k[:, :, None].expand(B, self.num_kv_heads, groups, T, self.head_dim).reshape(B, self.num_heads, T, self.head_dim)
+            v = v[:, :, None].expand(B, self.num_kv_heads, groups, T, self.head_dim).reshape(B, self.num_heads, T, self.head_dim)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # (B, T, H*D)
+        return self.o_proj(y)  # (B, T, C)
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # (B, T, I) -> (B, T, C)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class DecoderStack(nn.Module):
+    """Embedding, the layers and the final norm: Hugging Face's ``model.`` prefix."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.head_dim, self.rope_theta = config.head_dim, config.rope_theta
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(input_ids)  # (B, T, C)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_theta, dtype)  # (T, D)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x)  # (B, T, C)
+
+
+class CausalLM(nn.Module):
+    """The language model: ``model`` (the stack) and ``lm_head`` (tied to the embedding or not)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.model = DecoderStack(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Hugging Face's init: normal(0, initializer_range) for weights, zeros for biases."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+
+    def forward(
+        self, input_ids: torch.Tensor, targets: torch.Tensor | None = None, *, loss_chunk_rows: int | None = None
+    ) -> torch.Tensor:
+        """Logits (B, T, V) without ``targets``; with them, the mean next-token cross-entropy.
+
+        With targets the head and the loss are fused and chunked (`linear_cross_entropy`), so the
+        (B*T, V) logits never exist at once: on a 150k vocabulary that is the largest tensor of
+        the step.
+        """
+        h = self.model(input_ids)  # (B, T, C)
+        if targets is None:
+            return self.lm_head(h)  # (B, T, V)
+        return linear_cross_entropy(
+            h.reshape(-1, h.shape[-1]), self.lm_head.weight, targets.reshape(-1), chunk_rows=loss_chunk_rows
+        )
+
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters under their Hugging Face names; a tied ``lm_head.weight`` is left out."""
+        state = {name: tensor for name, tensor in self.state_dict().items()}
+        if self.config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)
+        return state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())  # shared (tied) tensors counted once
+
+
+def flops_per_token(config: ModelConfig, seq_length: int) -> float:
+    """Training FLOPs per token: 6·N + 12·layers·hidden·seq (the PaLM appendix-B count)."""
+    return 6.0 * config.param_count + 12.0 * config.num_layers * config.hidden_size * seq_length
+
+
+__all__ = ["CausalLM", "RMSNorm", "apply_rope", "flops_per_token", "rope_cos_sin"]
