@@ -1,0 +1,86 @@
+"""Next-token cross-entropy fused with the output projection, computed in row chunks.
+
+For a 150k vocabulary the (B*T, V) logits are the largest tensor of a training step (16x1024
+rows: 5 GB in bf16, twice that once upcast for the softmax). `linear_cross_entropy` never holds
+more than one chunk of them: the forward pass computes each chunk's loss *and* its gradients
+with respect to the hidden states and the head weight (softmax minus one-hot), so the backward
+pass is a multiplication by the incoming scalar. Same idea as Liger-Kernel's fused linear
+cross-entropy, in plain PyTorch so it runs on CPU, CUDA and under ``torch.compile``.
+
+Targets equal to ``IGNORE_INDEX`` (-100, as in PyTorch) contribute nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+# Rows per chunk by default: 4096 rows x 150k vocab x 4 bytes ~ 2.4 GB of fp32 logits at a time.
+DEFAULT_CHUNK_ROWS = 4096
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int) -> torch.Tensor:  # type: ignore[override]
+        # hidden (N, C) in the compute dtype; weight (V, C), master copy (fp32 under autocast)
+        compute_dtype = hidden.dtype
+        w = weight.to(compute_dtype)  # (V, C)
+        valid = targets != IGNORE_INDEX  # (N,)
+        count = valid.sum().clamp_min(1).to(torch.float32)
+        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        grad_hidden = torch.empty_like(hidden) if needs_grad else None
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_grad else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], chunk_rows):
+            h = hidden[start:start + chunk_rows]  # (n, C)
+            t = targets[start:start + chunk_rows]  # (n,)
+            keep = valid[start:start + chunk_rows]  # (n,)
+            safe_t = torch.where(keep, t, torch.zeros_like(t))
+            logits = (h @ w.t()).float()  # (n, V), softmax statistics in fp32
+            lse = torch.logsumexp(logits, dim=-1)  # (n,)
+            picked = logits.gather(1, safe_t[:, None])[:, 0]  # (n,)
+            total = total + torch.where(keep, lse - picked, torch.zeros_like(lse)).sum()
+            if needs_grad:
+                probs = torch.exp(logits - lse[:, None])  # (n, V): d loss / d logits, before the one-hot
+                probs.scatter_add_(1, safe_t[:, None], torch.full_like(lse[:, None], -1.0))
+                probs = probs * (keep.float() / count)[:, None]  # mean over valid targets
+                g = probs.to(compute_dtype)  # (n, V)
+                grad_hidden[start:start + chunk_rows] = g @ w  # (n, C)
+                grad_weight += (g.t() @ h).float()  # (V, C)
+        if needs_grad:
+            ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        return total / count
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_output.to(grad_hidden.dtype), grad_weight * grad_output.to(grad_weight.dtype), None, None
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *, chunk_rows: int | None = None
+) -> torch.Tensor:
+    """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, chunked over rows.
+
+    Args:
+        hidden: (N, C) final hidden states.
+        weight: (V, C) output projection (the embedding when tied).
+        targets: (N,) token ids, ``IGNORE_INDEX`` to skip a position.
+        chunk_rows: rows per chunk; ``None`` uses `DEFAULT_CHUNK_ROWS`; ``0`` computes the full
+            logits and calls ``F.cross_entropy`` (the reference the chunked path is tested against).
+
+    Returns:
+        A scalar fp32 tensor.
+
+    Example:
+        >>> h, w = torch.randn(6, 4), torch.randn(10, 4)
+        >>> t = torch.tensor([1, 2, 3, 4, 5, 6])
+        >>> ref = F.cross_entropy(h @ w.T, t)
+        >>> bool(torch.allclose(linear_cross_entropy(h, w, t, chunk_rows=4), ref, atol=1e-6))
+        True
+    """
+    if chunk_rows == 0:
+        logits = (hidden @ weight.to(hidden.dtype).t()).float()  # (N, V)
+        return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_rows or DEFAULT_CHUNK_ROWS)

@@ -1,0 +1,1 @@
+"""`falsifiers`: contracts whose promises are checked by tests that ran and could fail."""
