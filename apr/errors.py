@@ -303,6 +303,90 @@ class TrainingAbortedError(AprError, RuntimeError):
         super().__init__(message, **kwargs)
 
 
+# --- stamp --------------------------------------------------------------------------------------
+
+
+class EmptyPatchError(ValidationError):
+    """`apr stamp` was given no field to set; nothing is written (aprender's ``has_any`` gate)."""
+
+    code = "empty-patch"
+
+
+class LicenseError(ValidationError):
+    """A ``--license``/``--data-license`` value is not an SPDX expression; ``suggestion`` is the
+    closest SPDX id, if any. Sample: ``--license 'Apache2' is not ...  fix: did you mean 'Apache-2.0'?``"""
+
+    code = "invalid-license"
+
+    def __init__(self, message: str, *, value: str, suggestion: str | None = None, **kwargs: Any) -> None:
+        self.value = value
+        self.suggestion = suggestion
+        super().__init__(message, **kwargs)
+
+
+class OutputIsInputError(AprError, ValueError):
+    """``-o`` names the input file itself without ``--in-place``; the hint says to use ``--in-place``."""
+
+    code = "output-is-input"
+    exit_code = EXIT_VALIDATION
+
+
+class StampJournalError(AprError, RuntimeError):
+    """An interrupted ``apr stamp --in-place`` left its undo journal next to the file, so the file may
+    be half-written; the hint is the command that restores it (``apr stamp FILE --recover``)."""
+
+    code = "stamp-interrupted"
+    exit_code = EXIT_VALIDATION
+
+
+class StampBusyError(AprError, BlockingIOError):
+    """Another ``apr stamp --in-place`` holds the file's lock; run one stamp at a time."""
+
+    code = "stamp-busy"
+    exit_code = EXIT_VALIDATION
+
+
+class StampVerificationError(AprError, RuntimeError):
+    """The stamped output, re-read before it replaced anything, differs from what was planned (a bug
+    or a failing disk); the input is untouched."""
+
+    code = "stamp-verification-failed"
+    exit_code = EXIT_GENERIC
+
+
+# --- convert ------------------------------------------------------------------------------------
+
+
+class ConvertError(AprError, ValueError):
+    """`apr import` / `apr export` cannot convert this model: an unsupported family, tensor, dtype
+    or layout, or a source folder that breaks a rule (a file escaping the folder, a bad index).
+    ``field`` names the tensor or config key."""
+
+    code = "convert-failed"
+    exit_code = EXIT_VALIDATION
+
+
+class MissingConfigError(ConvertError, FileNotFoundError):
+    """GH-223: a Hugging Face source without ``config.json`` and no ``--allow-no-config``."""
+
+    code = "missing-config"
+
+
+class MissingTokenizerError(TokenizerError):
+    """PMAT-172: a checkpoint without an embedded tokenizer was given to inference (`apr run`)."""
+
+    code = "missing-embedded-tokenizer"
+    exit_code = EXIT_MODEL_LOAD
+
+
+class InferenceError(AprError, RuntimeError):
+    """`apr run` could not generate: a bad sampling argument for this model, a device that is not
+    available, or a prompt longer than the model's context."""
+
+    code = "inference-failed"
+    exit_code = EXIT_INFERENCE
+
+
 __all__ = [
     "AprError",
     "AprFileNotFoundError",
@@ -328,4 +412,16 @@ __all__ = [
     "ModelConfigError",
     "TokenizerError",
     "TrainingAbortedError",
+    # stamp
+    "EmptyPatchError",
+    "LicenseError",
+    "OutputIsInputError",
+    "StampBusyError",
+    "StampJournalError",
+    "StampVerificationError",
+    # convert
+    "ConvertError",
+    "InferenceError",
+    "MissingConfigError",
+    "MissingTokenizerError",
 ]

@@ -85,7 +85,7 @@ class Document:
             probe = probe[:-1]
 
 
-def load_file(path: str | os.PathLike[str], *, limits: Limits = Limits()) -> Document:
+def load_file(path: str | os.PathLike[str], *, limits: Limits = Limits(), shown: str | None = None) -> Document:
     """Read and load one YAML file; never raises for bad content, only reports it.
 
     The size is checked from ``stat`` and the read is capped, so a 20 MB file costs nothing.
@@ -95,7 +95,7 @@ def load_file(path: str | os.PathLike[str], *, limits: Limits = Limits()) -> Doc
         >>> doc.locate(("falsification_tests", 0, "id"))  # doctest: +SKIP
         Location(path='contracts/harness-v1.yaml', line=31, col=9)
     """
-    shown = os.fspath(path)
+    shown = shown or os.fspath(path)
     try:
         size = os.stat(path).st_size
         if size > limits.max_bytes:
@@ -291,8 +291,9 @@ class _Recursive(Exception):
         self.node = node
 
 
-class _TooDeep(_Recursive):
-    pass
+class _TooDeep(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
 
 class _Walker:

@@ -165,6 +165,7 @@ class Contract:
     is_valid: bool
     location: Location
     references: tuple[str, ...] = ()
+    equations: tuple[str, ...] = ()
     style: str = "canonical"  # canonical | pv | ship-gate | binding-registry (compat mode)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from falsifiers.loader import Document, PathKey
@@ -31,7 +31,9 @@ _KEY_HINTS = {
 
 def schema_text() -> str:
     """The packaged schema as text (what `contracts/schema/contract.schema.json` must equal)."""
-    return resources.files("falsifiers").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    # Next to this module, not importlib.resources: that also works for an editable install that
+    # was made before the package had its __init__ (a namespace package to importlib).
+    return (Path(__file__).parent / SCHEMA_RESOURCE).read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,21 +52,28 @@ def _validator() -> Any:
     return cls(schema)
 
 
-def validate_document(doc: Document, *, unknown_keys: Severity = Severity.ERROR) -> list[Finding]:
+def validate_document(
+    doc: Document, *, unknown_keys: Severity = Severity.ERROR, optional: frozenset[str] = frozenset()
+) -> list[Finding]:
     """Check ``doc.data`` against the contract schema.
 
     Args:
         doc: a loaded document whose data is not ``None``.
         unknown_keys: the severity of an unknown key (``WARNING`` in ``--compat`` mode).
+        optional: required keys whose absence is not reported (``--compat`` reports it itself).
 
     Returns:
         One finding per problem, sorted by position; empty when the document is valid.
     """
     findings: list[Finding] = []
     for error in _validator().iter_errors(doc.data):
-        findings.extend(_translate(error, doc, unknown_keys))
+        findings.extend(f for f in _translate(error, doc, unknown_keys) if not _is_optional(f, optional))
     findings.sort(key=lambda f: (f.location.line or 0, f.location.col or 0) if f.location else (0, 0))
     return findings
+
+
+def _is_optional(finding: Finding, optional: frozenset[str]) -> bool:
+    return finding.code == "missing-key" and any(finding.message.endswith(f"`{key}`") for key in optional)
 
 
 def did_you_mean(word: str, choices: Any) -> str | None:
@@ -90,6 +99,8 @@ def field_name(path: PathKey) -> str:
 
 def _describe(path: PathKey, doc: Document) -> str:
     """Name the object at ``path`` the way an author thinks of it (its id when it has one)."""
+    if not path:
+        return "the contract"
     node: Any = doc.data
     for part in path:
         try:
@@ -109,6 +120,8 @@ def _translate(error: Any, doc: Document, unknown_keys: Severity) -> list[Findin
         return _unknown_keys(error, path, doc, unknown_keys)
     if kind == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
+        # jsonschema reports one error per missing key, worded "'key' is a required property".
+        missing = [k for k in missing if str(error.message).startswith(repr(k))] or missing[:1]
         return [
             Finding(
                 Severity.ERROR,
@@ -129,14 +142,15 @@ def _translate(error: Any, doc: Document, unknown_keys: Severity) -> list[Findin
         return [Finding(Severity.ERROR, "bad-value", f"{name} is {value!r}; expected one of {choices}", where, hint=hint)]
     if kind == "type":
         expected = error.validator_value
-        hint = "quote the value" if expected == "string" else f"write a {expected}"
+        article = "an" if str(expected)[:1] in "aeiou" else "a"
+        hint = "quote the value" if expected == "string" else f"write {article} {expected}"
         if expected == "string" and isinstance(value, float | int) and path and path[-1] == "version":
             hint = f'quote it and give three parts: version: "{value}.0"' if isinstance(value, float) else (
                 f'quote it and give three parts: version: "{value}.0.0"'
             )
         return [
             Finding(Severity.ERROR, "wrong-type",
-                    f"{name} must be a {expected}, not {type(value).__name__} {value!r}", where, hint=hint)
+                    f"{name} must be {article} {expected}, not {type(value).__name__} {_short(value)}", where, hint=hint)
         ]
     if kind == "pattern":
         expected = _expected(error, schema)
@@ -155,6 +169,11 @@ def _translate(error: Any, doc: Document, unknown_keys: Severity) -> list[Findin
     return [Finding(Severity.ERROR, "schema", f"{name}: {error.message}", where)]
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _expected(error: Any, schema: dict[str, Any]) -> str:
     if "x-expected" in schema:
         return schema["x-expected"]
@@ -168,6 +187,8 @@ def _expected(error: Any, schema: dict[str, Any]) -> str:
 def _pattern_hint(value: Any, expected: str) -> str | None:
     if isinstance(value, str) and value[:4] in ("FALS", "INV-") and "NNN" in expected:
         parts = value.upper().replace("_", "-").split("-")
+        if len(parts) < 3:
+            return f"add a prefix naming the contract, e.g. '{parts[0]}-APR-FORMAT-{parts[-1].zfill(3)[-3:]}'"
         if parts[-1].isdigit():
             parts[-1] = parts[-1].zfill(3)[-3:]
             return f"e.g. {'-'.join(parts)!r} (upper case, three-digit number)"
@@ -182,6 +203,8 @@ def _missing_hint(key: str, instance: Any) -> str | None:
     if key == "changelog":
         version = instance.get("version", "1.0.0") if isinstance(instance, dict) else "1.0.0"
         return f'add `changelog: [{{version: "{version}", date: "YYYY-MM-DD", changes: "..."}}]`'
+    if key == "falsification_tests":
+        return "nothing can refute this contract: add falsifiers (`apr contracts new` shows the shape)"
     if key == "status":
         return "add `status: PROPOSED` (or PARTIAL_ALGORITHM_LEVEL, FUNCTIONAL, DISCHARGED)"
     return None

@@ -212,6 +212,9 @@ def _render(doc: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from apr.format import open_file
+    from apr.stamp.journal import require_no_pending_journal
+
+    require_no_pending_journal(args.file)  # an interrupted `apr stamp --in-place`: say how to recover
 
     with open_file(args.file, verify_checksum=False) as reader:
         doc = inspect_document(reader, quality=args.quality or args.explain, explain=args.explain)

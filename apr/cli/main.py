@@ -26,6 +26,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.inspect_cmd",
     "apr.cli.validate_cmd",
     "apr.cli.demo_cmd",
+    "apr.cli.tokenize_cmd",
+    "apr.cli.pretrain_cmd",
+    "apr.cli.stamp_cmd",
+    "apr.cli.import_cmd",
+    "apr.cli.export_cmd",
+    "apr.cli.run_cmd",
+    "apr.cli.contracts_cmd",
 )
 
 

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from apr.format.validate import Status, validate_file
+    from apr.stamp.journal import require_no_pending_journal
+
+    require_no_pending_journal(args.file)  # an interrupted `apr stamp --in-place`: say how to recover
 
     report = _validate_with_progress(args.file, strict=args.strict, show=not args.json)
     if args.json:

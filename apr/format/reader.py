@@ -27,7 +27,15 @@ from apr.errors import (
     TruncatedError,
 )
 from apr.format.dtypes import DType, element_count, expected_nbytes
-from apr.format.header import FOOTER_SIZE, HEADER_SIZE, Flags, Header, check_header_layout, parse_header
+from apr.format.header import (
+    FOOTER_SIZE,
+    HEADER_SIZE,
+    Flags,
+    Header,
+    align64,
+    check_header_layout,
+    parse_header,
+)
 from apr.format.metadata import MAX_METADATA_SIZE, decode_metadata
 from apr.format.quant import PackedTensor
 from apr.format.sniff import require_apr2
@@ -159,10 +167,12 @@ class AprReader:
         data_end = self.file_size - FOOTER_SIZE
         for entry in self.entries:
             start = self.header.data_offset + entry.offset
-            if start + entry.size > data_end:
+            # Every payload is padded to 64 (§1.4), so a file cut inside the last payload's
+            # padding or its footer is truncated too, not just one cut inside the payload.
+            if start + align64(entry.size) > data_end:
                 raise TruncatedError(
                     f"tensor {entry.name!r} lies past the end of the data section "
-                    f"(bytes {start}..{start + entry.size}, data ends at {data_end})",
+                    f"(bytes {start}..{start + align64(entry.size)} with padding, data ends at {data_end})",
                     field=entry.name,
                     hint="the file is truncated or its index is corrupt; restore it from its source",
                 )

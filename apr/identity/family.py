@@ -172,14 +172,19 @@ def normalize_metadata_arch_family(arch: str | None) -> str | None:
 
 def salvage_command(tensor_family: str, path: str = "<input.apr>", output: str = "<stamped.apr>") -> str:
     """The `apr stamp` command that makes a checkpoint's identity agree with its tensors."""
+    import shlex
+
+    def quote(arg: str) -> str:  # placeholders stay readable; real paths must survive the shell
+        return arg if arg.startswith("<") and arg.endswith(">") else shlex.quote(arg)
+
     hf_class = HF_CLASS_FOR_FAMILY.get(tensor_family, "")
-    parts = ["apr stamp", path, "--architecture", tensor_family]
+    parts = ["apr stamp", quote(path), "--architecture", tensor_family]
     if hf_class:
         parts += ["--hf-architecture", hf_class]
     model_type = HF_MODEL_TYPE_FOR_FAMILY.get(tensor_family)
     if model_type:
         parts += ["--hf-model-type", model_type]
-    parts += ["-o", output]
+    parts += ["-o", quote(output)]
     return " ".join(parts)
 
 

@@ -25,29 +25,30 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int) -> torch.Tensor:  # type: ignore[override]
         # hidden (N, C) in the compute dtype; weight (V, C), master copy (fp32 under autocast)
         compute_dtype = hidden.dtype
+        stats_dtype = torch.promote_types(compute_dtype, torch.float32)  # fp32, or fp64 for fp64 inputs
         w = weight.to(compute_dtype)  # (V, C)
         valid = targets != IGNORE_INDEX  # (N,)
-        count = valid.sum().clamp_min(1).to(torch.float32)
+        count = valid.sum().clamp_min(1).to(stats_dtype)
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         grad_hidden = torch.empty_like(hidden) if needs_grad else None
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_grad else None
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_weight = torch.zeros(weight.shape, dtype=stats_dtype, device=weight.device) if needs_grad else None
+        total = torch.zeros((), dtype=stats_dtype, device=hidden.device)
         for start in range(0, hidden.shape[0], chunk_rows):
             h = hidden[start:start + chunk_rows]  # (n, C)
             t = targets[start:start + chunk_rows]  # (n,)
             keep = valid[start:start + chunk_rows]  # (n,)
             safe_t = torch.where(keep, t, torch.zeros_like(t))
-            logits = (h @ w.t()).float()  # (n, V), softmax statistics in fp32
+            logits = (h @ w.t()).to(stats_dtype)  # (n, V), softmax statistics in fp32
             lse = torch.logsumexp(logits, dim=-1)  # (n,)
             picked = logits.gather(1, safe_t[:, None])[:, 0]  # (n,)
             total = total + torch.where(keep, lse - picked, torch.zeros_like(lse)).sum()
             if needs_grad:
                 probs = torch.exp(logits - lse[:, None])  # (n, V): d loss / d logits, before the one-hot
                 probs.scatter_add_(1, safe_t[:, None], torch.full_like(lse[:, None], -1.0))
-                probs = probs * (keep.float() / count)[:, None]  # mean over valid targets
+                probs = probs * (keep.to(stats_dtype) / count)[:, None]  # mean over valid targets
                 g = probs.to(compute_dtype)  # (n, V)
                 grad_hidden[start:start + chunk_rows] = g @ w  # (n, C)
-                grad_weight += (g.t() @ h).float()  # (V, C)
+                grad_weight += (g.t() @ h).to(stats_dtype)  # (V, C)
         if needs_grad:
             ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
         return total / count
@@ -81,6 +82,6 @@ def linear_cross_entropy(
         True
     """
     if chunk_rows == 0:
-        logits = (hidden @ weight.to(hidden.dtype).t()).float()  # (N, V)
+        logits = (hidden @ weight.to(hidden.dtype).t()).to(torch.promote_types(hidden.dtype, torch.float32))  # (N, V)
         return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
     return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_rows or DEFAULT_CHUNK_ROWS)

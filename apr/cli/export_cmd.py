@@ -1,0 +1,54 @@
+"""`apr export FILE --format safetensors|gguf [--quantize f32|f16|q8_0|q4_k|q6_k] -o OUT`.
+
+safetensors: a Hugging Face model folder that transformers and tokenizers load; gguf: a file
+llama.cpp loads (docs/convert.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apr.cli.output import emit_json, err, out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export an .apr file as a Hugging Face folder or a GGUF file",
+                       description="Export a llama/qwen2/qwen3 .apr file to a Hugging Face model folder "
+                       "(--format safetensors) or a llama.cpp GGUF file (--format gguf).")
+    p.add_argument("file", help="the .apr file")
+    p.add_argument("--format", choices=("safetensors", "gguf"), default="safetensors", help="output format (default safetensors)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (safetensors) or .gguf file")
+    p.add_argument("--quantize", metavar="Q", help="gguf only: f32 (default), f16, q8_0, q4_k or q6_k")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from apr.cli.convert_progress import progress_bar
+    from apr.errors import UsageError
+
+    if args.format == "safetensors":
+        if args.quantize is not None:
+            raise UsageError("--quantize applies to --format gguf only", field="--quantize",
+                             hint="the safetensors export keeps F32/F16/BF16 as stored and dequantizes the rest")
+        from apr.convert.hf_export import export_safetensors
+
+        with progress_bar("exporting", show=not args.json) as progress:
+            report = export_safetensors(args.file, args.output, force=args.force, progress=progress)
+    else:
+        from apr.convert.gguf_export import export_gguf, parse_gguf_quant
+
+        quant = parse_gguf_quant(args.quantize)
+        with progress_bar("exporting", show=not args.json, unit_bytes=False) as progress:
+            report = export_gguf(args.file, args.output, quantize=quant, force=args.force, progress=progress)
+    if args.json:
+        emit_json(report.to_dict())
+        return 0
+    out().print(f"{report.path}: {report.format}, {report.tensor_count} tensors, {report.file_size:,} bytes"
+                + (f", {report.quantize}" if report.quantize else ""), markup=False, highlight=False)
+    for kind, value in sorted(report.quant_error.items()):
+        out().print(f"  {kind}: worst relative RMSE {value:.4%}", markup=False, highlight=False)
+    for note in report.fallbacks:
+        err().print(f"note: {note}", markup=False, highlight=False)
+    return 0

@@ -1,0 +1,61 @@
+"""`apr import SRC -o OUT.apr [--quantize f16|bf16|q8|q4|q4_k] [--tokenizer PATH] [--allow-no-config]`.
+
+SRC is a Hugging Face model folder (config.json, model.safetensors or a sharded index, tokenizer
+files), one ``.safetensors`` file beside its config.json, or a ``.gguf`` file (docs/convert.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apr.cli.output import emit_json, err, out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import a Hugging Face folder or a GGUF file into an .apr file",
+                       description="Import a Hugging Face model folder (config.json + safetensors + tokenizer) "
+                       "or a llama/qwen2/qwen3 .gguf file into APR v2, tokenizer embedded.")
+    p.add_argument("source", help="model folder, .safetensors file or .gguf file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.apr", help="the .apr file to write")
+    p.add_argument("--quantize", metavar="Q", help="store float weights as f16, bf16, q8, q4 or q4_k (default: as in the source)")
+    p.add_argument("--tokenizer", metavar="PATH", help="embed this tokenizer folder or tokenizer.json instead of the source's")
+    p.add_argument("--allow-no-config", action="store_true", help="import a folder without config.json (identity stays unset)")
+    p.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from apr.cli.convert_progress import progress_bar
+    from apr.convert.targets import parse_import_quant
+    from apr.errors import UsageError
+
+    quant = parse_import_quant(args.quantize)
+    source = Path(args.source)
+    with progress_bar("importing", show=not args.json) as progress:
+        if source.suffix.lower() == ".gguf":
+            if args.tokenizer is not None:
+                raise UsageError("--tokenizer applies to Hugging Face sources; a GGUF file carries its own",
+                                 field="--tokenizer", hint="drop --tokenizer for .gguf sources")
+            from apr.convert.gguf_import import import_gguf
+
+            report = import_gguf(source, args.output, quantize=quant, force=args.force, progress=progress)
+        else:
+            from apr.convert.hf_import import import_hf
+
+            report = import_hf(source, args.output, quantize=quant, tokenizer=args.tokenizer,
+                               allow_no_config=args.allow_no_config, force=args.force, progress=progress)
+    if args.json:
+        emit_json(report.to_dict())
+        return 0
+    out().print(
+        f"{report.path}: {report.tensor_count} tensors, {report.param_count:,} parameters, "
+        f"{report.file_size:,} bytes ({report.architecture or 'unknown family'}, "
+        f"hf_architecture={report.hf_architecture!r}, tokenizer {'embedded' if report.has_vocab else 'MISSING'})",
+        markup=False, highlight=False,
+    )
+    for note in report.fallbacks:
+        err().print(f"note: {note}", markup=False, highlight=False)
+    return 0

@@ -1,0 +1,169 @@
+"""`apr pretrain`: train a llama/qwen2/qwen3 model on token shards, on CPU or CUDA (or several
+GPUs under torchrun), writing one identity-carrying checkpoint per epoch.
+
+aprender's flags (reference/aprender.md §5.5) plus ``--config`` for a from-scratch shape. All
+checks run before anything is built or written (`apr.train.plan`); the loop lives in
+`apr.train.loop`. Progress goes to stderr; ``--json`` prints the run report on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+logger = logging.getLogger("apr.cli.pretrain")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "pretrain", help="train a llama/qwen2/qwen3 model on token shards (CPU, CUDA, torchrun)",
+        description="Pre-train or fine-tune a decoder-only model on `apr tokenize` shards. With --init, "
+                    "start from an APR checkpoint (SPEC §49 pretrained-init; apr-pretrain-from-init-v1).",
+    )
+    p.add_argument("--dataset", required=True, metavar="DIR", help="token shards from `apr tokenize`")
+    p.add_argument("--tokenizer", metavar="DIR|FILE.apr",
+                   help="tokenizer to embed in checkpoints (default: the one embedded in --init)")
+    p.add_argument("--run-dir", required=True, metavar="DIR", help="checkpoints go to DIR/ckpt/epoch-NNN.apr")
+    p.add_argument("--mode", choices=("finetune", "from-scratch"), default="finetune",
+                   help="hyper-parameter defaults: finetune lr 5e-5/warmup 100/target 2.2; "
+                        "from-scratch 3e-4/1000/3.0 (default finetune)")
+    p.add_argument("--lr", type=float, help="peak learning rate (overrides the mode default)")
+    p.add_argument("--num-steps", type=int, default=1000, help="optimizer steps (default 1000; 0 = evaluate "
+                   "the --init weights and re-emit them as ckpt/init.apr)")
+    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (overrides the mode default)")
+    p.add_argument("--batch-size", type=int, default=16, help="global sequences per step (default 16)")
+    p.add_argument("--seq-length", type=int, default=1024, help="tokens per sequence (default 1024)")
+    p.add_argument("--steps-per-epoch", type=int, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--seed", type=int, default=42, help="seed for init and batch sampling (default 42)")
+    p.add_argument("--target-val-loss", type=float, help="stop early once val_loss reaches it (mode default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--init", metavar="FILE.apr", help="initial weights from an APR checkpoint (§49 "
+                   "pretrained-init); optimizer state starts fresh")
+    p.add_argument("--force-under-provisioned", action="store_true",
+                   help="run even when D < 20*N (chinchilla-gate-v1); logs a BYPASSED warning")
+    p.add_argument("--val-shard", metavar="DIR", help="held-out token shards (default: 10%% tail of --dataset)")
+    p.add_argument("--config", metavar="config.json", help="Hugging Face config.json for a from-scratch shape")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster steps)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite checkpoints already in --run-dir")
+    p.add_argument("--json", action="store_true", help="print the run report as one JSON document")
+    p.set_defaults(handler=run)
+
+
+def options_from_args(args: argparse.Namespace) -> Any:
+    from apr.train.plan import PretrainOptions
+
+    return PretrainOptions(
+        dataset=args.dataset, run_dir=args.run_dir, tokenizer=args.tokenizer, mode=args.mode, lr=args.lr,
+        num_steps=args.num_steps, warmup_steps=args.warmup_steps, batch_size=args.batch_size,
+        seq_length=args.seq_length, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+        target_val_loss=args.target_val_loss, device=args.device, init=args.init,
+        force_under_provisioned=args.force_under_provisioned, val_shard=args.val_shard, config=args.config,
+        force=args.force, compile=args.compile,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from apr.cli.output import emit_json, err, out
+    from apr.train.ddp import init_distributed, shutdown
+    from apr.train.loop import EpochEnd, Finished, InitEvaluated, StepMetrics, run_pretrain
+    from apr.train.plan import plan_pretrain
+
+    options = options_from_args(args)
+    ctx = init_distributed(options.device)
+    try:
+        plan = plan_pretrain(options, world_size=ctx.world_size)
+        report: dict[str, Any] = _report_head(plan, ctx)
+        steps: list[dict[str, Any]] = []
+        epochs: list[dict[str, Any]] = []
+        show = ctx.is_main
+        with _progress(err(), enabled=show, total=options.num_steps) as bar:
+            for event in run_pretrain(plan, ctx=ctx):
+                if isinstance(event, InitEvaluated):
+                    report["init_val_loss"] = event.val_loss
+                    report["optimizer_fresh"] = {"state_entries": event.optimizer_state_entries,
+                                                 "scheduler_step": event.scheduler_step}
+                    report["device"], report["param_count"] = event.device, event.param_count
+                elif isinstance(event, StepMetrics):
+                    steps.append(_as_dict(event))
+                    bar.advance(event)
+                elif isinstance(event, EpochEnd):
+                    epochs.append(_as_dict(event))
+                elif isinstance(event, Finished):
+                    report.update(_as_dict(event))
+        report["per_step_metrics"] = steps
+        report["epochs"] = epochs
+        if ctx.is_main:
+            if args.json:
+                emit_json(report)
+            else:
+                out().print(f"{report['status']}: {report['detail']}; init val_loss {report['init_val_loss']:.4f}, "
+                            f"final val_loss {report['final_val_loss']:.4f}, {report['epochs_completed']} epoch(s), "
+                            f"checkpoints in {options.run_dir}/ckpt", markup=False, highlight=False)
+        return 0
+    finally:
+        shutdown(ctx)
+
+
+def _as_dict(record: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    document = asdict(record)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in document.items()}
+
+
+def _report_head(plan: Any, ctx: Any) -> dict[str, Any]:
+    cfg = plan.model_config
+    return {
+        "command": "pretrain",
+        "run_dir": plan.options.run_dir,
+        "mode": plan.options.mode,
+        "world_size": ctx.world_size,
+        "model": {"architecture": cfg.family, "hf_architecture": cfg.hf_architecture,
+                  "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers, "vocab_size": cfg.vocab_size},
+        "init": {"path": plan.init.path, "sha256": plan.init_sha256} if plan.init else None,
+        "chinchilla": plan.chinchilla.to_json(),
+        "warnings": list(plan.warnings),
+        "schedule": {"lr_max": plan.schedule.lr_max, "lr_min": plan.schedule.lr_min,
+                     "warmup_steps": plan.schedule.warmup_steps, "total_steps": plan.schedule.total_steps},
+        "target_val_loss": plan.target_val_loss,
+    }
+
+
+class _NoBar:
+    def advance(self, event: Any) -> None:
+        pass
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _Bar:
+    """A transient rich bar on stderr: step, loss, lr and tokens/s."""
+
+    def __init__(self, console: Any, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]pretrain"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[tps]:,.0f} tok/s"),
+            TimeRemainingColumn(), console=console, transient=True,
+        )
+        self._task = self._progress.add_task("pretrain", total=total, loss=float("nan"), lr=0.0, tps=0.0)
+
+    def advance(self, event: Any) -> None:
+        self._progress.update(self._task, advance=1, loss=event.train_loss, lr=event.lr, tps=event.tokens_per_sec)
+
+    def __enter__(self) -> "_Bar":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _progress(console: Any, *, enabled: bool, total: int) -> Any:
+    return _Bar(console, total) if enabled and total > 0 else _NoBar()

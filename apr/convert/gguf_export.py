@@ -1,0 +1,255 @@
+"""APR v2 -> GGUF for llama.cpp, with the ``gguf`` package as the container writer.
+
+llama.cpp tensor names (`apr.convert.names`), llama's q/k row permutation, shapes reversed as
+GGUF stores them (the writer does this from the numpy shape), KV metadata (``general.*``,
+``{arch}.*``, ``tokenizer.ggml.*`` with pre-tokenizer ``gpt-2``), names under 64 bytes, 1-D
+tensors in F32. Quantization per 2-D tensor, with llama.cpp's fallbacks when a row does not
+split into blocks: Q4_K -> Q5_0 -> F16, Q6_K -> Q8_0 -> F16, Q8_0 -> F16. Q4_K and Q6_K come
+from `apr.convert.quant_k` (the ``gguf`` package cannot quantize them); Q8_0 and Q5_0 from the
+package. A tied ``lm_head.weight`` is not written (llama.cpp reuses ``token_embd.weight``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from apr.convert.hf_export import ExportReport, model_config_of
+from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf, is_qk_projection, permute_qk, qk_heads
+from apr.convert.outputs import check_output
+from apr.errors import ConvertError, UsageError
+from apr.format import PackedTensor, open_file
+from apr.format.atomic import temporary_prefix
+from apr.format.dtypes import DType
+
+
+class GgufQuant(str, enum.Enum):
+    """``apr export --format gguf --quantize`` values."""
+
+    F32 = "f32"
+    F16 = "f16"
+    Q8_0 = "q8_0"
+    Q4_K = "q4_k"
+    Q6_K = "q6_k"
+
+
+def parse_gguf_quant(value: str | None) -> GgufQuant:
+    if value is None:
+        return GgufQuant.F32
+    text = {"q4k": "q4_k", "q6k": "q6_k", "q8": "q8_0", "fp16": "f16", "fp32": "f32"}.get(value.lower(), value.lower())
+    try:
+        return GgufQuant(text)
+    except ValueError:
+        raise UsageError(f"--quantize {value!r} is not one of f32, f16, q8_0, q4_k, q6_k for GGUF export",
+                         field="--quantize", hint="e.g. apr export model.apr --format gguf --quantize q4_k -o m.gguf") from None
+
+
+# llama.cpp LlamaFileType for general.file_type
+_FILE_TYPE = {GgufQuant.F32: 0, GgufQuant.F16: 1, GgufQuant.Q8_0: 7, GgufQuant.Q4_K: 14, GgufQuant.Q6_K: 18}
+
+
+def storage_type(quant: GgufQuant, shape: tuple[int, ...]) -> str:
+    """The ggml type name a tensor of ``shape`` is stored as (llama.cpp's fallbacks applied)."""
+    if len(shape) < 2 or quant is GgufQuant.F32:
+        return "F32"
+    row = shape[-1]
+    if quant is GgufQuant.F16:
+        return "F16"
+    if quant is GgufQuant.Q8_0:
+        return "Q8_0" if row % 32 == 0 else "F16"
+    if quant is GgufQuant.Q4_K:
+        return "Q4_K" if row % 256 == 0 else "Q5_0" if row % 32 == 0 else "F16"
+    return "Q6_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
+
+
+def _encode(values: np.ndarray, kind: str) -> tuple[np.ndarray, Any]:
+    """float32 values (rows, cols) -> (array for GGUFWriter.add_tensor, raw_dtype or None)."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import quantize
+
+    if kind == "F32":
+        return np.ascontiguousarray(values, np.float32), None
+    if kind == "F16":
+        return np.ascontiguousarray(values, np.float32).astype(np.float16), None
+    if kind == "Q4_K":
+        from apr.convert.quant_k import quantize_q4_k
+
+        return quantize_q4_k(values), GGMLQuantizationType.Q4_K
+    if kind == "Q6_K":
+        from apr.convert.quant_k import quantize_q6_k
+
+        return quantize_q6_k(values), GGMLQuantizationType.Q6_K
+    qtype = GGMLQuantizationType[kind]
+    return quantize(np.ascontiguousarray(values, np.float32), qtype), qtype
+
+
+def relative_rmse(original: np.ndarray, stored: np.ndarray, raw_dtype: Any) -> float:
+    """rms(dequantize(stored) - original) / rms(original), with the ``gguf`` package's dequantizer."""
+    from gguf.quants import dequantize
+
+    restored = np.asarray(dequantize(stored, raw_dtype), np.float32).reshape(original.shape) if raw_dtype is not None \
+        else stored.astype(np.float32)
+    denom = float(np.sqrt(np.mean(np.square(original, dtype=np.float64))))
+    err = float(np.sqrt(np.mean(np.square(restored - original, dtype=np.float64))))
+    return err / denom if denom > 0 else err
+
+
+def export_gguf(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    quantize: GgufQuant = GgufQuant.F32,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    measure_error: bool = True,
+) -> ExportReport:
+    """Export a llama/qwen2/qwen3 APR file to a GGUF file llama.cpp loads.
+
+    Args:
+        source: the ``.apr`` file.
+        output: the ``.gguf`` file; written to a temporary file beside it and renamed.
+        quantize: storage for 2-D tensors (vectors are always F32).
+        force: replace an existing output.
+        progress: ``progress(tensors_done, tensors_total)``.
+        measure_error: record each quantized type's worst relative RMSE in the report.
+
+    Raises:
+        ConvertError: not a supported family, a name too long for GGUF, incomplete metadata.
+
+    Example:
+        >>> export_gguf("model.apr", "model.gguf", quantize=GgufQuant.Q4_K)  # doctest: +SKIP
+    """
+    import gguf
+
+    target = check_output(output, force=force)
+    with open_file(source) as reader:
+        config = model_config_of(reader)
+        arch = config.family
+        names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
+        gguf_names = {n: hf_to_gguf(n) for n in names}
+        too_long = [g for g in gguf_names.values() if len(g.encode("utf-8")) > GGUF_MAX_NAME_BYTES]
+        if too_long:
+            raise ConvertError(f"GGUF tensor name {too_long[0]!r} is 64 bytes or longer; ggml refuses it",
+                               field=too_long[0])
+        tmp = target.parent / f"{temporary_prefix(target)}{os.getpid()}"
+        fallbacks: list[str] = []
+        errors: dict[str, float] = {}
+        try:
+            writer = gguf.GGUFWriter(os.fspath(tmp), arch)
+            _write_kv(writer, reader, config, quantize)
+            for index, name in enumerate(names):
+                array, raw_dtype, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
+                wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
+                          GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
+                if array.ndim >= 2 and kind != wanted:
+                    fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values: stored {kind}, not {wanted}")
+                if err is not None:
+                    errors[kind] = max(errors.get(kind, 0.0), err)
+                writer.add_tensor(gguf_names[name], array, raw_dtype=raw_dtype)
+                if progress is not None:
+                    progress(index + 1, len(names))
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
+            check = gguf.GGUFReader(os.fspath(tmp))
+            if len(check.tensors) != len(names):
+                raise ConvertError(f"wrote {len(check.tensors)} tensors, expected {len(names)}", path=tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return ExportReport(path=os.fspath(target), format="gguf", tensor_count=len(names),
+                        file_size=os.path.getsize(target), quantize=quantize.value,
+                        fallbacks=tuple(fallbacks), quant_error=errors)
+
+
+def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
+                    measure_error: bool) -> tuple[np.ndarray, Any, str, float | None]:
+    from gguf import GGMLQuantizationType
+
+    value = reader.get_tensor(name)
+    shape = reader.entry(name).shape
+    kind = storage_type(quantize, shape)
+    permute = config.family == "llama" and is_qk_projection(name)
+    heads = qk_heads(name, config.num_heads, config.num_kv_heads)
+    if isinstance(value, PackedTensor) and value.dtype.name == kind:  # Q4_K/Q6_K already: keep the bytes
+        rows = np.asarray(value.data).reshape(shape[0], -1)
+        if permute:
+            rows = permute_qk(rows, heads)
+        return np.ascontiguousarray(rows), GGMLQuantizationType[kind], kind, None
+    if isinstance(value, PackedTensor):
+        values = value.dequantize()
+    elif value.dtype == np.float32:
+        values = value
+    else:
+        values = value.astype(np.float32)
+    if value is not None and not isinstance(value, PackedTensor) and value.dtype.kind not in "fV":
+        raise ConvertError(f"tensor {name!r} is an integer tensor; GGUF export takes float weights", field=name)
+    if permute:
+        values = permute_qk(values, heads)
+    array, raw_dtype = _encode(values, kind)
+    err = relative_rmse(values, array, raw_dtype) if measure_error and kind not in ("F32",) else None
+    return array, raw_dtype, kind, err
+
+
+def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> None:
+    from apr.tokenizer import has_embedded_tokenizer, record_from_metadata
+
+    meta = reader.metadata
+    arch = config.family
+    writer.add_name(str(meta.get("name") or "model"))
+    writer.add_file_type(_FILE_TYPE[quantize])
+    writer.add_quantization_version(2)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_heads)
+    writer.add_head_count_kv(config.num_kv_heads)
+    writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
+    writer.add_rope_freq_base(float(config.rope_theta))
+    writer.add_rope_dimension_count(config.head_dim)
+    writer.add_vocab_size(config.vocab_size)
+    if arch == "qwen3" or config.head_dim * config.num_heads != config.hidden_size:
+        writer.add_key_length(config.head_dim)
+        writer.add_value_length(config.head_dim)
+    if isinstance(meta.get("license"), str) and meta["license"]:
+        writer.add_string("general.license", meta["license"])
+    if not has_embedded_tokenizer(meta):
+        return
+    record = record_from_metadata(meta, path=reader.path)
+    tokens = list(record.vocabulary)
+    # llama.cpp needs one token per embedding row; pad (P0-G) and make duplicates unique
+    seen: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        if token in seen:
+            tokens[index] = f"{token}_{index}"
+        seen[tokens[index]] = index
+    tokens += [f"<|pad_{i}|>" for i in range(len(tokens), config.vocab_size)]
+    types = [1] * len(tokens)
+    for added in record.added_tokens:
+        if added.id < len(types):
+            types[added.id] = 3 if added.special else 4
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    if record.merges:
+        writer.add_token_merges(list(record.merges))
+    if record.bos_token_id is not None:
+        writer.add_bos_token_id(record.bos_token_id)
+    if record.eos_token_id is not None:
+        writer.add_eos_token_id(record.eos_token_id)
+    writer.add_add_bos_token(False)
+    if isinstance(meta.get("chat_template"), str) and meta["chat_template"]:
+        writer.add_chat_template(meta["chat_template"])
+
+
+__all__ = ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "storage_type"]

@@ -1,0 +1,214 @@
+"""GGUF (llama, qwen2, qwen3) -> APR v2 with Hugging Face tensor names.
+
+Names are mapped back with `apr.convert.names.gguf_to_hf`; llama's q/k row permutation is undone
+(rows only, so it works on K-quant byte rows too); shapes are reversed from GGUF's innermost-first
+order. F32, F16, BF16, Q4_K and Q6_K bytes are kept as they are; every other ggml type (Q4_0,
+Q4_1, Q5_*, Q8_0, ...) is dequantized with the ``gguf`` package and stored as the ``--quantize``
+target (F32 when none is given) instead of being refused. Identity: the family is
+``general.architecture`` and ``hf_architecture`` is synthesized from it (INV-CONVERT-HF-ARCH-004:
+GGUF has no ``architectures[0]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apr.convert.hf_config import rope_type_for, synthesize_hf_architecture_from_family
+from apr.convert.hf_import import ImportReport, _verify_written
+from apr.convert.names import SUPPORTED_FAMILIES, gguf_to_hf, is_qk_projection, qk_heads, unpermute_qk
+from apr.convert.outputs import check_output
+from apr.convert.targets import ImportQuant, Target, choose_target, convert_values
+from apr.convert.tokenizer_source import record_from_gguf, tokenizer_keys_from_record
+from apr.errors import AprFileNotFoundError, ConvertError
+from apr.format.dtypes import DType, element_count
+from apr.format.header import Flags
+from apr.format.quant import PackedTensor
+from apr.format.stream_writer import TensorSpec, write_file_streaming
+
+log = logging.getLogger(__name__)
+
+# ggml type id -> APR dtype for the types whose bytes APR stores unchanged
+_KEPT = {0: DType.F32, 1: DType.F16, 12: DType.Q4_K, 14: DType.Q6_K, 30: DType.BF16}
+
+
+def read_gguf_fields(reader: Any) -> dict[str, Any]:
+    """Every KV pair of a `gguf.GGUFReader` as plain Python values (pseudo-fields left out)."""
+    out: dict[str, Any] = {}
+    for key, value in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        try:
+            out[key] = value.contents()
+        except Exception as err:  # a malformed field: name it instead of a traceback
+            raise ConvertError(f"GGUF metadata key {key!r} cannot be decoded: {err}", field=key) from err
+    return out
+
+
+def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
+    def get(suffix: str) -> Any:
+        return fields.get(f"{arch}.{suffix}")
+
+    heads = get("attention.head_count")
+    hidden = get("embedding_length")
+    meta: dict[str, Any] = {
+        "model_type": arch,
+        "architecture": arch,
+        "hf_architecture": synthesize_hf_architecture_from_family(arch),
+        "hf_model_type": arch,
+        "hidden_size": hidden,
+        "num_layers": get("block_count"),
+        "num_heads": heads,
+        "num_kv_heads": get("attention.head_count_kv") or heads,
+        "intermediate_size": get("feed_forward_length"),
+        "max_position_embeddings": get("context_length"),
+        "rope_theta": float(get("rope.freq_base") or 10000.0),
+        "rope_type": rope_type_for(arch),
+        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon") or 1e-6),
+        "original_format": "gguf",
+    }
+    head_dim = get("attention.key_length") or (hidden // heads if isinstance(hidden, int) and heads else None)
+    if head_dim:
+        meta["head_dim"] = int(head_dim)
+    vocab = get("vocab_size") or len(fields.get("tokenizer.ggml.tokens") or []) or None
+    if vocab:
+        meta["vocab_size"] = int(vocab)
+    if isinstance(fields.get("general.name"), str):
+        meta["description"] = f"imported from GGUF model {fields['general.name']!r}"
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def import_gguf(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    quantize: ImportQuant | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import a llama/qwen2/qwen3 GGUF file.
+
+    Args:
+        source: the ``.gguf`` file.
+        output: the ``.apr`` file to write.
+        quantize: storage for tensors that must be dequantized (and for F32/F16 ones).
+        force: replace an existing output.
+        progress: ``progress(bytes_done, bytes_total)`` after each tensor.
+
+    Raises:
+        ConvertError: unsupported architecture, unknown tensor name, or a non-BPE tokenizer.
+
+    Example:
+        >>> import_gguf("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2.apr")  # doctest: +SKIP
+    """
+    from gguf import GGMLQuantizationType, GGUFReader
+    from gguf.quants import dequantize
+
+    path = Path(source)
+    if not path.is_file():
+        raise AprFileNotFoundError("GGUF file not found", path=path, hint="check the path")
+    target_path = check_output(output, force=force)
+    try:
+        reader = GGUFReader(os.fspath(path))
+    except Exception as err:
+        raise ConvertError(f"not a readable GGUF file: {err}", path=path) from err
+    fields = read_gguf_fields(reader)
+    arch = fields.get("general.architecture")
+    if arch not in SUPPORTED_FAMILIES:
+        raise ConvertError(
+            f"GGUF architecture {arch!r} is not one apr imports (llama, qwen2, qwen3)", path=path,
+            field="general.architecture",
+        )
+    metadata = _metadata_from_fields(fields, arch)
+    heads, kv_heads = metadata.get("num_heads"), metadata.get("num_kv_heads")
+
+    plan: dict[str, tuple[Any, str, tuple[int, ...], Target, int]] = {}
+    specs: list[TensorSpec] = []
+    problems: list[str] = []
+    for tensor in reader.tensors:
+        try:
+            hf_name = gguf_to_hf(tensor.name)
+        except ConvertError as err:
+            problems.append(err.message)
+            continue
+        shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
+        type_id = int(tensor.tensor_type)
+        kept = _KEPT.get(type_id)
+        target = Target(kept, passthrough=True) if kept is not None and kept.is_packed else choose_target(kept, shape, quantize)
+        plan[hf_name] = (tensor, tensor.name, shape, target, type_id)
+        specs.append(TensorSpec(hf_name, target.dtype, shape, target.nbytes(shape)))
+    if problems:
+        raise ConvertError(f"{len(problems)} GGUF tensor(s) cannot be mapped:\n    " + "\n    ".join(problems[:10]),
+                           path=path)
+    tied = False
+    if "lm_head.weight" not in plan and "model.embed_tokens.weight" in plan:
+        plan["lm_head.weight"] = plan["model.embed_tokens.weight"]
+        embed_spec = next(s for s in specs if s.name == "model.embed_tokens.weight")
+        specs.append(TensorSpec("lm_head.weight", embed_spec.dtype, embed_spec.shape, embed_spec.nbytes))
+        tied = True
+
+    record = record_from_gguf(fields)
+    if record is not None:
+        metadata.update(tokenizer_keys_from_record(record, fields.get("tokenizer.chat_template"),
+                                                   fields.get("tokenizer.ggml.pre")))
+    else:
+        log.warning("%s has no tokenizer.ggml.tokens: the .apr will have no embedded tokenizer", path)
+    metadata.update({
+        "name": target_path.stem,
+        "param_count": sum(element_count(shape) for n, (_t, _g, shape, _tg, _i) in plan.items()
+                           if not (tied and n == "lm_head.weight")),
+        "total_size": sum(s.nbytes for s in specs),
+        "source_metadata": {k: v for k, v in fields.items()
+                            if k.startswith("general.") and isinstance(v, (str, int, float, bool))},
+    })
+    if tied:
+        metadata["tied_embeddings"] = True
+    if quantize is not None:
+        metadata["quantization"] = quantize.quantization_record
+    flags = Flags.HAS_VOCAB if record is not None else 0
+    if any(s.dtype.is_packed for s in specs):
+        flags |= Flags.QUANTIZED
+
+    total = sum(s.nbytes for s in specs)
+    done = 0
+
+    def produce(spec: TensorSpec) -> Any:
+        nonlocal done
+        tensor, gguf_name, shape, target, type_id = plan[spec.name]
+        raw = np.asarray(reader.data[tensor.data_offset: tensor.data_offset + tensor.n_bytes])
+        kept = _KEPT.get(type_id)
+        # llama's q/k rows are permuted before any conversion (APR_Q8/APR_Q4 payloads have no rows)
+        qk = arch == "llama" and is_qk_projection(spec.name)
+        if kept is not None and kept.is_packed:
+            rows = raw.reshape(shape[0] if len(shape) > 1 else 1, -1)
+            if qk:
+                rows = unpermute_qk(rows, qk_heads(spec.name, heads, kv_heads))
+            payload: Any = PackedTensor(kept, shape, np.ascontiguousarray(rows).reshape(-1))
+        else:
+            if kept is not None:
+                values = raw.view(kept.numpy_dtype).reshape(shape)
+            else:
+                values = np.asarray(dequantize(raw.reshape(tensor.data.shape), GGMLQuantizationType(type_id)),
+                                    np.float32).reshape(shape)
+            if qk:
+                values = unpermute_qk(values, qk_heads(spec.name, heads, kv_heads))
+            payload = values if target.passthrough else convert_values(values, shape, target.dtype)
+        done += spec.nbytes
+        if progress is not None:
+            progress(done, total)
+        return payload
+
+    size = write_file_streaming(specs, produce, target_path, metadata, int(flags), verify=_verify_written(len(specs)))
+    return ImportReport(
+        path=os.fspath(target_path), source_format="gguf", tensor_count=len(specs), file_size=size,
+        param_count=metadata["param_count"], architecture=arch, hf_architecture=metadata["hf_architecture"],
+        has_vocab=record is not None, quantize=quantize.value if quantize else None, tied_embeddings=tied,
+    )
+
+
+__all__ = ["import_gguf", "read_gguf_fields"]

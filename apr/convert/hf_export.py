@@ -1,0 +1,231 @@
+"""APR v2 -> a Hugging Face model folder that ``transformers`` and ``tokenizers`` load.
+
+The folder holds ``config.json`` (built for the file's own family from its metadata, with
+`apr.train.config.ModelConfig`), ``model.safetensors`` (``{"format": "pt"}`` plus the source's
+safetensors metadata; F32/F16/BF16 bytes unchanged, packed dtypes dequantized to F32; a tied
+``lm_head.weight`` left out as ``save_pretrained`` does), ``tokenizer.json`` +
+``tokenizer_config.json`` rebuilt from the embedded tokenizer, and ``generation_config.json``.
+
+The safetensors file is streamed (header first, then one tensor at a time) and checked with the
+``safetensors`` library before the folder is renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apr.convert.outputs import atomic_folder, check_output
+from apr.errors import ConvertError, ModelConfigError
+from apr.format import PackedTensor, open_file
+from apr.format.dtypes import DType, element_count
+
+_ST_NAMES = {DType.F32: "F32", DType.F16: "F16", DType.BF16: "BF16", DType.F64: "F64",
+             DType.I64: "I64", DType.I32: "I32", DType.I8: "I8", DType.U8: "U8"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    """What an export wrote."""
+
+    path: str
+    format: str
+    tensor_count: int
+    file_size: int
+    quantize: str | None = None
+    fallbacks: tuple[str, ...] = field(default=())
+    # per stored type: the largest relative RMSE (rms(err)/rms(x)) of any tensor quantized to it
+    quant_error: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "format": self.format, "tensor_count": self.tensor_count,
+                "file_size": self.file_size, "quantize": self.quantize, "fallbacks": list(self.fallbacks),
+                "quant_error": dict(self.quant_error)}
+
+
+def model_config_of(reader: Any) -> Any:
+    """The `ModelConfig` an APR file describes (its family from tensor names, dims from metadata).
+
+    Raises:
+        ConvertError: the file is not a llama/qwen2/qwen3 decoder with complete dimensions.
+    """
+    from apr.train.config import ModelConfig
+
+    try:
+        return ModelConfig.from_metadata(reader.metadata, reader.keys(), path=reader.path)
+    except ModelConfigError as err:
+        raise ConvertError(f"cannot describe this model for export: {err.message}", path=reader.path,
+                           field=err.field, hint=err.hint) from err
+
+
+def hf_config_for(reader: Any, config: Any, record: Any) -> dict[str, Any]:
+    """config.json for the file's own family (the metadata's HF class when it names that family)."""
+    from apr.identity import normalize_metadata_arch_family
+
+    document = config.to_hf_config()
+    claimed = reader.metadata.get("hf_architecture")
+    if isinstance(claimed, str) and normalize_metadata_arch_family(claimed) == config.family:
+        document["architectures"] = [claimed]
+    dtypes = {reader.entry(n).dtype for n in reader.keys() if not reader.entry(n).dtype.is_packed}
+    document["torch_dtype"] = {DType.F16: "float16", DType.BF16: "bfloat16"}.get(next(iter(dtypes)), "float32") \
+        if len(dtypes) == 1 else "float32"
+    if record is not None:
+        if record.bos_token_id is not None:
+            document["bos_token_id"] = record.bos_token_id
+        if record.eos_token_id is not None:
+            document["eos_token_id"] = record.eos_token_id
+    return document
+
+
+def tensor_for_hf(value: np.ndarray | PackedTensor) -> np.ndarray:
+    """An APR tensor as safetensors can hold it: plain dtypes unchanged, packed ones as float32."""
+    if isinstance(value, PackedTensor):
+        return value.dequantize()
+    return value
+
+
+def _st_dtype(array: np.ndarray) -> str:
+    from apr.format.dtypes import dtype_from_numpy
+
+    code = dtype_from_numpy(array.dtype)
+    if code not in _ST_NAMES:
+        raise ConvertError(f"dtype {array.dtype} has no safetensors name")
+    return _ST_NAMES[code]
+
+
+def write_safetensors_streaming(path: Path, names: list[str], load: Callable[[str], np.ndarray],
+                                shapes: dict[str, tuple[str, tuple[int, ...], int]],
+                                metadata: dict[str, str]) -> int:
+    """Write a safetensors file tensor by tensor; ``shapes[name] = (dtype, shape, nbytes)``."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name in names:
+        dtype, shape, nbytes = shapes[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw += b" " * ((8 - (8 + len(raw)) % 8) % 8)  # data starts 8-aligned, as the Rust writer pads
+    with open(path, "wb") as handle:
+        handle.write(len(raw).to_bytes(8, "little"))
+        handle.write(raw)
+        for name in names:
+            array = np.ascontiguousarray(load(name))
+            if array.nbytes != shapes[name][2]:
+                raise ConvertError(f"tensor {name!r} changed size while exporting", field=name)
+            handle.write(memoryview(array.reshape(-1).view(np.uint8)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return 8 + len(raw) + offset
+
+
+def export_safetensors(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportReport:
+    """Export an APR file to a Hugging Face model folder.
+
+    Raises:
+        ConvertError: not a llama/qwen2/qwen3 model, or metadata too incomplete for config.json.
+        OutputExistsError: ``output`` exists and not ``force``.
+
+    Example:
+        >>> export_safetensors("model.apr", "model-hf/")  # doctest: +SKIP
+    """
+    from apr.tokenizer import has_embedded_tokenizer, record_from_metadata, tokenizer_json_document
+
+    target = check_output(output, force=force, is_dir=True)
+    with open_file(source) as reader:
+        config = model_config_of(reader)
+        record = record_from_metadata(reader.metadata, path=reader.path) if has_embedded_tokenizer(reader.metadata) else None
+        names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
+        shapes: dict[str, tuple[str, tuple[int, ...], int]] = {}
+        for name in names:
+            entry = reader.entry(name)
+            if entry.dtype.is_packed:
+                shapes[name] = ("F32", entry.shape, 4 * element_count(entry.shape))
+            elif entry.dtype in _ST_NAMES:
+                shapes[name] = (_ST_NAMES[entry.dtype], entry.shape, entry.size)
+            else:
+                raise ConvertError(f"tensor {name!r} has dtype {entry.dtype.name}, which safetensors cannot hold",
+                                   field=name)
+        source_meta = reader.metadata.get("source_metadata")
+        st_metadata = {str(k): v for k, v in (source_meta or {}).items() if isinstance(v, str)} \
+            if isinstance(source_meta, dict) else {}
+        st_metadata["format"] = "pt"
+        total = sum(s[2] for s in shapes.values())
+        done = 0
+
+        def load(name: str) -> np.ndarray:
+            nonlocal done
+            array = tensor_for_hf(reader.get_tensor(name))
+            done += shapes[name][2]
+            if progress is not None:
+                progress(done, total)
+            return array
+
+        with atomic_folder(target) as folder:
+            size = write_safetensors_streaming(folder / "model.safetensors", names, load, shapes, st_metadata)
+            _check_safetensors(folder / "model.safetensors", len(names))
+            (folder / "config.json").write_text(json.dumps(hf_config_for(reader, config, record), indent=2) + "\n")
+            (folder / "generation_config.json").write_text(
+                json.dumps(_generation_config(reader.metadata, record), indent=2) + "\n")
+            if record is not None:
+                (folder / "tokenizer.json").write_text(
+                    json.dumps(tokenizer_json_document(record), ensure_ascii=False), encoding="utf-8")
+                (folder / "tokenizer_config.json").write_text(
+                    json.dumps(_tokenizer_config(reader.metadata, record), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return ExportReport(path=os.fspath(target), format="safetensors", tensor_count=len(names), file_size=size)
+
+
+def _check_safetensors(path: Path, count: int) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework="np") as handle:
+            found = len(list(handle.keys()))
+    except Exception as err:
+        raise ConvertError(f"the written safetensors file does not load: {err}", path=path) from err
+    if found != count:
+        raise ConvertError(f"wrote {found} tensors, expected {count}", path=path)
+
+
+def _generation_config(metadata: dict[str, Any], record: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    stored = metadata.get("generation_config")
+    if isinstance(stored, dict):
+        document.update(stored)
+    if record is not None:
+        if record.bos_token_id is not None:
+            document.setdefault("bos_token_id", record.bos_token_id)
+        if record.eos_token_id is not None:
+            document.setdefault("eos_token_id", record.eos_token_id)
+    document.setdefault("do_sample", False)
+    return document
+
+
+def _tokenizer_config(metadata: dict[str, Any], record: Any) -> dict[str, Any]:
+    def token(index: int | None) -> str | None:
+        return record.vocabulary[index] if index is not None else None
+
+    document: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": token(record.bos_token_id),
+        "eos_token": token(record.eos_token_id),
+        "clean_up_tokenization_spaces": False,
+    }
+    if isinstance(metadata.get("chat_template"), str):
+        document["chat_template"] = metadata["chat_template"]
+    return document
+
+
+__all__ = ["ExportReport", "export_safetensors", "model_config_of", "write_safetensors_streaming"]

@@ -1,0 +1,353 @@
+"""Hugging Face folder (config.json + safetensors + tokenizer) -> APR v2, streamed tensor by tensor.
+
+Tensors are declared first (names, dtypes, shapes: safetensors headers are enough), then read one
+at a time with positioned reads and written through `write_file_streaming`, so peak memory is
+about one tensor whatever the model size. F32/F16/BF16 bytes pass through untouched unless
+``--quantize`` asks otherwise (`apr.convert.targets`).
+
+Folder rules: only ``model.safetensors`` or the shards a ``model.safetensors.index.json`` names,
+each resolving inside the folder (no ``..``, no symlink out); headers bounded and checked by the
+``safetensors`` library before use; nothing is unpickled and nothing from config files executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apr.convert.hf_config import metadata_from_hf_config, read_config_json
+from apr.convert.outputs import check_output
+from apr.convert.targets import ImportQuant, Target, as_float32, choose_target, convert_values
+from apr.convert.tokenizer_source import tokenizer_keys_from_folder
+from apr.errors import AprFileNotFoundError, ConvertError, MissingConfigError
+from apr.format.dtypes import DType, element_count
+from apr.format.header import Flags
+from apr.format.stream_writer import TensorSpec, write_file_streaming
+
+log = logging.getLogger(__name__)
+
+_MAX_HEADER = 100_000_000  # safetensors' own MAX_HEADER_SIZE
+_ST_DTYPES = {"F32": DType.F32, "F16": DType.F16, "BF16": DType.BF16, "F64": DType.F64,
+              "I64": DType.I64, "I32": DType.I32, "I8": DType.I8, "U8": DType.U8}
+_SKIPPED_SUFFIXES = (".rotary_emb.inv_freq",)  # buffers HF recomputes; llama.cpp drops them too
+_EMBED_NAMES = ("model.embed_tokens.weight", "transformer.wte.weight", "wte.weight", "token_embd.weight")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTensor:
+    """A tensor in a source file: where its bytes are and what they are."""
+
+    name: str
+    file: Path
+    dtype: DType
+    shape: tuple[int, ...]
+    begin: int  # absolute file offset
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What `import_hf` / `import_gguf` wrote."""
+
+    path: str
+    source_format: str
+    tensor_count: int
+    file_size: int
+    param_count: int
+    architecture: str | None
+    hf_architecture: str | None
+    has_vocab: bool
+    quantize: str | None
+    tied_embeddings: bool
+    fallbacks: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                ((f, getattr(self, f)) for f in self.__dataclass_fields__)}
+
+
+def _inside(root: Path, name: str, what: str) -> Path:
+    if os.path.isabs(name) or ".." in Path(name).parts:
+        raise ConvertError(f"{what} names {name!r}, a path outside the model folder", path=root, field=name,
+                           hint="the index must name files inside the folder")
+    candidate = root / name
+    real = candidate.resolve()
+    if root.resolve() not in real.parents:
+        raise ConvertError(f"{name} resolves outside the model folder (to {str(real)!r})", path=candidate,
+                           hint="copy the real file into the folder instead of linking to it")
+    if not real.is_file():
+        raise AprFileNotFoundError(f"{what} names {name!r}, which is not in the folder", path=candidate,
+                                   hint="download the missing shard")
+    return real
+
+
+def read_safetensors_header(path: Path) -> tuple[dict[str, SourceTensor], dict[str, str]]:
+    """The tensors and ``__metadata__`` of one safetensors file (header checked by `safe_open`)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework="np") as handle:  # validates offsets and coverage
+            library_metadata = handle.metadata() or {}
+    except Exception as err:  # SafetensorError / OSError
+        raise ConvertError(f"not a valid safetensors file: {err}", path=path,
+                           hint="re-download it (a Git-LFS pointer file gives 'header too large')") from err
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > _MAX_HEADER:
+            raise ConvertError(f"safetensors header of {length} bytes is over the limit", path=path)
+        header = json.loads(handle.read(length))
+    data_start = 8 + length
+    tensors: dict[str, SourceTensor] = {}
+    unsupported = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _ST_DTYPES.get(info["dtype"])
+        if dtype is None:
+            unsupported.append(f"{name!r} ({info['dtype']})")
+            continue
+        begin, end = info["data_offsets"]
+        tensors[name] = SourceTensor(name, path, dtype, tuple(int(d) for d in info["shape"]), data_start + begin, end - begin)
+    if unsupported:
+        raise ConvertError(
+            f"{len(unsupported)} tensor(s) have dtypes APR cannot store: {', '.join(unsupported[:8])}",
+            path=path, hint="convert them to float32/float16/bfloat16 before importing",
+        )
+    return tensors, {str(k): str(v) for k, v in library_metadata.items()}
+
+
+def collect_safetensors(source: Path) -> tuple[Path, dict[str, SourceTensor], dict[str, str]]:
+    """The folder and every tensor of a model: one file, a single ``model.safetensors``, or shards."""
+    if source.is_file():
+        root = source.parent
+        files = [source.resolve()]
+    else:
+        root = source
+        index = root / "model.safetensors.index.json"
+        if index.exists():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                if not isinstance(weight_map, dict):
+                    raise TypeError("weight_map is not an object")
+            except (ValueError, KeyError, TypeError) as err:
+                raise ConvertError(f"model.safetensors.index.json is malformed: {err}", path=index) from err
+            files = [_inside(root, name, "model.safetensors.index.json") for name in sorted(set(weight_map.values()))]
+        elif (root / "model.safetensors").exists():
+            files = [_inside(root, "model.safetensors", "the folder")]
+        else:
+            raise AprFileNotFoundError(
+                "no model.safetensors or model.safetensors.index.json in the folder", path=root,
+                hint="pass a Hugging Face model folder (save_pretrained output); .bin files are not read (pickle)",
+            )
+    tensors: dict[str, SourceTensor] = {}
+    metadata: dict[str, str] = {}
+    for file in files:
+        found, meta = read_safetensors_header(file)
+        duplicated = sorted(set(found) & set(tensors))
+        if duplicated:
+            raise ConvertError(f"tensor {duplicated[0]!r} appears in two shards", path=file, field=duplicated[0])
+        tensors.update(found)
+        metadata.update(meta)
+    return root, tensors, metadata
+
+
+def read_tensor_bytes(tensor: SourceTensor) -> np.ndarray:
+    """The tensor's bytes as a fresh uint8 array (one read; freed by the caller)."""
+    buffer = bytearray(tensor.nbytes)
+    view = memoryview(buffer)
+    with open(tensor.file, "rb", buffering=0) as handle:
+        handle.seek(tensor.begin)
+        done = 0
+        while done < tensor.nbytes:
+            n = handle.readinto(view[done:])
+            if not n:
+                raise ConvertError(f"file ended inside tensor {tensor.name!r}", path=tensor.file)
+            done += n
+    return np.frombuffer(buffer, dtype=np.uint8)
+
+
+def produce_payload(raw: np.ndarray, source: DType, shape: tuple[int, ...], target: Target) -> Any:
+    """Source bytes -> the payload for ``target`` (the bytes themselves on a pass-through)."""
+    if target.passthrough:
+        return raw
+    return convert_values(as_float32(raw, source, shape), shape, target.dtype)
+
+
+def import_hf(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    quantize: ImportQuant | None = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    allow_no_config: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a Hugging Face model folder (or one ``.safetensors`` file beside its config.json).
+
+    Args:
+        source: the folder, or a ``.safetensors`` file.
+        output: the ``.apr`` file to write.
+        quantize: storage for float tensors (None keeps F32/F16/BF16 as they are).
+        tokenizer: a tokenizer folder or tokenizer.json to embed instead of the source's.
+        allow_no_config: import without config.json (identity then stays unset, INV-CONVERT-HF-ARCH-002).
+        force: replace an existing output.
+        progress: ``progress(bytes_done, bytes_total)`` after each tensor.
+
+    Returns:
+        An `ImportReport`.
+
+    Raises:
+        MissingConfigError: no config.json and not ``allow_no_config`` (GH-223).
+        ConvertError / TokenizerError / AprFileNotFoundError: the source is unusable; nothing written.
+
+    Example:
+        >>> import_hf("Qwen2-0.5B/", "qwen2.apr", quantize=ImportQuant.Q4_K)  # doctest: +SKIP
+    """
+    src = Path(source)
+    if not src.exists():
+        raise AprFileNotFoundError("source not found", path=src, hint="pass a Hugging Face model folder or a .gguf file")
+    target_path = check_output(output, force=force)
+    root, tensors, st_metadata = collect_safetensors(src)
+    config_path = root / "config.json"
+    config: dict[str, Any] | None = None
+    if config_path.exists():
+        config = read_config_json(_inside(root, "config.json", "the folder"))
+    elif not allow_no_config:
+        raise MissingConfigError(
+            "no config.json beside the weights", path=root, field="config.json",
+            hint="add the model's config.json, or pass --allow-no-config (identity then stays unset)",
+        )
+    for name in [n for n in tensors if n.endswith(_SKIPPED_SUFFIXES)]:
+        log.info("skipping buffer %s (recomputed by the model)", name)
+        del tensors[name]
+    if not tensors:
+        raise ConvertError("the model has no tensors", path=root)
+
+    metadata: dict[str, Any] = metadata_from_hf_config(config) if config is not None else {}
+    if config is None:
+        from apr.identity import family_from_tensor_names
+
+        family = family_from_tensor_names(tensors)
+        if family != "unknown":
+            metadata["architecture"] = family  # evidence, not an HF identity claim
+        metadata.update(_shapes_from_tensors(tensors))
+    token_keys, record = tokenizer_keys_from_folder(root, config, tokenizer)
+    if record is None:
+        log.warning("no tokenizer in %s: the .apr will have no embedded tokenizer (apr run needs one)", root)
+
+    # tied embeddings (GH-88): aprender writes lm_head.weight as a copy of the embedding
+    tied = False
+    sources: dict[str, SourceTensor] = dict(tensors)
+    if "lm_head.weight" not in sources:
+        embed = next((sources[n] for n in _EMBED_NAMES if n in sources), None)
+        if embed is not None:
+            sources["lm_head.weight"] = embed
+            tied = True
+
+    specs: list[TensorSpec] = []
+    plan: dict[str, tuple[SourceTensor, Target]] = {}
+    fallbacks: list[str] = []
+    for name, tensor in sources.items():
+        target = choose_target(tensor.dtype, tensor.shape, quantize)
+        if target.fallback:
+            fallbacks.append(f"{name}: {target.fallback}")
+        plan[name] = (tensor, target)
+        specs.append(TensorSpec(name, target.dtype, tensor.shape, target.nbytes(tensor.shape)))
+
+    metadata.update({
+        "name": target_path.stem,
+        "original_format": "safetensors",
+        "param_count": sum(element_count(t.shape) for n, t in tensors.items()),
+        "total_size": sum(s.nbytes for s in specs),
+    })
+    if st_metadata:
+        metadata["source_metadata"] = st_metadata
+    if tied:
+        metadata["tied_embeddings"] = True
+    if quantize is not None:
+        metadata["quantization"] = quantize.quantization_record
+    metadata.update(token_keys)
+    if config is not None and isinstance(config.get("torch_dtype", config.get("dtype")), str):
+        metadata["source_dtype"] = config.get("torch_dtype", config.get("dtype"))
+    generation = _generation_config(root)
+    if generation:
+        metadata["generation_config"] = generation
+    flags = Flags.HAS_VOCAB if record is not None else 0
+    if quantize in (ImportQuant.Q8, ImportQuant.Q4, ImportQuant.Q4_K):
+        flags |= Flags.QUANTIZED
+
+    total = sum(s.nbytes for s in specs)
+    done = 0
+
+    def produce(spec: TensorSpec) -> Any:
+        nonlocal done
+        tensor, target = plan[spec.name]
+        payload = produce_payload(read_tensor_bytes(tensor), tensor.dtype, tensor.shape, target)
+        done += spec.nbytes
+        if progress is not None:
+            progress(done, total)
+        return payload
+
+    size = write_file_streaming(specs, produce, target_path, metadata, int(flags), verify=_verify_written(len(specs)))
+    for note in fallbacks:
+        log.warning("%s", note)
+    return ImportReport(
+        path=os.fspath(target_path), source_format="safetensors", tensor_count=len(specs), file_size=size,
+        param_count=metadata["param_count"], architecture=metadata.get("architecture"),
+        hf_architecture=metadata.get("hf_architecture"), has_vocab=record is not None,
+        quantize=quantize.value if quantize else None, tied_embeddings=tied, fallbacks=tuple(fallbacks),
+    )
+
+
+def _verify_written(expected_tensors: int) -> Callable[[str], None]:
+    """Re-open the temporary file before it replaces anything: header CRC, index, tensor count."""
+
+    def verify(tmp_path: str) -> None:
+        from apr.format import open_file
+
+        with open_file(tmp_path) as reader:
+            if len(reader) != expected_tensors:
+                raise ConvertError(f"wrote {len(reader)} tensors, expected {expected_tensors}", path=tmp_path)
+
+    return verify
+
+
+def _generation_config(root: Path) -> dict[str, Any] | None:
+    path = root / "generation_config.json"
+    if not path.is_file() or path.stat().st_size > 1024 * 1024 or root.resolve() not in path.resolve().parents:
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _t: None)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        log.warning("ignoring generation_config.json: not valid JSON")
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _shapes_from_tensors(tensors: dict[str, SourceTensor]) -> dict[str, Any]:
+    """Dimensions readable from tensor shapes alone (used with --allow-no-config)."""
+    out: dict[str, Any] = {}
+    embed = next((tensors[n] for n in _EMBED_NAMES if n in tensors), None)
+    if embed is not None and len(embed.shape) == 2:
+        out["vocab_size"], out["hidden_size"] = embed.shape
+    layers = {int(n.split(".")[2]) for n in tensors if n.startswith("model.layers.") and n.split(".")[2].isdigit()}
+    if layers:
+        out["num_layers"] = max(layers) + 1
+    gate = tensors.get("model.layers.0.mlp.gate_proj.weight")
+    if gate is not None:
+        out["intermediate_size"] = gate.shape[0]
+    return out
+
+
+__all__ = ["ImportReport", "SourceTensor", "collect_safetensors", "import_hf", "read_safetensors_header"]

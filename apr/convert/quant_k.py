@@ -1,0 +1,234 @@
+"""Q4_K and Q6_K quantizers in numpy, byte for byte those of ggml's reference C code.
+
+The ``gguf`` package dequantizes K-quants but cannot quantize them, so exporting Q4_K/Q6_K needs
+these. They follow ggml's ``quantize_row_q4_K_ref`` (with ``make_qkx2_quants``: rmin -1,
+rdelta 0.1, 20 steps, weights ``sqrt(mean(x²)) + |x|``) and ``quantize_row_q6_K_ref`` (with
+``make_qx_quants``, rmse_type 1) operation for operation, so that the same floats come out:
+
+- every sum is accumulated left to right in float32 (``np.add.accumulate`` along the 32 or 16
+  values of a sub-block is exactly C's ``sum += ...`` loop); products keep C's association,
+  e.g. ``w*l*x`` is ``(w*l)*x``;
+- ``nearest_int`` is C's magic-number trick (round half to even), reproduced bit for bit;
+- **the trap** (reference/formats.md): in ``make_qkx2_quants`` the running ``min`` is replaced
+  whenever a better candidate is found, and later search steps use the *updated* ``min`` both in
+  ``iscale = (rmin + rdelta*is + nmax) / (max - min)`` and in ``x - min``. A port that keeps the
+  first ``min`` produces valid but different bytes;
+- sub-blocks whose rescaled scale is 0 keep the levels the search chose, as C's ``continue`` does.
+
+All sub-blocks of a tensor are processed at once (vectorised across sub-blocks, sequential
+within one), so a row costs the same whatever the tensor size.
+
+Example:
+    >>> import numpy as np
+    >>> q = quantize_q4_k(np.zeros((2, 256), np.float32))
+    >>> q.shape, int(q.sum())
+    ((2, 144), 0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from apr.errors import ConvertError
+
+QK_K = 256
+Q4_K_BYTES = 144
+Q6_K_BYTES = 210
+_F32 = np.float32
+_MAGIC = _F32(12582912.0)
+_GROUP_MAX_EPS = _F32(1e-15)
+
+
+def _nearest_int(values: np.ndarray) -> np.ndarray:
+    """ggml's ``nearest_int``: add 1.5·2^23 in float32 and read the mantissa bits."""
+    shifted = (values.astype(_F32, copy=False) + _MAGIC).astype(_F32, copy=False)
+    return (shifted.view(np.int32) & 0x007FFFFF) - 0x00400000
+
+
+def _acc(values: np.ndarray) -> np.ndarray:
+    """Left-to-right float32 sum along axis 1 (C's ``for (...) s += v[i]``)."""
+    return np.add.accumulate(values.astype(_F32, copy=False), axis=1, dtype=_F32)[:, -1]
+
+
+def _make_qkx2_quants(
+    x: np.ndarray, weights: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``make_qkx2_quants`` on every row of ``x`` (S, n) at once (use_mad = false).
+
+    Returns (scale (S,), the_min (S,), L (S, n) uint8).
+    """
+    nmax_f = _F32(nmax)
+    mn = np.minimum.accumulate(x, axis=1)[:, -1].astype(_F32)
+    mx = np.maximum.accumulate(x, axis=1)[:, -1].astype(_F32)
+    sum_w = _acc(weights)
+    sum_x = _acc(weights * x)
+    mn = np.where(mn > 0, _F32(0), mn).astype(_F32)
+    flat = mx == mn
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        iscale = (nmax_f / np.where(flat, _F32(1), mx - mn)).astype(_F32)
+        scale = (_F32(1) / iscale).astype(_F32)
+        levels = np.clip(_nearest_int(iscale[:, None] * (x - mn[:, None])), 0, nmax).astype(np.uint8)
+        diff = (scale[:, None] * levels.astype(_F32) + mn[:, None]) - x
+        best_error = _acc(weights * (diff * diff))
+        for step in range(nstep + 1):
+            numerator = (_F32(rmin) + _F32(rdelta) * _F32(step)) + nmax_f
+            # the trap: `mn` here is the min of the best candidate so far, not the first one
+            step_iscale = (numerator / np.where(flat, _F32(1), mx - mn)).astype(_F32)
+            aux = np.clip(_nearest_int(step_iscale[:, None] * (x - mn[:, None])), 0, nmax)
+            lf = aux.astype(_F32)
+            wl = weights * lf
+            sum_l = _acc(wl)
+            sum_l2 = _acc(wl * lf)
+            sum_xl = _acc(wl * x)
+            det = sum_w * sum_l2 - sum_l * sum_l
+            this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
+            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det
+            positive_min = this_min > 0
+            this_scale = np.where(positive_min, sum_xl / sum_l2, this_scale).astype(_F32)
+            this_min = np.where(positive_min, _F32(0), this_min).astype(_F32)
+            diff = (this_scale[:, None] * lf + this_min[:, None]) - x
+            cur_error = _acc(weights * (diff * diff))
+            better = (det > 0) & (cur_error < best_error) & ~flat
+            if better.any():
+                levels = np.where(better[:, None], aux.astype(np.uint8), levels)
+                best_error = np.where(better, cur_error, best_error).astype(_F32)
+                scale = np.where(better, this_scale, scale).astype(_F32)
+                mn = np.where(better, this_min, mn).astype(_F32)
+    levels = np.where(flat[:, None], np.uint8(0), levels)
+    scale = np.where(flat, _F32(0), scale).astype(_F32)
+    return scale, (-mn).astype(_F32), levels
+
+
+def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """``make_qx_quants`` with rmse_type 1 and no importance weights, on every row of ``x``.
+
+    Returns (scale (S,), L (S, n) int with values 0..2·nmax-1).
+    """
+    rows = np.arange(x.shape[0])
+    amax_index = np.argmax(np.abs(x), axis=1)  # first index of the largest |x|, as C's strict '>'
+    peak = x[rows, amax_index].astype(_F32)
+    zero = np.abs(peak) < _GROUP_MAX_EPS
+    safe_peak = np.where(zero, _F32(1), peak).astype(_F32)
+    weights = x * x
+
+    def levels_for(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lv = np.clip(_nearest_int(iscale[:, None] * x), -nmax, nmax - 1)
+        lf = lv.astype(_F32)
+        return lv, _acc((weights * x) * lf), _acc((weights * lf) * lf)
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        iscale = (_F32(-nmax) / safe_peak).astype(_F32)
+        levels, sumlx, suml2 = levels_for(iscale)
+        scale = np.where(suml2 != 0, sumlx / suml2, _F32(0)).astype(_F32)
+        best = (scale * sumlx).astype(_F32)
+        for step in range(-9, 10):
+            if step == 0:
+                continue
+            step_iscale = (-(_F32(nmax) + _F32(0.1) * _F32(step)) / safe_peak).astype(_F32)
+            lv, sumlx, suml2 = levels_for(step_iscale)
+            better = (suml2 > 0) & (sumlx * sumlx > best * suml2) & ~zero
+            if better.any():
+                levels = np.where(better[:, None], lv, levels)
+                scale = np.where(better, sumlx / suml2, scale).astype(_F32)
+                best = np.where(better, scale * sumlx, best).astype(_F32)
+    levels = np.where(zero[:, None], -nmax, levels)  # C writes L = 0, i.e. level -nmax
+    scale = np.where(zero, _F32(0), scale).astype(_F32)
+    return scale, (levels + nmax).astype(np.int32)
+
+
+def _blocks(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    x = np.ascontiguousarray(values, dtype=_F32)
+    if x.ndim == 0 or x.shape[-1] % QK_K:
+        raise ConvertError(
+            f"{what} needs rows that are a multiple of {QK_K} values, got shape {list(x.shape)}",
+            hint="use --quantize f16 or q8_0 for this tensor (llama.cpp's fallback)",
+        )
+    if not np.isfinite(x).all():
+        raise ConvertError(f"{what}: the tensor holds NaN or infinite values", hint="fix the weights first")
+    return x.reshape(-1, QK_K), x.shape
+
+
+def quantize_q4_k(values: np.ndarray) -> np.ndarray:
+    """Q4_K superblocks of ``values`` (rows a multiple of 256), as ggml's reference writes them.
+
+    Returns:
+        uint8 array of shape ``(*values.shape[:-1], values.shape[-1] // 256 * 144)``: each row's
+        superblocks (``d`` f16, ``dmin`` f16, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles).
+
+    Raises:
+        ConvertError: a row is not a multiple of 256 values, or a value is not finite.
+    """
+    x, shape = _blocks(values, "Q4_K")
+    nb = x.shape[0]
+    sub = x.reshape(nb * 8, 32)
+    av_x = np.sqrt(_acc(sub * sub) / _F32(32)).astype(_F32)
+    weights = (av_x[:, None] + np.abs(sub)).astype(_F32)
+    scales, mins, levels = _make_qkx2_quants(sub, weights, 15, -1.0, 0.1, 20)
+    scales, mins, levels = scales.reshape(nb, 8), mins.reshape(nb, 8), levels.reshape(nb, 8, 32)
+    max_scale = np.maximum(scales.max(axis=1), _F32(0)).astype(_F32)
+    max_min = np.maximum(mins.max(axis=1), _F32(0)).astype(_F32)
+    with np.errstate(divide="ignore"):
+        inv_scale = np.where(max_scale > 0, _F32(63) / max_scale, _F32(0)).astype(_F32)
+        inv_min = np.where(max_min > 0, _F32(63) / max_min, _F32(0)).astype(_F32)
+    ls = np.minimum(_nearest_int(inv_scale[:, None] * scales) & 0xFF, 63).astype(np.uint8)
+    lm = np.minimum(_nearest_int(inv_min[:, None] * mins) & 0xFF, 63).astype(np.uint8)
+    packed_scales = np.zeros((nb, 12), dtype=np.uint8)
+    packed_scales[:, 0:4] = ls[:, 0:4] | ((ls[:, 4:8] >> 4) << 6)
+    packed_scales[:, 4:8] = lm[:, 0:4] | ((lm[:, 4:8] >> 4) << 6)
+    packed_scales[:, 8:12] = (ls[:, 4:8] & 0xF) | ((lm[:, 4:8] & 0xF) << 4)
+    d = (max_scale / _F32(63)).astype(np.float16)
+    dmin = (max_min / _F32(63)).astype(np.float16)
+    # requantize against the stored (6-bit, f16) scales and mins; get_scale_min_k4 gives back ls, lm
+    sub_d = d.astype(_F32)[:, None] * ls.astype(_F32)  # (nb, 8)
+    sub_m = dmin.astype(_F32)[:, None] * lm.astype(_F32)
+    blocks = x.reshape(nb, 8, 32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fresh = np.clip(_nearest_int((blocks + sub_m[:, :, None]) / sub_d[:, :, None]), 0, 15).astype(np.uint8)
+    levels = np.where((sub_d != 0)[:, :, None], fresh, levels).reshape(nb, 4, 2, 32)
+    qs = (levels[:, :, 0, :] | (levels[:, :, 1, :] << 4)).reshape(nb, 128)
+    out = np.empty((nb, Q4_K_BYTES), dtype=np.uint8)
+    out[:, 0:2] = d.view(np.uint8).reshape(nb, 2)
+    out[:, 2:4] = dmin.view(np.uint8).reshape(nb, 2)
+    out[:, 4:16] = packed_scales
+    out[:, 16:] = qs
+    return out.reshape(*shape[:-1], shape[-1] // QK_K * Q4_K_BYTES)
+
+
+def quantize_q6_k(values: np.ndarray) -> np.ndarray:
+    """Q6_K superblocks of ``values`` (rows a multiple of 256), as ggml's reference writes them.
+
+    Returns:
+        uint8 array of shape ``(*values.shape[:-1], values.shape[-1] // 256 * 210)``: ``ql`` 128
+        bytes, ``qh`` 64 bytes, 16 int8 scales, ``d`` f16.
+
+    Raises:
+        ConvertError: a row is not a multiple of 256 values, or a value is not finite.
+    """
+    x, shape = _blocks(values, "Q6_K")
+    nb = x.shape[0]
+    scales, levels = _make_qx_quants(x.reshape(nb * 16, 16), 32)
+    scales, levels = scales.reshape(nb, 16), levels.reshape(nb, 16, 16)
+    peak_index = np.argmax(np.abs(scales), axis=1)
+    max_scale = scales[np.arange(nb), peak_index].astype(_F32)
+    zero_block = np.abs(max_scale) < _GROUP_MAX_EPS
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        iscale = (_F32(-128) / np.where(zero_block, _F32(1), max_scale)).astype(_F32)
+        d = (_F32(1) / iscale).astype(np.float16)
+        block_scales = np.minimum(_nearest_int(iscale[:, None] * scales), 127)
+        block_scales = (block_scales & 0xFF).astype(np.uint8).view(np.int8)
+        sub_d = d.astype(_F32)[:, None] * block_scales.astype(_F32)  # (nb, 16)
+        fresh = np.clip(_nearest_int(x.reshape(nb, 16, 16) / sub_d[:, :, None]), -32, 31) + 32
+    levels = np.where((sub_d != 0)[:, :, None], fresh, levels).astype(np.uint8).reshape(nb, 2, 4, 32)
+    q0, q1, q2, q3 = (levels[:, :, k, :] for k in range(4))
+    ql = np.concatenate([(q0 & 0xF) | ((q2 & 0xF) << 4), (q1 & 0xF) | ((q3 & 0xF) << 4)], axis=2)  # (nb, 2, 64)
+    qh = (q0 >> 4) | ((q1 >> 4) << 2) | ((q2 >> 4) << 4) | ((q3 >> 4) << 6)  # (nb, 2, 32)
+    out = np.empty((nb, Q6_K_BYTES), dtype=np.uint8)
+    out[:, 0:128] = ql.reshape(nb, 128)
+    out[:, 128:192] = qh.reshape(nb, 64)
+    out[:, 192:208] = block_scales.view(np.uint8)
+    out[:, 208:210] = d.view(np.uint8).reshape(nb, 2)
+    out[zero_block] = 0  # C memsets an all-zero superblock
+    return out.reshape(*shape[:-1], shape[-1] // QK_K * Q6_K_BYTES)
+
+
+__all__ = ["QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "quantize_q4_k", "quantize_q6_k"]

@@ -1,0 +1,170 @@
+"""Autoregressive generation with a KV cache, over the trainer's model weights.
+
+`forward_cached` runs the same modules as `apr.train.model.CausalLM.forward` (same RMSNorm,
+RoPE, SwiGLU, q/k norms and biases) but feeds only the new tokens and keeps each layer's keys
+and values in a preallocated cache, so a step costs one token's work. Prefill of T tokens gives
+the logits the plain forward gives (tested), and greedy decoding is deterministic.
+
+Shape letters: B batch, T new tokens, S cached length, H query heads, K kv heads, D head_dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from apr.errors import InferenceError, UsageError
+from apr.train.model import CausalLM, apply_rope, rope_cos_sin
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingConfig:
+    """How the next token is picked. ``temperature == 0`` is greedy (deterministic)."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_k: int = 0  # 0: no top-k cut
+    top_p: float = 1.0  # 1.0: no nucleus cut
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise UsageError(f"--max-tokens must be a positive integer, got {self.max_tokens!r}", field="--max-tokens")
+        if not self.temperature >= 0:
+            raise UsageError(f"--temperature must be >= 0, got {self.temperature!r}", field="--temperature",
+                             hint="0 means greedy decoding")
+        if self.top_k < 0:
+            raise UsageError(f"--top-k must be >= 0, got {self.top_k!r}", field="--top-k")
+        if not 0.0 < self.top_p <= 1.0:
+            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p!r}", field="--top-p")
+
+
+class KVCache:
+    """Keys and values of every layer: (layers, B, K, capacity, D), filled up to ``length``."""
+
+    def __init__(self, model: CausalLM, batch: int, capacity: int) -> None:
+        config = model.config
+        weight = model.model.embed_tokens.weight
+        shape = (config.num_layers, batch, config.num_kv_heads, capacity, config.head_dim)
+        self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        self.values = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        self.capacity = capacity
+        self.length = 0
+
+
+@torch.inference_mode()
+def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, last_only: bool = True) -> torch.Tensor:
+    """Logits for ``input_ids`` (B, T) continuing the cached sequence; the cache grows by T.
+
+    Returns (B, 1, V) when ``last_only`` (what generation needs), else (B, T, V).
+    """
+    stack = model.model
+    B, T = input_ids.shape
+    start = cache.length
+    if start + T > cache.capacity:
+        raise InferenceError(f"the sequence would reach {start + T} tokens, over the cache's {cache.capacity}",
+                             hint="lower --max-tokens or shorten the prompt")
+    x = stack.embed_tokens(input_ids)  # (B, T, C)
+    positions = torch.arange(start, start + T, device=input_ids.device)
+    cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
+    if T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
+        mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+    else:
+        mask = None
+    for index, layer in enumerate(stack.layers):
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)
+        q = attn.q_proj(h).view(B, T, attn.num_heads, attn.head_dim)  # (B, T, H, D)
+        k = attn.k_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)  # (B, T, K, D)
+        v = attn.v_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)
+        if attn.qk_norm:
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|K, T, D)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        cache.keys[index, :, :, start:start + T] = k
+        cache.values[index, :, :, start:start + T] = v
+        keys = cache.keys[index, :, :, : start + T]  # (B, K, S, D)
+        values = cache.values[index, :, :, : start + T]
+        y = F.scaled_dot_product_attention(
+            q, keys, values, attn_mask=mask, is_causal=mask is None and T > 1,
+            enable_gqa=attn.num_kv_heads != attn.num_heads,
+        )  # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, attn.num_heads * attn.head_dim)
+        x = x + attn.o_proj(y)
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+    cache.length = start + T
+    x = stack.norm(x[:, -1:] if last_only else x)
+    return model.lm_head(x)
+
+
+def pick_token(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> int:
+    """The next token id from one position's logits (V,)."""
+    if sampling.temperature == 0:
+        return int(torch.argmax(logits))
+    scores = logits.float() / sampling.temperature
+    if sampling.top_k and sampling.top_k < scores.numel():
+        kth = torch.topk(scores, sampling.top_k).values[-1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        ordered, order = torch.sort(scores, descending=True)
+        cumulative = torch.softmax(ordered, dim=-1).cumsum(dim=-1)
+        drop = cumulative - torch.softmax(ordered, dim=-1) >= sampling.top_p  # keep the token crossing top_p
+        scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate_ids(
+    model: CausalLM, prompt_ids: list[int], sampling: SamplingConfig, stop_ids: frozenset[int] = frozenset()
+) -> Iterator[int]:
+    """Yield generated token ids one at a time (a stop id ends generation and is not yielded).
+
+    Raises:
+        InferenceError: empty prompt, or prompt + max_tokens beyond the model's context.
+    """
+    if not prompt_ids:
+        raise InferenceError("the prompt encodes to no tokens", hint="pass a non-empty prompt")
+    limit = model.config.max_position_embeddings
+    if len(prompt_ids) >= limit:
+        raise InferenceError(f"the prompt is {len(prompt_ids)} tokens; the model's context is {limit}",
+                             hint="shorten the prompt")
+    capacity = min(limit, len(prompt_ids) + sampling.max_tokens)
+    device = model.model.embed_tokens.weight.device
+    cache = KVCache(model, 1, capacity)
+    generator = None
+    if sampling.temperature > 0:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(sampling.seed)
+    logits = forward_cached(model, torch.tensor([prompt_ids], device=device), cache)
+    for _ in range(min(sampling.max_tokens, capacity - len(prompt_ids))):
+        token = pick_token(logits[0, -1], sampling, generator)
+        if token in stop_ids:
+            return
+        yield token
+        if cache.length >= capacity:
+            return
+        logits = forward_cached(model, torch.tensor([[token]], device=device), cache)
+
+
+class TextStream:
+    """Turns token ids into text increments, holding back an incomplete UTF-8 character."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.emitted = ""
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return ""
+        delta = text[len(self.emitted):] if text.startswith(self.emitted) else ""
+        self.emitted = text
+        return delta
+
+
+__all__ = ["KVCache", "SamplingConfig", "TextStream", "forward_cached", "generate_ids", "pick_token"]

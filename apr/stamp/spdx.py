@@ -1,0 +1,128 @@
+"""License values for `apr stamp --license/--data-license`: SPDX expressions, checked.
+
+Accepted: any expression of SPDX license ids (the full list shipped with ``license-expression``,
+deprecated ids such as ``GPL-2.0`` included) joined by ``AND``/``OR``/``WITH`` and parentheses,
+e.g. ``Apache-2.0 OR MIT``; ``LicenseRef-<id>`` for a license that is not on the list (SPDX's own
+mechanism); and, for compatibility with files aprender stamps, the Hugging Face Hub license ids
+aprender's allow-list has beyond SPDX: ``llama2``, ``llama3``, ``llama3.1``, ``gemma``.
+
+Rejected, with a did-you-mean over the SPDX ids where one is close: everything else, including
+``""``, ``unknown``, ``TBD``, ``proprietary``, ``whatever``, ``Apache2``, ``MIT License``, the
+list's loose aliases (``GPL`` alone names no version) and aprender's ``custom`` (a license nobody
+can look up; use ``LicenseRef-<name>``).
+
+The stored value is the canonical rendering (``mit or apache-2.0`` → ``MIT OR Apache-2.0``), so
+stamping the same license twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+
+from apr.errors import LicenseError
+
+HF_HUB_LICENSES: tuple[str, ...] = ("llama2", "llama3", "llama3.1", "gemma")
+_PLACEHOLDERS = frozenset({"", "unknown", "tbd", "todo", "proprietary", "none", "noassertion", "custom", "n/a", "other"})
+_OPERATORS = frozenset({"and", "or", "with"})
+_TOKEN = re.compile(r"[()]|[^\s()]+")
+_LICENSE_REF = re.compile(r"^LicenseRef-[A-Za-z0-9.\-]+$")
+_SPDX_ID_SHAPE = re.compile(r"^[A-Za-z0-9.+\-]+$")
+
+
+@functools.lru_cache(maxsize=1)
+def _licensing():
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
+@functools.lru_cache(maxsize=1)
+def _spdx_ids() -> dict[str, str]:
+    """lower-case id -> canonical id: current SPDX keys plus deprecated SPDX ids (``GPL-2.0``)."""
+    ids: dict[str, str] = {}
+    for key, symbol in _licensing().known_symbols.items():
+        ids[key.lower()] = key
+        for alias in symbol.aliases:
+            looks_like_id = _SPDX_ID_SHAPE.match(alias) and ("-" in alias or "+" in alias)
+            if looks_like_id and not alias.startswith("LicenseRef-"):
+                ids.setdefault(alias.lower(), key)
+    return ids
+
+
+def spdx_license_ids(*, exceptions: bool = False) -> list[str]:
+    """Every license id accepted (canonical spelling); ``exceptions=True``: the ``WITH`` exception ids."""
+    return sorted(k for k, s in _licensing().known_symbols.items() if bool(s.is_exception) == exceptions)
+
+
+def suggest_license(value: str) -> str | None:
+    """The closest SPDX id to ``value`` (case-insensitive), or None."""
+    ids = _spdx_ids()
+    probe = re.sub(r"\s*\blicen[cs]e\b\s*", " ", value.strip().lower()).strip().replace(" ", "-")
+    close = difflib.get_close_matches(probe, list(ids), n=1, cutoff=0.6)
+    return ids[close[0]] if close else None
+
+
+def validate_license(value: str, *, flag: str = "--license") -> str:
+    """Check ``value`` as a license expression and return its canonical form.
+
+    Args:
+        value: what the user typed.
+        flag: the flag it came from, named in the error.
+
+    Returns:
+        The canonical expression, e.g. ``"Apache-2.0 OR MIT"``.
+
+    Raises:
+        LicenseError: not an SPDX expression; carries ``value`` and ``suggestion``.
+
+    Example:
+        >>> validate_license("apache-2.0 or mit")
+        'Apache-2.0 OR MIT'
+    """
+    text = value.strip()
+    if text.lower() in {h.lower() for h in HF_HUB_LICENSES}:
+        return text.lower()
+    if text.lower() in _PLACEHOLDERS:
+        raise _error(value, flag, "is a placeholder, not a license", None)
+    tokens = _TOKEN.findall(text)
+    symbols = [t for t in tokens if t not in "()" and t.lower() not in _OPERATORS]
+    ids = _spdx_ids()
+    refs = [t for t in symbols if _LICENSE_REF.match(t) and t.lower() not in ids]
+    unknown = [t for t in symbols if t.lower() not in ids and t not in refs]
+    if unknown:
+        suggestion = (suggest_license(text) if len(symbols) > 1 else None) or suggest_license(unknown[0])
+        raise _error(value, flag, f"names {unknown[0]!r}, which is not an SPDX license id", suggestion)
+    licensing = _licensing()
+    if refs:
+        from license_expression import LicenseSymbol, Licensing
+
+        licensing = Licensing(list(licensing.known_symbols.values()) + [LicenseSymbol(r) for r in set(refs)])
+    try:
+        info = licensing.validate(text)
+        errors, normalized = info.errors, info.normalized_expression
+    except Exception:  # license-expression itself trips on some malformed input ("MIT AND")
+        errors, normalized = ["incomplete expression"], None
+    if errors or not normalized:
+        reason = errors[0] if errors else "empty"
+        raise _error(value, flag, f"is not a valid SPDX expression ({reason})", suggest_license(text))
+    return str(normalized)
+
+
+def _error(value: str, flag: str, why: str, suggestion: str | None) -> LicenseError:
+    hint = f"did you mean {suggestion!r}? e.g. `{flag} {suggestion}`" if suggestion else (
+        f"pass an SPDX id such as `{flag} Apache-2.0`, an expression such as `{flag} \"Apache-2.0 OR MIT\"`, "
+        f"or `{flag} LicenseRef-<name>` for a license not on the SPDX list (https://spdx.org/licenses/)"
+    )
+    return LicenseError(
+        f"{flag} {value!r} {why}; a license the Hugging Face Hub and `apr validate-manifest` cannot "
+        "look up is not a license",
+        field=flag,
+        hint=hint,
+        value=value,
+        suggestion=suggestion,
+    )
+
+
+__all__ = ["HF_HUB_LICENSES", "spdx_license_ids", "suggest_license", "validate_license"]

@@ -1,0 +1,186 @@
+"""Find contract files, load each one, and build records from whatever could be read.
+
+Every file is loaded on its own: a file that does not parse yields findings and a `Contract` with
+``is_valid=False`` (its falsifier ids salvaged from the raw text), and the next file is loaded as if
+nothing happened. That is the whole of "one bad file never hides the others".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from falsifiers import compat
+from falsifiers.errors import ContractNotFoundError
+from falsifiers.loader import Document, Limits, load_file, salvage_ids
+from falsifiers.records import Contract, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
+from falsifiers.schema import validate_document
+
+CONTRACT_SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Contract files under ``paths`` (files as given, folders searched recursively), sorted.
+
+    Hidden folders are skipped. Raises `ContractNotFoundError` for a path that does not exist:
+    that is a caller's mistake, not a finding about a contract.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                if candidate.suffix in CONTRACT_SUFFIXES and candidate.is_file():
+                    relative = candidate.relative_to(path).parts
+                    if not any(part.startswith(".") for part in relative):
+                        found.append(candidate)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ContractNotFoundError(
+                f"no such file or folder: {os.fspath(raw)!r}", path=os.fspath(raw),
+                hint="pass a contract file or a folder of them (default: the `contracts` folder "
+                "named under [tool.apr-contracts] in pyproject.toml)",
+            )
+    unique: dict[str, Path] = {}
+    for path in found:
+        unique.setdefault(os.path.normpath(path), path)
+    return list(unique.values())
+
+
+def load_contract(
+    path: str | os.PathLike[str], *, compat_mode: bool = False, limits: Limits = Limits(), shown: str | None = None
+) -> tuple[Document, Contract]:
+    """Load, (in compat mode) normalise, schema-check and build one contract.
+
+    Args:
+        path: the file to read.
+        compat_mode: read aprender's pv styles.
+        limits: size, depth and alias bounds.
+        shown: the path to print in findings (default: ``path`` as given).
+
+    Returns:
+        The document (with every finding about this file) and the contract record.
+    """
+    doc = load_file(path, limits=limits, shown=shown)
+    style = compat.STYLE_CANONICAL
+    equations = _equation_names(doc.data)
+    if doc.data is not None:
+        if compat_mode:
+            doc, style = compat.normalize(doc)
+        if style != compat.STYLE_BINDING:
+            if isinstance(doc.data, dict):
+                doc.findings.extend(
+                    validate_document(
+                        doc,
+                        unknown_keys=Severity.WARNING if compat_mode else Severity.ERROR,
+                        optional=compat.COMPAT_OPTIONAL if compat_mode else frozenset(),
+                    )
+                )
+            else:
+                doc.findings.append(
+                    Finding(Severity.ERROR, "not-a-mapping",
+                            f"a contract is a mapping of keys, not a {type(doc.data).__name__}",
+                            doc.locate(()), hint="start from `apr contracts new NAME`")
+                )
+    return doc, build_contract(doc, style=style, equations=equations)
+
+
+def build_contract(doc: Document, *, style: str = compat.STYLE_CANONICAL, equations: Iterable[str] = ()) -> Contract:
+    """Records from a loaded document, defensively: anything malformed is skipped, never raised on.
+
+    The schema has already reported every malformed piece; this only has to not crash on them.
+    """
+    name = Path(doc.path).stem
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    invariants = tuple(_invariants(doc, name, data.get("invariants")))
+    falsifiers = tuple(_falsifiers(doc, name, data.get("falsification_tests")))
+    if doc.data is None:  # unreadable: keep the ids that look declared, so claims find a home
+        falsifiers = tuple(
+            Falsifier(ident, name, (), "", "", "", Location(doc.path, line, 1))
+            for ident, line in salvage_ids(doc.text)
+        )
+    status = meta.get("status")
+    return Contract(
+        name=name,
+        path=doc.path,
+        sha256=doc.sha256,
+        version=meta.get("version") if isinstance(meta.get("version"), str) else None,
+        status=Status(status) if status in Status._value2member_map_ else None,
+        description=meta.get("description") if isinstance(meta.get("description"), str) else "",
+        depends_on=tuple(d for d in meta.get("depends_on", ()) or () if isinstance(d, str))
+        if isinstance(meta.get("depends_on", ()), list) else (),
+        invariants=invariants,
+        falsifiers=falsifiers,
+        is_valid=not doc.has_errors and style != compat.STYLE_BINDING,
+        location=Location(doc.path, 1, 1),
+        references=tuple(r for r in meta.get("references", ()) or () if isinstance(r, str))
+        if isinstance(meta.get("references", ()), list) else (),
+        equations=tuple(equations),
+        style=style,
+    )
+
+
+def _equation_names(data: Any) -> tuple[str, ...]:
+    if isinstance(data, dict) and isinstance(data.get("equations"), dict):
+        return tuple(str(k) for k in data["equations"])
+    return ()
+
+
+def _invariants(doc: Document, contract: str, items: Any) -> Iterable[Invariant]:
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            statement = item.get("statement")
+            yield Invariant(item["id"], statement if isinstance(statement, str) else "", contract,
+                            doc.locate(("invariants", index, "id")))
+
+
+def _falsifiers(doc: Document, contract: str, items: Any) -> Iterable[Falsifier]:
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("id"), str)):
+            continue
+        attacked = item.get("invariant")
+        if isinstance(attacked, str):
+            invariants: tuple[str, ...] = (attacked,)
+        elif isinstance(attacked, list):
+            invariants = tuple(i for i in attacked if isinstance(i, str))
+        else:
+            invariants = ()
+        level = item.get("level", "algorithm")
+        requires = item.get("requires", [])
+        pending = item.get("pending")
+        yield Falsifier(
+            id=item["id"],
+            contract=contract,
+            invariants=invariants,
+            rule=_text(item.get("rule")),
+            prediction=_text(item.get("prediction")),
+            if_fails=_text(item.get("if_fails")),
+            location=doc.locate(("falsification_tests", index, "id")),
+            level=Level(level) if level in Level._value2member_map_ else Level.ALGORITHM,
+            requires=tuple(r for r in requires if isinstance(r, str)) if isinstance(requires, list) else (),
+            pending=pending.strip() if isinstance(pending, str) and pending.strip() else None,
+            mutants=tuple(_mutants(item.get("mutants"))),
+        )
+
+
+def _mutants(items: Any) -> Iterable[Mutant]:
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            yield Mutant(item["name"], item.get("target"), item.get("replacement"), item.get("artifact"))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+__all__ = ["CONTRACT_SUFFIXES", "build_contract", "discover", "load_contract"]

@@ -1,0 +1,340 @@
+"""``apr contracts lint``: every contract loaded on its own, then rules across the whole corpus.
+
+Per-file problems (YAML, duplicate keys, schema) come from the loader and the schema. The rules
+here need every contract at once, which is exactly what pv never had:
+
+* ``duplicate-id``: an invariant or falsifier id declared twice anywhere (both places named);
+* ``unknown-invariant``: a falsifier attacks an invariant nobody declares (nearest id suggested);
+* ``unfalsified-invariant``: an invariant no falsifier attacks;
+* ``unknown-dependency`` / ``dependency-cycle``: ``depends_on`` must resolve, without cycles;
+* ``version-changelog``: ``metadata.version`` must equal the newest changelog entry's version;
+* ``discharged-pending``: a DISCHARGED contract cannot have pending falsifiers;
+* ``duplicate-contract``: two files with the same stem (the contract's name).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from falsifiers import compat
+from falsifiers.corpus import discover, load_contract
+from falsifiers.loader import Document, Limits
+from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Location, Severity, Status
+from falsifiers.schema import did_you_mean
+
+KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix"})
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
+
+
+def lint_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    compat_mode: bool = False,
+    limits: Limits = Limits(),
+    relative_to: str | os.PathLike[str] | None = None,
+) -> Corpus:
+    """Load every contract under ``paths`` and check them, singly and together.
+
+    Args:
+        paths: contract files and folders (searched recursively).
+        compat_mode: read aprender's pv styles; unknown keys become warnings.
+        limits: size, depth and alias bounds for each file.
+        relative_to: show paths in findings relative to this folder (the project root).
+
+    Returns:
+        A `Corpus` with every contract (valid or not) and every finding, sorted by place.
+
+    Raises:
+        ContractNotFoundError: a path does not exist.
+
+    Example:
+        >>> corpus = lint_paths(["contracts"])  # doctest: +SKIP
+        >>> [f.render() for f in corpus.findings if f.is_error]  # doctest: +SKIP
+        []
+    """
+    files = discover(paths)
+    docs: list[Document] = []
+    contracts: list[Contract] = []
+    for path in files:
+        shown = _display(path, relative_to)
+        doc, contract = load_contract(path, compat_mode=compat_mode, limits=limits, shown=shown)
+        docs.append(doc)
+        contracts.append(contract)
+    findings = [f for doc in docs for f in doc.findings]
+    real = [c for c in contracts if c.style != compat.STYLE_BINDING]
+    findings.extend(check_corpus(real, docs))
+    if compat_mode:
+        by_file = {Path(c.path).name: (c.equations if c.is_valid or c.equations else None) for c in real}
+        for doc, contract in zip(docs, contracts, strict=True):
+            if contract.style == compat.STYLE_BINDING:
+                findings.extend(compat.check_bindings(doc, by_file))
+    if not files:
+        shown = ", ".join(os.fspath(p) for p in paths)
+        findings.append(Finding(Severity.WARNING, "no-contracts", f"no contract files (*.yaml) under {shown}",
+                                hint="create one with `apr contracts new NAME`"))
+    # A contract that gained an error from a corpus rule is no longer valid either.
+    broken = {f.location.path for f in findings if f.is_error and f.location is not None}
+    contracts = [_replace_valid(c, c.path not in broken and c.is_valid) for c in contracts]
+    findings.sort(key=_order)
+    falsifiers: dict[str, Falsifier] = {}
+    invariants: dict[str, Invariant] = {}
+    for contract in contracts:
+        for falsifier in contract.falsifiers:
+            falsifiers.setdefault(falsifier.id, falsifier)
+        for invariant in contract.invariants:
+            invariants.setdefault(invariant.id, invariant)
+    return Corpus(tuple(contracts), tuple(findings), falsifiers, invariants)
+
+
+def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = ()) -> list[Finding]:
+    """The cross-file rules, over records only (pure; ``docs`` adds changelog positions)."""
+    doc_by_path = {doc.path: doc for doc in docs}
+    findings: list[Finding] = []
+    findings += _duplicate_names(contracts)
+    findings += _duplicate_ids(contracts)
+    findings += _invariant_links(contracts)
+    findings += _dependencies(contracts, doc_by_path)
+    for contract in contracts:
+        findings += _version_rules(contract, doc_by_path.get(contract.path))
+        findings += _capabilities(contract)
+    return findings
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+
+def _duplicate_names(contracts: Sequence[Contract]) -> list[Finding]:
+    seen: dict[str, Contract] = {}
+    findings = []
+    for contract in contracts:
+        if contract.name in seen:
+            first = seen[contract.name]
+            findings.append(
+                Finding(Severity.ERROR, "duplicate-contract",
+                        f"two files define the contract {contract.name!r} (a contract's name is its file stem)",
+                        contract.location, hint="rename one of the files", related=(first.location,))
+            )
+        else:
+            seen[contract.name] = contract
+    return findings
+
+
+def _duplicate_ids(contracts: Sequence[Contract]) -> list[Finding]:
+    seen: dict[str, Location] = {}
+    findings = []
+    for contract in contracts:
+        entries = [(i.id, i.location, "invariant") for i in contract.invariants]
+        entries += [(f.id, f.location, "falsifier") for f in contract.falsifiers]
+        for ident, location, kind in entries:
+            if ident in seen:
+                first = seen[ident]
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        "duplicate-id",
+                        f"{kind} id {ident} is declared twice: here and at {first}; ids must be unique "
+                        "across all contracts",
+                        location,
+                        hint="give one of them a new number (ids are never reused, so evidence cannot be confused)",
+                        related=(first,),
+                    )
+                )
+            else:
+                seen[ident] = location
+    return findings
+
+
+def _invariant_links(contracts: Sequence[Contract]) -> list[Finding]:
+    declared = {i.id: i for c in contracts for i in c.invariants}
+    attacked: set[str] = set()
+    findings = []
+    for contract in contracts:
+        for falsifier in contract.falsifiers:
+            for ident in falsifier.invariants:
+                attacked.add(ident)
+                if ident in declared:
+                    continue
+                nearest = did_you_mean(ident, declared)
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        "unknown-invariant",
+                        f"falsifier {falsifier.id} names invariant {ident}, which does not exist"
+                        + (f" (did you mean {nearest}?)" if nearest else ""),
+                        falsifier.location,
+                        hint=f"use {nearest}, declared at {declared[nearest].location}" if nearest
+                        else "declare it under `invariants:` or fix the id",
+                        related=(declared[nearest].location,) if nearest else (),
+                    )
+                )
+    for contract in contracts:
+        if contract.style in (compat.STYLE_PV,):
+            continue  # pv contracts have no invariants section to check
+        for invariant in contract.invariants:
+            if invariant.id not in attacked:
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        "unfalsified-invariant",
+                        f"invariant {invariant.id} has no falsifier: nothing could ever show it is broken",
+                        invariant.location,
+                        hint=f"add a falsification_tests entry with `invariant: {invariant.id}` "
+                        "(mark it `pending: \"reason\"` until its test exists)",
+                    )
+                )
+    return findings
+
+
+def _dependencies(contracts: Sequence[Contract], docs: dict[str, Document]) -> list[Finding]:
+    names = {c.name: c for c in contracts}
+    findings = []
+    graph: dict[str, list[str]] = {}
+    for contract in contracts:
+        edges = []
+        doc = docs.get(contract.path)
+        for index, name in enumerate(contract.depends_on):
+            if name in names:
+                edges.append(name)
+                continue
+            sibling = any((Path(contract.path).parent / f"{name}{suffix}").is_file() for suffix in (".yaml", ".yml"))
+            if sibling:
+                continue  # exists beside it but was not linted this time
+            nearest = did_you_mean(name, [n for n in names if n != contract.name])
+            where = doc.locate(("metadata", "depends_on", index)) if doc else contract.location
+            findings.append(
+                Finding(Severity.ERROR, "unknown-dependency",
+                        f"{contract.name} depends on {name!r}, which is not a contract here",
+                        where,
+                        hint=f"did you mean {nearest!r}?" if nearest else "use a contract's file stem")
+            )
+        graph[contract.name] = edges
+    for cycle in _cycles(graph):
+        first = names[cycle[0]]
+        findings.append(
+            Finding(Severity.ERROR, "dependency-cycle", "depends_on forms a cycle: " + " -> ".join(cycle + [cycle[0]]),
+                    first.location, hint="remove one of the depends_on entries in the cycle",
+                    related=tuple(names[n].location for n in cycle[1:]))
+        )
+    return findings
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each cycle once (iterative DFS, so a long chain cannot overflow the stack)."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    cycles: list[list[str]] = []
+    for start in sorted(graph):
+        if colour[start] != white:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                colour[node] = grey
+                path.append(node)
+            edges = graph.get(node, [])
+            if index < len(edges):
+                stack.append((node, index + 1))
+                nxt = edges[index]
+                if colour.get(nxt, black) == white:
+                    stack.append((nxt, 0))
+                elif colour.get(nxt) == grey:
+                    cycles.append(path[path.index(nxt):])
+            else:
+                colour[node] = black
+                path.pop()
+    return cycles
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, str] | None:
+    """Sort key for a semantic version (a pre-release sorts before its release), or ``None``."""
+    match = _SEMVER.match(version) if isinstance(version, str) else None
+    if not match:
+        return None
+    major, minor, patch, pre = match.groups()
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")
+
+
+def _version_rules(contract: Contract, doc: Document | None) -> list[Finding]:
+    findings = []
+    if doc is not None and isinstance(doc.data, dict) and contract.version:
+        meta = doc.data.get("metadata") or {}
+        entries = meta.get("changelog") if isinstance(meta, dict) else None
+        if isinstance(entries, list):
+            dated = [(semver_key(e.get("version")), i, e.get("version")) for i, e in enumerate(entries)
+                     if isinstance(e, dict) and isinstance(e.get("version"), str)]
+            dated = [d for d in dated if d[0] is not None]
+            if dated:
+                _, index, newest = max(dated)
+                if newest != contract.version:
+                    findings.append(
+                        Finding(
+                            Severity.ERROR,
+                            "version-changelog",
+                            f"metadata.version is {contract.version} but the newest changelog entry is {newest}",
+                            doc.locate(("metadata", "version")),
+                            hint=f"bump metadata.version to {newest}, or add a changelog entry for "
+                            f"{contract.version}",
+                            related=(doc.locate(("metadata", "changelog", index)),),
+                        )
+                    )
+                versions = [d[2] for d in dated]
+                for version in sorted({v for v in versions if versions.count(v) > 1}):
+                    findings.append(
+                        Finding(Severity.WARNING, "changelog-duplicate", f"the changelog lists version {version} twice",
+                                doc.locate(("metadata", "changelog")), hint="merge the two entries")
+                    )
+    if contract.status is Status.DISCHARGED:
+        for falsifier in contract.falsifiers:
+            if falsifier.pending:
+                findings.append(
+                    Finding(Severity.ERROR, "discharged-pending",
+                            f"the contract is DISCHARGED but falsifier {falsifier.id} is still pending",
+                            falsifier.location, hint="bind its test, or lower the status to FUNCTIONAL")
+                )
+    return findings
+
+
+def _capabilities(contract: Contract) -> list[Finding]:
+    findings = []
+    for falsifier in contract.falsifiers:
+        for capability in falsifier.requires:
+            if capability not in KNOWN_CAPABILITIES:
+                nearest = did_you_mean(capability, KNOWN_CAPABILITIES)
+                findings.append(
+                    Finding(Severity.WARNING, "unknown-capability",
+                            f"falsifier {falsifier.id} requires {capability!r}, which no profile knows",
+                            falsifier.location,
+                            hint=f"did you mean {nearest!r}?" if nearest
+                            else f"known: {', '.join(sorted(KNOWN_CAPABILITIES))}")
+                )
+    return findings
+
+
+def _display(path: Path, relative_to: str | os.PathLike[str] | None) -> str:
+    if relative_to is None:
+        return os.fspath(path)
+    try:
+        return Path(os.path.relpath(path.resolve(), Path(relative_to).resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return os.fspath(path)
+
+
+def _order(finding: Finding) -> tuple[str, int, int, str]:
+    loc = finding.location
+    return (loc.path if loc else "", (loc.line or 0) if loc else 0, (loc.col or 0) if loc else 0, finding.code)
+
+
+def _replace_valid(contract: Contract, valid: bool) -> Contract:
+    if contract.is_valid == valid:
+        return contract
+    from dataclasses import replace
+
+    return replace(contract, is_valid=valid)
+
+
+__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "lint_paths", "semver_key"]

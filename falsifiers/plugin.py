@@ -1,0 +1,424 @@
+"""The pytest plugin (``pytest11`` entry point ``apr_contracts``): hooks only, state in the stash.
+
+Built like pytest's own ``junitxml``: ``pytest_configure`` registers the ``falsifies`` marker and,
+only when the project has a contracts folder, builds one `ContractsSession`, stashes it and
+registers it as a plugin. That object binds at collection, records outcomes as reports arrive
+(under xdist on the controller, from the workers' serialised reports), computes the verdict in
+``pytest_sessionfinish`` (never on a worker), sets the exit status, writes ``--contracts-json`` and
+prints the table in ``pytest_terminal_summary``. The decisions themselves are the pure functions in
+`falsifiers.binding` and `falsifiers.verdict`.
+
+This module imports only pytest at import time: no YAML, no jsonschema, no numpy, no torch. A
+project without a contracts folder pays for one ``stat`` call.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.binding import Claim
+    from falsifiers.records import Corpus
+    from falsifiers.settings import Profile, Settings
+    from falsifiers.verdict import TestResult, VerdictReport
+
+MARKER_HELP = (
+    "falsifies(*ids): this test is evidence for the named falsifiers (FALSIFY-…-NNN) declared in "
+    "contracts/; a declared falsifier without a test, or a claimed id nobody declares, is a collection error"
+)
+PROPERTY = "falsifier"  # JUnit XML <property name="falsifier" value="FALSIFY-…"/>
+EVIDENCE_ATTR = "apr_contracts_evidence"  # on failed reports; plain data, so xdist carries it
+WORKER_KEY = "apr_contracts"
+STATE_KEY = pytest.StashKey["ContractsSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apr-contracts", "contract verdicts (apr-contracts)")
+    group.addoption("--falsifier", action="append", default=[], metavar="ID", dest="apr_falsifier",
+                    help="run only the tests bound to this falsifier (repeatable); the verdict covers only it")
+    group.addoption("--contract", action="append", default=[], metavar="NAME", dest="apr_contract",
+                    help="run only the tests bound to this contract's falsifiers (repeatable)")
+    group.addoption("--contracts-json", metavar="PATH", dest="apr_contracts_json", default=None,
+                    help="write the versioned verdict receipt (JSON) to PATH")
+    group.addoption("--contracts-profile", metavar="NAME", dest="apr_contracts_profile", default=None,
+                    help="the profile that judges undetermined falsifiers (cpu, gpu, release, or "
+                    "[tool.apr-contracts.profiles.NAME]); default from pyproject or $APR_CONTRACTS_PROFILE")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    from falsifiers.errors import ContractError
+    from falsifiers.settings import load_settings
+
+    pyproject = _pyproject(config)
+    try:
+        settings = load_settings(pyproject, root=config.rootpath)
+        if not settings.contracts_dir.is_dir():
+            if config.getoption("apr_falsifier") or config.getoption("apr_contract"):
+                raise pytest.UsageError(
+                    f"--falsifier/--contract given, but there is no contracts folder at {settings.contracts_dir}"
+                )
+            return  # a project without contracts: the plugin does nothing
+        profile = settings.resolve_profile(config.getoption("apr_contracts_profile"))
+        session = ContractsSession(config, settings, profile)
+    except ContractError as err:
+        raise pytest.UsageError(str(err)) from err
+    config.stash[STATE_KEY] = session
+    config.pluginmanager.register(session, "apr-contracts-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(STATE_KEY, None)
+    if session is not None:
+        del config.stash[STATE_KEY]
+        config.pluginmanager.unregister(session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: tell each worker whether this run collects the whole suite."""
+    session = node.config.stash.get(STATE_KEY, None)
+    if session is not None:
+        node.workerinput["apr_contracts_mode"] = session.mode
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach replay data to a bound test's failure (outermost wrapper: after Hypothesis adds its own)."""
+    report = yield
+    if report.failed and STATE_KEY in item.config.stash and any(k == PROPERTY for k, _ in item.user_properties):
+        from falsifiers._evidence import failure_evidence
+
+        setattr(report, EVIDENCE_ATTR, failure_evidence(item, call, report))
+    return report
+
+
+class ContractsSession:
+    """Everything the harness knows during one pytest session (registered as a plugin object)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, profile: Profile) -> None:
+        from falsifiers.lint import lint_paths
+        from falsifiers.loader import Limits
+
+        self.config = config
+        self.settings = settings
+        self.profile = profile
+        self.is_worker = hasattr(config, "workerinput")
+        self.corpus: Corpus = lint_paths([settings.contracts_dir], limits=Limits(max_bytes=settings.max_bytes),
+                                         relative_to=config.rootpath)
+        self.selection = self._resolve_selection()
+        if self.is_worker:
+            self.mode = config.workerinput.get("apr_contracts_mode", "full")  # type: ignore[attr-defined]
+        else:
+            self.mode = _scope_mode(config)
+        self.bindings: dict[str, tuple[str, ...]] = {}
+        self.selected: set[str] = set()
+        self.claimed: set[str] = set()  # contracts with at least one claiming test
+        self.problems: list[str] = []
+        self.phases: dict[str, dict[str, dict[str, Any]]] = {}
+        self.failed_tests = 0
+        self.report: VerdictReport | None = None
+        self.receipt_path: str | None = None
+        self.collected = False
+
+    # --- collection -----------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> Any:
+        # Claims are read before -k/-m deselect anything: a deselected test still binds.
+        claims = {item.nodeid: claim for item in items if (claim := _claim(item)) is not None}
+        result = yield
+        from falsifiers.binding import bind_falsifiers
+
+        invalid = frozenset(c.name for c in self.corpus.contracts if not c.is_valid)
+        bindings = bind_falsifiers(self.corpus.falsifiers, claims.values(), invariants=self.corpus.invariants,
+                                   require_all=self.mode == "full", unchecked_contracts=invalid)
+        self.bindings = dict(bindings.tests)
+        self.claimed = {self.corpus.falsifiers[i].contract for i in bindings.tests}
+        if self.selection is not None:
+            keep = [i for i in items if i.nodeid in claims and set(claims[i.nodeid].ids) & self.selection]
+            kept = {id(i) for i in keep}
+            dropped = [i for i in items if id(i) not in kept]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        for item in items:
+            claim = claims.get(item.nodeid)
+            if claim is None:
+                continue
+            self.selected.add(item.nodeid)
+            for ident in claim.ids:
+                item.user_properties.append((PROPERTY, ident))
+                known = self.corpus.falsifiers.get(ident)
+                if known is not None:
+                    item.user_properties.append(("contract", known.contract))
+        self.problems = [p.message for p in bindings.problems]
+        for problem in bindings.problems:
+            report = pytest.CollectReport(problem.nodeid, "failed", longrepr=problem.message, result=[])
+            config.hook.pytest_collectreport(report=report)
+        if bindings.problems and not config.option.continue_on_collection_errors:
+            items[:] = []  # as pytest does for any collection error; xdist workers run nothing either
+        self.collected = True
+        if self.is_worker:
+            config.workeroutput[WORKER_KEY] = {  # type: ignore[attr-defined]
+                "bindings": {k: list(v) for k, v in self.bindings.items()},
+                "selected": sorted(self.selected),
+                "claimed": sorted(self.claimed),
+                "problems": self.problems,
+            }
+        return result
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: merge what each worker collected (they collect the same suite)."""
+        data = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+        if not data:
+            return
+        self.collected = True
+        for ident, nodeids in data["bindings"].items():
+            self.bindings[ident] = tuple(sorted(set(self.bindings.get(ident, ())) | set(nodeids)))
+        self.selected.update(data["selected"])
+        self.claimed.update(data["claimed"])
+        for problem in data["problems"]:
+            if problem not in self.problems:
+                self.problems.append(problem)
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        if not any(k == PROPERTY for k, _ in report.user_properties):
+            if report.failed:
+                self.failed_tests += 1  # a test bound to no falsifier: pytest's exit 1 must survive
+            return
+        self.phases.setdefault(report.nodeid, {})[report.when] = _phase(report)
+
+    # --- the verdict ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or self.config.option.collectonly:
+            return
+        self.report = self._verdict(session, int(exitstatus))
+        if self.report is None:
+            return
+        final = _final_exit(int(session.exitstatus), self.report, self.failed_tests)
+        session.exitstatus = final
+        path = self.config.getoption("apr_contracts_json")
+        if path:
+            from falsifiers.report import receipt
+
+            scope_contracts = {o.falsifier.contract for o in self.report.falsifiers}
+            scope_contracts |= {i.contract.name for i in self.report.invalid_contracts}
+            document = receipt(self.report, [c for c in self.corpus.contracts if c.name in scope_contracts],
+                               scope=self._scope_text(), exit_code=final, pytest_exit=int(exitstatus),
+                               findings=self.corpus.findings)
+            _write_json(path, document)
+            self.receipt_path = path
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or self.report is None:
+            return
+        from falsifiers.report import render_verdict
+
+        errors = [f for f in self.corpus.findings if f.is_error]
+        if errors:
+            terminalreporter.write_sep("-", f"contract errors ({len(errors)})", red=True)
+            for finding in errors[:50]:
+                terminalreporter.write_line(finding.render())
+        writer = self.config.get_terminal_writer()
+        terminalreporter.write_sep("=", "contracts", bold=True)
+        text = render_verdict(self.report, width=max(writer.fullwidth, 80), color=writer.hasmarkup)
+        terminalreporter.write(text)
+        if self.receipt_path:
+            terminalreporter.write_line(f"contracts receipt written to {self.receipt_path}")
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _resolve_selection(self) -> set[str] | None:
+        from falsifiers.binding import nearest_id
+        from falsifiers.errors import SelectionError
+
+        ids = list(self.config.getoption("apr_falsifier") or [])
+        names = list(self.config.getoption("apr_contract") or [])
+        if not ids and not names:
+            return None
+        chosen: set[str] = set()
+        for ident in ids:
+            if ident not in self.corpus.falsifiers:
+                nearest = nearest_id(ident, self.corpus.falsifiers)
+                raise SelectionError(f"--falsifier {ident}: no contract declares it",
+                                     hint=f"did you mean {nearest}?" if nearest else "see `apr contracts list`")
+            chosen.add(ident)
+        for name in names:
+            contract = self.corpus.contract(name)
+            if contract is None:
+                nearest = nearest_id(name, [c.name for c in self.corpus.contracts])
+                raise SelectionError(f"--contract {name}: no such contract",
+                                     hint=f"did you mean {nearest}?" if nearest else "see `apr contracts list`")
+            chosen.update(f.id for f in contract.falsifiers)
+        return chosen
+
+    def _scope_text(self) -> str:
+        if self.selection is not None:
+            return "selected"
+        return "full" if self.mode == "full" else "paths"
+
+    def _verdict(self, session: pytest.Session, exitstatus: int) -> VerdictReport | None:
+        from falsifiers.verdict import InvalidContract, compute_verdict
+
+        contracts = self.corpus.contracts
+        if self.selection is not None:
+            in_scope = [f for f in self.corpus.falsifiers.values() if f.id in self.selection]
+            names = {f.contract for f in in_scope}
+        else:
+            names = {c.name for c in contracts} if self.mode == "full" else set(self.claimed)
+            in_scope = [f for c in contracts if c.name in names for f in c.falsifiers]
+        unique = list({f.id: f for f in in_scope}.values())
+        invalid = [InvalidContract(c, _first_error(self.corpus, c.path)) for c in contracts
+                   if c.name in names and not c.is_valid]
+        if not unique and not invalid:
+            return None  # nothing in scope: no verdict, pytest's own exit status stands
+        results = {nodeid: _result(nodeid, phases) for nodeid, phases in self.phases.items()}
+        stopped = None
+        if self.problems:
+            stopped = "not run: binding errors at collection"
+        elif session.shouldfail or session.shouldstop:
+            stopped = f"the session stopped early: {session.shouldfail or session.shouldstop}"
+        elif exitstatus == pytest.ExitCode.INTERRUPTED:
+            stopped = "the session was interrupted"
+        notes = []
+        if self.mode != "full" and self.selection is None:
+            notes.append("scope: contracts with tests among the given paths (run without paths for the full verdict)")
+        return compute_verdict(unique, self.bindings, self.selected, results, self.profile, invalid=invalid,
+                               problems=self.problems, stopped=stopped, notes=notes)
+
+
+# --- pure helpers -----------------------------------------------------------------------------------
+
+
+def _pyproject(config: pytest.Config) -> Path | None:
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return Path(inipath)
+    candidate = Path(config.rootpath) / "pyproject.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _scope_mode(config: pytest.Config) -> str:
+    """``full`` when pytest collects the whole suite (no paths, or paths covering ``testpaths``)."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return "full"
+    root = Path(config.rootpath)
+    testpaths = [root / p for p in (config.getini("testpaths") or ["."])]
+    given = []
+    for arg in config.args:
+        if "::" in arg:
+            return "paths"
+        given.append(Path(config.invocation_params.dir, arg).resolve())
+    covered = all(any(g == t.resolve() or g in t.resolve().parents for g in given) for t in testpaths)
+    return "full" if covered else "paths"
+
+
+def _claim(item: pytest.Item) -> Claim | None:
+    marks = list(item.iter_markers(name="falsifies"))
+    if not marks:
+        return None
+    from falsifiers.binding import Claim
+    from falsifiers.records import Location
+
+    ids: list[str] = []
+    bad: list[str] = []
+    for mark in marks:
+        for arg in mark.args:
+            values = arg if isinstance(arg, list | tuple) else [arg]
+            for value in values:
+                (ids.append(value) if isinstance(value, str) else bad.append(repr(value)))
+    path, lineno, _ = item.location
+    return Claim(item.nodeid, tuple(dict.fromkeys(ids)), Location(path, lineno + 1 if lineno is not None else None),
+                 tuple(bad))
+
+
+def _phase(report: pytest.TestReport) -> dict[str, Any]:
+    reason = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+    return {
+        "outcome": report.outcome,
+        "duration": float(getattr(report, "duration", 0.0) or 0.0),
+        "wasxfail": getattr(report, "wasxfail", None),
+        "reason": reason,
+        "evidence": getattr(report, EVIDENCE_ATTR, None),
+    }
+
+
+def _result(nodeid: str, phases: dict[str, dict[str, Any]]) -> TestResult:
+    from falsifiers.verdict import TestResult, TestStatus
+
+    duration = sum(p["duration"] for p in phases.values())
+    for when in ("setup", "call", "teardown"):
+        phase = phases.get(when)
+        if phase is None or phase["outcome"] != "failed":
+            continue
+        evidence = phase["evidence"] or {}
+        status = TestStatus.HEALTH_CHECK if evidence.get("health_check") else TestStatus.FAILED
+        return TestResult(nodeid, status, duration, when, evidence.get("reason", "") or "failed",
+                          evidence.get("seed"), evidence.get("reproduce"), evidence.get("example"))
+    for when in ("setup", "call"):
+        phase = phases.get(when)
+        if phase is not None and phase["outcome"] == "skipped":
+            if phase["wasxfail"] is not None:
+                return TestResult(nodeid, TestStatus.XFAILED, duration, when, phase["wasxfail"] or "xfail")
+            return TestResult(nodeid, TestStatus.SKIPPED, duration, when, phase["reason"])
+    call = phases.get("call")
+    if call is not None and call["outcome"] == "passed":
+        if call["wasxfail"] is not None:
+            return TestResult(nodeid, TestStatus.XPASSED, duration, "call", call["wasxfail"] or "xpass")
+        return TestResult(nodeid, TestStatus.PASSED, duration, "call")
+    return TestResult(nodeid, TestStatus.SKIPPED, duration, "setup", "did not reach the test body")
+
+
+def _final_exit(status: int, report: VerdictReport, failed_tests: int) -> int:
+    """The session's exit status: the verdict's, unless pytest itself could not run properly."""
+    from falsifiers.verdict import Verdict
+
+    if status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        return status
+    if report.verdict is Verdict.NO_GO or failed_tests:
+        return int(pytest.ExitCode.TESTS_FAILED)  # 1: NO-GO, or a test bound to nothing failed
+    if report.verdict is Verdict.UNKNOWN:
+        return report.exit_code  # 2
+    return status  # GO: 0, or pytest's own complaint about something outside the contracts
+
+
+def _first_error(corpus: Corpus, path: str) -> str:
+    for finding in corpus.findings:
+        if finding.is_error and finding.location is not None and finding.location.path == path:
+            return f"{finding.location}: {finding.message}"
+    return "its contract file has errors"
+
+
+def _write_json(path: str, document: dict[str, Any]) -> None:
+    import json
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=2, ensure_ascii=False, default=str)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,95 @@
+"""``apr contracts verify``: run the suite under the plugin in a child pytest, read its receipt.
+
+A child process, not ``pytest.main`` in this one: pytest's own output then goes to our stderr
+(people) while our stdout carries only the verdict (data), a crash in a test cannot take the CLI
+down, and the exit status is the one the plugin chose. The receipt is the only channel between the
+two, so ``verify --json`` prints exactly what ``pytest --contracts-json`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from falsifiers.errors import VerifyError
+
+AUTOLOAD_ENV = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def pytest_command(
+    pytest_args: Sequence[str],
+    receipt: str | os.PathLike[str],
+    *,
+    profile: str | None = None,
+    falsifiers: Sequence[str] = (),
+    contracts: Sequence[str] = (),
+) -> list[str]:
+    """The child command line: this interpreter's pytest, the plugin's options, the user's args."""
+    command = [sys.executable, "-m", "pytest"]
+    if os.environ.get(AUTOLOAD_ENV):
+        command += ["-p", "falsifiers.plugin"]  # entry points are off: load the plugin by module
+    command += list(pytest_args)
+    command.append(f"--contracts-json={os.fspath(receipt)}")
+    if profile:
+        command.append(f"--contracts-profile={profile}")
+    command += [f"--falsifier={ident}" for ident in falsifiers]
+    command += [f"--contract={name}" for name in contracts]
+    return command
+
+
+def run_verify(
+    pytest_args: Sequence[str] = (),
+    *,
+    profile: str | None = None,
+    falsifiers: Sequence[str] = (),
+    contracts: Sequence[str] = (),
+    cwd: str | os.PathLike[str] | None = None,
+    output: IO[str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Run the suite and return (exit code, receipt).
+
+    Args:
+        pytest_args: passed to pytest as they are (paths, ``-n auto``, ``-k``...).
+        profile: the verdict profile (default: pyproject's).
+        falsifiers / contracts: narrow the run, as ``--falsifier`` / ``--contract`` do.
+        cwd: the project folder (default: the current one).
+        output: where pytest's own output goes (default: this process's stderr).
+
+    Raises:
+        VerifyError: pytest ended before the harness wrote a verdict (a usage error, a crash, or a
+            project without a contracts folder).
+    """
+    sink = output if output is not None else sys.stderr
+    with tempfile.TemporaryDirectory(prefix="apr-verify-") as folder:
+        receipt_path = Path(folder) / "verdict.json"
+        command = pytest_command(pytest_args, receipt_path, profile=profile, falsifiers=falsifiers,
+                                 contracts=contracts)
+        try:
+            fileno = sink.fileno()
+        except (AttributeError, OSError, ValueError):
+            fileno = None
+        if fileno is not None:
+            sink.flush()
+            process = subprocess.run(command, cwd=cwd, stdout=fileno, stderr=subprocess.STDOUT, check=False)
+        else:  # a captured stream (tests): copy the output over
+            process = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, check=False)
+            sink.write(process.stdout)
+        if not receipt_path.is_file():
+            raise VerifyError(
+                f"pytest exited with status {process.returncode} before the contract harness reached a verdict",
+                hint="read pytest's output above; a project needs a contracts folder "
+                "([tool.apr-contracts] contracts = \"contracts\" in pyproject.toml) and at least one falsifier "
+                "in scope",
+            )
+        document = json.loads(receipt_path.read_text(encoding="utf-8"))
+    return process.returncode, document
+
+
+__all__ = ["pytest_command", "run_verify"]

@@ -1,0 +1,231 @@
+"""Pure: test outcomes -> one outcome per falsifier -> GO / NO-GO / UNKNOWN.
+
+The rules, in the order they are applied to a falsifier:
+
+1. any bound test failed (in any phase) ............................ REFUTED
+   (unless the failure is a Hypothesis health check: that says nothing about the invariant)
+2. its contract file has errors .................................... UNDETERMINED
+3. no test ran: pending / not collected / deselected / stopped ...... UNDETERMINED
+4. a health check fired, a test was skipped, xfailed or xpassed, or some
+   bound tests did not run ......................................... UNDETERMINED
+5. every bound test that was selected ran and passed ................ CORROBORATED
+
+A skip is never a pass. Overall: any REFUTED -> NO-GO (exit 1); else any UNDETERMINED the profile
+requires, an invalid contract or a binding problem -> UNKNOWN (exit 2); else GO (exit 0). An
+UNDETERMINED falsifier is *not required* only when the profile says so — it allows pending ones,
+or the falsifier ``requires`` a capability the profile lists as optional (``cuda`` under ``cpu``);
+it is still reported, with that reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from falsifiers.records import Contract, Falsifier
+from falsifiers.settings import Profile
+
+
+class Outcome(str, enum.Enum):
+    CORROBORATED = "CORROBORATED"
+    REFUTED = "REFUTED"
+    UNDETERMINED = "UNDETERMINED"
+
+
+class Verdict(str, enum.Enum):
+    GO = "GO"
+    NO_GO = "NO-GO"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def exit_code(self) -> int:
+        return {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.UNKNOWN: 2}[self]
+
+
+class TestStatus(str, enum.Enum):
+    """What happened to one test, all phases combined."""
+
+    __test__ = False  # not a pytest test class
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+    HEALTH_CHECK = "health-check"
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """One bound test's evidence (plain data: it crosses from xdist workers as JSON)."""
+
+    __test__ = False
+
+    nodeid: str
+    status: TestStatus
+    duration: float = 0.0
+    phase: str = "call"
+    reason: str = ""  # skip reason, or the failure's first line
+    seed: str | None = None  # how to replay: "--hypothesis-seed=N", "@seed(N)", "derandomize"
+    reproduce: str | None = None  # Hypothesis @reproduce_failure(...) text
+    example: str | None = None  # Hypothesis "Falsifying example: ..." (the minimal example)
+
+
+@dataclass(frozen=True, slots=True)
+class FalsifierOutcome:
+    falsifier: Falsifier
+    outcome: Outcome
+    reason: str
+    required: bool
+    tests: tuple[TestResult, ...]
+    nodeids: tuple[str, ...]  # every bound test collected, whether or not it ran
+
+    @property
+    def duration(self) -> float:
+        return sum(t.duration for t in self.tests)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidContract:
+    contract: Contract
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictReport:
+    verdict: Verdict
+    profile: Profile
+    falsifiers: tuple[FalsifierOutcome, ...]
+    invalid_contracts: tuple[InvalidContract, ...] = ()
+    problems: tuple[str, ...] = ()  # binding problems (collection errors), as rendered
+    notes: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for f in self.falsifiers if f.outcome is outcome)
+
+
+def judge_falsifier(
+    falsifier: Falsifier,
+    nodeids: Sequence[str],
+    selected: Iterable[str],
+    results: Mapping[str, TestResult],
+    *,
+    contract_valid: bool = True,
+    stopped: str | None = None,
+) -> tuple[Outcome, str]:
+    """Outcome and reason for one falsifier (rules 1-5 of the module docstring)."""
+    selected = selected if isinstance(selected, set | frozenset) else set(selected)
+    chosen = [n for n in nodeids if n in selected]
+    ran = [results[n] for n in chosen if n in results]
+    failed = [t for t in ran if t.status is TestStatus.FAILED]
+    if failed:
+        first = failed[0]
+        where = "" if first.phase == "call" else f" (in {first.phase})"
+        return Outcome.REFUTED, f"{first.nodeid} failed{where}: {first.reason}".rstrip(": ")
+    if not contract_valid:
+        return Outcome.UNDETERMINED, "its contract file has errors (see `apr contracts lint`)"
+    if not ran:
+        if falsifier.pending and not nodeids:
+            return Outcome.UNDETERMINED, f"pending: {falsifier.pending}"
+        if not nodeids:
+            return Outcome.UNDETERMINED, "not collected: no test in this run claims it"
+        if not chosen:
+            return Outcome.UNDETERMINED, "deselected: its tests were not selected to run"
+        return Outcome.UNDETERMINED, f"did not run ({stopped or 'the session ended before its tests'})"
+    health = [t for t in ran if t.status is TestStatus.HEALTH_CHECK]
+    if health:
+        return Outcome.UNDETERMINED, f"Hypothesis health check in {health[0].nodeid}: {health[0].reason}"
+    skipped = [t for t in ran if t.status in (TestStatus.SKIPPED, TestStatus.XFAILED, TestStatus.XPASSED)]
+    if skipped:
+        first = skipped[0]
+        word = first.status.value
+        more = f" ({len(skipped)} of {len(chosen)} tests)" if len(chosen) > 1 else ""
+        return Outcome.UNDETERMINED, f"{word}{more}: {first.reason or first.nodeid}"
+    if len(ran) < len(chosen):
+        return Outcome.UNDETERMINED, f"{len(chosen) - len(ran)} of {len(chosen)} bound tests did not run"
+    return Outcome.CORROBORATED, f"{len(ran)} test{'s' if len(ran) != 1 else ''} passed"
+
+
+def is_required(falsifier: Falsifier, outcome: Outcome, reason: str, profile: Profile) -> tuple[bool, str]:
+    """Whether an outcome counts against the verdict under ``profile``, and the reason to show."""
+    if outcome is not Outcome.UNDETERMINED:
+        return True, reason
+    optional = sorted(set(falsifier.requires) & profile.optional_requires)
+    if optional:
+        return False, f"requires {', '.join(optional)}; not required by profile {profile.name} ({reason})"
+    if reason.startswith("pending:") and profile.allow_pending:
+        return False, f"{reason}; tolerated by profile {profile.name}"
+    return True, reason
+
+
+def compute_verdict(
+    falsifiers: Sequence[Falsifier],
+    bindings: Mapping[str, Sequence[str]],
+    selected: Iterable[str],
+    results: Mapping[str, TestResult],
+    profile: Profile,
+    *,
+    invalid: Sequence[InvalidContract] = (),
+    problems: Sequence[str] = (),
+    stopped: str | None = None,
+    notes: Sequence[str] = (),
+) -> VerdictReport:
+    """Judge every falsifier in scope and fold them into one verdict.
+
+    Args:
+        falsifiers: the falsifiers in scope, in report order.
+        bindings: falsifier id -> node ids of every collected test that claims it.
+        selected: node ids that were selected to run (after -k/-m/--falsifier deselection).
+        results: node id -> what happened to that test.
+        profile: which undetermined outcomes are tolerated.
+        invalid: contracts in scope whose files have errors.
+        problems: binding problems; any makes the verdict at best UNKNOWN.
+        stopped: why the session ended early, if it did.
+
+    Example:
+        >>> from falsifiers.records import Location
+        >>> f = Falsifier("FALSIFY-A-001", "a", ("INV-A-001",), "r", "p", "f", Location("a.yaml"))
+        >>> skip = TestResult("t.py::t", TestStatus.SKIPPED, reason="no data")
+        >>> v = compute_verdict([f], {f.id: ["t.py::t"]}, ["t.py::t"], {"t.py::t": skip}, Profile("cpu"))
+        >>> v.verdict.value, v.falsifiers[0].outcome.value
+        ('UNKNOWN', 'UNDETERMINED')
+    """
+    chosen = set(selected)
+    invalid_names = {i.contract.name for i in invalid}
+    outcomes = []
+    for falsifier in falsifiers:
+        nodeids = tuple(bindings.get(falsifier.id, ()))
+        outcome, reason = judge_falsifier(
+            falsifier, nodeids, chosen, results, contract_valid=falsifier.contract not in invalid_names, stopped=stopped
+        )
+        required, reason = is_required(falsifier, outcome, reason, profile)
+        tests = tuple(results[n] for n in nodeids if n in results and n in chosen)
+        outcomes.append(FalsifierOutcome(falsifier, outcome, reason, required, tests, nodeids))
+    if any(o.outcome is Outcome.REFUTED for o in outcomes):
+        verdict = Verdict.NO_GO
+    elif invalid or problems or any(o.outcome is Outcome.UNDETERMINED and o.required for o in outcomes):
+        verdict = Verdict.UNKNOWN
+    elif not outcomes:
+        verdict = Verdict.UNKNOWN  # nothing was promised and checked: a decline, never an accept
+    else:
+        verdict = Verdict.GO
+    return VerdictReport(verdict, profile, tuple(outcomes), tuple(invalid), tuple(problems), tuple(notes))
+
+
+__all__ = [
+    "FalsifierOutcome",
+    "InvalidContract",
+    "Outcome",
+    "TestResult",
+    "TestStatus",
+    "Verdict",
+    "VerdictReport",
+    "compute_verdict",
+    "is_required",
+    "judge_falsifier",
+]

@@ -1,0 +1,67 @@
+"""Deliberate faults for apr-convert-hf-arch-v1 and apr-export-v1: each must turn its falsifier's
+tests red (targets are the names as their callers look them up)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from apr.convert import quant_k as _qk
+from apr.convert.hf_config import synthesize_hf_architecture_from_family
+
+
+def last_architecture(config: Any) -> str | None:
+    """architectures[-1] instead of [0]."""
+    archs = config.get("architectures")
+    return archs[-1] if isinstance(archs, list) and archs and isinstance(archs[-1], str) else None
+
+
+def synthesizing_architecture(config: Any) -> str | None:
+    """Invents a class from model_type when architectures is missing (the P0-K fabrication)."""
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    model_type = config.get("model_type")
+    return synthesize_hf_architecture_from_family(model_type) if isinstance(model_type, str) else None
+
+
+def identity_rows(rows: np.ndarray, n_heads: int) -> np.ndarray:
+    """An unpermute that does nothing."""
+    return np.ascontiguousarray(rows)
+
+
+def qkx2_keeping_first_min(x, weights, nmax, rmin, rdelta, nstep):
+    """make_qkx2_quants with the trap avoided wrongly: the search keeps the first min."""
+    f32 = np.float32
+    mn = np.minimum(x.min(axis=1), f32(0)).astype(f32)
+    mx = x.max(axis=1).astype(f32)
+    flat = mx == mn
+    first_min = mn.copy()
+    with np.errstate(all="ignore"):
+        scale, the_min, levels = _real_qkx2(x, weights, nmax, rmin, rdelta, 0)
+        best = None
+        for step in range(nstep + 1):
+            iscale = ((f32(rmin) + f32(rdelta) * f32(step)) + f32(nmax)) / np.where(flat, f32(1), mx - first_min)
+            aux = np.clip(_qk._nearest_int(iscale[:, None] * (x - first_min[:, None])), 0, nmax).astype(f32)
+            wl = weights * aux
+            sw, sl, sl2 = _qk._acc(weights), _qk._acc(wl), _qk._acc(wl * aux)
+            sxl, sx = _qk._acc(wl * x), _qk._acc(weights * x)
+            det = sw * sl2 - sl * sl
+            ts = ((sw * sxl - sx * sl) / det).astype(f32)
+            tm = ((sl2 * sx - sl * sxl) / det).astype(f32)
+            ts = np.where(tm > 0, sxl / sl2, ts).astype(f32)
+            tm = np.where(tm > 0, f32(0), tm).astype(f32)
+            diff = ts[:, None] * aux + tm[:, None] - x
+            err = _qk._acc(weights * diff * diff)
+            if best is None:
+                best = np.full_like(err, np.inf)
+            better = (det > 0) & (err < best) & ~flat
+            levels = np.where(better[:, None], aux.astype(np.uint8), levels)
+            best = np.where(better, err, best)
+            scale = np.where(better, ts, scale).astype(f32)
+            the_min = np.where(better, -tm, the_min).astype(f32)
+    return scale, the_min, levels
+
+
+_real_qkx2 = _qk._make_qkx2_quants
