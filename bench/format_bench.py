@@ -7,8 +7,8 @@ Figures, each against a named peer, printed as a table with the ratio and the ta
 2. Reading every tensor of a ~1 GiB model and touching every byte, vs `safetensors.numpy.load_file`
    on the same tensors: peer time / our time >= 1.0.
 3. Writing that model with `apr.format.save_file` vs `safetensors.numpy.save_file`: our time /
-   peer time <= 1.2. Our writer fsyncs (an atomic replace); the peer does not, so a second row
-   shows the peer followed by an fsync, for context.
+   peer time <= 1.2, like for like: `save_file(durable=False)` against the peer (neither
+   fsyncs), and our default durable write against the peer followed by an fsync.
 4. ``apr validate --json`` on the 4 GiB file: peak RSS <= 256 MiB (a fresh child, measured with
    ``getrusage(RUSAGE_CHILDREN)``).
 
@@ -209,6 +209,9 @@ def bench_read_write(work: Path, model_gib: float, repeat: int) -> list[Row]:
     def write_ours() -> None:
         save_file(tensors, ours_path)
 
+    def write_ours_nosync() -> None:
+        save_file(tensors, ours_path, durable=False)
+
     def write_peer() -> None:
         stnp.save_file(tensors, str(peer_path))
 
@@ -221,6 +224,7 @@ def bench_read_write(work: Path, model_gib: float, repeat: int) -> list[Row]:
             os.close(fd)
 
     t_write = best_of(repeat, write_ours)
+    t_write_nosync = best_of(repeat, write_ours_nosync)
     t_write_peer = best_of(repeat, write_peer)
     t_write_peer_sync = best_of(repeat, write_peer_fsync)
 
@@ -242,15 +246,16 @@ def bench_read_write(work: Path, model_gib: float, repeat: int) -> list[Row]:
     t_read_peer = best_of(repeat, read_peer)
     size = f"{len(tensors)} tensors, {total / GIB:.2f} GiB"
     read_ratio = t_read_peer / t_read
-    write_ratio = t_write / t_write_peer
+    write_ratio = t_write_nosync / t_write_peer
     sync_ratio = t_write / t_write_peer_sync
     return [
         Row("read + touch every tensor (peer/ours)", t_read, t_read_peer, "s", read_ratio, ">= 1.0",
             read_ratio >= 1.0, f"{size}; warm page cache; {total / GIB / t_read:.2f} GiB/s ours"),
-        Row("write the same model (ours/peer)", t_write, t_write_peer, "s", write_ratio, "<= 1.2",
-            write_ratio <= 1.2, f"ours fsyncs and renames; {total / GIB / t_write:.2f} GiB/s ours"),
-        Row("  same, peer followed by fsync", t_write, t_write_peer_sync, "s", sync_ratio, "(context)", None,
-            "like-for-like durability"),
+        Row("write the same model (ours/peer), neither fsyncs", t_write_nosync, t_write_peer, "s", write_ratio,
+            "<= 1.2", write_ratio <= 1.2,
+            f"save_file(durable=False): temp file + rename, no fsync; {total / GIB / t_write_nosync:.2f} GiB/s ours"),
+        Row("write, both durable (ours default / peer + fsync)", t_write, t_write_peer_sync, "s", sync_ratio,
+            "<= 1.2", sync_ratio <= 1.2, "like-for-like durability: fsync of file and folder"),
     ]
 
 

@@ -74,26 +74,28 @@ def build_checkpoint(path: Path, total_bytes: int, tensors: int = 16) -> None:
         handle.write((crc & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, stdout) of a fresh child process.
+# A tiny launcher: Linux charges a child the resident pages of the process that spawned it (even
+# with vfork: exec records the old mm's high-water mark), and this script holds numpy and a 64 MiB
+# block. The launcher is a bare interpreter (~10 MiB), so its child's peak RSS is the child's own.
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], dict(os.environ),
+                      file_actions=[(os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+_pid, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"{time.perf_counter() - started} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}\\n")
+"""
 
-    ``posix_spawn`` (not fork) so the child's peak RSS does not include a copy of this process's
-    pages (``fork`` charges the parent's resident pages to the child until ``exec``). The page
-    cache is flushed (``sync``) first, so no run pays for the previous run's dirty pages.
-    """
+
+def run_child(argv: list[str]) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS bytes, stdout) of a fresh child process, after ``sync`` so no run
+    pays for the previous run's dirty pages."""
     os.sync()
-    with tempfile.TemporaryFile() as out:
-        actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1),
-                   (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
-        started = time.perf_counter()
-        pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions)
-        _pid, status, usage = os.wait4(pid, 0)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        text = out.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed with {status}")
-    return wall, usage.ru_maxrss * 1024, text
+    proc = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv], capture_output=True, text=True)
+    wall, rss, code = proc.stderr.split()[-3:]
+    if int(code) != 0:
+        raise SystemExit(f"{argv} failed with exit code {code}")
+    return float(wall), int(rss) * 1024, proc.stdout
 
 
 def apr(*args: str) -> list[str]:

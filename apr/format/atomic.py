@@ -49,13 +49,15 @@ def temporary_prefix(path: str | os.PathLike[str]) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], *, verify=None) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file that replaces ``path`` only if the block completes.
 
     Args:
         path: the final destination.
         verify: optional ``callable(tmp_path)`` run after fsync and before the rename; raising
             keeps the old file and removes the new one.
+        durable: fsync the file and its folder (default). Without it the replacement is still
+            atomic for a killed process (the page cache outlives it) but not for a power loss.
 
     Raises:
         AprFileNotFoundError: the destination folder does not exist.
@@ -78,7 +80,8 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None) -> Iterator[Binar
         with os.fdopen(fd, "wb") as handle:
             yield handle  # type: ignore[misc]
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if verify is not None:
             verify(tmp)
         os.replace(tmp, target)
@@ -93,7 +96,8 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None) -> Iterator[Binar
                 hint="free some space or choose another output folder" if err.errno == errno.ENOSPC else None,
             ) from err
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[str]:

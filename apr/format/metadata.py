@@ -144,6 +144,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf: as unwritable as a NaN literal
+        raise ValueError(f"number {text[:40]} overflows to infinity")
+    return value
+
+
 def decode_metadata(data: bytes | memoryview) -> dict[str, Any]:
     """Parse the metadata JSON object; duplicate keys: last wins (as aprender, ALB-107).
 
@@ -160,7 +167,7 @@ def decode_metadata(data: bytes | memoryview) -> dict[str, Any]:
             hint="the metadata section is corrupt; restore the file or re-stamp it with `apr stamp`",
         ) from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as err:
         raise MetadataError(
             f"metadata is not valid JSON: {err}",

@@ -51,12 +51,25 @@ class PackedTensor:
         return dequantize(self.dtype, self.shape, self.data)
 
 
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to nearest, ties away from zero: Rust's ``f32::round``, which aprender uses.
+
+    `np.rint` rounds ties to even, which would give different bytes from aprender on exact ties.
+    """
+    r = np.rint(x)
+    frac = np.abs(x - np.trunc(x))
+    ties = frac == 0.5
+    if np.any(ties):
+        r = np.where(ties, np.trunc(x) + np.sign(x), r)
+    return r
+
+
 def quantize_q8(values: np.ndarray) -> PackedTensor:
     """APR_Q8 of ``values`` (any float array)."""
     x = np.asarray(values, dtype=np.float32)
     amax = float(np.max(np.abs(x))) if x.size else 0.0
     scale = np.float32(amax / 127.0) if amax > 0 else np.float32(1.0)
-    q = np.clip(np.rint(x / scale), -127, 127).astype(np.int8)
+    q = np.clip(_round_half_away(x / scale), -127, 127).astype(np.int8)
     payload = np.concatenate([np.frombuffer(np.float32(scale).tobytes(), np.uint8), q.reshape(-1).view(np.uint8)])
     return PackedTensor(DType.APR_Q8, tuple(x.shape), payload)
 
@@ -70,10 +83,16 @@ def quantize_q4(values: np.ndarray) -> PackedTensor:
     padded[: flat.size] = flat
     blocks = padded.reshape(n_blocks, 32)
     amax = np.max(np.abs(blocks), axis=1) if n_blocks else np.zeros(0, np.float32)
+    if not np.all(np.isfinite(amax)) or np.any(amax / 7.0 > 65504.0):
+        raise TensorInputError(
+            "APR_Q4 cannot store values whose block maximum exceeds 458528 (the f16 block scale overflows) "
+            "or that are NaN/Inf",
+            hint="quantize to APR_Q8 or keep the tensor in float32",
+        )
     scale = np.where(amax > 0, amax / 7.0, 1.0).astype(np.float16)
     scale32 = scale.astype(np.float32)
     safe = np.where(scale32 == 0, 1.0, scale32)  # an f16 underflow must not divide by zero
-    q = np.clip(np.rint(blocks / safe[:, None]), -8, 7).astype(np.int16) + 8
+    q = np.clip(_round_half_away(blocks / safe[:, None]), -8, 7).astype(np.int16) + 8
     nibbles = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8)  # (n_blocks, 16)
     out = np.empty((n_blocks, 18), dtype=np.uint8)
     out[:, :2] = scale.view(np.uint8).reshape(n_blocks, 2)

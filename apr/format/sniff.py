@@ -37,10 +37,23 @@ def sniff_bytes(head: bytes, file_size: int | None = None) -> FileFormat:
 
 
 def sniff_format(path: str | os.PathLike[str]) -> FileFormat:
-    """The format of the file at ``path`` (reads 16 bytes)."""
-    with open(path, "rb") as f:
-        head = f.read(16)
-        size = os.fstat(f.fileno()).st_size
+    """The format of the file at ``path`` (reads 16 bytes).
+
+    Raises:
+        AprFileNotFoundError: missing path or not a regular file.
+    """
+    from apr.errors import AprFileNotFoundError, AprIOError
+
+    target = os.fspath(path)
+    if not os.path.isfile(target):
+        what = "file not found" if not os.path.exists(target) else "not a file (a folder or device)"
+        raise AprFileNotFoundError(what, path=target, hint="check the path")
+    try:
+        with open(target, "rb") as f:
+            head = f.read(16)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as err:
+        raise AprIOError(f"cannot read file: {err.strerror}", path=target) from err
     return sniff_bytes(head, size)
 
 

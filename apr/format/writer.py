@@ -205,6 +205,8 @@ def save_file(
     path: str | os.PathLike[str],
     metadata: Mapping[str, Any] | None = None,
     flags: int = 0,
+    *,
+    durable: bool = True,
 ) -> None:
     """Write ``tensors`` and ``metadata`` to ``path`` as an APR v2 file.
 
@@ -218,6 +220,9 @@ def save_file(
         metadata: the metadata object; typed fields of aprender's ``AprV2Metadata`` are checked
             and written first, other keys are written at the top level in sorted order.
         flags: header flags; LAYOUT_ROW_MAJOR is always added.
+        durable: fsync before the rename (default), so the file survives a power loss too.
+            ``durable=False`` keeps atomicity against a killed process and skips the fsync cost
+            (measured in docs/benchmarks.md), for scratch files that can be rebuilt.
 
     Raises:
         TensorInputError: something cannot be stored (all problems listed; nothing written).
@@ -229,7 +234,7 @@ def save_file(
     """
     planned = plan_tensors(tensors)
     _header, prefix = build_prefix(planned, metadata, flags)
-    with atomic_write(path) as handle:
+    with atomic_write(path, durable=durable) as handle:
         write_stream(handle, planned, prefix)
 
 

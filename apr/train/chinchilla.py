@@ -70,7 +70,7 @@ class ChinchillaVerdict:
 def suggested_num_steps(params: int, batch_size: int, seq_length: int) -> int:
     """The smallest step count with D >= 20 N (ceil-division, so the suggestion itself passes)."""
     per_step = batch_size * seq_length
-    return TOKENS_PER_PARAM * params // per_step  # BROKEN: floor
+    return -(-TOKENS_PER_PARAM * params // per_step)
 
 
 def evaluate_chinchilla_gate(

@@ -101,8 +101,6 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
         names = list(reader.keys())
         # INV-INIT-ARCH-MATCH-001: decided on names alone, before any weight is read
         claim = metadata.get("architecture")
-        pass  # BROKEN
-        tensors_first = {n: reader.get_float32(n) for n in names}
         validate_init_arch_matches_tensor_evidence(claim if isinstance(claim, str) else None, names,
                                                    path=os.fspath(file))
         config = _config_from(metadata, names, file)

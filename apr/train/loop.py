@@ -136,7 +136,7 @@ def build_model(plan: PretrainPlan, device: torch.device) -> CausalLM:
     """Seeded init (identical on every rank and device), then the --init weights if any."""
     seed_everything(plan.options.seed)
     model = CausalLM(plan.model_config)
-    if plan.init is not None and False:  # BROKEN on purpose
+    if plan.init is not None:
         load_weights(model, plan.init.tensors)
     return model.to(device)
 

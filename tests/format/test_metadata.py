@@ -135,3 +135,11 @@ def test_metadata_round_trips_through_a_file() -> None:
     reader = open_bytes(save({}, meta))
     assert reader.metadata["hidden_size"] == 2**63
     assert reader.metadata["custom.nested"] == {"list": [1, None, "x", 2.5]}
+
+
+def test_a_number_that_overflows_to_infinity_is_rejected() -> None:
+    from apr.errors import MetadataError
+    from apr.format.metadata import decode_metadata
+
+    with pytest.raises(MetadataError, match="infinity"):
+        decode_metadata(b'{"rope_theta":1e999}')

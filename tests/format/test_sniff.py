@@ -100,3 +100,14 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         open_file(tmp_path / "absent.apr")
     with pytest.raises(AprFileNotFoundError, match="not a file"):
         open_file(tmp_path)
+
+
+def test_sniff_format_on_a_missing_path_is_an_apr_error(tmp_path) -> None:
+    from apr.errors import AprFileNotFoundError
+    from apr.format import sniff_format
+
+    with pytest.raises(AprFileNotFoundError) as info:
+        sniff_format(tmp_path / "nope.apr")
+    assert info.value.exit_code == 3
+    with pytest.raises(AprFileNotFoundError, match="not a file"):
+        sniff_format(tmp_path)

@@ -1,0 +1,137 @@
+"""Benchmarks for the contract harness; prints figures and ratios, asserts nothing.
+
+1. ``lint``: `falsifiers.lint.lint_paths` over 2,000 generated contracts (3 invariants and 3
+   falsifiers each), against a budget of 3 s.
+2. ``plugin``: a generated 500-test suite (50 contracts x 10 falsifiers, one bound test each), run
+   with the plugin and with ``-p no:apr_contracts``, interleaved in one invocation, median of N
+   runs each; the ratio is the overhead (budget: 5 %).
+
+Usage::
+
+    .venv/bin/python bench/harness_bench.py            # both, 7 rounds of the suite
+    .venv/bin/python bench/harness_bench.py --rounds 3 --contracts 2000 --tests 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONTRACT = """\
+metadata:
+  version: 1.0.0
+  status: FUNCTIONAL
+  description: "generated contract {n}"
+  references: ["bench"]
+  depends_on: [{depends}]
+  changelog:
+    - {{version: 1.0.0, date: "2026-11-26", changes: "generated"}}
+invariants:
+{invariants}
+falsification_tests:
+{falsifiers}
+"""
+
+
+def contract_text(n: int, per: int, depends: str = "") -> str:
+    prefix = f"B{n:05d}"
+    invariants = "\n".join(f"  - id: INV-{prefix}-{k:03d}\n    statement: \"promise {k} of contract {n}\""
+                           for k in range(1, per + 1))
+    falsifiers = "\n".join(
+        f"  - id: FALSIFY-{prefix}-{k:03d}\n    invariant: INV-{prefix}-{k:03d}\n    rule: \"rule {k}\"\n"
+        f"    prediction: \"prediction {k}\"\n    if_fails: \"diagnosis {k}\"\n    level: algorithm\n    requires: []"
+        for k in range(1, per + 1)
+    )
+    return CONTRACT.format(n=n, depends=depends, invariants=invariants, falsifiers=falsifiers)
+
+
+def bench_lint(count: int) -> dict[str, float]:
+    from falsifiers.lint import lint_paths
+
+    with tempfile.TemporaryDirectory(prefix="apr-bench-lint-") as folder:
+        root = Path(folder)
+        for n in range(count):
+            depends = f"c{n - 1:05d}" if n else ""
+            (root / f"c{n:05d}.yaml").write_text(contract_text(n, 3, depends))
+        start = time.perf_counter()
+        corpus = lint_paths([root])
+        elapsed = time.perf_counter() - start
+    errors = sum(1 for f in corpus.findings if f.is_error)
+    return {"contracts": len(corpus.contracts), "seconds": elapsed, "errors": errors}
+
+
+PYPROJECT = """\
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-p no:cacheprovider"
+markers = ["falsifies(*ids): registered here too, so the suite also runs with -p no:apr_contracts"]
+
+[tool.apr-contracts]
+contracts = "contracts"
+"""
+
+
+def make_suite(root: Path, tests: int, per: int = 10) -> None:
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "contracts").mkdir()
+    (root / "tests").mkdir()
+    contracts = tests // per
+    for n in range(contracts):
+        (root / "contracts" / f"c{n:05d}.yaml").write_text(contract_text(n, per))
+        body = ["import pytest", ""]
+        for k in range(1, per + 1):
+            body += [f'@pytest.mark.falsifies("FALSIFY-B{n:05d}-{k:03d}")',
+                     f"def test_falsify_b{n:05d}_{k:03d}():", f"    assert {k} + 0 == {k}", ""]
+        (root / "tests" / f"test_c{n:05d}.py").write_text("\n".join(body))
+
+
+def run_suite(root: Path, *extra: str) -> float:
+    start = time.perf_counter()
+    process = subprocess.run([sys.executable, "-m", "pytest", "-q", *extra], cwd=root,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"the generated suite failed (exit {process.returncode}) with args {extra}")
+    return elapsed
+
+
+def bench_plugin(tests: int, rounds: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="apr-bench-suite-") as folder:
+        root = Path(folder)
+        make_suite(root, tests)
+        run_suite(root)  # warm the file system and bytecode caches for both variants
+        run_suite(root, "-p", "no:apr_contracts")
+        with_plugin, without = [], []
+        for _ in range(rounds):  # interleaved, so drift hits both alike
+            without.append(run_suite(root, "-p", "no:apr_contracts"))
+            with_plugin.append(run_suite(root))
+    return {"tests": tests, "with": statistics.median(with_plugin), "without": statistics.median(without),
+            "with_min": min(with_plugin), "without_min": min(without)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contracts", type=int, default=2000)
+    parser.add_argument("--tests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    lint = bench_lint(args.contracts)
+    print(f"lint: {lint['contracts']} contracts in {lint['seconds']:.2f} s "
+          f"({lint['seconds'] / 3.0:.2f} of the 3 s budget; {lint['errors']} errors)")
+    suite = bench_plugin(args.tests, args.rounds)
+    ratio = suite["with"] / suite["without"]
+    print(f"plugin: {suite['tests']}-test suite, median of {args.rounds}: {suite['with']:.3f} s with the plugin, "
+          f"{suite['without']:.3f} s with -p no:apr_contracts; ratio {ratio:.3f} "
+          f"(overhead {100 * (ratio - 1):+.1f} %, budget +5 %); "
+          f"best-of ratio {suite['with_min'] / suite['without_min']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
