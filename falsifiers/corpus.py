@@ -8,50 +8,25 @@ nothing happened. That is the whole of "one bad file never hides the others".
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from falsifiers import compat
-from falsifiers.errors import ContractNotFoundError
+from falsifiers.discovery import CONTRACT_SUFFIXES, discover
 from falsifiers.loader import Document, Limits, load_file, salvage_ids
 from falsifiers.records import Contract, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
-from falsifiers.schema import validate_document
+from falsifiers.schema import schema_fingerprint, validate_document
 
-CONTRACT_SUFFIXES = (".yaml", ".yml")
-
-
-def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Contract files under ``paths`` (files as given, folders searched recursively), sorted.
-
-    Hidden folders are skipped. Raises `ContractNotFoundError` for a path that does not exist:
-    that is a caller's mistake, not a finding about a contract.
-    """
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                if candidate.suffix in CONTRACT_SUFFIXES and candidate.is_file():
-                    relative = candidate.relative_to(path).parts
-                    if not any(part.startswith(".") for part in relative):
-                        found.append(candidate)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise ContractNotFoundError(
-                f"no such file or folder: {os.fspath(raw)!r}", path=os.fspath(raw),
-                hint="pass a contract file or a folder of them (default: the `contracts` folder "
-                "named under [tool.apr-contracts] in pyproject.toml)",
-            )
-    unique: dict[str, Path] = {}
-    for path in found:
-        unique.setdefault(os.path.normpath(path), path)
-    return list(unique.values())
 
 
 def load_contract(
-    path: str | os.PathLike[str], *, compat_mode: bool = False, limits: Limits = Limits(), shown: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    compat_mode: bool = False,
+    limits: Limits = Limits(),
+    shown: str | None = None,
+    schema_cache: MutableMapping[str, Any] | None = None,
 ) -> tuple[Document, Contract]:
     """Load, (in compat mode) normalise, schema-check and build one contract.
 
@@ -60,6 +35,8 @@ def load_contract(
         compat_mode: read aprender's pv styles.
         limits: size, depth and alias bounds.
         shown: the path to print in findings (default: ``path`` as given).
+        schema_cache: file hash -> schema findings, reused when the bytes (and the schema and
+            the harness version) are unchanged; the plugin keeps it in pytest's cache.
 
     Returns:
         The document (with every finding about this file) and the contract record.
@@ -72,13 +49,18 @@ def load_contract(
             doc, style = compat.normalize(doc)
         if style != compat.STYLE_BINDING:
             if isinstance(doc.data, dict):
-                doc.findings.extend(
-                    validate_document(
+                key = f"{doc.sha256}:{doc.path}:{int(compat_mode)}:{schema_fingerprint()}"
+                if schema_cache is not None and key in schema_cache:
+                    doc.findings.extend(Finding.from_dict(f) for f in schema_cache[key])
+                else:
+                    found = validate_document(
                         doc,
                         unknown_keys=Severity.WARNING if compat_mode else Severity.ERROR,
                         optional=compat.COMPAT_OPTIONAL if compat_mode else frozenset(),
                     )
-                )
+                    doc.findings.extend(found)
+                    if schema_cache is not None:
+                        schema_cache[key] = [f.to_dict() for f in found]
             else:
                 doc.findings.append(
                     Finding(Severity.ERROR, "not-a-mapping",

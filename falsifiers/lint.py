@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 from pathlib import Path
 
 from falsifiers import compat
-from falsifiers.corpus import discover, load_contract
+from falsifiers.corpus import load_contract
+from falsifiers.discovery import discover, display_path
 from falsifiers.loader import Document, Limits
 from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Location, Severity, Status
 from falsifiers.schema import did_you_mean
@@ -35,6 +37,7 @@ def lint_paths(
     compat_mode: bool = False,
     limits: Limits = Limits(),
     relative_to: str | os.PathLike[str] | None = None,
+    schema_cache: MutableMapping[str, Any] | None = None,
 ) -> Corpus:
     """Load every contract under ``paths`` and check them, singly and together.
 
@@ -43,6 +46,7 @@ def lint_paths(
         compat_mode: read aprender's pv styles; unknown keys become warnings.
         limits: size, depth and alias bounds for each file.
         relative_to: show paths in findings relative to this folder (the project root).
+        schema_cache: reuse schema findings for unchanged files (see `load_contract`).
 
     Returns:
         A `Corpus` with every contract (valid or not) and every finding, sorted by place.
@@ -59,8 +63,9 @@ def lint_paths(
     docs: list[Document] = []
     contracts: list[Contract] = []
     for path in files:
-        shown = _display(path, relative_to)
-        doc, contract = load_contract(path, compat_mode=compat_mode, limits=limits, shown=shown)
+        shown = display_path(path, relative_to)
+        doc, contract = load_contract(path, compat_mode=compat_mode, limits=limits, shown=shown,
+                                      schema_cache=schema_cache)
         docs.append(doc)
         contracts.append(contract)
     findings = [f for doc in docs for f in doc.findings]
@@ -315,15 +320,6 @@ def _capabilities(contract: Contract) -> list[Finding]:
     return findings
 
 
-def _display(path: Path, relative_to: str | os.PathLike[str] | None) -> str:
-    if relative_to is None:
-        return os.fspath(path)
-    try:
-        return Path(os.path.relpath(path.resolve(), Path(relative_to).resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return os.fspath(path)
-
-
 def _order(finding: Finding) -> tuple[str, int, int, str]:
     loc = finding.location
     return (loc.path if loc else "", (loc.line or 0) if loc else 0, (loc.col or 0) if loc else 0, finding.code)
@@ -337,4 +333,4 @@ def _replace_valid(contract: Contract, valid: bool) -> Contract:
     return replace(contract, is_valid=valid)
 
 
-__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "lint_paths", "semver_key"]
+__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "display_path", "lint_paths", "semver_key"]

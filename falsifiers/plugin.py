@@ -101,15 +101,18 @@ class ContractsSession:
     """Everything the harness knows during one pytest session (registered as a plugin object)."""
 
     def __init__(self, config: pytest.Config, settings: Settings, profile: Profile) -> None:
-        from falsifiers.lint import lint_paths
-        from falsifiers.loader import Limits
+        from falsifiers.corpus_cache import lint_cached
 
         self.config = config
         self.settings = settings
         self.profile = profile
         self.is_worker = hasattr(config, "workerinput")
-        self.corpus: Corpus = lint_paths([settings.contracts_dir], limits=Limits(max_bytes=settings.max_bytes),
-                                         relative_to=config.rootpath)
+        # pytest's cache (absent under -p no:cacheprovider) answers for an unchanged contracts folder;
+        # xdist workers only read it, so they never race the controller's write.
+        cache = getattr(config, "cache", None)
+        self.corpus: Corpus = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
+                                          max_bytes=settings.max_bytes,
+                                          cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
         self.selection = self._resolve_selection()
         if self.is_worker:
             self.mode = config.workerinput.get("apr_contracts_mode", "full")  # type: ignore[attr-defined]
@@ -234,7 +237,8 @@ class ContractsSession:
                 terminalreporter.write_line(finding.render())
         writer = self.config.get_terminal_writer()
         terminalreporter.write_sep("=", "contracts", bold=True)
-        text = render_verdict(self.report, width=max(writer.fullwidth, 80), color=writer.hasmarkup)
+        text = render_verdict(self.report, width=max(writer.fullwidth, 80), color=writer.hasmarkup,
+                              verbose=self.config.option.verbose > 0)
         terminalreporter.write(text)
         if self.receipt_path:
             terminalreporter.write_line(f"contracts receipt written to {self.receipt_path}")
@@ -298,6 +302,19 @@ class ContractsSession:
             notes.append("scope: contracts with tests among the given paths (run without paths for the full verdict)")
         return compute_verdict(unique, self.bindings, self.selected, results, self.profile, invalid=invalid,
                                problems=self.problems, stopped=stopped, notes=notes)
+
+
+class _ReadOnlyCache:
+    """pytest's cache for an xdist worker: reads pass through, writes are dropped."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+
+    def get(self, key: str, default: Any) -> Any:
+        return self._cache.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        return None
 
 
 # --- pure helpers -----------------------------------------------------------------------------------

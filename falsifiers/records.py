@@ -72,6 +72,16 @@ class Finding:
             text += f"\n  fix: {self.hint}"
         return text
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_dict` (the plugin caches schema findings by file hash)."""
+        loc = data.get("location")
+        return cls(
+            Severity(data["severity"]), data["code"], data["message"],
+            Location(loc["path"], loc.get("line"), loc.get("col")) if loc else None,
+            data.get("hint"), tuple(Location(r["path"], r.get("line"), r.get("col")) for r in data.get("related", ())),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "severity": self.severity.value,

@@ -7,7 +7,7 @@ from package metadata, so writing a receipt never imports numpy or torch.
 
 from __future__ import annotations
 
-import io
+import textwrap
 import platform
 import sys
 from collections.abc import Sequence
@@ -64,49 +64,89 @@ def summary_line(report: VerdictReport) -> str:
     return f"verdict: {report.verdict.value} ({counts}{extra}; profile {report.profile.name})"
 
 
-def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = False) -> str:
-    """The verdict table (contract -> falsifier -> outcome -> why) and the summary line, as text."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
+    """The verdict table (contract -> falsifier -> outcome -> why) and the summary line, as text.
 
-    table = Table(title=None, show_lines=False, expand=False, pad_edge=False)
-    table.add_column("contract", no_wrap=True)
-    table.add_column("falsifier", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("evidence / reason", overflow="fold")
-    for invalid in report.invalid_contracts:
-        table.add_row(invalid.contract.name, "—", Text("INVALID", style="bold red"), invalid.reason)
-    for item in sorted(report.falsifiers, key=lambda o: (o.falsifier.contract, o.falsifier.id)):
-        outcome = item.outcome.value + ("" if item.required else " (tolerated)")
-        table.add_row(item.falsifier.contract, item.falsifier.id, Text(outcome, style=_STYLE[item.outcome]),
-                      _evidence(item))
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
-                      color_system="standard" if color else None, soft_wrap=False)
-    if report.falsifiers or report.invalid_contracts:
-        console.print(table)
-    for problem in report.problems:
-        console.print(Text(problem.splitlines()[0], style="red"))
-    for note in report.notes:
-        console.print(Text(note, style="dim"))
-    console.print(Text(summary_line(report), style=_STYLE[report.verdict]))
-    return buffer.getvalue()
+    Contracts whose falsifiers were all corroborated fold into one row unless ``verbose``: like
+    pytest's dots, the eye should land on what is not GO.
+    """
+    rows = [_falsifier_json(o) for o in report.falsifiers]
+    invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
+    return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
+                   width=width, color=color, verbose=verbose)
 
 
-def _evidence(item: FalsifierOutcome) -> str:
-    lines = [item.reason]
-    if item.outcome is Outcome.REFUTED:
-        for test in item.tests:
-            if test.example:
-                lines.append(test.example.strip())
-            if test.reproduce:
-                lines.append(f"replay: {test.reproduce.strip()}")
-            elif test.seed:
-                lines.append(f"replay: {test.seed}")
-        if item.falsifier.if_fails:
-            lines.append(f"if it fails: {item.falsifier.if_fails}")
-    return "\n".join(lines)
+def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
+    """The same table rebuilt from a receipt (what `apr contracts verify` prints)."""
+    counts = ", ".join(f"{n} {k.lower()}" for k, n in document.get("counts", {}).items())
+    verdict = Verdict(document["verdict"])
+    summary = f"verdict: {verdict.value} ({counts}; profile {document['profile']['name']})"
+    return _render(document.get("falsifiers", []), document.get("invalid_contracts", []),
+                   document.get("binding_errors", []), document.get("notes", []), summary, verdict,
+                   width=width, color=color, verbose=verbose)
+
+
+_ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "bold green": "\x1b[1;32m",
+         "bold yellow": "\x1b[1;33m", "red": "\x1b[31m", "dim": "\x1b[2m"}
+
+
+def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], problems: Sequence[str],
+            notes: Sequence[str], summary: str, verdict: Verdict, *, width: int, color: bool, verbose: bool) -> str:
+    """A plain-text table (not rich: the plugin prints it on every run, so it must cost next to nothing)."""
+
+    def paint(text: str, style: str) -> str:
+        return f"{_ANSI[style]}{text}\x1b[0m" if color else text
+
+    table: list[tuple[str, str, str, str, str]] = []  # contract, falsifier, outcome, style, detail
+    for item in invalid:
+        table.append((item["name"], "-", "INVALID", "bold red", item["reason"]))
+    by_contract: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (r["contract"], r["id"])):
+        by_contract.setdefault(row["contract"], []).append(row)
+    for contract, items in by_contract.items():
+        if not verbose and len(items) > 1 and all(r["outcome"] == Outcome.CORROBORATED.value for r in items):
+            tests = sum(len(r.get("tests", [])) for r in items)
+            table.append((contract, f"all {len(items)}", "CORROBORATED", "green", f"{tests} tests passed"))
+            continue
+        for row in items:
+            outcome = Outcome(row["outcome"])
+            label = outcome.value + ("" if row.get("required", True) else " (tolerated)")
+            table.append((contract, row["id"], label, _STYLE[outcome], "\n".join(_details(row))))
+    lines: list[str] = []
+    if table:
+        headers = ("contract", "falsifier", "outcome")
+        widths = [max([len(h)] + [len(r[i]) for r in table]) for i, h in enumerate(headers)]
+        left = sum(widths) + 2 * len(widths)
+        wrap_at = max(width - left, 30)
+        lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + "  evidence / reason")
+        lines.append("-" * min(width, left + wrap_at))
+        for contract, falsifier, outcome, style, detail in table:
+            wrapped: list[str] = []
+            for part in detail.splitlines() or [""]:
+                wrapped += textwrap.wrap(part, wrap_at, break_long_words=True, replace_whitespace=False) or [""]
+            head = f"{contract.ljust(widths[0])}  {falsifier.ljust(widths[1])}  "
+            lines.append(head + paint(outcome.ljust(widths[2]), style) + "  " + wrapped[0])
+            lines += [" " * left + more for more in wrapped[1:]]
+    for problem in problems:
+        lines.append(paint(problem.splitlines()[0], "red"))
+    for note in notes:
+        lines.append(paint(note, "dim"))
+    lines.append(paint(summary, _STYLE[verdict]))
+    return "\n".join(lines) + "\n"
+
+
+def _details(row: dict[str, Any]) -> list[str]:
+    lines = [row["reason"]]
+    if row["outcome"] == Outcome.REFUTED.value:
+        for test in row.get("tests", []):
+            if test.get("minimal_example"):
+                lines.append(test["minimal_example"])
+            replay = test.get("reproduce_failure") or test.get("seed")
+            if replay:
+                lines.append(f"replay: {replay}")
+        if row.get("if_fails"):
+            lines.append(f"if it fails: {row['if_fails']}")
+    return lines
 
 
 def receipt(
@@ -153,6 +193,7 @@ def _falsifier_json(item: FalsifierOutcome) -> dict[str, Any]:
         "id": f.id,
         "contract": f.contract,
         "invariants": list(f.invariants),
+        "if_fails": f.if_fails,
         "level": f.level.value,
         "requires": list(f.requires),
         "pending": f.pending,
@@ -178,41 +219,6 @@ def _test_json(test: TestResult) -> dict[str, Any]:
         "reproduce_failure": test.reproduce,
         "minimal_example": test.example,
     }
-
-
-def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False) -> str:
-    """The verdict table rebuilt from a receipt (what `apr contracts verify` prints)."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_lines=False, pad_edge=False)
-    for name in ("contract", "falsifier", "outcome", "evidence / reason"):
-        table.add_column(name, no_wrap=name != "evidence / reason", overflow="fold")
-    for invalid in document.get("invalid_contracts", []):
-        table.add_row(invalid["name"], "—", Text("INVALID", style="bold red"), invalid["reason"])
-    for item in sorted(document.get("falsifiers", []), key=lambda f: (f["contract"], f["id"])):
-        outcome = Outcome(item["outcome"])
-        lines = [item["reason"]]
-        if outcome is Outcome.REFUTED:
-            for test in item.get("tests", []):
-                if test.get("minimal_example"):
-                    lines.append(test["minimal_example"])
-                if test.get("reproduce_failure") or test.get("seed"):
-                    lines.append(f"replay: {test.get('reproduce_failure') or test.get('seed')}")
-        label = outcome.value + ("" if item.get("required", True) else " (tolerated)")
-        table.add_row(item["contract"], item["id"], Text(label, style=_STYLE[outcome]), "\n".join(lines))
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
-                      color_system="standard" if color else None)
-    console.print(table)
-    for problem in document.get("binding_errors", []):
-        console.print(Text(problem.splitlines()[0], style="red"))
-    counts = ", ".join(f"{n} {k.lower()}" for k, n in document.get("counts", {}).items())
-    verdict = Verdict(document["verdict"])
-    console.print(Text(f"verdict: {verdict.value} ({counts}; profile {document['profile']['name']})",
-                       style=_STYLE[verdict]))
-    return buffer.getvalue()
 
 
 # --- lint -----------------------------------------------------------------------------------------

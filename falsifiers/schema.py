@@ -37,6 +37,16 @@ def schema_text() -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def schema_fingerprint() -> str:
+    """Changes whenever the schema or this module does: the key under which findings are cached."""
+    import hashlib
+
+    digest = hashlib.sha256(schema_text().encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
 def contract_schema() -> dict[str, Any]:
     """The contract schema as a dict (parsed once per process)."""
     return json.loads(schema_text())
@@ -233,4 +243,4 @@ def _unknown_keys(error: Any, path: PathKey, doc: Document, severity: Severity) 
     return findings
 
 
-__all__ = ["contract_schema", "did_you_mean", "field_name", "schema_text", "validate_document"]
+__all__ = ["contract_schema", "did_you_mean", "field_name", "schema_fingerprint", "schema_text", "validate_document"]

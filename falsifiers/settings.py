@@ -155,10 +155,10 @@ def load_settings(pyproject: str | os.PathLike[str] | None, *, root: str | os.Pa
 
 
 def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str, path: Any) -> None:
-    from falsifiers.schema import did_you_mean
-
     for key in table:
         if key not in known:
+            from falsifiers.schema import did_you_mean  # only on the error path: it imports the YAML stack
+
             nearest = did_you_mean(key, known)
             raise SettingsError(
                 f"unknown key {key!r} in {where}",

@@ -274,7 +274,8 @@ def _verify(args: argparse.Namespace) -> int:
 
         emit_json(document)
     else:
-        sys.stdout.write(render_receipt(document, width=_width(), color=sys.stdout.isatty()))
+        sys.stdout.write(render_receipt(document, width=_width(), color=sys.stdout.isatty(),
+                                        verbose=getattr(args, "verbose", 0) > 0))
     return code
 
 

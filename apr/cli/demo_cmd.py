@@ -1,105 +1,176 @@
-"""`apr demo [-o DIR] [--json]`: the README's main job on an embedded default.
+"""`apr demo [-o DIR] [--json]`: the README's main job — the whole GO / NO-GO story, offline.
 
-Builds a small qwen2-shaped checkpoint from a fixed seed (no download, no torch), inspects it
-with the quality score and validates it, printing where its files went. Later stages of the
-pipeline (stamp, train, qa, readiness) add their steps here.
+On an embedded default (CPython's own standard-library sources as the corpus), it runs the
+commands a person would type, printing each one: train a byte-level BPE, tokenize, train a tiny
+qwen2 from scratch, resume from a checkpoint through the `--init` gates, stamp provenance,
+`inspect --quality`, `qa`, export to safetensors and GGUF, write a model card, and `readiness`
+→ GO. About two minutes on two CPU cores; it says where its files went.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
+import shlex
+import shutil
+import sysconfig
+import time
+from pathlib import Path
 from typing import Any
 
 from apr.cli import exit_codes
 from apr.cli.output import emit_json, err, out
+from apr.errors import AprError
 
-# A tiny Qwen2 shape: every tensor name and the metadata a real qwen2 checkpoint carries.
+# A real, always-present corpus: plain-text-like stdlib modules (~90 KB train, ~20 KB held out).
+TRAIN_FILES = ("textwrap.py", "string.py", "shlex.py", "fnmatch.py", "heapq.py", "bisect.py", "glob.py", "colorsys.py")
+VAL_FILES = ("sched.py", "stat.py")
+
 DEMO_CONFIG: dict[str, Any] = {
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "vocab_size": 512,
     "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_kv_heads": 2,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
     "intermediate_size": 128,
-    "vocab_size": 256,
-    "max_position_embeddings": 512,
+    "max_position_embeddings": 256,
     "rope_theta": 1000000.0,
     "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True,
 }
-
-
-def demo_tensors(seed: int = 0) -> dict[str, Any]:
-    """Random but deterministic qwen2-named tensors for `DEMO_CONFIG` (float32)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    c = DEMO_CONFIG
-    h, kv = c["hidden_size"], c["hidden_size"] // c["num_heads"] * c["num_kv_heads"]
-
-    def w(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
-
-    tensors = {"model.embed_tokens.weight": w(c["vocab_size"], h), "model.norm.weight": np.ones(h, np.float32)}
-    for i in range(c["num_layers"]):
-        p = f"model.layers.{i}."
-        tensors.update(
-            {
-                p + "input_layernorm.weight": np.ones(h, np.float32),
-                p + "post_attention_layernorm.weight": np.ones(h, np.float32),
-                p + "self_attn.q_proj.weight": w(h, h),
-                p + "self_attn.q_proj.bias": w(h),
-                p + "self_attn.k_proj.weight": w(kv, h),
-                p + "self_attn.k_proj.bias": w(kv),
-                p + "self_attn.v_proj.weight": w(kv, h),
-                p + "self_attn.v_proj.bias": w(kv),
-                p + "self_attn.o_proj.weight": w(h, h),
-                p + "mlp.gate_proj.weight": w(c["intermediate_size"], h),
-                p + "mlp.up_proj.weight": w(c["intermediate_size"], h),
-                p + "mlp.down_proj.weight": w(h, c["intermediate_size"]),
-            }
-        )
-    return tensors
+_RUN = ["--batch-size", "8", "--seq-length", "64", "--device", "cpu", "--seed", "7", "--lr", "5e-3"]
+# Folders the demo owns inside its output folder (and only these are refreshed on a re-run).
+_OWNED = ("corpus", "tokenizer", "data", "val", "runs", "export", "model.apr", "MODEL_CARD.md", "config.json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="build, inspect and validate a small demo checkpoint (no download)")
+    p = sub.add_parser("demo", help="the whole story on an embedded default: train, stamp, qa, export, readiness")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's files (default: demo-out)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--json", action="store_true", help="print one JSON document (the step results)")
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from apr.cli.inspect_cmd import _render, inspect_document
-    from apr.format import open_file, save_file
-    from apr.format.validate import validate_file
+def train_bpe(files: list[Path], out_dir: Path, vocab_size: int = 512) -> None:
+    """A byte-level BPE trained with `tokenizers` on ``files`` (well under a second)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    os.makedirs(args.output, exist_ok=True)
-    path = os.path.join(args.output, "demo-qwen2.apr")
-    tensors = demo_tensors()
-    metadata = {
-        "model_type": "qwen2",
-        "name": "demo-qwen2",
-        "architecture": "qwen2",
-        "hf_architecture": "Qwen2ForCausalLM",
-        "hf_model_type": "qwen2",
-        "param_count": int(sum(t.size for t in tensors.values())),
-        **DEMO_CONFIG,
-    }
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tokenizer.train([str(f) for f in files], trainer)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+
+
+class _Story:
+    def __init__(self, root: Path, quiet: bool) -> None:
+        self.root = root
+        self.quiet = quiet
+        self.steps: list[dict[str, Any]] = []
+
+    def apr(self, title: str, argv: list[str], *, expect: int = 0, capture: bool = False) -> str:
+        """Run one `apr` command in-process, print it like a shell transcript, check its exit code."""
+        from apr.cli.main import main
+
+        shown = "apr " + " ".join(shlex.quote(a) for a in argv)
+        if not self.quiet:
+            err().print(f"\n[bold cyan]▶ {title}[/]\n[bold]$ {shown}[/]", highlight=False)
+        start = time.perf_counter()
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer) if (capture or self.quiet) else contextlib.nullcontext():
+            code = main(argv)
+        text = buffer.getvalue()
+        self.steps.append({"step": title, "command": shown, "exit_code": code,
+                           "seconds": round(time.perf_counter() - start, 2)})
+        if code != expect:
+            raise AprError(f"demo step failed: `{shown}` exited {code}, expected {expect}",
+                           hint="run that command alone to see its full output")
+        return text
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.output).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for name in _OWNED:
+        target = root / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    story = _Story(root, quiet=args.json)
     console = err()
-    console.print(f"[bold]1/3[/] writing a demo qwen2 checkpoint to {path}")
-    save_file(tensors, path, metadata)
-    console.print("[bold]2/3[/] inspecting it (apr inspect --quality --explain)")
-    with open_file(path) as reader:
-        doc = inspect_document(reader, quality=True, explain=True)
-    console.print("[bold]3/3[/] validating it (apr validate)")
-    report = validate_file(path)
-    if args.json:
-        emit_json({"checkpoint": path, "inspect": doc, "validate": report.to_dict()})
-    else:
-        _render(doc)
-        verdict = report.to_dict()
-        out().print(
-            f"\nvalidate: {verdict['verdict']} ({verdict['checks_ran']} checks ran, {verdict['failed']} failed)"
+    started = time.perf_counter()
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    corpus, held_out = root / "corpus", root / "val-corpus"
+    corpus.mkdir()
+    held_out.mkdir(exist_ok=True)
+    for name in TRAIN_FILES:
+        shutil.copyfile(stdlib / name, corpus / name)
+    for name in VAL_FILES:
+        shutil.copyfile(stdlib / name, held_out / name)
+    if not args.json:
+        console.print(f"[bold cyan]▶ corpus[/]: {len(TRAIN_FILES)} CPython stdlib modules → {corpus}")
+    train_bpe(sorted(corpus.iterdir()), root / "tokenizer")
+    (root / "config.json").write_text(json.dumps(DEMO_CONFIG, indent=2) + "\n", encoding="utf-8")
+    r = str(root)
+
+    story.apr("tokenize the corpus (byte-level BPE, 512 tokens)",
+              ["tokenize", *map(str, sorted(corpus.iterdir())), "--tokenizer", f"{r}/tokenizer", "-o", f"{r}/data"], capture=True)
+    story.apr("tokenize the held-out text",
+              ["tokenize", *map(str, sorted(held_out.iterdir())), "--tokenizer", f"{r}/tokenizer", "-o", f"{r}/val"], capture=True)
+    scratch = story.apr(
+        "train a tiny qwen2 from scratch",
+        ["pretrain", "--dataset", f"{r}/data", "--val-shard", f"{r}/val", "--tokenizer", f"{r}/tokenizer",
+         "--config", f"{r}/config.json", "--run-dir", f"{r}/runs/scratch", "--mode", "from-scratch",
+         "--warmup-steps", "10", "--num-steps", "150", "--steps-per-epoch", "50", *_RUN, "--json"],
+        capture=True,
+    )
+    scratch_report = json.loads(scratch)
+    epochs = sorted((root / "runs" / "scratch" / "ckpt").glob("epoch-*.apr"))
+    last = epochs[-1]
+    resumed = story.apr(
+        f"resume from {last.name} through the --init gates (architecture match, shapes, Chinchilla)",
+        ["pretrain", "--dataset", f"{r}/data", "--val-shard", f"{r}/val", "--run-dir", f"{r}/runs/resume",
+         "--init", str(last), "--warmup-steps", "5", "--num-steps", "100", "--steps-per-epoch", "50",
+         "--force-under-provisioned", *_RUN, "--json"],
+        capture=True,
+    )
+    resume_report = json.loads(resumed)
+    (root / "runs" / "resume" / "report.json").write_text(json.dumps(resume_report, indent=2), encoding="utf-8")
+    final = sorted((root / "runs" / "resume" / "ckpt").glob("epoch-*.apr"))[-1]
+    if not args.json:
+        console.print(
+            f"  resume continuity: val_loss of {last.name} = {scratch_report.get('final_val_loss'):.4f}, "
+            f"evaluated again after --init = {resume_report.get('init_val_loss'):.4f}; "
+            f"after resuming: {resume_report.get('final_val_loss'):.4f}",
+            highlight=False,
         )
-        out().print(f"files: {os.path.abspath(args.output)}")
-    return exit_codes.OK if report.passed else exit_codes.EXIT_VALIDATION
+    model = f"{r}/model.apr"
+    story.apr("stamp provenance (SPDX-checked licenses; tensor bytes untouched)",
+              ["stamp", str(final), "--license", "Apache-2.0", "--data-source", "python-stdlib",
+               "--data-license", "PSF-2.0", "--name", "demo-qwen2-tiny", "-o", model])
+    story.apr("inspect with the quality score", ["inspect", model, "--quality"])
+    story.apr("QA gates", ["qa", model])
+    (root / "export").mkdir(exist_ok=True)
+    story.apr("export to a Hugging Face folder", ["export", model, "--format", "safetensors", "-o", f"{r}/export/hf"])
+    story.apr("export to GGUF (Q4_K)", ["export", model, "--format", "gguf", "--quantize", "q4_k", "-o", f"{r}/export/model-q4_k.gguf"])
+    story.apr("write the model card", ["card", model, "--report", f"{r}/runs/resume/report.json", "-o", f"{r}/MODEL_CARD.md"])
+    story.apr("publish readiness", ["readiness", model, "--model-card", f"{r}/MODEL_CARD.md"])
+    elapsed = time.perf_counter() - started
+    if args.json:
+        emit_json({"verdict": "GO", "output": r, "checkpoint": model, "seconds": round(elapsed, 1), "steps": story.steps})
+    else:
+        out().print(f"\n[bold green]GO[/] — the demo checkpoint is ready to publish ({elapsed:.0f} s).")
+        out().print(f"files: {r}  (checkpoint {model}, card {r}/MODEL_CARD.md, exports {r}/export/)")
+    return exit_codes.GO

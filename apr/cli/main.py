@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.import_cmd",
     "apr.cli.export_cmd",
     "apr.cli.run_cmd",
+    "apr.cli.qa_cmd",
+    "apr.cli.readiness_cmd",
     "apr.cli.contracts_cmd",
 )
 

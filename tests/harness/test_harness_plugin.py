@@ -307,3 +307,25 @@ def test_programmatic_run_and_narrowed_paths(project: Project) -> None:
     assert code == 0
     assert project.outcomes() == {"FALSIFY-PROG-001": "CORROBORATED"}
     assert json.loads((project.root / "verdict.json").read_text())["scope"] == "paths"
+
+
+def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> None:
+    from falsifiers.corpus_cache import decode, encode
+    from falsifiers.lint import lint_paths
+
+    project.contract("cache-v1", contract_yaml("CACHE", [{}, {"pending": "later", "requires": ["cuda"]}]))
+    project.contract("broken-v1", "metadata: [\n")
+    corpus = lint_paths([project.root / "contracts"], relative_to=project.root)
+    assert decode(encode(corpus)) == corpus
+    # With pytest's cache on, a second run is answered from it, and an edit is still seen.
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(" -p no:cacheprovider", ""))
+    (project.root / "contracts" / "broken-v1.yaml").unlink()
+    project.test("test_cache", passing_test("CACHE"))
+    assert project.run().ret == 0
+    assert project.run().ret == 0
+    path = project.root / "contracts" / "cache-v1.yaml"
+    path.write_text(path.read_text().replace("FALSIFY-CACHE-001", "FALSIFY-CACHE-003"))
+    result = project.run()
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*claims falsifier FALSIFY-CACHE-001, which no contract declares"])

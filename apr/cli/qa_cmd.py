@@ -1,0 +1,70 @@
+"""`apr qa FILE [--json] [--skip-GATE ...] [--min-executed N] [--previous-report FILE]`.
+
+Exit 0 when the verdict is GO, 1 (NO-GO) otherwise; 3 for a missing file. The JSON document is
+aprender's QaReport plus ``verdict`` and ``sha256`` (reference/aprender.md §4.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from apr.cli import exit_codes
+from apr.cli.output import emit_json, err, out
+from apr.errors import AprFileNotFoundError, UsageError
+
+_GATE_NAMES = (
+    "capability_match", "tensor_contract", "metadata_plausibility", "golden_output", "throughput",
+    "format_parity", "gpu_speedup", "performance_regression",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("qa", help="run the QA gates on a checkpoint: GO / NO-GO")
+    p.add_argument("file", help="the .apr file")
+    for name in _GATE_NAMES:
+        p.add_argument(f"--skip-{name.replace('_', '-')}", dest=f"skip_{name}", action="store_true",
+                       help=f"skip the {name} gate (reported as skipped, never as passed)")
+    p.add_argument("--min-executed", type=int, default=0, help="NO-GO unless at least N gates ran")
+    p.add_argument("--previous-report", help="a previous `apr qa --json` report for performance_regression")
+    p.add_argument("--assert-tps", type=float, default=10.0, help="throughput threshold in tokens/s (default 10)")
+    p.add_argument("--prompt", default="The", help="prompt for golden_output and throughput")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=run)
+
+
+def render_gates(gates, console) -> None:
+    for g in gates:
+        status = "[dim]SKIP[/]" if g.skipped else "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
+        console.print(f"  {status} {g.name:<22} ", end="")
+        console.print(g.message, markup=False, highlight=False)
+        if not g.skipped and not g.passed and g.fix:
+            console.print(f"         fix: {g.fix}", markup=False, highlight=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from apr.qa import QaOptions, run_qa
+
+    previous = None
+    if args.previous_report:
+        try:
+            with open(args.previous_report, encoding="utf-8") as f:
+                previous = json.load(f)
+        except FileNotFoundError:
+            raise AprFileNotFoundError("previous report not found", path=args.previous_report) from None
+        except ValueError as error:
+            raise UsageError(f"--previous-report is not JSON: {error}", path=args.previous_report) from None
+    skip = frozenset(name for name in _GATE_NAMES if getattr(args, f"skip_{name}"))
+    options = QaOptions(prompt=args.prompt, assert_tps=args.assert_tps, previous_report=previous, skip=skip)
+    console = err()
+    report = run_qa(args.file, options, min_executed=args.min_executed,
+                    on_gate=None if args.json else lambda g: console.print(f"  {g.name} done", style="dim"))
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        o = out()
+        o.print(f"[bold]apr qa {report.model}[/] (sha256 {report.sha256[:12]})")
+        render_gates(report.gates, o)
+        colour = "green" if report.passed else "red"
+        o.print(f"  verdict: [{colour}]{report.verdict}[/] — {report.summary}")
+    return exit_codes.GO if report.passed else exit_codes.NO_GO

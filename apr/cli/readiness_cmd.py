@@ -1,0 +1,76 @@
+"""`apr readiness FILE --model-card CARD.md [--json] [--require-token]` and `apr card FILE -o CARD.md`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from apr.cli import exit_codes
+from apr.cli.output import emit_json, err, out
+from apr.errors import AprFileNotFoundError, OutputExistsError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("readiness", help="the seven publish gates: GO / NO-GO, each blocker with its fix")
+    p.add_argument("file", help="the .apr file")
+    p.add_argument("--model-card", help="the model card (Markdown with YAML front matter)")
+    p.add_argument("--require-token", action="store_true", help="also require HF_TOKEN to be set")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=run_readiness_cmd)
+
+    c = sub.add_parser("card", help="write a model card from a checkpoint's metadata and training report")
+    c.add_argument("file", help="the .apr file")
+    c.add_argument("--report", help="a training report (`apr pretrain --json` output) for the metrics")
+    c.add_argument("-o", "--output", required=True, help="the card to write (CARD.md)")
+    c.add_argument("-f", "--force", action="store_true", help="replace an existing card")
+    c.add_argument("--json", action="store_true", help="print one JSON document")
+    c.set_defaults(handler=run_card_cmd)
+
+
+def run_readiness_cmd(args: argparse.Namespace) -> int:
+    from apr.cli.qa_cmd import render_gates
+    from apr.readiness import ReadinessOptions, run_readiness
+
+    console = err()
+    report = run_readiness(
+        args.file,
+        ReadinessOptions(model_card=args.model_card, require_token=args.require_token),
+        on_gate=None if args.json else lambda g: console.print(f"  {g.name} done", style="dim"),
+    )
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        o = out()
+        o.print(f"[bold]apr readiness {report.model}[/] (sha256 {report.sha256[:12]})")
+        render_gates(report.gates, o)
+        if report.failed:
+            o.print(f"  verdict: [red]NO-GO[/] ({len(report.failed)} blocker(s): {', '.join(g.name for g in report.failed)})")
+        else:
+            o.print("  verdict: [green]GO[/]")
+    return exit_codes.GO if not report.failed else exit_codes.NO_GO
+
+
+def run_card_cmd(args: argparse.Namespace) -> int:
+    from apr.format.atomic import atomic_write
+    from apr.readiness import build_card
+
+    report = None
+    if args.report:
+        try:
+            with open(args.report, encoding="utf-8") as f:
+                report = json.load(f)
+        except FileNotFoundError:
+            raise AprFileNotFoundError("training report not found", path=args.report) from None
+        except ValueError as error:
+            raise UsageError(f"--report is not JSON: {error}", path=args.report) from None
+    if os.path.exists(args.output) and not args.force:
+        raise OutputExistsError(f"Output file '{args.output}' already exists. Use --force to overwrite.", path=args.output)
+    text = build_card(args.file, report)
+    with atomic_write(args.output) as handle:
+        handle.write(text.encode("utf-8"))
+    if args.json:
+        emit_json({"command": "card", "input": args.file, "output": args.output, "bytes": len(text.encode("utf-8"))})
+    else:
+        out().print(f"✓ wrote model card {args.output}")
+    return exit_codes.OK

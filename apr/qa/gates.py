@@ -1,0 +1,256 @@
+"""The `apr qa` gates, one function each: checkpoint in, `GateResult` out.
+
+Gates that need the model (golden_output, throughput, format_parity) share one `_Session`, which
+loads it once. Every gate catches the project's own errors and turns them into a failed gate with
+the reason, so one broken stage never hides the others (aprender's "gate runner errors become
+FAILED gates").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apr.errors import AprError
+from apr.qa.gate import GateResult
+
+SUPPORTED_FAMILIES = ("llama", "qwen2", "qwen3")
+BAD_OUTPUT_MARKERS = ("\ufffd", "[UNK]", "\x00")
+PARITY_STEPS = 64
+PARITY_MIN_COSINE = 0.98
+
+
+@dataclass
+class QaOptions:
+    prompt: str = "The"
+    max_tokens: int = 16
+    assert_tps: float = 10.0
+    regression_threshold: float = 0.25
+    previous_report: dict[str, Any] | None = None
+    skip: frozenset[str] = frozenset()
+    device: str = "cpu"
+
+
+@dataclass
+class _Session:
+    """What the gates learn about one file, computed once."""
+
+    path: str
+    options: QaOptions
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tensor_names: list[str] = field(default_factory=list)
+    _loaded: Any = None
+    _load_error: AprError | None = None
+    measured_tps: float | None = None
+
+    def loaded(self) -> Any:
+        if self._loaded is None and self._load_error is None:
+            from apr.run import load_model
+
+            try:
+                self._loaded = load_model(self.path, device=self.options.device)
+            except AprError as err:
+                self._load_error = err
+        if self._load_error is not None:
+            raise self._load_error
+        return self._loaded
+
+
+def _timed(name: str, fn: Callable[[_Session], GateResult], session: _Session) -> GateResult:
+    start = time.perf_counter()
+    try:
+        result = fn(session)
+    except AprError as err:
+        result = GateResult(name, False, False, f"{err.message}", fix=err.hint)
+    elapsed = (time.perf_counter() - start) * 1000
+    return GateResult(
+        result.name, result.passed, result.skipped, result.message, result.value, result.threshold, elapsed, result.fix
+    )
+
+
+def gate_tensor_contract(s: _Session) -> GateResult:
+    from apr.format.validate import Status, validate_file
+
+    report = validate_file(s.path)
+    if report.passed:
+        return GateResult("tensor_contract", True, False, f"{len(report.checks)} checks passed on {len(report.tensors)} tensors")
+    failed = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in report.failed if c.status is Status.FAIL)
+    return GateResult(
+        "tensor_contract", False, False, f"{len(report.failed)} contract violations: {failed}",
+        fix=f"apr validate {s.path}  (then re-export or retrain the affected tensors)",
+    )
+
+
+def gate_metadata_plausibility(s: _Session) -> GateResult:
+    from apr.qa.plausibility import plausibility_violations
+
+    problems = plausibility_violations(s.metadata)
+    if problems:
+        return GateResult(
+            "metadata_plausibility", False, False, "; ".join(problems),
+            fix=f"re-import the model with its config.json (apr import HF_DIR -o {s.path}) so rope_theta and friends are real",
+        )
+    m = s.metadata
+    return GateResult(
+        "metadata_plausibility", True, False,
+        f"3 metadata checks passed (arch={m.get('architecture')}, rope_theta={m.get('rope_theta')}, "
+        f"max_pos={m.get('max_position_embeddings')})",
+    )
+
+
+def gate_capability_match(s: _Session) -> GateResult:
+    from apr.identity import family_from_tensor_names, salvage_command
+    from apr.identity.family import normalize_metadata_arch_family
+
+    tensor_family = family_from_tensor_names(s.tensor_names)
+    claim = s.metadata.get("architecture")
+    claimed_family = normalize_metadata_arch_family(claim if isinstance(claim, str) else None)
+    if claimed_family and tensor_family != "unknown" and claimed_family != tensor_family:
+        return GateResult(
+            "capability_match", False, False,
+            f"architecture claim {claim!r} ({claimed_family}) contradicts the tensors ({tensor_family}) — INV-INIT-ARCH-MATCH-001",
+            fix=salvage_command(tensor_family, s.path, s.path).replace(f" -o {s.path}", " --in-place"),
+        )
+    family = tensor_family if tensor_family != "unknown" else claimed_family
+    if family not in SUPPORTED_FAMILIES:
+        return GateResult(
+            "capability_match", False, False,
+            f"family {family or 'unknown'!r} is not one `apr run` supports ({', '.join(SUPPORTED_FAMILIES)})",
+        )
+    return GateResult("capability_match", True, False, f"{family} is supported by apr run")
+
+
+def _generate(s: _Session) -> tuple[str, float, int]:
+    from apr.run import generate_text
+    from apr.run.generate import SamplingConfig
+
+    loaded = s.loaded()
+    sampling = SamplingConfig(max_tokens=s.options.max_tokens, temperature=0.0)
+    start = time.perf_counter()
+    pieces = list(generate_text(loaded, s.options.prompt, sampling))
+    elapsed = time.perf_counter() - start
+    text = "".join(pieces)
+    tokens = len(loaded.tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
+    return text, elapsed, tokens
+
+
+def gate_golden_output(s: _Session) -> GateResult:
+    first, elapsed, tokens = _generate(s)
+    second, _, _ = _generate(s)
+    if tokens and elapsed > 0:
+        s.measured_tps = tokens / elapsed
+    if not first.strip():
+        return GateResult("golden_output", False, False, f"greedy generation from {s.options.prompt!r} is empty")
+    bad = [repr(m) for m in BAD_OUTPUT_MARKERS if m in first]
+    if bad:
+        return GateResult("golden_output", False, False, f"output contains {', '.join(bad)}: {first[:80]!r}")
+    if first != second:
+        return GateResult("golden_output", False, False, f"greedy decoding is not deterministic: {first[:40]!r} vs {second[:40]!r}")
+    return GateResult("golden_output", True, False, f"deterministic greedy output: {first[:60]!r}")
+
+
+def gate_throughput(s: _Session) -> GateResult:
+    if s.measured_tps is None:
+        _text, elapsed, tokens = _generate(s)
+        s.measured_tps = tokens / elapsed if elapsed > 0 and tokens else 0.0
+    tps, threshold = s.measured_tps, s.options.assert_tps
+    ok = tps >= threshold
+    return GateResult("throughput", ok, False, f"{tps:.1f} tok/s (threshold {threshold:g})", value=tps, threshold=threshold)
+
+
+def _cosine_min(reference: Any, other: Any) -> float:
+    import torch
+
+    ref, oth = reference.double(), other.double()
+    cos = torch.nn.functional.cosine_similarity(ref, oth, dim=-1)
+    return float(cos.min())
+
+
+def _teacher_forced_ids(s: _Session) -> list[int]:
+    loaded = s.loaded()
+    text = "The quick brown fox jumps over the lazy dog. " * 16
+    ids = loaded.tokenizer.encode(text, add_special_tokens=False).ids
+    limit = min(PARITY_STEPS + 1, loaded.config.max_position_embeddings)
+    while len(ids) < limit:
+        ids = ids + ids
+    return ids[:limit]
+
+
+def _logits(loaded: Any, ids: list[int]) -> Any:
+    import torch
+
+    with torch.no_grad():
+        return loaded.model(torch.tensor([ids]))[0].float()
+
+
+def gate_format_parity(s: _Session) -> GateResult:
+    from apr.convert.gguf_export import GgufQuant, export_gguf
+    from apr.convert.gguf_import import import_gguf
+    from apr.convert.hf_export import export_safetensors
+    from apr.convert.hf_import import import_hf
+    from apr.run import load_model
+
+    ids = _teacher_forced_ids(s)
+    reference = _logits(s.loaded(), ids)
+    scores: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="apr-qa-parity-") as tmp:
+        hf_dir = os.path.join(tmp, "hf")
+        export_safetensors(s.path, hf_dir)
+        import_hf(hf_dir, os.path.join(tmp, "from-safetensors.apr"))
+        scores["safetensors"] = _cosine_min(reference, _logits(load_model(os.path.join(tmp, "from-safetensors.apr")), ids))
+        gguf = os.path.join(tmp, "model-f16.gguf")
+        export_gguf(s.path, gguf, quantize=GgufQuant.F16, measure_error=False)
+        import_gguf(gguf, os.path.join(tmp, "from-gguf.apr"))
+        scores["gguf_f16"] = _cosine_min(reference, _logits(load_model(os.path.join(tmp, "from-gguf.apr")), ids))
+    worst = min(scores.values())
+    detail = ", ".join(f"{k} cosine {v:.5f}" for k, v in scores.items())
+    ok = worst >= PARITY_MIN_COSINE and not math.isnan(worst)
+    return GateResult(
+        "format_parity", ok, False, f"{len(ids) - 1} teacher-forced steps: {detail}", value=worst, threshold=PARITY_MIN_COSINE
+    )
+
+
+def gate_gpu_speedup(s: _Session) -> GateResult:
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_cuda = False
+    if not has_cuda:
+        return GateResult.skip("gpu_speedup", "no CUDA device on this machine")
+    return GateResult.skip("gpu_speedup", "GPU timing is measured by bench/train_throughput.py, not by apr qa yet")
+
+
+def gate_performance_regression(s: _Session) -> GateResult:
+    previous = s.options.previous_report
+    if previous is None:
+        return GateResult.skip("performance_regression", "no previous report (pass --previous-report FILE)")
+    before = next((g.get("value") for g in previous.get("gates", []) if g.get("name") == "throughput"), None)
+    if before is None or s.measured_tps is None:
+        return GateResult.skip("performance_regression", "no throughput value to compare")
+    floor = float(before) * (1 - s.options.regression_threshold)
+    ok = s.measured_tps >= floor
+    return GateResult(
+        "performance_regression", ok, False,
+        f"throughput {s.measured_tps:.1f} tok/s vs previous {float(before):.1f} (floor {floor:.1f})",
+        value=s.measured_tps, threshold=floor,
+    )
+
+
+# The registry, in run order (throughput after golden_output, which measures it).
+GATES: tuple[tuple[str, Callable[[_Session], GateResult]], ...] = (
+    ("capability_match", gate_capability_match),
+    ("tensor_contract", gate_tensor_contract),
+    ("metadata_plausibility", gate_metadata_plausibility),
+    ("golden_output", gate_golden_output),
+    ("throughput", gate_throughput),
+    ("format_parity", gate_format_parity),
+    ("gpu_speedup", gate_gpu_speedup),
+    ("performance_regression", gate_performance_regression),
+)

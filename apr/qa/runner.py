@@ -1,0 +1,69 @@
+"""Run the QA gates on one checkpoint and build the report (the library side of `apr qa`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from collections.abc import Callable
+
+from apr.errors import AprFileNotFoundError, UsageError
+from apr.qa.gate import GateResult, QaReport
+from apr.qa.gates import GATES, QaOptions, _Session, _timed
+
+
+def file_sha256(path: str, chunk: int = 8 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_qa(
+    path: str | os.PathLike[str],
+    options: QaOptions | None = None,
+    *,
+    min_executed: int = 0,
+    on_gate: Callable[[GateResult], None] | None = None,
+) -> QaReport:
+    """Run every registered gate (minus skipped ones) on ``path``.
+
+    Raises:
+        AprFileNotFoundError: no such file. Anything wrong *inside* the file is a failed gate.
+        UsageError: a --skip names no gate.
+    """
+    from apr.format import open_file
+
+    options = options or QaOptions()
+    target = os.fspath(path)
+    if not os.path.isfile(target):
+        raise AprFileNotFoundError("file not found" if not os.path.exists(target) else "not a file", path=target)
+    names = [name for name, _ in GATES]
+    unknown = sorted(options.skip - set(names))
+    if unknown:
+        raise UsageError(f"unknown gate(s) to skip: {', '.join(unknown)}", hint=f"gates: {', '.join(names)}")
+    session = _Session(path=target, options=options)
+    report = QaReport(model=target, sha256=file_sha256(target), min_executed=min_executed, registered=tuple(names))
+    report.system_info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": platform.processor()}
+    try:
+        with open_file(target, verify_checksum=False) as reader:
+            session.metadata = dict(reader.metadata)
+            session.tensor_names = reader.keys()
+    except Exception as err:  # an unreadable file fails every gate that needs it, with the reason
+        from apr.errors import AprError
+
+        if not isinstance(err, AprError):
+            raise
+        result = GateResult("tensor_contract", False, False, f"file cannot be opened: {err.message}", fix=err.hint)
+        report.gates.append(result)
+        return report
+    for name, gate in GATES:
+        if name in options.skip:
+            result = GateResult.skip(name, f"Skipped by --skip-{name.replace('_', '-')}")
+        else:
+            result = _timed(name, gate, session)
+        report.gates.append(result)
+        if on_gate is not None:
+            on_gate(result)
+    return report

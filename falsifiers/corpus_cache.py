@@ -1,0 +1,131 @@
+"""A linted corpus kept in pytest's cache, keyed by every contract file's hash and the harness itself.
+
+The plugin lints the contracts on every run; on an unchanged tree that work (YAML, schema, rules)
+gives the same answer, so the answer is stored. The key covers the bytes of every contract file,
+their paths, the harness's own source and schema, and the size limit: any change to any of them is
+a miss and a full lint. Nothing is cached under ``-p no:cacheprovider``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Level, Location, Mutant, Status
+
+CACHE_KEY = "apr-contracts/corpus"
+_PACKAGE = Path(__file__).parent
+
+
+def harness_fingerprint() -> str:
+    """A hash of the harness's own code and schema: a new harness never trusts an old cache."""
+    digest = hashlib.sha256()
+    for path in sorted([*_PACKAGE.glob("*.py"), *_PACKAGE.glob("schema/*.json")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def corpus_key(files: list[Path], shown: list[str], max_bytes: int) -> str:
+    """The cache key for these files as they are now."""
+    digest = hashlib.sha256(harness_fingerprint().encode())
+    digest.update(str(max_bytes).encode())
+    for path, name in zip(files, shown, strict=True):
+        digest.update(name.encode() + b"\0")
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest() if path.stat().st_size <= max_bytes
+                          else f"large:{path.stat().st_size}".encode())
+        except OSError as err:
+            digest.update(f"unreadable:{err.errno}".encode())
+    return digest.hexdigest()
+
+
+def encode(corpus: Corpus) -> dict[str, Any]:
+    """A corpus as JSON-ready data."""
+    return {
+        "contracts": [_contract(c) for c in corpus.contracts],
+        "findings": [f.to_dict() for f in corpus.findings],
+    }
+
+
+def decode(data: dict[str, Any]) -> Corpus:
+    """The inverse of `encode`."""
+    contracts = tuple(_load_contract(c) for c in data["contracts"])
+    findings = tuple(Finding.from_dict(f) for f in data["findings"])
+    falsifiers: dict[str, Falsifier] = {}
+    invariants: dict[str, Invariant] = {}
+    for contract in contracts:
+        for falsifier in contract.falsifiers:
+            falsifiers.setdefault(falsifier.id, falsifier)
+        for invariant in contract.invariants:
+            invariants.setdefault(invariant.id, invariant)
+    return Corpus(contracts, findings, falsifiers, invariants)
+
+
+def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> Corpus:
+    """`lint_paths` over one folder, answered from pytest's ``cache`` when nothing changed."""
+    from falsifiers.discovery import discover, display_path
+
+    if cache is None:
+        return _lint(contracts_dir, relative_to, max_bytes)
+    files = discover([contracts_dir])
+    key = corpus_key(files, [display_path(f, relative_to) for f in files], max_bytes)
+    stored = cache.get(CACHE_KEY, None)
+    if isinstance(stored, dict) and stored.get("key") == key:
+        try:
+            return decode(stored["corpus"])
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable cache entry is a miss
+    corpus = _lint(contracts_dir, relative_to, max_bytes)
+    cache.set(CACHE_KEY, {"key": key, "corpus": encode(corpus)})
+    return corpus
+
+
+def _lint(contracts_dir: Path, relative_to: Path, max_bytes: int) -> Corpus:
+    from falsifiers.lint import lint_paths
+    from falsifiers.loader import Limits
+
+    return lint_paths([contracts_dir], limits=Limits(max_bytes=max_bytes), relative_to=relative_to)
+
+
+def _location(loc: Location) -> list[Any]:
+    return [loc.path, loc.line, loc.col]
+
+
+def _contract(c: Contract) -> dict[str, Any]:
+    return {
+        "name": c.name, "path": c.path, "sha256": c.sha256, "version": c.version,
+        "status": c.status.value if c.status else None, "description": c.description,
+        "depends_on": list(c.depends_on), "valid": c.is_valid, "location": _location(c.location),
+        "references": list(c.references), "equations": list(c.equations), "style": c.style,
+        "invariants": [[i.id, i.statement, _location(i.location)] for i in c.invariants],
+        "falsifiers": [
+            {"id": f.id, "invariants": list(f.invariants), "rule": f.rule, "prediction": f.prediction,
+             "if_fails": f.if_fails, "location": _location(f.location), "level": f.level.value,
+             "requires": list(f.requires), "pending": f.pending,
+             "mutants": [[m.name, m.target, m.replacement, m.artifact] for m in f.mutants]}
+            for f in c.falsifiers
+        ],
+    }
+
+
+def _load_contract(d: dict[str, Any]) -> Contract:
+    name = d["name"]
+    return Contract(
+        name=name, path=d["path"], sha256=d["sha256"], version=d["version"],
+        status=Status(d["status"]) if d["status"] else None, description=d["description"],
+        depends_on=tuple(d["depends_on"]),
+        invariants=tuple(Invariant(i, s, name, Location(*loc)) for i, s, loc in d["invariants"]),
+        falsifiers=tuple(
+            Falsifier(f["id"], name, tuple(f["invariants"]), f["rule"], f["prediction"], f["if_fails"],
+                      Location(*f["location"]), Level(f["level"]), tuple(f["requires"]), f["pending"],
+                      tuple(Mutant(*m) for m in f["mutants"]))
+            for f in d["falsifiers"]
+        ),
+        is_valid=d["valid"], location=Location(*d["location"]), references=tuple(d["references"]),
+        equations=tuple(d["equations"]), style=d["style"],
+    )
+
+
+__all__ = ["CACHE_KEY", "corpus_key", "decode", "encode", "harness_fingerprint", "lint_cached"]
