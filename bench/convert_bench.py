@@ -5,7 +5,7 @@ Figures, each against a named peer, printed as a table; the script never asserts
 1. Import of a ~1 GiB f32 safetensors model folder (``apr.convert.import_hf``, streamed, durable)
    vs ``safetensors.numpy.load_file`` + ``save_file`` of the same tensors: our time / peer time
    (target <= 1.2); also against the peer followed by an fsync (like-for-like durability).
-2. Peak RSS of that import in a fresh child (``getrusage(RUSAGE_CHILDREN)``) vs the largest
+2. Peak RSS of that import in a fresh child (its ``VmHWM``) vs the largest
    tensor + 256 MiB.
 3. Q4_K quantization throughput (MB of float32 input per second, ``apr.convert.quant_k``) vs the
    ``gguf`` package's Q8_0 ``quantize`` on the same array (recorded, no target).
@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,12 +90,15 @@ def peer_load_save(folder: Path, out: Path, fsync: bool) -> None:
 
 
 def import_peak_rss(folder: Path, out: Path) -> int:
+    """Peak RSS of an import in a fresh interpreter: the child's own VmHWM (its address space's
+    high-water mark). getrusage's ru_maxrss would also carry this parent's peak, which Linux
+    copies into a child at fork and keeps across exec."""
     code = ("import sys; sys.path.insert(0, %r); from apr.convert.hf_import import import_hf; "
-            "import_hf(%r, %r, force=True)") % (str(ROOT), os.fspath(folder), os.fspath(out))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", code], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(before, after) * 1024
+            "import_hf(%r, %r, force=True); "
+            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
+            ) % (str(ROOT), os.fspath(folder), os.fspath(out))
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(result.stdout.split()[-1]) * 1024
 
 
 def quant_throughput(repeat: int) -> tuple[float, float]:

@@ -8,12 +8,12 @@ nothing happened. That is the whole of "one bad file never hides the others".
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from falsifiers import compat
-from falsifiers.discovery import CONTRACT_SUFFIXES, discover
+from falsifiers.discovery import CONTRACT_SUFFIXES, discover  # re-exported: corpus.discover
 from falsifiers.loader import Document, Limits, load_file, salvage_ids
 from falsifiers.records import Contract, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
 from falsifiers.schema import schema_fingerprint, validate_document
