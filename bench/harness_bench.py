@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,12 +91,22 @@ def make_suite(root: Path, tests: int, per: int = 10) -> None:
         (root / "tests" / f"test_c{n:05d}.py").write_text("\n".join(body))
 
 
+CPU: list[tuple[str, float]] = []  # (variant, user+sys seconds of the child), filled by run_suite
+
+
 def run_suite(root: Path, *extra: str) -> float:
-    """Wall time of one `python -m pytest -q` in the suite's folder (interpreter start included)."""
+    """Wall time of one `python -m pytest -q` in the suite's folder (interpreter start included).
+
+    The child's CPU time (user + sys) is recorded too: on a shared, loaded machine it is the steadier
+    of the two figures.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.run([sys.executable, "-m", "pytest", "-q", *extra], cwd=root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append((" ".join(extra), (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
     if process.returncode != 0:
         raise SystemExit(f"the generated suite failed (exit {process.returncode}) with args {extra}")
     return elapsed
@@ -109,12 +120,16 @@ def bench_plugin(tests: int, rounds: int) -> dict[str, float]:
         for _ in range(rounds):  # no pytest cache at all: every run validates every contract
             cold.append(run_suite(root, "-p", "no:cacheprovider"))
             cold.append(run_suite(root, "-p", "no:cacheprovider", "-p", "no:apr_contracts"))
-        run_suite(root)  # fill pytest's cache (bytecode, schema findings) as any second run finds it
+        run_suite(root)  # fill pytest's cache (bytecode, linted corpus) as any second run finds it
+        CPU.clear()
         with_plugin, without = [], []
         for _ in range(rounds):  # interleaved, so drift hits both alike
             without.append(run_suite(root, "-p", "no:apr_contracts"))
             with_plugin.append(run_suite(root))
+    cpu_with = statistics.median(t for v, t in CPU if "no:apr_contracts" not in v)
+    cpu_without = statistics.median(t for v, t in CPU if "no:apr_contracts" in v)
     return {"tests": tests, "with": statistics.median(with_plugin), "without": statistics.median(without),
+            "cpu_with": cpu_with, "cpu_without": cpu_without,
             "with_min": min(with_plugin), "without_min": min(without),
             "cold_with": statistics.median(cold[0::2]), "cold_without": statistics.median(cold[1::2])}
 
@@ -135,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{suite['without']:.3f} s with -p no:apr_contracts; ratio {ratio:.3f} "
           f"(overhead {100 * (ratio - 1):+.1f} %, budget +5 %); "
           f"best-of ratio {suite['with_min'] / suite['without_min']:.3f}")
+    cpu = suite["cpu_with"] / suite["cpu_without"]
+    print(f"plugin, CPU time (user+sys, median): {suite['cpu_with']:.3f} s vs {suite['cpu_without']:.3f} s; "
+          f"ratio {cpu:.3f} (overhead {100 * (cpu - 1):+.1f} %)")
     cold = suite["cold_with"] / suite["cold_without"]
     print(f"plugin, cold (-p no:cacheprovider, every contract re-validated): {suite['cold_with']:.3f} s vs "
           f"{suite['cold_without']:.3f} s; ratio {cold:.3f} (overhead {100 * (cold - 1):+.1f} %)")

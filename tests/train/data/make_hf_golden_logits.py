@@ -1,4 +1,5 @@
-"""Regenerate tests/train/data/hf_golden_logits.json with transformers (run once, offline)."""
+"""Regenerate tests/train/data/hf_golden_logits.json with transformers (offline; run from the repo root:
+`.venv/bin/python tests/train/data/make_hf_golden_logits.py`)."""
 import json, numpy as np, torch, transformers
 from apr.train.config import ModelConfig
 from apr.train.model import CausalLM

@@ -1,0 +1,202 @@
+"""Fuzz targets for issue 8: bytes in, and either a result or one of the project's own errors out.
+
+Each `Target` takes one input as ``bytes`` and drives one parser the way the CLI does. An
+exception that is not in the target's ``allowed`` tuple is a finding (a crash). The same
+functions serve the deterministic corpus replay (``tests/reliability/test_fuzz_replay.py``) and
+the timed campaign (``bench/fuzz_campaign.py``, atheris or plain mutation).
+
+Targets:
+
+* ``apr_reader``: `apr.format.open_bytes`, then every tensor as numpy and as float32.
+* ``tokenizer_folder``: the input is split into the files of a tokenizer folder
+  (tokenizer.json [+ tokenizer_config.json], or vocab.json + merges.txt [+ added_tokens.json]),
+  read with `apr.tokenizer.read_tokenizer_dir` and round-tripped through APR metadata.
+* ``hf_config``: the input as ``config.json``: `read_config_json` + `metadata_from_hf_config`.
+* ``contract_yaml``: the input as a contract file through `falsifiers.lint.lint_paths` (loader,
+  schema, corpus checks); it must never raise at all.
+* ``sniff``: `sniff_bytes`, then the parser of whatever was recognised: APR v2 reader, the GGUF
+  import, the safetensors header reader, or the wrong-format refusal for APR v1 / unknown bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from apr.errors import AprError
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+# Separates the files of a tokenizer-folder input (see `_split_files`).
+FILE_SEPARATOR = b"\n--8<--\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One fuzz target: ``run(data)`` may raise only ``allowed`` exceptions."""
+
+    name: str
+    run: Callable[[bytes], None]
+    allowed: tuple[type[BaseException], ...]
+    description: str
+
+
+class _Scratch:
+    """One private folder per process, emptied before each input (cheap: no mkdtemp per call)."""
+
+    _root: Path | None = None
+
+    @classmethod
+    def folder(cls, name: str) -> Path:
+        if cls._root is None or not cls._root.exists():
+            cls._root = Path(tempfile.mkdtemp(prefix="apr-fuzz-"))
+        path = cls._root / name
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir()
+        return path
+
+
+# --- apr reader ---------------------------------------------------------------------------------
+
+
+def run_apr_reader(data: bytes) -> None:
+    from apr.format import PackedTensor, open_bytes
+
+    with open_bytes(data) as reader:
+        for name in reader.keys():
+            value = reader.get_tensor(name)
+            if isinstance(value, PackedTensor) and value.data.size <= 1 << 20:
+                value.dequantize()
+        reader.metadata.get("architecture")
+
+
+# --- tokenizer folder ---------------------------------------------------------------------------
+
+
+def _split_files(data: bytes, names: tuple[str, ...]) -> dict[str, bytes]:
+    parts = data.split(FILE_SEPARATOR)
+    return {name: part for name, part in zip(names, parts)}
+
+
+TOKENIZER_LAYOUTS: tuple[tuple[str, ...], ...] = (
+    ("tokenizer.json",),
+    ("tokenizer.json", "tokenizer_config.json"),
+    ("vocab.json", "merges.txt"),
+    ("vocab.json", "merges.txt", "added_tokens.json"),
+)
+
+
+def tokenizer_input(files: dict[str, bytes]) -> bytes:
+    """The fuzz input that `run_tokenizer_folder` turns back into ``files`` (for seeds)."""
+    names = tuple(files)
+    layout = TOKENIZER_LAYOUTS.index(names)
+    return bytes([layout]) + FILE_SEPARATOR.join(files[n] for n in names)
+
+
+def run_tokenizer_folder(data: bytes) -> None:
+    from apr.tokenizer import read_tokenizer_dir, record_from_metadata, record_to_metadata
+
+    if not data:
+        return
+    names = TOKENIZER_LAYOUTS[data[0] % len(TOKENIZER_LAYOUTS)]
+    folder = _Scratch.folder("tokenizer")
+    for name, content in _split_files(data[1:], names).items():
+        (folder / name).write_bytes(content)
+    record = read_tokenizer_dir(folder)
+    record_from_metadata(record_to_metadata(record))
+
+
+# --- config.json --------------------------------------------------------------------------------
+
+
+def run_hf_config(data: bytes) -> None:
+    from apr.convert.hf_config import metadata_from_hf_config, read_config_json
+
+    folder = _Scratch.folder("config")
+    (folder / "config.json").write_bytes(data)
+    metadata_from_hf_config(read_config_json(folder / "config.json"))
+
+
+# --- contract YAML ------------------------------------------------------------------------------
+
+
+def run_contract_yaml(data: bytes) -> None:
+    from falsifiers.lint import lint_paths
+
+    folder = _Scratch.folder("contracts")
+    (folder / "fuzz-v1.yaml").write_bytes(data)
+    corpus = lint_paths([folder / "fuzz-v1.yaml"])
+    for finding in corpus.findings:
+        finding.render()
+
+
+# --- format sniffing ----------------------------------------------------------------------------
+
+
+def run_sniff(data: bytes) -> None:
+    from apr.format import FileFormat, open_bytes, sniff_bytes
+    from apr.format.sniff import require_apr2
+
+    fmt = sniff_bytes(data[:16], len(data))
+    if fmt is FileFormat.APR2:
+        with open_bytes(data) as reader:
+            reader.keys()
+        return
+    folder = _Scratch.folder("sniff")
+    if fmt is FileFormat.GGUF:
+        from apr.convert.gguf_import import import_gguf
+
+        (folder / "m.gguf").write_bytes(data)
+        import_gguf(folder / "m.gguf", folder / "out.apr")
+        return
+    if fmt is FileFormat.SAFETENSORS:
+        from apr.convert.hf_import import read_safetensors_header
+
+        (folder / "model.safetensors").write_bytes(data)
+        read_safetensors_header(folder / "model.safetensors")
+        return
+    require_apr2(data[:64], len(data))  # APR v1 or unknown: must refuse with WrongFormatError
+    raise AssertionError(f"require_apr2 accepted bytes sniffed as {fmt.value}")  # pragma: no cover
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("apr_reader", run_apr_reader, (AprError,), "APR v2 reader: header, metadata, index, tensors"),
+        Target("tokenizer_folder", run_tokenizer_folder, (AprError,),
+               "--tokenizer folder: tokenizer.json / vocab.json + merges.txt"),
+        Target("hf_config", run_hf_config, (AprError,), "config.json -> APR metadata (apr import)"),
+        Target("contract_yaml", run_contract_yaml, (), "contract YAML through the loader and lint"),
+        Target("sniff", run_sniff, (AprError,), "format sniffing, then the GGUF / safetensors / APR parser"),
+    )
+}
+
+
+def corpus_files(target: str) -> list[Path]:
+    folder = CORPUS / target
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def outcome(target: Target, data: bytes) -> BaseException | None:
+    """Run one input; return the exception if it is a finding, else None."""
+    try:
+        target.run(data)
+    except target.allowed:
+        return None
+    except RecursionError as err:  # before Exception: it is one
+        return err
+    except Exception as err:  # noqa: BLE001 - anything else is what we look for
+        return err
+    return None
+
+
+def cleanup() -> None:
+    if _Scratch._root is not None:
+        shutil.rmtree(_Scratch._root, ignore_errors=True)
+        _Scratch._root = None
+
+
+__all__ = ["CORPUS", "TARGETS", "Target", "cleanup", "corpus_files", "outcome", "tokenizer_input"]
