@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-_INTERESTING = [0, 1, 2, 7, 8, 63, 64, 65, 127, 128, 255, 256, 0x7FFF, 0xFFFF, 0x10000, 2**31 - 1,
-                2**31, 2**32 - 1, 2**32, 2**62, 2**63 - 1, 2**64 - 1]
+from tests.reliability.targets import mutate  # noqa: E402
+
 _PER_INPUT_SECONDS = 10
 
 
@@ -48,46 +48,6 @@ class _Hang(Exception):
 
 def _on_alarm(signum, frame):  # noqa: ARG001
     raise _Hang(f"input took longer than {_PER_INPUT_SECONDS} s")
-
-
-# --- mutation engine ----------------------------------------------------------------------------
-
-
-def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.choice((1, 1, 2, 3, 5))):
-        op = rng.randrange(8)
-        if op == 0 and buf:  # flip a bit
-            i = rng.randrange(len(buf))
-            buf[i] ^= 1 << rng.randrange(8)
-        elif op == 1 and buf:  # set a byte
-            buf[rng.randrange(len(buf))] = rng.randrange(256)
-        elif op == 2 and len(buf) >= 8:  # an interesting little-endian integer
-            width = rng.choice((1, 2, 4, 8))
-            i = rng.randrange(max(1, len(buf) - width))
-            value = rng.choice(_INTERESTING) & ((1 << (8 * width)) - 1)
-            buf[i : i + width] = value.to_bytes(width, "little")
-        elif op == 3 and buf:  # truncate
-            del buf[rng.randrange(len(buf)) :]
-        elif op == 4 and buf:  # delete a range
-            i = rng.randrange(len(buf))
-            del buf[i : i + rng.randrange(1, 64)]
-        elif op == 5 and buf:  # repeat a range (nesting, long names)
-            i = rng.randrange(len(buf))
-            chunk = bytes(buf[i : i + rng.randrange(1, 16)])
-            buf[i:i] = chunk * rng.randrange(1, 200)
-        elif op == 6 and pool:  # splice another corpus input
-            other = rng.choice(pool)
-            if other:
-                j = rng.randrange(len(other))
-                i = rng.randrange(len(buf) + 1)
-                buf[i:] = other[j:]
-        else:  # insert text tokens parsers care about
-            token = rng.choice((b"[", b"{", b"]", b"}", b'"', b":", b",", b"\n", b"\t", b"&a ", b"*a",
-                                b"- ", b"..", b"/", b"\x00", b"\xff", b"1e999", b"NaN", b"-1", b"18446744073709551616"))
-            i = rng.randrange(len(buf) + 1)
-            buf[i:i] = token * rng.choice((1, 1, 3, 50))
-    return bytes(buf[: 4 * 1024 * 1024])
 
 
 # --- worker (one target, one process) -----------------------------------------------------------

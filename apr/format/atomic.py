@@ -3,8 +3,10 @@
 The bytes go to a temporary file in the target's own folder (so the rename stays on one
 filesystem), are fsynced, then renamed over the target with `os.replace`, and the folder is
 fsynced so the rename itself is durable. On any failure the temporary file is removed and the
-target is untouched. Temporary names start with ``.<target>.tmp-`` so a later run can recognise
-strays left by a SIGKILL (`remove_stale_temporaries`).
+target is untouched. Temporary names are ``.<target>.tmp-<pid>-<random>``, so a later run can
+recognise strays left by a SIGKILL: every `atomic_write` first removes the temporaries of its own
+target whose writer process is gone (`remove_stale_temporaries` with ``dead_only=True``), and a
+caller holding a lock may remove them all.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -71,8 +74,9 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
             path=target,
             hint=f"create it first: mkdir -p {folder}",
         )
+    remove_stale_temporaries(target, dead_only=True)  # strays of a writer that was killed
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=folder)
     except OSError as err:
         raise AprIOError(f"cannot create a file in {folder}: {err.strerror}", path=target) from err
     try:
@@ -100,14 +104,37 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
         _fsync_dir(folder)
 
 
-def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[str]:
-    """Delete temporaries that a killed writer of ``path`` left behind; return what was removed."""
+def _is_dead_writer(name: str, prefix: str) -> bool:
+    """Whether the pid in ``.<target>.tmp-<pid>[-...]`` names a process that no longer exists."""
+    match = re.match(r"(\d+)(?:-|$)", name[len(prefix):])
+    if match is None:
+        return False  # not ours to judge (another writer's naming): leave it
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str], *, dead_only: bool = False) -> list[str]:
+    """Delete temporaries that a killed writer of ``path`` left behind; return what was removed.
+
+    Args:
+        path: the final destination whose temporaries to look for.
+        dead_only: remove only temporaries whose writer process (the pid in the name) is gone,
+            which is safe without a lock; otherwise remove every one (the caller holds a lock).
+    """
     target = os.path.abspath(os.fspath(path))
     folder, prefix = os.path.dirname(target), temporary_prefix(target)
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(folder):
-            if name.startswith(prefix):
+            if name.startswith(prefix) and (not dead_only or _is_dead_writer(name, prefix)):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
                     removed.append(name)

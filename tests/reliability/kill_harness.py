@@ -205,6 +205,7 @@ class TrialStats:
     output_old: int = 0
     output_new: int = 0
     failures: list[str] = field(default_factory=list)
+    stray_failures: int = 0  # failures that are only "a stray temporary survived the next run"
 
     @property
     def survived(self) -> int:
@@ -214,17 +215,19 @@ class TrialStats:
         return {"command": self.command, "trials": self.trials, "killed_mid_run": self.killed_mid_run,
                 "strays_after_kill": self.strays_after_kill, "output_absent": self.output_absent,
                 "output_old": self.output_old, "output_new": self.output_new, "survived": self.survived,
+                "stray_failures": self.stray_failures,
                 "failures": self.failures[:10]}
 
 
-def build_assets(folder: Path) -> dict[str, Path]:
-    """A tiny qwen2 HF folder, its .apr import and a GGUF export (about 1-3 MB each)."""
+def build_assets(folder: Path, *, hidden: int = 128, layers: int = 4) -> dict[str, Path]:
+    """A tiny qwen2 HF folder, its .apr import and a GGUF export (2.7 MB each by default)."""
     from apr.convert.gguf_export import export_gguf
     from apr.convert.hf_import import import_hf
     from tests.convert.tiny_hf import build_hf_folder
 
     folder.mkdir(parents=True, exist_ok=True)
-    hf = build_hf_folder(folder / "hf", "qwen2", hidden=128, layers=4, heads=4, kv_heads=2, inter=256)
+    hf = build_hf_folder(folder / "hf", "qwen2", hidden=hidden, layers=layers, heads=4, kv_heads=2,
+                          inter=2 * hidden)
     apr = folder / "model.apr"
     import_hf(hf, apr)
     gguf = folder / "model.gguf"
@@ -310,6 +313,8 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         problem = _check_after_rerun(command, work, output, rerun, expected[key], before_inputs)
         if problem:
             stats.failures.append(f"trial {trial}: next run: {problem}")
+            if problem.startswith("stray"):
+                stats.stray_failures += 1
     return stats
 
 

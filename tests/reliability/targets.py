@@ -20,6 +20,7 @@ Targets:
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -199,4 +200,47 @@ def cleanup() -> None:
         _Scratch._root = None
 
 
-__all__ = ["CORPUS", "TARGETS", "Target", "cleanup", "corpus_files", "outcome", "tokenizer_input"]
+_INTERESTING = [0, 1, 2, 7, 8, 63, 64, 65, 127, 128, 255, 256, 0x7FFF, 0xFFFF, 0x10000, 2**31 - 1,
+                2**31, 2**32 - 1, 2**32, 2**62, 2**63 - 1, 2**64 - 1]
+
+# --- mutation (the campaign's fallback engine and the replay's fixed mutations) ----------------------------------------------------------------------------
+
+
+def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.choice((1, 1, 2, 3, 5))):
+        op = rng.randrange(8)
+        if op == 0 and buf:  # flip a bit
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+        elif op == 1 and buf:  # set a byte
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        elif op == 2 and len(buf) >= 8:  # an interesting little-endian integer
+            width = rng.choice((1, 2, 4, 8))
+            i = rng.randrange(max(1, len(buf) - width))
+            value = rng.choice(_INTERESTING) & ((1 << (8 * width)) - 1)
+            buf[i : i + width] = value.to_bytes(width, "little")
+        elif op == 3 and buf:  # truncate
+            del buf[rng.randrange(len(buf)) :]
+        elif op == 4 and buf:  # delete a range
+            i = rng.randrange(len(buf))
+            del buf[i : i + rng.randrange(1, 64)]
+        elif op == 5 and buf:  # repeat a range (nesting, long names)
+            i = rng.randrange(len(buf))
+            chunk = bytes(buf[i : i + rng.randrange(1, 16)])
+            buf[i:i] = chunk * rng.randrange(1, 200)
+        elif op == 6 and pool:  # splice another corpus input
+            other = rng.choice(pool)
+            if other:
+                j = rng.randrange(len(other))
+                i = rng.randrange(len(buf) + 1)
+                buf[i:] = other[j:]
+        else:  # insert text tokens parsers care about
+            token = rng.choice((b"[", b"{", b"]", b"}", b'"', b":", b",", b"\n", b"\t", b"&a ", b"*a",
+                                b"- ", b"..", b"/", b"\x00", b"\xff", b"1e999", b"NaN", b"-1", b"18446744073709551616"))
+            i = rng.randrange(len(buf) + 1)
+            buf[i:i] = token * rng.choice((1, 1, 3, 50))
+    return bytes(buf[: 4 * 1024 * 1024])
+
+
+__all__ = ["CORPUS", "TARGETS", "Target", "cleanup", "corpus_files", "mutate", "outcome", "tokenizer_input"]
