@@ -56,6 +56,10 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--profile", help="the verdict profile: cpu (default), gpu, release, or one from pyproject")
     verify.add_argument("--falsifier", action="append", default=[], metavar="ID", help="only this falsifier")
     verify.add_argument("--contract", action="append", default=[], metavar="NAME", help="only this contract")
+    verify.add_argument("--artifact", metavar="FILE",
+                        help="verify this checkpoint: run only the artifact-level falsifiers (the readiness gates) "
+                        "on it; the receipt records its sha256")
+    verify.add_argument("--model-card", metavar="FILE", help="the model card that goes with --artifact")
     verify.add_argument("--json", action="store_true", help="print the verdict receipt (JSON) on stdout")
     verify.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after `--`")
     verify.set_defaults(handler=_guard(_verify))
@@ -267,8 +271,19 @@ def _verify(args: argparse.Namespace) -> int:
     pytest_args = list(args.pytest_args)
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
+    if args.model_card and not args.artifact:
+        from falsifiers.errors import SelectionError
+
+        raise SelectionError("--model-card needs --artifact", hint="apr contracts verify --artifact MODEL.apr "
+                             "--model-card CARD.md")
+    for flag, value in (("--artifact", args.artifact), ("--model-card", args.model_card)):
+        if value is not None and not Path(value).is_file():  # say so here, not through pytest's usage error
+            from falsifiers.errors import ArtifactNotFoundError
+
+            raise ArtifactNotFoundError(f"{flag} {value}: no such file", path=value,
+                                        hint="give the path of an existing file")
     code, document = run_verify(pytest_args, profile=args.profile, falsifiers=args.falsifier,
-                                contracts=args.contract)
+                                contracts=args.contract, artifact=args.artifact, model_card=args.model_card)
     if args.json:
         from apr.cli.output import emit_json
 

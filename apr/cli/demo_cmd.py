@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import shlex
 import shutil
 import sysconfig
@@ -53,23 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's files (default: demo-out)")
     p.add_argument("--json", action="store_true", help="print one JSON document (the step results)")
     p.set_defaults(handler=run)
-
-
-def train_bpe(files: list[Path], out_dir: Path, vocab_size: int = 512) -> None:
-    """A byte-level BPE trained with `tokenizers` on ``files`` (well under a second)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    tokenizer.train([str(f) for f in files], trainer)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
 
 
 class _Story:
@@ -121,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.copyfile(stdlib / name, held_out / name)
     if not args.json:
         console.print(f"[bold cyan]▶ corpus[/]: {len(TRAIN_FILES)} CPython stdlib modules → {corpus}")
-    train_bpe(sorted(corpus.iterdir()), root / "tokenizer")
+    from apr.tokenizer import train_byte_level_bpe
+
+    train_byte_level_bpe(sorted(corpus.iterdir()), root / "tokenizer")
     (root / "config.json").write_text(json.dumps(DEMO_CONFIG, indent=2) + "\n", encoding="utf-8")
     r = str(root)
 

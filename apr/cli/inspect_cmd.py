@@ -73,7 +73,6 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
 
     meta = reader.metadata
     header = reader.header
-    arch = meta.get("architecture")
     doc: dict[str, Any] = {
         "file": reader.path,
         "valid": True,

@@ -29,6 +29,19 @@ def err():
     return _console(stderr=True)
 
 
+def read_json_argument(path: str, flag: str) -> Any:
+    """Load the JSON file a flag names, with the project's errors (3 missing, 2 not JSON)."""
+    from apr.errors import AprFileNotFoundError, UsageError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise AprFileNotFoundError(f"{flag}: file not found", path=path, hint="check the path") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"{flag} is not a JSON file: {error}", path=path) from None
+
+
 def emit_json(document: Any) -> None:
     """Write exactly one JSON document to stdout."""
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False, default=str))

@@ -7,11 +7,9 @@ aprender's QaReport plus ``verdict`` and ``sha256`` (reference/aprender.md §4.2
 from __future__ import annotations
 
 import argparse
-import json
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, out
-from apr.errors import AprFileNotFoundError, UsageError
+from apr.cli.output import emit_json, err, out, read_json_argument
 
 _GATE_NAMES = (
     "capability_match", "tensor_contract", "metadata_plausibility", "golden_output", "throughput",
@@ -45,15 +43,7 @@ def render_gates(gates, console) -> None:
 def run(args: argparse.Namespace) -> int:
     from apr.qa import QaOptions, run_qa
 
-    previous = None
-    if args.previous_report:
-        try:
-            with open(args.previous_report, encoding="utf-8") as f:
-                previous = json.load(f)
-        except FileNotFoundError:
-            raise AprFileNotFoundError("previous report not found", path=args.previous_report) from None
-        except ValueError as error:
-            raise UsageError(f"--previous-report is not JSON: {error}", path=args.previous_report) from None
+    previous = read_json_argument(args.previous_report, "--previous-report") if args.previous_report else None
     skip = frozenset(name for name in _GATE_NAMES if getattr(args, f"skip_{name}"))
     options = QaOptions(prompt=args.prompt, assert_tps=args.assert_tps, previous_report=previous, skip=skip)
     console = err()

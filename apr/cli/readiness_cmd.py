@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, out
-from apr.errors import AprFileNotFoundError, OutputExistsError, UsageError
+from apr.cli.output import emit_json, err, out, read_json_argument
+from apr.errors import OutputExistsError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,15 +54,7 @@ def run_card_cmd(args: argparse.Namespace) -> int:
     from apr.format.atomic import atomic_write
     from apr.readiness import build_card
 
-    report = None
-    if args.report:
-        try:
-            with open(args.report, encoding="utf-8") as f:
-                report = json.load(f)
-        except FileNotFoundError:
-            raise AprFileNotFoundError("training report not found", path=args.report) from None
-        except ValueError as error:
-            raise UsageError(f"--report is not JSON: {error}", path=args.report) from None
+    report = read_json_argument(args.report, "--report") if args.report else None
     if os.path.exists(args.output) and not args.force:
         raise OutputExistsError(f"Output file '{args.output}' already exists. Use --force to overwrite.", path=args.output)
     text = build_card(args.file, report)

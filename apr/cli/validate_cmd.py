@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from apr.format.validate import Status, validate_file
+    from apr.format.validate import Status
     from apr.stamp.journal import require_no_pending_journal
 
     require_no_pending_journal(args.file)  # an interrupted `apr stamp --in-place`: say how to recover

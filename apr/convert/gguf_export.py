@@ -25,7 +25,6 @@ from apr.convert.outputs import check_output
 from apr.errors import ConvertError, UsageError
 from apr.format import PackedTensor, open_file
 from apr.format.atomic import temporary_prefix
-from apr.format.dtypes import DType
 
 
 class GgufQuant(str, enum.Enum):

@@ -192,7 +192,7 @@ def decode_metadata(data: bytes | memoryview) -> dict[str, Any]:
             raise MetadataError(
                 f"metadata field {key!r} should be {kind}, found {type(item).__name__} {item!r}"[:300],
                 field=key,
-                hint=f"re-stamp the field with `apr stamp` or remove it",
+                hint="re-stamp the field with `apr stamp` or remove it",
             )
     return value
 

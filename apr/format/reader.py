@@ -26,7 +26,7 @@ from apr.errors import (
     TensorDataError,
     TruncatedError,
 )
-from apr.format.dtypes import DType, element_count, expected_nbytes
+from apr.format.dtypes import element_count, expected_nbytes
 from apr.format.header import (
     FOOTER_SIZE,
     HEADER_SIZE,

@@ -8,6 +8,7 @@ from apr.tokenizer.build import build_tokenizer, read_tokenizer, tokenizer_json_
 from apr.tokenizer.embed import has_embedded_tokenizer, record_from_metadata, record_to_metadata
 from apr.tokenizer.folder import read_tokenizer_dir
 from apr.tokenizer.record import AddedToken, TokenizerRecord
+from apr.tokenizer.train import train_byte_level_bpe
 
 __all__ = [
     "AddedToken",
@@ -19,4 +20,5 @@ __all__ = [
     "record_from_metadata",
     "record_to_metadata",
     "tokenizer_json_document",
+    "train_byte_level_bpe",
 ]

@@ -36,19 +36,12 @@ TEXT = "The quick brown fox jumps over the lazy dog. " * 40 + "def add(a, b):\n 
 
 
 def tokenizer_metadata(tmp: Path) -> dict[str, Any]:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    from apr.tokenizer import read_tokenizer_dir, record_to_metadata
+    from apr.tokenizer import read_tokenizer_dir, record_to_metadata, train_byte_level_bpe
 
     corpus = tmp / "corpus.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train([str(corpus)], trainers.BpeTrainer(vocab_size=120, special_tokens=["<|endoftext|>"], show_progress=False))
-    (tmp / "tok").mkdir()
-    tok.save(str(tmp / "tok" / "tokenizer.json"))
-    return record_to_metadata(read_tokenizer_dir(tmp / "tok"))
+    folder = train_byte_level_bpe([corpus], tmp / "tok", vocab_size=120, full_byte_alphabet=False)
+    return record_to_metadata(read_tokenizer_dir(folder))
 
 
 def build_checkpoint(path: Path, *, overrides: dict[str, Any] | None = None, tokenizer: dict[str, Any] | None,

@@ -39,20 +39,9 @@ TINY_RUN = ["--batch-size", "8", "--seq-length", "64", "--device", "cpu", "--see
 
 
 def train_bpe(files: list[Path], out_dir: Path, vocab_size: int = 512) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from apr.tokenizer import train_byte_level_bpe
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    tokenizer.train([str(f) for f in files], trainer)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    return out_dir
+    return train_byte_level_bpe(files, out_dir, vocab_size=vocab_size)
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> tuple[int, dict | None]:
