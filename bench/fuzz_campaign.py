@@ -58,10 +58,14 @@ def _limit_memory(mib: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _save_crash(target: str, data: bytes, err: BaseException, save: bool, found: dict) -> None:
+def _save_crash(target: str, data: bytes, err: BaseException, save: bool, found: dict, known: set) -> None:
     digest = hashlib.sha1(data).hexdigest()[:16]
     kind = f"{type(err).__name__}: {str(err)[:160]}"
     signature = f"{type(err).__name__}@{_where(err)}"
+    if data in known:  # a crasher already in the corpus, replayed as a seed: not a new finding
+        found.setdefault("known-corpus-crashers-replayed", {"kind": "already in the corpus", "count": 0,
+                                                            "example": None})["count"] += 1
+        return
     entry = found.setdefault(signature, {"kind": kind, "count": 0, "example": None})
     entry["count"] += 1
     if save and entry["example"] is None:
@@ -83,10 +87,11 @@ def worker(target_name: str, seconds: float, engine: str, seed: int, save: bool,
     _limit_memory(4096)
     signal.signal(signal.SIGALRM, _on_alarm)
     found: dict = {}
+    known: set[bytes] = set()
     stats = {"target": target_name, "engine": engine, "executions": 0, "seconds": seconds}
 
     def flush() -> None:
-        stats["crashes"] = sum(v["count"] for v in found.values())
+        stats["crashes"] = sum(v["count"] for k, v in found.items() if k != "known-corpus-crashers-replayed")
         stats["unique_crashes"] = found
         Path(summary_path).write_text(json.dumps(stats))
 
@@ -102,22 +107,24 @@ def worker(target_name: str, seconds: float, engine: str, seed: int, save: bool,
 
     def one(data: bytes) -> None:
         stats["executions"] += 1
-        signal.alarm(_PER_INPUT_SECONDS)
         try:
-            err = targets_module.outcome(target, data)
-        except _Hang as hang:
+            signal.alarm(_PER_INPUT_SECONDS)
+            try:
+                err = targets_module.outcome(target, data)
+            finally:
+                signal.alarm(0)
+        except _Hang as hang:  # also when the alarm fires inside the finally
             err = hang
         except MemoryError as oom:
             err = oom
-        finally:
-            signal.alarm(0)
         if err is not None:
-            _save_crash(target_name, data, err, save, found)
+            _save_crash(target_name, data, err, save, found, known)
         if time.monotonic() - last_flush[0] > 0.5:
             last_flush[0] = time.monotonic()
             flush()
 
     seeds = [p.read_bytes() for p in targets_module.corpus_files(target_name)]
+    known.update(p.read_bytes() for p in targets_module.corpus_files(target_name) if p.name.startswith("crash-"))
     if engine == "atheris":
         work = tempfile.mkdtemp(prefix=f"apr-fuzz-{target_name}-")
         for index, data in enumerate(seeds):

@@ -24,7 +24,7 @@ from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf, is_qk_projection,
 from apr.convert.outputs import check_output
 from apr.errors import ConvertError, UsageError
 from apr.format import PackedTensor, open_file
-from apr.format.atomic import temporary_prefix
+from apr.format.atomic import remove_stale_temporaries, temporary_prefix
 
 
 class GgufQuant(str, enum.Enum):
@@ -135,6 +135,7 @@ def export_gguf(
         if too_long:
             raise ConvertError(f"GGUF tensor name {too_long[0]!r} is 64 bytes or longer; ggml refuses it",
                                field=too_long[0])
+        remove_stale_temporaries(target, dead_only=True)  # what a killed earlier export left behind
         tmp = target.parent / f"{temporary_prefix(target)}{os.getpid()}"
         fallbacks: list[str] = []
         errors: dict[str, float] = {}

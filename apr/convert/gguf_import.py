@@ -109,10 +109,13 @@ def import_gguf(
     from gguf import GGMLQuantizationType, GGUFReader
     from gguf.quants import dequantize
 
+    from apr.convert.gguf_bounds import check_gguf_bounds
+
     path = Path(source)
     if not path.is_file():
         raise AprFileNotFoundError("GGUF file not found", path=path, hint="check the path")
     target_path = check_output(output, force=force)
+    check_gguf_bounds(path)  # GGUFReader trusts every count it reads: bound them by the file first
     try:
         reader = GGUFReader(os.fspath(path))
     except Exception as err:

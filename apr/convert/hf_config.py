@@ -14,6 +14,7 @@ aprender's sanitiser maps them, nothing evaluated.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +79,12 @@ def parse_config_text(text: str, *, path: str | None = None) -> dict[str, Any]:
             f"config.json is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
             path=path, field="config.json", hint="re-save the config with transformers' save_pretrained",
         ) from err
+    except RecursionError:
+        raise ConvertError("config.json nests too deeply to parse", path=path, field="config.json",
+                           hint="re-save the config with transformers' save_pretrained") from None
+    except ValueError as err:  # e.g. an integer longer than sys.int_max_str_digits
+        raise ConvertError(f"config.json holds a value Python refuses to parse: {err}", path=path,
+                           field="config.json", hint="re-save the config with transformers' save_pretrained") from None
     if not isinstance(document, dict):
         raise ConvertError("config.json must hold a JSON object", path=path, field="config.json")
     return document
@@ -133,11 +140,18 @@ def _number(config: Mapping[str, Any], key: str, value: Any, *, want_int: bool) 
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConvertError(f"config.json {key!r} = {value!r} is not a number", field=key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConvertError(f"config.json {key!r} = {value!r} is not a finite number", field=key)
     if want_int:
         if isinstance(value, float) and not value.is_integer():
             raise ConvertError(f"config.json {key!r} = {value!r} is not an integer", field=key)
+        if not 0 <= int(value) < 2**63:
+            raise ConvertError(f"config.json {key!r} = {value!r} is out of range", field=key)
         return int(value)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConvertError(f"config.json {key!r} is too large for a float", field=key) from None
 
 
 def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +176,7 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
                 break
     rope = config.get("rope_parameters")
     if "rope_theta" not in out and isinstance(rope, dict) and isinstance(rope.get("rope_theta"), (int, float)):
-        out["rope_theta"] = float(rope["rope_theta"])
+        out["rope_theta"] = _number(rope, "rope_parameters.rope_theta", rope["rope_theta"], want_int=False)
     out.setdefault("rope_theta", 10000.0)
     out.setdefault("rms_norm_eps", 1e-6)
     if "num_heads" in out:

@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from apr.errors import AprFileNotFoundError, AprIOError, OutputExistsError
+from apr.format.atomic import is_dead_writer, remove_stale_temporaries, temporary_prefix
 
 
 def check_output(path: str | os.PathLike[str], *, force: bool, is_dir: bool = False) -> Path:
     """Refuse an existing output unless ``force``; require the parent folder to exist."""
     target = Path(os.path.abspath(os.fspath(path)))
+    if is_dir and target.parent.is_dir():
+        recover_folder(target)  # a killed earlier export may have moved the previous output aside
     if target.exists() and not force:
         raise OutputExistsError(
             f"output {'folder' if is_dir else 'file'} already exists", path=target,
@@ -36,12 +39,33 @@ def check_output(path: str | os.PathLike[str], *, force: bool, is_dir: bool = Fa
     return target
 
 
+def recover_folder(target: Path) -> None:
+    """Undo what a killed `atomic_folder` left: restore a moved-aside original, drop temporaries.
+
+    The swap is ``target → .target.old-PID``, ``tmp → target``, remove the old one. A kill between
+    the two renames leaves no target and the only copy of the previous output in ``.old-PID``:
+    it is moved back. A kill after the second rename leaves a stale ``.old-PID``: it is removed.
+    Only entries whose writer process is gone are touched.
+    """
+    old_prefix = f".{target.name}.old-"
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(target.parent)):
+            if name.startswith(old_prefix) and is_dead_writer(name, old_prefix):
+                backup = target.parent / name
+                if not target.exists():
+                    os.replace(backup, target)
+                else:
+                    shutil.rmtree(backup, ignore_errors=True)
+    remove_stale_temporaries(target, dead_only=True)
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block completes."""
     target = Path(os.path.abspath(os.fspath(path)))
+    recover_folder(target)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=target.parent))
     except OSError as err:
         raise AprIOError(f"cannot create a folder in {target.parent}: {err.strerror}", path=target) from err
     try:
@@ -65,4 +89,4 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_folder", "check_output"]
+__all__ = ["atomic_folder", "check_output", "recover_folder"]

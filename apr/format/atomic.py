@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -104,7 +105,7 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
         _fsync_dir(folder)
 
 
-def _is_dead_writer(name: str, prefix: str) -> bool:
+def is_dead_writer(name: str, prefix: str) -> bool:
     """Whether the pid in ``.<target>.tmp-<pid>[-...]`` names a process that no longer exists."""
     match = re.match(r"(\d+)(?:-|$)", name[len(prefix):])
     if match is None:
@@ -134,8 +135,12 @@ def remove_stale_temporaries(path: str | os.PathLike[str], *, dead_only: bool = 
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(folder):
-            if name.startswith(prefix) and (not dead_only or _is_dead_writer(name, prefix)):
+            if name.startswith(prefix) and (not dead_only or is_dead_writer(name, prefix)):
+                full = os.path.join(folder, name)
                 with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
+                    if os.path.isdir(full) and not os.path.islink(full):
+                        shutil.rmtree(full)  # a folder output's temporary (apr export --format safetensors)
+                    else:
+                        os.unlink(full)
                     removed.append(name)
     return removed

@@ -20,7 +20,7 @@ from typing import Any
 
 from apr.errors import MetadataError, TensorInputError
 
-MAX_METADATA_SIZE = 64 * 1024 * 1024
+MAX_METADATA_SIZE = 16 * 1024 * 1024  # aprender's MAX_METADATA_SIZE; parsing it stays well under 256 MiB
 
 # (key, kind, always_written, default). kind: str | int | float | object
 TYPED_FIELDS: tuple[tuple[str, str, bool, Any], ...] = (

@@ -17,7 +17,7 @@ from apr.errors import AprFileNotFoundError, TokenizerError
 from apr.tokenizer.record import AddedToken, TokenizerRecord
 
 # Files above this size are refused before reading (the largest real tokenizer.json are ~20 MB).
-_MAX_FILE_BYTES = 256 * 1024 * 1024
+_MAX_FILE_BYTES = 64 * 1024 * 1024  # real tokenizer.json files are under 20 MB
 _EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "<|im_end|>")
 _BOS_CANDIDATES = ("<s>", "<|begin_of_text|>", "<bos>")
 _PIPELINE_KEYS = ("normalizer", "pre_tokenizer", "post_processor", "decoder")
@@ -102,6 +102,9 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise TokenizerError(f"{path.name} is not UTF-8: {err}", path=path) from err
+    except RecursionError:
+        raise TokenizerError(f"{path.name} nests too deeply to parse", path=path,
+                             hint="re-save the tokenizer with the `tokenizers` library") from None
     except json.JSONDecodeError as err:
         raise TokenizerError(
             f"{path.name} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
@@ -128,6 +131,9 @@ def _vocab_ids(vocab: Any, path: Path, where: str) -> dict[str, int]:
     return dict(vocab)
 
 
+_MAX_UNUSED_IDS = 4096
+
+
 def _vocabulary_list(ids: dict[str, int], added: list[AddedToken], path: Path) -> tuple[str, ...]:
     by_id: dict[int, str] = {}
     for token, index in ids.items():
@@ -139,6 +145,13 @@ def _vocabulary_list(ids: dict[str, int], added: list[AddedToken], path: Path) -
     for token in added:  # added tokens overlay the model vocabulary (aprender's import does too)
         by_id[token.id] = token.content
     size = max(by_id) + 1
+    unused = size - len(by_id)
+    if unused > max(_MAX_UNUSED_IDS, len(by_id)):
+        # Gaps are filled with placeholders; a lying id must not make us allocate millions of them.
+        raise TokenizerError(
+            f"token ids run up to {size - 1} but only {len(by_id)} ids are used ({unused} unused slots)",
+            path=path, field="model.vocab", hint="ids must be (nearly) contiguous from 0; check the file",
+        )
     return tuple(by_id.get(i, f"<|apr_unused_{i}|>") for i in range(size))
 
 
@@ -207,7 +220,8 @@ def _special_ids(root: Path, vocabulary: tuple[str, ...], added: list[AddedToken
         if key in named:
             return ids[named[key]]
         for candidate in candidates:
-            if candidate in specials:
+            # a special token whose id another token took is not in the vocabulary: skip it
+            if candidate in specials and candidate in ids:
                 return ids[candidate]
         return None
 
@@ -251,7 +265,10 @@ def _from_vocab_and_merges(root: Path, vocab_path: Path) -> TokenizerRecord:
     merges: tuple[str, ...] = ()
     merges_path = _inside(root, "merges.txt")
     if merges_path is not None:
-        lines = merges_path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = merges_path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise TokenizerError(f"merges.txt is not UTF-8: {err}", path=merges_path) from None
         merges = _merges([line for line in lines if line.strip() and not line.startswith("#")], merges_path)
     vocabulary = _vocabulary_list(ids, added, vocab_path)
     bos, eos = _special_ids(root, vocabulary, added)

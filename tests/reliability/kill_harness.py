@@ -6,7 +6,7 @@ the command's real work. A trial:
 
 1. snapshots the inputs (SHA-256) and the current output, if any (sometimes removed first);
 2. starts the command in a forked child and SIGKILLs it after a uniform random delay in
-   ``[0, 1.1 x calibrated duration]``;
+   ``[0, 1.1 x the median duration of six uninterrupted runs]``;
 3. checks: inputs byte-identical; the output absent, or the previous output unchanged, or
    exactly the output an uninterrupted run writes (byte-identical, and valid);
 4. runs the command again to completion (the "next run"): it must succeed, leave a valid output
@@ -43,6 +43,9 @@ STRAY_MARKS = (".tmp-", ".old-", "stamp-journal")
 
 
 def _zygote_main() -> None:  # runs in the zygote process
+    from tests.reliability.mutants import install_from_env
+
+    install_from_env()  # the mutation check runs these tests with a fault patched in
     import apr.cli.main as cli_main
     import apr.convert.gguf_export  # noqa: F401 - pre-import: children start warm
     import apr.convert.gguf_import  # noqa: F401
@@ -52,17 +55,23 @@ def _zygote_main() -> None:  # runs in the zygote process
     import apr.train.checkpoint as checkpoint
     import numpy as np
 
-    for module in ("apr.cli.stamp_cmd", "apr.cli.import_cmd", "apr.cli.export_cmd"):
+    for module in ("apr.cli.stamp_cmd", "apr.cli.import_cmd", "apr.cli.export_cmd", "apr.cli.output",
+                   "rich.logging", "rich.console"):
         __import__(module)
 
+    # Made before any fork, so a child spends its whole life writing (where the kills must land).
+    weights = {seed: {f"model.layers.{i}.mlp.up_proj.weight":
+                      np.random.default_rng(seed).standard_normal((256, 256)).astype(np.float32) for i in range(8)}
+               for seed in (0, 1)}
+
     def write_checkpoint(path: str, seed: int) -> int:
-        rng = np.random.default_rng(seed)
-        tensors = {f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((256, 256)).astype(np.float32)
-                   for i in range(8)}
+        tensors = weights[seed]
         checkpoint.write_checkpoint(path, tensors, {"architecture": "llama", "seed": seed}, 0x0400)
         checkpoint.write_sidecar(checkpoint.sidecar_path(path), {"epoch": 1, "seed": seed, "val_loss": float("nan")})
         return 0
 
+    sys.stdout.write(json.dumps({"ready": True}) + "\n")
+    sys.stdout.flush()
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
@@ -96,17 +105,22 @@ class Zygote:
     """A warm process that forks one child per command; `run` kills it after ``kill_after`` s."""
 
     def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        from tests.reliability.mutants import child_env
+
+        env = dict(child_env(), PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.kill_harness", "--zygote"],
                                      cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout
+        if not json.loads(self.proc.stdout.readline() or "{}").get("ready"):
+            raise RuntimeError("the kill-harness zygote did not start")
 
     def run(self, request: dict, kill_after: float | None = None) -> tuple[dict, float]:
-        started = time.monotonic()
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         pid = json.loads(self.proc.stdout.readline())["pid"]
+        started = time.monotonic()  # the child's lifetime, not the request's round trip
         if kill_after is not None:
             time.sleep(kill_after)
             try:
@@ -288,7 +302,7 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
             raise RuntimeError(f"{command.name}: an uninterrupted run failed with {result}")
         durations.append(took)
         expected[json.dumps(command.request(work, variant))] = digest(output)
-    window = 1.1 * max(durations)
+    window = 1.1 * sorted(durations)[len(durations) // 2]  # the median run: kills land inside the work
     before_inputs = {p: digest(p) for p in command.inputs}
     for trial in range(trials):
         stats.trials += 1

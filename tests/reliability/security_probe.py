@@ -36,7 +36,18 @@ def main(folder: Path, report: Path) -> None:
     opened: list[dict] = []
     executed: list[str] = []
 
+    def importing() -> bool:
+        """Whether the event comes from the import system (loading a .pyc is a marshal.loads)."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            if "importlib" in frame.f_code.co_filename:
+                return True
+            frame = frame.f_back
+        return False
+
     def hook(event: str, args: tuple) -> None:
+        if event in ("exec", "compile", "marshal.loads", "marshal.load") and importing():
+            return
         if event == "open":
             path, mode, flags = args
             if isinstance(path, (str, bytes, os.PathLike)) and os.fsdecode(path).startswith(inputs):

@@ -9,7 +9,9 @@ module stay in the corpus and are marked as known below until that module is fix
 
 from __future__ import annotations
 
+import os
 import random
+import traceback
 import zlib
 
 import pytest
@@ -18,10 +20,13 @@ from tests.reliability.targets import TARGETS, cleanup, corpus_files, mutate, ou
 
 # corpus file name -> the bug it reproduces (reported; the test must fail until it is fixed)
 KNOWN_CRASHES: dict[str, str] = {
-    "crash-config-deep-json": "apr/convert/hf_config.py parse_config_text lets json's RecursionError escape",
-    "crash-tokenizer-deep-json": "apr/tokenizer/folder.py _read_json lets json's RecursionError escape",
-    "crash-merges-not-utf8": "apr/tokenizer/folder.py reads merges.txt without catching UnicodeDecodeError",
+    # found by `bench/fuzz_campaign.py --engine mutate` (docs/reliability.md)
+    "crash-depends-on-long-name": "falsifiers/lint.py:208: OSError 'File name too long' from a long depends_on name",
+    "crash-unhashable-list": "falsifiers/corpus.py:149: TypeError unhashable list from a list where a scalar is expected",
 }
+
+# (exception type, file it escapes from) of those bugs: a seeded mutation that hits one is skipped
+KNOWN_SIGNATURES: set[tuple[str, str]] = set()  # every reported crash is fixed
 
 CASES = [(name, path) for name in TARGETS for path in corpus_files(name)]
 
@@ -34,6 +39,11 @@ def _param(case):
     reason = KNOWN_CRASHES.get(case[1].name)
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(*case, id=_case_id(case), marks=marks)
+
+
+def _escaped_from(err: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if "/apr/" in f.filename]
+    return os.path.basename(frames[-1].filename) if frames else "?"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,6 +63,8 @@ def test_falsify_reliability_001_corpus_replay(target, path):
         for _ in range(16):
             mutant = mutate(data, rng, [data])
             err = outcome(TARGETS[target], mutant)
+            if err is not None and (type(err).__name__, _escaped_from(err)) in KNOWN_SIGNATURES:
+                continue
             assert err is None, f"{target} on a mutation of {path.name}: {type(err).__name__}: {err} ({mutant[:80]!r})"
 
 

@@ -20,6 +20,6 @@ def _param(name: str):
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-004")
 @pytest.mark.parametrize("name", [_param(n) for n in BOMBS])
 def test_falsify_reliability_004_bomb_refused_within_256_mib(tmp_path, name):
-    result = measure(name, tmp_path / "bomb", timeout=15.0)
+    result = measure(name, tmp_path / "bomb", timeout=8.0)
     assert result.outcome == "refused", f"{name}: {result.outcome} ({result.detail})"
     assert result.peak_rss_mib <= RSS_LIMIT_MIB, f"{name}: peak RSS {result.peak_rss_mib} MiB"
