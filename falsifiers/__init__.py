@@ -5,8 +5,10 @@ use. The pytest plugin (`falsifiers.plugin`, entry point ``apr_contracts``) is l
 itself; this package root deliberately does not import it, nor anything heavy.
 """
 
+from falsifiers.artifact import ArtifactRecord
 from falsifiers.binding import Bindings, Claim, bind_falsifiers
 from falsifiers.errors import (
+    ArtifactNotFoundError,
     ContractError,
     ContractIOError,
     ContractNameError,
@@ -16,7 +18,20 @@ from falsifiers.errors import (
     SettingsError,
     VerifyError,
 )
-from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Level, Location, Severity, Status
+from falsifiers.records import (
+    Contract,
+    Corpus,
+    Falsifier,
+    Finding,
+    Invariant,
+    Level,
+    Location,
+    Mutant,
+    MutantResult,
+    MutantStatus,
+    Severity,
+    Status,
+)
 from falsifiers.verdict import Outcome, Verdict, VerdictReport, compute_verdict
 
 
@@ -28,6 +43,8 @@ def lint_paths(*args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 __all__ = [
+    "ArtifactNotFoundError",
+    "ArtifactRecord",
     "Bindings",
     "Claim",
     "Contract",
@@ -41,6 +58,9 @@ __all__ = [
     "Invariant",
     "Level",
     "Location",
+    "Mutant",
+    "MutantResult",
+    "MutantStatus",
     "Outcome",
     "ScaffoldExistsError",
     "SelectionError",

@@ -158,7 +158,9 @@ def _mutants(items: Any) -> Iterable[Mutant]:
         return
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
-            yield Mutant(item["name"], item.get("target"), item.get("replacement"), item.get("artifact"))
+            args = item.get("args")
+            pairs = tuple(sorted(args.items())) if isinstance(args, dict) else ()
+            yield Mutant(item["name"], item.get("target"), item.get("replacement"), item.get("artifact"), pairs)
 
 
 def _text(value: Any) -> str:

@@ -104,7 +104,8 @@ def _contract(c: Contract) -> dict[str, Any]:
             {"id": f.id, "invariants": list(f.invariants), "rule": f.rule, "prediction": f.prediction,
              "if_fails": f.if_fails, "location": _location(f.location), "level": f.level.value,
              "requires": list(f.requires), "pending": f.pending,
-             "mutants": [[m.name, m.target, m.replacement, m.artifact] for m in f.mutants]}
+             "mutants": [[m.name, m.target, m.replacement, m.artifact, [list(p) for p in m.args]]
+                         for m in f.mutants]}
             for f in c.falsifiers
         ],
     }
@@ -120,7 +121,7 @@ def _load_contract(d: dict[str, Any]) -> Contract:
         falsifiers=tuple(
             Falsifier(f["id"], name, tuple(f["invariants"]), f["rule"], f["prediction"], f["if_fails"],
                       Location(*f["location"]), Level(f["level"]), tuple(f["requires"]), f["pending"],
-                      tuple(Mutant(*m) for m in f["mutants"]))
+                      tuple(Mutant(*m[:4], tuple(tuple(p) for p in m[4])) for m in f["mutants"]))
             for f in d["falsifiers"]
         ),
         is_valid=d["valid"], location=Location(*d["location"]), references=tuple(d["references"]),

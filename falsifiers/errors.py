@@ -99,6 +99,13 @@ class ContractNotFoundError(ContractError, FileNotFoundError):
 # --- settings and usage -------------------------------------------------------------------------
 
 
+class ArtifactNotFoundError(ContractError, FileNotFoundError):
+    """``--artifact FILE`` or ``--model-card FILE`` names no regular file."""
+
+    code = "artifact-not-found"
+    exit_code = _EXIT_NOT_FOUND
+
+
 class SettingsError(ContractError, ValueError):
     """``[tool.apr-contracts]`` in pyproject.toml is malformed (unknown key, wrong type, bad profile)."""
 
@@ -148,6 +155,7 @@ class VerifyError(ContractError, RuntimeError):
 
 
 __all__ = [
+    "ArtifactNotFoundError",
     "ContractError",
     "ContractIOError",
     "ContractNameError",

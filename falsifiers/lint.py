@@ -27,7 +27,7 @@ from falsifiers.loader import Document, Limits
 from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Location, Severity, Status
 from falsifiers.schema import did_you_mean
 
-KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix"})
+KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix", "hf-token"})
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
 
 
@@ -105,6 +105,7 @@ def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = ()) -
     for contract in contracts:
         findings += _version_rules(contract, doc_by_path.get(contract.path))
         findings += _capabilities(contract)
+        findings += _mutants(contract)
     return findings
 
 
@@ -317,6 +318,42 @@ def _capabilities(contract: Contract) -> list[Finding]:
                             falsifier.location,
                             hint=f"did you mean {nearest!r}?" if nearest
                             else "add it to [tool.apr-contracts.profiles.cpu] optional-requires if CI may lack it")
+                )
+    return findings
+
+
+def _mutants(contract: Contract) -> list[Finding]:
+    """Issue 9: every falsifier declares a mutant its tests kill; nothing outside the project is imported."""
+    from falsifiers.artifact_mutants import MUTATORS
+    from falsifiers.mutation import ALLOWED_NAMESPACES, namespace_problem
+
+    findings = []
+    for falsifier in contract.falsifiers:
+        if not falsifier.mutants and not falsifier.pending and contract.style == "canonical":
+            findings.append(
+                Finding(Severity.WARNING, "no-mutant",
+                        f"falsifier {falsifier.id} declares no mutant: nothing shows its tests can fail",
+                        falsifier.location,
+                        hint="add `mutants: [{name: ..., target: apr.MODULE.NAME, replacement: "
+                        "\"tests.PKG.mutants:FUNCTION\"}]` and check it with `apr contracts verify --mutants`")
+            )
+        for mutant in falsifier.mutants:
+            problem = namespace_problem(mutant)
+            if problem:
+                findings.append(
+                    Finding(Severity.ERROR, "mutant-namespace", f"falsifier {falsifier.id}: {problem}",
+                            falsifier.location,
+                            hint="only attributes of the project's own packages are imported ("
+                            + ", ".join(n + "." for n in ALLOWED_NAMESPACES) + "); nothing else is ever run")
+                )
+            if mutant.artifact and mutant.artifact not in MUTATORS:
+                nearest = did_you_mean(mutant.artifact, MUTATORS)
+                findings.append(
+                    Finding(Severity.ERROR, "unknown-mutator",
+                            f"falsifier {falsifier.id}: mutant {mutant.name!r} names no built-in artifact mutator "
+                            f"{mutant.artifact!r}", falsifier.location,
+                            hint=(f"did you mean {nearest!r}? " if nearest else "")
+                            + f"built-in: {', '.join(sorted(MUTATORS))}")
                 )
     return findings
 

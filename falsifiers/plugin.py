@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.artifact import ArtifactRecord
     from falsifiers.binding import Claim
-    from falsifiers.records import Corpus
+    from falsifiers.records import Corpus, Falsifier, Mutant, MutantResult
     from falsifiers.settings import Profile, Settings
     from falsifiers.verdict import TestResult, VerdictReport
 
@@ -47,6 +48,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--contracts-profile", metavar="NAME", dest="apr_contracts_profile", default=None,
                     help="the profile that judges undetermined falsifiers (cpu, gpu, release, or "
                     "[tool.apr-contracts.profiles.NAME]); default from pyproject or $APR_CONTRACTS_PROFILE")
+    group.addoption("--artifact", metavar="FILE", dest="apr_artifact", default=None,
+                    help="verify this file: run only the artifact-level falsifiers (tests taking the apr_artifact "
+                    "fixture), require them, and record the file's sha256 in the receipt")
+    group.addoption("--model-card", metavar="FILE", dest="apr_model_card", default=None,
+                    help="the model card that goes with --artifact (apr_artifact.model_card)")
+    group.addoption("--mutants", action="store_true", dest="apr_mutants", default=False,
+                    help="after the verdict, rerun each corroborated falsifier's tests once per declared mutant "
+                    "(each in a child pytest); a surviving mutant makes the falsifier VACUOUS (UNDETERMINED)")
+    group.addoption("--mutants-jobs", type=int, metavar="N", dest="apr_mutants_jobs", default=None,
+                    help="mutant runs at a time (default: the number of CPUs)")
+    group.addoption("--apply-mutant", metavar="FALSIFIER:NAME", dest="apr_apply_mutant", default=None,
+                    help="run that falsifier's tests with its declared mutant applied (what --mutants runs)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +89,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         del config.stash[STATE_KEY]
         config.pluginmanager.unregister(session)
+        if session.restore_hypothesis is not None:
+            session.restore_hypothesis()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -84,6 +99,33 @@ def pytest_configure_node(node: Any) -> None:
     session = node.config.stash.get(STATE_KEY, None)
     if session is not None:
         node.workerinput["apr_contracts_mode"] = session.mode
+        if session.artifact is not None:  # one digest for the whole run: workers never re-read the file
+            node.workerinput["apr_contracts_artifact"] = session.artifact.to_dict()
+
+
+@pytest.fixture
+def apr_artifact(request: pytest.FixtureRequest) -> ArtifactRecord:
+    """The file given by ``--artifact`` (path, sha256, size, model_card); skips when there is none.
+
+    The record is the one digested at session start (on the xdist controller), so every test of a
+    run speaks about the same bytes; the harness re-checks the digest when the session ends.
+    """
+    from falsifiers.artifact import NO_ARTIFACT, digest_artifact
+
+    session = request.config.stash.get(STATE_KEY, None)
+    record = session.artifact if session is not None else None
+    if record is None:
+        path = request.config.getoption("apr_artifact")
+        if not path:
+            pytest.skip(NO_ARTIFACT)
+        record = digest_artifact(path, request.config.getoption("apr_model_card"))
+    mutant = session.mutant if session is not None else None
+    if mutant is not None and mutant[1].artifact:  # an artifact mutant: the tests get a faulty copy
+        from falsifiers.artifact_mutants import mutate_artifact
+
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("artifact-mutant")
+        record = mutate_artifact(record, mutant[1], folder)
+    return record
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -114,10 +156,32 @@ class ContractsSession:
                                           max_bytes=settings.max_bytes,
                                           cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
         self.selection = self._resolve_selection()
+        self.artifact: ArtifactRecord | None = None
         if self.is_worker:
             self.mode = config.workerinput.get("apr_contracts_mode", "full")  # type: ignore[attr-defined]
+            shared = config.workerinput.get("apr_contracts_artifact")  # type: ignore[attr-defined]
+            if shared:
+                from falsifiers.artifact import ArtifactRecord
+
+                self.artifact = ArtifactRecord.from_dict(shared)
         else:
             self.mode = _scope_mode(config)
+            if config.getoption("apr_artifact"):
+                from falsifiers.artifact import digest_artifact
+
+                self.artifact = digest_artifact(config.getoption("apr_artifact"), config.getoption("apr_model_card"))
+        self.artifact_falsifiers: set[str] = set()  # artifact-level ids whose tests take the apr_artifact fixture
+        self.mutant: tuple[Falsifier, Mutant] | None = None
+        self.restore_hypothesis: Any = None
+        if config.getoption("apr_apply_mutant"):
+            from falsifiers.mutation import quiet_hypothesis, resolve_mutant
+
+            self.mutant = resolve_mutant(self.corpus, config.getoption("apr_apply_mutant"))
+            self.restore_hypothesis = quiet_hypothesis()  # after every check: a usage error leaves nothing to undo
+            if self.selection is None:
+                self.selection = {self.mutant[0].id}
+        self.mutant_results: list[MutantResult] | None = None
+        self.mutant_note = ""
         self.bindings: dict[str, tuple[str, ...]] = {}
         self.selected: set[str] = set()
         self.claimed: set[str] = set()  # contracts with at least one claiming test
@@ -143,8 +207,14 @@ class ContractsSession:
                                    require_all=self.mode == "full", unchecked_contracts=invalid)
         self.bindings = dict(bindings.tests)
         self.claimed = {self.corpus.falsifiers[i].contract for i in bindings.tests}
-        if self.selection is not None:
-            keep = [i for i in items if i.nodeid in claims and set(claims[i.nodeid].ids) & self.selection]
+        from falsifiers.artifact import artifact_falsifiers
+
+        self.artifact_falsifiers = artifact_falsifiers(items, claims, self.corpus)
+        chosen = self.selection
+        if chosen is None and self.artifact is not None:
+            chosen = self.artifact_falsifiers  # --artifact alone: the run is about that file only
+        if chosen is not None:
+            keep = [i for i in items if i.nodeid in claims and set(claims[i.nodeid].ids) & chosen]
             kept = {id(i) for i in keep}
             dropped = [i for i in items if id(i) not in kept]
             if dropped:
@@ -173,6 +243,7 @@ class ContractsSession:
                 "selected": sorted(self.selected),
                 "claimed": sorted(self.claimed),
                 "problems": self.problems,
+                "artifact_falsifiers": sorted(self.artifact_falsifiers),
             }
         return result
 
@@ -187,11 +258,22 @@ class ContractsSession:
             self.bindings[ident] = tuple(sorted(set(self.bindings.get(ident, ())) | set(nodeids)))
         self.selected.update(data["selected"])
         self.claimed.update(data["claimed"])
+        self.artifact_falsifiers.update(data.get("artifact_falsifiers", ()))
         for problem in data["problems"]:
             if problem not in self.problems:
                 self.problems.append(problem)
 
     # --- running ----------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        """``--apply-mutant``: patch the fault in around each of the falsifier's bound tests, then restore."""
+        if self.mutant is None or self.mutant[1].artifact or (PROPERTY, self.mutant[0].id) not in item.user_properties:
+            return (yield)
+        from falsifiers.mutation import apply_mutant
+
+        with apply_mutant(self.mutant[1]):
+            return (yield)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
@@ -211,6 +293,9 @@ class ContractsSession:
         self.report = self._verdict(session, int(exitstatus))
         if self.report is None:
             return
+        if self.config.getoption("apr_mutants") and self.mutant is None:
+            self.mutant_results = self._run_mutants()
+            self.report = self._verdict(session, int(exitstatus))
         final = _final_exit(int(session.exitstatus), self.report, self.failed_tests)
         session.exitstatus = final
         path = self.config.getoption("apr_contracts_json")
@@ -269,9 +354,35 @@ class ContractsSession:
             chosen.update(f.id for f in contract.falsifiers)
         return chosen
 
+    def _run_mutants(self) -> list[MutantResult]:
+        """Rerun each corroborated falsifier's bound tests once per mutant (child pytests, N at a time)."""
+        from falsifiers.mutant_runs import plan_runs, run_mutants
+
+        assert self.report is not None
+        outcomes = {o.falsifier.id: o.outcome.value for o in self.report.falsifiers}
+        durations = {nodeid: sum(p["duration"] for p in phases.values()) for nodeid, phases in self.phases.items()}
+        runs, not_run = plan_runs([o.falsifier for o in self.report.falsifiers], outcomes, self.bindings, durations)
+        jobs = self.config.getoption("apr_mutants_jobs") or os.cpu_count() or 1
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"apr-contracts: running {len(runs)} mutant(s), {jobs} at a time")
+        extra = []
+        if self.artifact is not None:
+            extra.append(f"--artifact={self.artifact.path}")
+            if self.artifact.model_card:
+                extra.append(f"--model-card={self.artifact.model_card}")
+        import time
+
+        started = time.perf_counter()
+        done = run_mutants(runs, rootdir=self.config.rootpath, profile=self.profile.name, jobs=jobs, extra=extra)
+        self.mutant_note = f"mutants: {len(runs)} run in {time.perf_counter() - started:.1f} s, {jobs} at a time"
+        return [*done, *not_run]
+
     def _scope_text(self) -> str:
         if self.selection is not None:
             return "selected"
+        if self.artifact is not None:
+            return "artifact"
         return "full" if self.mode == "full" else "paths"
 
     def _verdict(self, session: pytest.Session, exitstatus: int) -> VerdictReport | None:
@@ -280,6 +391,9 @@ class ContractsSession:
         contracts = self.corpus.contracts
         if self.selection is not None:
             in_scope = [f for f in self.corpus.falsifiers.values() if f.id in self.selection]
+            names = {f.contract for f in in_scope}
+        elif self.artifact is not None:
+            in_scope = [f for f in self.corpus.falsifiers.values() if f.id in self.artifact_falsifiers]
             names = {f.contract for f in in_scope}
         else:
             names = {c.name for c in contracts} if self.mode == "full" else set(self.claimed)
@@ -298,10 +412,32 @@ class ContractsSession:
         elif exitstatus == pytest.ExitCode.INTERRUPTED:
             stopped = "the session was interrupted"
         notes = []
-        if self.mode != "full" and self.selection is None:
+        if self.mode != "full" and self.selection is None and self.artifact is None:
             notes.append("scope: contracts with tests among the given paths (run without paths for the full verdict)")
+        changed = None
+        if self.artifact is not None:
+            from falsifiers.artifact import ArtifactRecord, artifact_change, digest_artifact
+            from falsifiers.errors import ContractError
+
+            try:
+                after: ArtifactRecord | None = digest_artifact(self.artifact.path)
+            except ContractError:
+                after = None
+            changed = artifact_change(self.artifact, after)
+        vacuous = None
+        if self.mutant_results is not None:
+            from falsifiers.mutation import vacuous_reasons
+
+            vacuous = vacuous_reasons(self.mutant_results)
+        if self.mutant_note:
+            notes.append(self.mutant_note)
+        if self.mutant is not None:
+            notes.append(f"mutant applied: {self.mutant[0].id}:{self.mutant[1].name} (a REFUTED outcome means killed)")
         return compute_verdict(unique, self.bindings, self.selected, results, self.profile, invalid=invalid,
-                               problems=self.problems, stopped=stopped, notes=notes)
+                               problems=self.problems, stopped=stopped, notes=notes,
+                               awaiting_artifact=() if self.artifact is not None else self.artifact_falsifiers,
+                               artifact=self.artifact, artifact_changed=changed, vacuous=vacuous,
+                               mutants=self.mutant_results)
 
 
 class _ReadOnlyCache:

@@ -115,12 +115,49 @@ class Level(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Mutant:
-    """A fault that must turn a falsifier's test red (declared now, run by issue 9's ``--mutants``)."""
+    """A fault that must turn a falsifier's tests red (run by ``--mutants``; see `falsifiers.mutation`).
+
+    A *code* mutant names ``target`` (``apr.format.reader.parse_header``: the attribute as its
+    caller looks it up) and ``replacement`` (``tests.format.mutants:skip_header_checksum``: an
+    attribute of a module of the project's own ``apr``, ``falsifiers`` or ``tests`` packages); an
+    *artifact* mutant names a built-in mutator of `falsifiers.artifact_mutants` and its ``args``.
+    """
 
     name: str
     target: str | None = None
     replacement: str | None = None
     artifact: str | None = None
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "artifact" if self.artifact else "code"
+
+
+class MutantStatus(str, enum.Enum):
+    """What one mutant run showed about its falsifier's tests."""
+
+    KILLED = "killed"  # a bound test failed with the fault in: the tests can fail
+    SURVIVED = "survived"  # every bound test passed with the fault in: the falsifier is vacuous
+    NOT_RUN = "not-run"  # the falsifier was not corroborated, or its tests were skipped under the mutant
+    ERROR = "error"  # the mutant could not be applied, or its run ended without a verdict
+
+
+@dataclass(frozen=True, slots=True)
+class MutantResult:
+    """One mutant's run (plain data: it goes into the receipt)."""
+
+    falsifier: str
+    contract: str
+    name: str
+    kind: str
+    status: MutantStatus
+    detail: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"falsifier": self.falsifier, "contract": self.contract, "name": self.name, "kind": self.kind,
+                "status": self.status.value, "detail": self.detail, "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +251,8 @@ __all__ = [
     "Level",
     "Location",
     "Mutant",
+    "MutantResult",
+    "MutantStatus",
     "Severity",
     "Status",
 ]

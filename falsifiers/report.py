@@ -73,7 +73,8 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     rows = [_falsifier_json(o) for o in report.falsifiers]
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
     return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
-                   width=width, color=color, verbose=verbose)
+                   width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
+                   mutants=_mutants_json(report))
 
 
 def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
@@ -83,7 +84,8 @@ def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = 
     summary = f"verdict: {verdict.value} ({counts}; profile {document['profile']['name']})"
     return _render(document.get("falsifiers", []), document.get("invalid_contracts", []),
                    document.get("binding_errors", []), document.get("notes", []), summary, verdict,
-                   width=width, color=color, verbose=verbose)
+                   width=width, color=color, verbose=verbose, artifact=document.get("artifact"),
+                   mutants=document.get("mutants"))
 
 
 _ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "bold green": "\x1b[1;32m",
@@ -91,7 +93,8 @@ _ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "b
 
 
 def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], problems: Sequence[str],
-            notes: Sequence[str], summary: str, verdict: Verdict, *, width: int, color: bool, verbose: bool) -> str:
+            notes: Sequence[str], summary: str, verdict: Verdict, *, width: int, color: bool, verbose: bool,
+            artifact: dict[str, Any] | None = None, mutants: dict[str, Any] | None = None) -> str:
     """A plain-text table (not rich: the plugin prints it on every run, so it must cost next to nothing)."""
 
     def paint(text: str, style: str) -> str:
@@ -131,6 +134,21 @@ def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], p
         lines.append(paint(problem.splitlines()[0], "red"))
     for note in notes:
         lines.append(paint(note, "dim"))
+    if mutants:
+        for name, row in sorted(mutants["contracts"].items()):
+            text = (f"mutants: {name}: {row['killed']}/{row['declared']} killed"
+                    + (f", {row['survived']} survived" if row["survived"] else "")
+                    + (f", {row['not_run'] + row['error']} not run" if row["not_run"] + row["error"] else "")
+                    + f"; {row['with_killed_mutant']}/{row['falsifiers']} falsifiers have a killed mutant")
+            lines.append(paint(text, "bold red" if row["survived"] else "dim"))
+        for item in mutants["results"]:
+            if item["status"] in ("survived", "error"):
+                lines.append(paint(f"  {item['status']}: {item['falsifier']}:{item['name']} ({item['detail']})",
+                                   "bold red" if item["status"] == "survived" else "yellow"))
+    if artifact:
+        lines.append(f"artifact: {artifact['path']} sha256 {artifact['sha256']} ({artifact['size']} bytes)")
+        if artifact.get("changed"):
+            lines.append(paint(artifact["changed"], "bold red"))
     lines.append(paint(summary, _STYLE[verdict]))
     return "\n".join(lines) + "\n"
 
@@ -184,7 +202,28 @@ def receipt(
         "binding_errors": list(report.problems),
         "lint_errors": [f.to_dict() for f in findings if f.is_error],
         "notes": list(report.notes),
+        "artifact": _artifact_json(report),
+        "mutants": _mutants_json(report),
     }
+
+
+def _mutants_json(report: VerdictReport) -> dict[str, Any] | None:
+    """Per contract: mutants killed / declared; and every mutant run (``None`` without ``--mutants``)."""
+    if report.mutants is None:
+        return None
+    from falsifiers.mutation import mutant_summary
+
+    summary = mutant_summary([o.falsifier for o in report.falsifiers], report.mutants)
+    return {"contracts": summary, "results": [m.to_dict() for m in report.mutants],
+            "falsifiers_with_killed_mutant": sum(r["with_killed_mutant"] for r in summary.values()),
+            "falsifiers": sum(r["falsifiers"] for r in summary.values())}
+
+
+def _artifact_json(report: VerdictReport) -> dict[str, Any] | None:
+    """The file the verdict is about: digest taken at session start, re-checked at its end."""
+    if report.artifact is None:
+        return None
+    return {**report.artifact.to_dict(), "changed": report.artifact_changed}
 
 
 def _falsifier_json(item: FalsifierOutcome) -> dict[str, Any]:
@@ -205,6 +244,8 @@ def _falsifier_json(item: FalsifierOutcome) -> dict[str, Any]:
         "duration": round(item.duration, 6),
         "seed": next((t.seed for t in item.tests if t.seed), None),
         "tests": [_test_json(t) for t in item.tests],
+        "mutants": [m.name for m in f.mutants],
+        "vacuous": item.reason.startswith("VACUOUS"),
     }
 
 

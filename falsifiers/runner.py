@@ -29,6 +29,9 @@ def pytest_command(
     profile: str | None = None,
     falsifiers: Sequence[str] = (),
     contracts: Sequence[str] = (),
+    artifact: str | os.PathLike[str] | None = None,
+    model_card: str | os.PathLike[str] | None = None,
+    mutants: bool = False,
 ) -> list[str]:
     """The child command line: this interpreter's pytest, the plugin's options, the user's args."""
     command = [sys.executable, "-m", "pytest"]
@@ -40,6 +43,12 @@ def pytest_command(
         command.append(f"--contracts-profile={profile}")
     command += [f"--falsifier={ident}" for ident in falsifiers]
     command += [f"--contract={name}" for name in contracts]
+    if artifact is not None:  # absolute: the child may run in another folder
+        command.append(f"--artifact={os.path.abspath(os.fspath(artifact))}")
+    if model_card is not None:
+        command.append(f"--model-card={os.path.abspath(os.fspath(model_card))}")
+    if mutants:
+        command.append("--mutants")
     return command
 
 
@@ -49,6 +58,9 @@ def run_verify(
     profile: str | None = None,
     falsifiers: Sequence[str] = (),
     contracts: Sequence[str] = (),
+    artifact: str | os.PathLike[str] | None = None,
+    model_card: str | os.PathLike[str] | None = None,
+    mutants: bool = False,
     cwd: str | os.PathLike[str] | None = None,
     output: IO[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
@@ -58,6 +70,9 @@ def run_verify(
         pytest_args: passed to pytest as they are (paths, ``-n auto``, ``-k``...).
         profile: the verdict profile (default: pyproject's).
         falsifiers / contracts: narrow the run, as ``--falsifier`` / ``--contract`` do.
+        artifact / model_card: verify that file (``--artifact``): only the artifact-level
+            falsifiers run, and the receipt records the file's sha256.
+        mutants: after the verdict, run every declared mutant (``--mutants``).
         cwd: the project folder (default: the current one).
         output: where pytest's own output goes (default: this process's stderr).
 
@@ -69,7 +84,8 @@ def run_verify(
     with tempfile.TemporaryDirectory(prefix="apr-verify-") as folder:
         receipt_path = Path(folder) / "verdict.json"
         command = pytest_command(pytest_args, receipt_path, profile=profile, falsifiers=falsifiers,
-                                 contracts=contracts)
+                                 contracts=contracts, artifact=artifact, model_card=model_card,
+                                 mutants=mutants)
         try:
             fileno = sink.fileno()
         except (AttributeError, OSError, ValueError):

@@ -20,11 +20,15 @@ it is still reported, with that reason.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from falsifiers.records import Contract, Falsifier
+from falsifiers.records import Contract, Falsifier, MutantResult
 from falsifiers.settings import Profile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.artifact import ArtifactRecord
 
 
 class Outcome(str, enum.Enum):
@@ -100,6 +104,9 @@ class VerdictReport:
     invalid_contracts: tuple[InvalidContract, ...] = ()
     problems: tuple[str, ...] = ()  # binding problems (collection errors), as rendered
     notes: tuple[str, ...] = ()
+    artifact: ArtifactRecord | None = None  # the file an artifact-level run is about (--artifact)
+    artifact_changed: str | None = None  # why the file's digest at the end is not the start's
+    mutants: tuple[MutantResult, ...] | None = None  # None: --mutants was not run
 
     @property
     def exit_code(self) -> int:
@@ -151,10 +158,18 @@ def judge_falsifier(
     return Outcome.CORROBORATED, f"{len(ran)} test{'s' if len(ran) != 1 else ''} passed"
 
 
-def is_required(falsifier: Falsifier, outcome: Outcome, reason: str, profile: Profile) -> tuple[bool, str]:
-    """Whether an outcome counts against the verdict under ``profile``, and the reason to show."""
+def is_required(falsifier: Falsifier, outcome: Outcome, reason: str, profile: Profile, *,
+                awaits_artifact: bool = False) -> tuple[bool, str]:
+    """Whether an outcome counts against the verdict under ``profile``, and the reason to show.
+
+    ``awaits_artifact``: the falsifier is about a given file (its tests take the ``apr_artifact``
+    fixture) and the run was given none; in every profile it is then listed, not required: a run
+    without ``--artifact`` makes no claim about any file.
+    """
     if outcome is not Outcome.UNDETERMINED:
         return True, reason
+    if awaits_artifact:
+        return False, f"needs --artifact FILE; not required without one ({reason})"
     optional = sorted(set(falsifier.requires) & profile.optional_requires)
     if optional:
         return False, f"requires {', '.join(optional)}; not required by profile {profile.name} ({reason})"
@@ -174,6 +189,11 @@ def compute_verdict(
     problems: Sequence[str] = (),
     stopped: str | None = None,
     notes: Sequence[str] = (),
+    awaiting_artifact: Collection[str] = (),
+    artifact: ArtifactRecord | None = None,
+    artifact_changed: str | None = None,
+    vacuous: Mapping[str, str] | None = None,
+    mutants: Sequence[MutantResult] | None = None,
 ) -> VerdictReport:
     """Judge every falsifier in scope and fold them into one verdict.
 
@@ -186,6 +206,13 @@ def compute_verdict(
         invalid: contracts in scope whose files have errors.
         problems: binding problems; any makes the verdict at best UNKNOWN.
         stopped: why the session ended early, if it did.
+        awaiting_artifact: ids of artifact falsifiers that wait for a file the run was not given.
+        artifact: the file the run is about (recorded in the report).
+        artifact_changed: why the file's digest at the end differs from the start's: the verdict is
+            then UNKNOWN, whatever the tests said (a verdict for one digest is never given another).
+        vacuous: falsifier id -> reason, for falsifiers with a surviving mutant: a corroborated one
+            is capped at UNDETERMINED (required in every profile).
+        mutants: every mutant run's result (``--mutants``), kept in the report.
 
     Example:
         >>> from falsifiers.records import Location
@@ -203,10 +230,15 @@ def compute_verdict(
         outcome, reason = judge_falsifier(
             falsifier, nodeids, chosen, results, contract_valid=falsifier.contract not in invalid_names, stopped=stopped
         )
-        required, reason = is_required(falsifier, outcome, reason, profile)
+        required, reason = is_required(falsifier, outcome, reason, profile,
+                                       awaits_artifact=falsifier.id in awaiting_artifact)
+        if vacuous and falsifier.id in vacuous and outcome is Outcome.CORROBORATED:
+            outcome, reason, required = Outcome.UNDETERMINED, vacuous[falsifier.id], True
         tests = tuple(results[n] for n in nodeids if n in results and n in chosen)
         outcomes.append(FalsifierOutcome(falsifier, outcome, reason, required, tests, nodeids))
-    if any(o.outcome is Outcome.REFUTED for o in outcomes):
+    if artifact_changed:
+        verdict = Verdict.UNKNOWN
+    elif any(o.outcome is Outcome.REFUTED for o in outcomes):
         verdict = Verdict.NO_GO
     elif invalid or problems or any(o.outcome is Outcome.UNDETERMINED and o.required for o in outcomes):
         verdict = Verdict.UNKNOWN
@@ -214,7 +246,8 @@ def compute_verdict(
         verdict = Verdict.UNKNOWN  # nothing was promised and checked: a decline, never an accept
     else:
         verdict = Verdict.GO
-    return VerdictReport(verdict, profile, tuple(outcomes), tuple(invalid), tuple(problems), tuple(notes))
+    return VerdictReport(verdict, profile, tuple(outcomes), tuple(invalid), tuple(problems), tuple(notes), artifact,
+                         artifact_changed, tuple(mutants) if mutants is not None else None)
 
 
 __all__ = [

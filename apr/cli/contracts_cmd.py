@@ -60,6 +60,9 @@ def register(subparsers: Any) -> None:
                         help="verify this checkpoint: run only the artifact-level falsifiers (the readiness gates) "
                         "on it; the receipt records its sha256")
     verify.add_argument("--model-card", metavar="FILE", help="the model card that goes with --artifact")
+    verify.add_argument("--mutants", action="store_true",
+                        help="also rerun each falsifier's tests once per declared mutant: a surviving mutant makes "
+                        "it VACUOUS (UNDETERMINED), so the verdict cannot be GO")
     verify.add_argument("--json", action="store_true", help="print the verdict receipt (JSON) on stdout")
     verify.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after `--`")
     verify.set_defaults(handler=_guard(_verify))
@@ -283,7 +286,8 @@ def _verify(args: argparse.Namespace) -> int:
             raise ArtifactNotFoundError(f"{flag} {value}: no such file", path=value,
                                         hint="give the path of an existing file")
     code, document = run_verify(pytest_args, profile=args.profile, falsifiers=args.falsifier,
-                                contracts=args.contract, artifact=args.artifact, model_card=args.model_card)
+                                contracts=args.contract, artifact=args.artifact, model_card=args.model_card,
+                                mutants=args.mutants)
     if args.json:
         from apr.cli.output import emit_json
 

@@ -3,8 +3,9 @@
 On an embedded default (CPython's own standard-library sources as the corpus), it runs the
 commands a person would type, printing each one: train a byte-level BPE, tokenize, train a tiny
 qwen2 from scratch, resume from a checkpoint through the `--init` gates, stamp provenance,
-`inspect --quality`, `qa`, export to safetensors and GGUF, write a model card, and `readiness`
-→ GO. About two minutes on two CPU cores; it says where its files went.
+`inspect --quality`, `qa`, export to safetensors and GGUF, write a model card, `readiness`
+→ GO, and (in a source checkout) `contracts verify --artifact`: the same gates as contract
+falsifiers, the verdict bound to the file's sha256. About two minutes on two CPU cores; it says where its files went.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ class _Story:
         return text
 
 
+def _project_root() -> Path | None:
+    """The source checkout holding contracts/ and the readiness artifact tests, if apr runs from one."""
+    root = Path(__file__).resolve().parents[2]  # apr/cli/demo_cmd.py -> the checkout
+    if (root / "contracts" / "publish-readiness-v1.yaml").is_file() and \
+            (root / "tests" / "test_publish_readiness_artifact.py").is_file():
+        return root
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.output).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -151,6 +161,14 @@ def run(args: argparse.Namespace) -> int:
     story.apr("export to GGUF (Q4_K)", ["export", model, "--format", "gguf", "--quantize", "q4_k", "-o", f"{r}/export/model-q4_k.gguf"])
     story.apr("write the model card", ["card", model, "--report", f"{r}/runs/resume/report.json", "-o", f"{r}/MODEL_CARD.md"])
     story.apr("publish readiness", ["readiness", model, "--model-card", f"{r}/MODEL_CARD.md"])
+    project = _project_root()
+    if project is not None:  # the same gates as falsifiers of contracts/publish-readiness-v1.yaml, bound to the digest
+        with contextlib.chdir(project):
+            story.apr("verify the readiness contract on this file (artifact-level falsifiers, sha256 in the receipt)",
+                      ["contracts", "verify", "--artifact", model, "--model-card", f"{r}/MODEL_CARD.md"])
+    elif not args.json:
+        console.print("[dim]▶ contracts verify --artifact: skipped (needs the project's contracts/ and tests/, "
+                      "i.e. a source checkout)[/]")
     elapsed = time.perf_counter() - started
     if args.json:
         emit_json({"verdict": "GO", "output": r, "checkpoint": model, "seconds": round(elapsed, 1), "steps": story.steps})

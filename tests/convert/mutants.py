@@ -65,3 +65,31 @@ def qkx2_keeping_first_min(x, weights, nmax, rmin, rdelta, nstep):
 
 
 _real_qkx2 = _qk._make_qkx2_quants
+
+
+def no_architecture(config: Any) -> str | None:
+    """hf_architecture_from_config that never reads architectures[0]: the HF identity is dropped."""
+    return None
+
+
+def llama_for_every_family(family: str) -> str:
+    """synthesize_hf_architecture_from_family that answers LlamaForCausalLM for any family."""
+    return "LlamaForCausalLM"
+
+
+def float32_everything(value: Any) -> np.ndarray:
+    """tensor_for_hf that widens every tensor to float32 (f16/bf16 bytes are not preserved)."""
+    from apr.format import PackedTensor
+
+    if isinstance(value, PackedTensor):
+        return value.dequantize()
+    return np.asarray(value).astype(np.float32)
+
+
+def no_fallbacks(quant: Any, shape: tuple[int, ...]) -> str:
+    """storage_type without llama.cpp's fallbacks: every 2-D tensor takes the requested type."""
+    from apr.convert.gguf_export import GgufQuant
+
+    if len(shape) < 2 or quant is GgufQuant.F32:
+        return "F32"
+    return {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K"}.get(quant, "Q6_K")

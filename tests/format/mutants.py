@@ -108,6 +108,30 @@ def no_layout_check(header: Any, file_size: int) -> None:
     """check_header_layout that trusts the header's offsets and sizes."""
 
 
+def column_major_accepted(data: Any, *, verify_checksum: bool = True) -> _header.Header:
+    """parse_header that ignores LAYOUT_COLUMN_MAJOR (and so the CRC of the header it rewrites)."""
+    raw = bytearray(bytes(data[:64]))
+    flags = struct.unpack_from("<H", raw, 6)[0]
+    if flags & 0x0800:
+        struct.pack_into("<H", raw, 6, flags & ~0x0800)
+        return _real_parse_header(bytes(raw), verify_checksum=False)
+    return _real_parse_header(data, verify_checksum=verify_checksum)
+
+
+def nothing_foreign(head: bytes, file_size: int | None = None) -> Any:
+    """sniff_bytes that recognises no format but APR v2."""
+    from apr.format.sniff import FileFormat
+
+    return FileFormat.APR2 if head[:4] == b"APR\x00" else FileFormat.UNKNOWN
+
+
+def round_toward_zero(x: Any) -> Any:
+    """_round_half_away that truncates: quantization error up to a whole step."""
+    import numpy as np
+
+    return np.trunc(x)
+
+
 MUTANTS: dict[str, tuple[str, Any]] = {
     "skip-header-checksum": ("apr.format.reader.parse_header", skip_header_checksum),
     "unsorted-custom-keys": ("apr.format.metadata.canonical_metadata", unsorted_custom_keys),
@@ -117,6 +141,9 @@ MUTANTS: dict[str, tuple[str, Any]] = {
     "unaligned-payloads": ("apr.format.writer.plan_tensors", unaligned_plan),
     "footer-crc-skips-padding": ("apr.format.writer.write_stream", footer_without_padding),
     "trust-header-offsets": ("apr.format.reader.check_header_layout", no_layout_check),
+    "column-major-accepted": ("apr.format.reader.parse_header", column_major_accepted),
+    "nothing-foreign": ("apr.format.sniff.sniff_bytes", nothing_foreign),
+    "round-toward-zero": ("apr.format.quant._round_half_away", round_toward_zero),
 }
 
 

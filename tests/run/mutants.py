@@ -8,3 +8,35 @@ from apr.train.model import rope_cos_sin as _real_rope
 def rope_from_zero(positions, head_dim, theta, dtype):
     """Every call's RoPE starts at position 0 (forgets the cache offset)."""
     return _real_rope(positions - positions[0], head_dim, theta, dtype)
+
+
+def generic_missing_tokenizer(path: str):
+    """missing_tokenizer_error without the PMAT-172 message and its fix."""
+    from apr.errors import InferenceError
+
+    return InferenceError("cannot run this file")
+
+
+def no_sampling_checks(self) -> None:
+    """SamplingConfig.__post_init__ that accepts any value."""
+    return None
+
+
+def lenient_render_chat(*args, **kwargs):
+    """render_chat that falls back to plain text when the template fails."""
+    from apr.errors import InferenceError
+    from apr.run import chat as _chat
+
+    try:
+        return _real_render_chat(*args, **kwargs)
+    except InferenceError:
+        return ""
+
+
+def _capture():
+    from apr.run import chat as _chat
+
+    return _chat.render_chat
+
+
+_real_render_chat = _capture()

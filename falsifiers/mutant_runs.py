@@ -1,0 +1,108 @@
+"""``--mutants``: rerun each corroborated falsifier's bound tests once per mutant, each in a child pytest.
+
+A child process per mutant, not a patch in this one: a mutant can never leak into another test or
+another mutant (isolation is the process), xdist workers are left alone, and a mutant that hangs
+is killed at its timeout. The child is given the falsifier's bound tests by node id, fastest first
+(by the plain run's durations), stops at the first failure (``-x``), shrinks no Hypothesis example
+(a mutant needs one failure, not the smallest) and writes a receipt: its
+outcome for the falsifier says killed (REFUTED) or survived (CORROBORATED). Children run
+``jobs`` at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from falsifiers.records import Falsifier, Mutant, MutantResult, MutantStatus
+
+DEFAULT_TIMEOUT = 300.0
+_DROP_ENV = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS")
+
+
+@dataclass(frozen=True, slots=True)
+class MutantRun:
+    """One planned child run."""
+
+    falsifier: Falsifier
+    mutant: Mutant
+    nodeids: tuple[str, ...]
+
+
+def plan_runs(falsifiers: Sequence[Falsifier], outcomes: Mapping[str, str], bindings: Mapping[str, Sequence[str]],
+              durations: Mapping[str, float] | None = None) -> tuple[list[MutantRun], list[MutantResult]]:
+    """Which mutants to run: those of corroborated falsifiers; the rest are recorded as not run.
+
+    A run's tests are ordered fastest first (``durations``: the plain run's seconds per node id):
+    the child stops at the first failure, so a cheap test that kills the mutant spares the rest.
+    """
+    durations = durations or {}
+    runs: list[MutantRun] = []
+    skipped: list[MutantResult] = []
+    for falsifier in falsifiers:
+        for mutant in falsifier.mutants:
+            outcome = outcomes.get(falsifier.id)
+            if outcome != "CORROBORATED":
+                skipped.append(MutantResult(falsifier.id, falsifier.contract, mutant.name, mutant.kind,
+                                            MutantStatus.NOT_RUN, f"the falsifier is {outcome or 'not in scope'}, "
+                                            "not corroborated: its tests are not rerun"))
+                continue
+            nodeids = sorted(bindings.get(falsifier.id, ()), key=lambda n: durations.get(n, float("inf")))
+            runs.append(MutantRun(falsifier, mutant, tuple(nodeids)))
+    return runs, skipped
+
+
+def child_command(run: MutantRun, receipt: Path, *, profile: str, extra: Sequence[str] = ()) -> list[str]:
+    """The child pytest for one mutant: only the bound tests (in the planned order), stop at the first failure."""
+    command = [sys.executable, "-m", "pytest"]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        command += ["-p", "falsifiers.plugin"]
+    command += [*run.nodeids, f"--falsifier={run.falsifier.id}", f"--apply-mutant={run.falsifier.id}:{run.mutant.name}",
+                f"--contracts-json={receipt}", f"--contracts-profile={profile}", "-x", "-q", "--no-header",
+                "-p", "no:cacheprovider", "-p", "no:xdist", "-W", "ignore::pytest.PytestUnknownMarkWarning", *extra]
+    return command
+
+
+def run_mutants(runs: Sequence[MutantRun], *, rootdir: str | os.PathLike[str], profile: str, jobs: int = 1,
+                extra: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT) -> list[MutantResult]:
+    """Run every planned mutant (``jobs`` at a time) and say which were killed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP_ENV)}
+    with tempfile.TemporaryDirectory(prefix="apr-mutants-") as folder, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(_run_one, run, Path(folder) / f"{n}.json", rootdir, profile, extra, env, timeout)
+                   for n, run in enumerate(runs)]
+        return [f.result() for f in futures]
+
+
+def _run_one(run: MutantRun, receipt: Path, rootdir: str | os.PathLike[str], profile: str, extra: Sequence[str],
+             env: dict[str, str], timeout: float) -> MutantResult:
+    from falsifiers.mutation import judge_mutant
+
+    start = time.perf_counter()
+    base = (run.falsifier.id, run.falsifier.contract, run.mutant.name, run.mutant.kind)
+    try:
+        process = subprocess.run(child_command(run, receipt, profile=profile, extra=extra), cwd=rootdir, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                                 check=False)
+    except subprocess.TimeoutExpired:
+        return MutantResult(*base, MutantStatus.ERROR, f"timed out after {timeout:.0f} s", time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if not receipt.is_file():
+        tail = " | ".join(line for line in process.stdout.strip().splitlines()[-3:])
+        return MutantResult(*base, MutantStatus.ERROR, f"pytest exited {process.returncode} without a verdict: {tail}"[:400],
+                            seconds)
+    document = json.loads(receipt.read_text(encoding="utf-8"))
+    row = next((f for f in document.get("falsifiers", []) if f["id"] == run.falsifier.id), None)
+    status, detail = judge_mutant(row["outcome"] if row else None, row["reason"] if row else "")
+    return MutantResult(*base, status, detail[:400], seconds)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "MutantRun", "child_command", "plan_runs", "run_mutants"]

@@ -1,0 +1,216 @@
+"""Declared mutants: resolve them safely, apply them in the test process, judge what their runs showed.
+
+A falsifier whose tests cannot fail is worse than none: it reads as evidence. Each falsifier may
+declare ``mutants:``, small named faults that must turn its bound tests red. ``--mutants`` reruns
+a falsifier's bound tests once per mutant, each in its own child pytest (`falsifiers.mutant_runs`),
+with ``--apply-mutant FALSIFIER:NAME``; that child patches the fault in around each bound test
+(`apply_mutant`) and restores it afterwards.
+
+Nothing read from a contract is ever executed or evaluated: a ``target`` is an attribute path and a
+``replacement`` a ``module:attribute`` name, and both must lie in the project's own packages
+(`ALLOWED_NAMESPACES`); the only code that runs is what those modules already define.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from falsifiers.errors import SelectionError
+from falsifiers.records import Corpus, Falsifier, Mutant, MutantResult, MutantStatus
+
+ALLOWED_NAMESPACES = ("apr", "falsifiers", "tests")
+VACUOUS = "VACUOUS"
+
+
+def namespace_problem(mutant: Mutant) -> str | None:
+    """Why a mutant's target or replacement may not be imported, or ``None`` (lint uses this)."""
+    for field, value in (("target", mutant.target), ("replacement", mutant.replacement)):
+        if value is None:
+            continue
+        root = value.split(":", 1)[0].split(".", 1)[0]
+        if root not in ALLOWED_NAMESPACES:
+            return (f"mutant {mutant.name!r}: {field} {value!r} is outside the project's packages "
+                    f"({', '.join(n + '.' for n in ALLOWED_NAMESPACES)})")
+    return None
+
+
+def resolve_target(dotted: str) -> tuple[Any, str]:
+    """``apr.format.reader.parse_header`` -> (the module ``apr.format.reader``, ``"parse_header"``).
+
+    The longest importable module prefix is imported; the rest is followed with ``getattr``, so
+    ``pkg.mod.Class.method`` works too.
+
+    Raises:
+        SelectionError: nothing by that name exists (the message names the part that is missing).
+    """
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner: Any = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:-1]:
+            if not hasattr(owner, name):
+                raise SelectionError(f"mutant target {dotted!r}: {owner.__name__} has no attribute {name!r}")
+            owner = getattr(owner, name)
+        if not hasattr(owner, parts[-1]):
+            raise SelectionError(f"mutant target {dotted!r}: {getattr(owner, '__name__', owner)!r} has no "
+                                 f"attribute {parts[-1]!r}", hint="a target is the name as its caller looks it up")
+        return owner, parts[-1]
+    raise SelectionError(f"mutant target {dotted!r}: no importable module in it")
+
+
+def resolve_replacement(spec: str) -> Any:
+    """``tests.format.mutants:skip_header_checksum`` -> that attribute (a function or a value)."""
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        owner, name = resolve_target(module_name)
+        return getattr(owner, name)
+    value: Any = importlib.import_module(module_name)
+    for name in attribute.split("."):
+        if not hasattr(value, name):
+            raise SelectionError(f"mutant replacement {spec!r}: no attribute {name!r}")
+        value = getattr(value, name)
+    return value
+
+
+@contextlib.contextmanager
+def apply_mutant(mutant: Mutant) -> Iterator[None]:
+    """Patch a code mutant in for the block and restore the original after (artifact mutants: no-op here).
+
+    Raises:
+        SelectionError: the mutant names something outside the allowed packages, or nothing at all.
+    """
+    if mutant.artifact:
+        yield
+        return
+    problem = namespace_problem(mutant)
+    if problem:
+        raise SelectionError(problem, hint=f"targets and replacements must start with one of "
+                             f"{', '.join(n + '.' for n in ALLOWED_NAMESPACES)}")
+    assert mutant.target is not None and mutant.replacement is not None  # the schema's oneOf
+    owner, name = resolve_target(mutant.target)
+    replacement = resolve_replacement(mutant.replacement)
+    original = owner.__dict__[name] if isinstance(owner, type) and name in owner.__dict__ else getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def find_mutant(falsifiers: Mapping[str, Falsifier], spec: str) -> tuple[Falsifier, Mutant]:
+    """``FALSIFY-X-001:name`` -> (the falsifier, its mutant).
+
+    Raises:
+        SelectionError: no such falsifier, or it declares no mutant of that name.
+    """
+    ident, _, name = spec.partition(":")
+    falsifier = falsifiers.get(ident)
+    if falsifier is None:
+        raise SelectionError(f"--apply-mutant {spec}: no contract declares {ident!r}",
+                             hint="write FALSIFIER:MUTANT, e.g. FALSIFY-APR-FORMAT-004:skip-header-checksum")
+    for mutant in falsifier.mutants:
+        if mutant.name == name:
+            return falsifier, mutant
+    names = ", ".join(m.name for m in falsifier.mutants) or "none"
+    raise SelectionError(f"--apply-mutant {spec}: {ident} declares no mutant {name!r}", hint=f"its mutants: {names}")
+
+
+def resolve_mutant(corpus: Corpus, spec: str) -> tuple[Falsifier, Mutant]:
+    """``--apply-mutant FALSIFIER:NAME``, checked now (a bad name is a usage error, not a failing test)."""
+    falsifier, mutant = find_mutant(corpus.falsifiers, spec)
+    if mutant.artifact:
+        from falsifiers.artifact_mutants import MUTATORS
+
+        if mutant.artifact not in MUTATORS:
+            raise SelectionError(f"--apply-mutant {spec}: no artifact mutator {mutant.artifact!r}",
+                                 hint=f"built-in mutators: {', '.join(sorted(MUTATORS))}")
+        return falsifier, mutant
+    problem = namespace_problem(mutant)
+    if problem:
+        raise SelectionError(problem)
+    assert mutant.target is not None and mutant.replacement is not None
+    resolve_target(mutant.target)
+    resolve_replacement(mutant.replacement)
+    return falsifier, mutant
+
+
+def quiet_hypothesis() -> Callable[[], None]:
+    """In a mutant's child run: no shrinking and no example database, if Hypothesis is installed.
+
+    A mutant needs one failing example, not the smallest, and its failures must not be replayed
+    by later plain runs. Loaded before collection, so tests' own ``settings(...)`` inherit it.
+
+    Returns:
+        A function that loads the previous profile again (the session calls it at its end, so an
+        in-process run, e.g. under pytester, leaves the global profile as it found it).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("hypothesis") is None:
+        return lambda: None
+    from hypothesis import Phase, settings
+
+    previous = getattr(settings, "_current_profile", None) or "default"
+    settings.register_profile("apr-contracts-mutant", phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                              database=None)
+    settings.load_profile("apr-contracts-mutant")
+    return lambda: settings.load_profile(previous)
+
+
+def judge_mutant(outcome: str | None, reason: str) -> tuple[MutantStatus, str]:
+    """A child run's outcome for the falsifier (from its receipt) -> killed / survived / not-run / error."""
+    if outcome == "REFUTED":
+        return MutantStatus.KILLED, reason
+    if outcome == "CORROBORATED":
+        return MutantStatus.SURVIVED, "every bound test passed with the fault in"
+    if outcome == "UNDETERMINED":
+        return MutantStatus.NOT_RUN, reason
+    return MutantStatus.ERROR, reason or "the run ended without a verdict"
+
+
+def vacuous_reasons(results: Sequence[MutantResult]) -> dict[str, str]:
+    """Falsifier id -> the VACUOUS reason, for each falsifier with a surviving mutant."""
+    reasons: dict[str, str] = {}
+    for result in results:
+        if result.status is MutantStatus.SURVIVED and result.falsifier not in reasons:
+            reasons[result.falsifier] = (f"{VACUOUS}: mutant {result.name!r} survived (its tests pass with the "
+                                         f"fault in; they cannot fail for it)")
+    return reasons
+
+
+def mutant_summary(falsifiers: Sequence[Falsifier], results: Sequence[MutantResult]) -> dict[str, dict[str, int]]:
+    """Per contract: mutants declared, killed, survived, and falsifiers without any mutant."""
+    summary: dict[str, dict[str, int]] = {}
+    for falsifier in falsifiers:
+        row = summary.setdefault(falsifier.contract, {"declared": 0, "killed": 0, "survived": 0, "not_run": 0,
+                                                      "error": 0, "falsifiers": 0, "without_mutant": 0,
+                                                      "with_killed_mutant": 0})
+        row["falsifiers"] += 1
+        row["declared"] += len(falsifier.mutants)
+        row["without_mutant"] += not falsifier.mutants
+        mine = [r for r in results if r.falsifier == falsifier.id]
+        row["with_killed_mutant"] += any(r.status is MutantStatus.KILLED for r in mine)
+        for result in mine:
+            row[result.status.value.replace("-", "_")] += 1
+    return summary
+
+
+__all__ = [
+    "ALLOWED_NAMESPACES",
+    "VACUOUS",
+    "apply_mutant",
+    "find_mutant",
+    "judge_mutant",
+    "mutant_summary",
+    "namespace_problem",
+    "quiet_hypothesis",
+    "resolve_mutant",
+    "resolve_replacement",
+    "resolve_target",
+    "vacuous_reasons",
+]

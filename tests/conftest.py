@@ -1,0 +1,10 @@
+"""The shared builders (``stamp_builders``) import by bare name; put their folder on sys.path here,
+so a run that collects a single file (``pytest tests/test_apr_quality_v1.py``, or a mutant's child
+run under ``--mutants``) finds them as the full suite does through tests/stamp/conftest.py."""
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)

@@ -1,0 +1,147 @@
+"""Declared mutants (issue 9): a falsifier whose tests cannot fail is VACUOUS, never evidence (INV-HARNESS-015)."""
+
+from __future__ import annotations
+
+import pytest
+
+from falsifiers.errors import SelectionError
+from falsifiers.mutation import apply_mutant, namespace_problem
+from falsifiers.records import Mutant
+from tests.harness.projects import Project, contract_yaml
+
+# The fault: falsifiers.report.HARNESS (a string the harness names itself by) becomes "VACUOUS".
+FAULT = {"name": "rename-harness", "target": "falsifiers.report.HARNESS", "replacement": "falsifiers.mutation:VACUOUS"}
+
+TESTS = """
+import pytest
+import falsifiers.report
+
+@pytest.mark.falsifies("FALSIFY-MUT-001")
+def test_falsify_mut_001_strong():
+    assert falsifiers.report.HARNESS == "apr-contracts"
+
+@pytest.mark.falsifies("FALSIFY-MUT-002")
+def test_falsify_mut_002_weak():
+    falsifiers.report.HARNESS  # reads the value, asserts nothing
+
+@pytest.mark.falsifies("FALSIFY-MUT-003")
+def test_falsify_mut_003_no_mutant():
+    assert falsifiers.report.HARNESS
+"""
+
+
+def _project(project: Project) -> Project:
+    project.contract("mut-v1", contract_yaml("MUT", [{"mutants": [FAULT]}, {"mutants": [FAULT]}, {}]))
+    project.test("test_mut", TESTS)
+    return project
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_weak_test_survives_its_mutant_and_the_verdict_is_not_go(project: Project) -> None:
+    _project(project)
+    assert project.run("--contracts-json=plain.json").ret == 0  # without --mutants the weak test reads as evidence
+    result = project.run("--mutants", "--contracts-json=verdict.json")
+    assert result.ret == 2, result.stdout.str()
+    receipt = project.receipt()
+    assert receipt["verdict"] == "UNKNOWN"
+    by_id = {f["id"]: f for f in receipt["falsifiers"]}
+    assert by_id["FALSIFY-MUT-001"]["outcome"] == "CORROBORATED"
+    assert by_id["FALSIFY-MUT-002"]["outcome"] == "UNDETERMINED" and by_id["FALSIFY-MUT-002"]["vacuous"]
+    assert by_id["FALSIFY-MUT-002"]["reason"].startswith("VACUOUS: mutant 'rename-harness' survived")
+    assert by_id["FALSIFY-MUT-003"]["outcome"] == "CORROBORATED" and by_id["FALSIFY-MUT-003"]["mutants"] == []
+    status = {(m["falsifier"], m["name"]): m["status"] for m in receipt["mutants"]["results"]}
+    assert status == {("FALSIFY-MUT-001", "rename-harness"): "killed", ("FALSIFY-MUT-002", "rename-harness"): "survived"}
+    row = receipt["mutants"]["contracts"]["mut-v1"]
+    assert (row["killed"], row["declared"], row["survived"], row["without_mutant"]) == (1, 2, 1, 1)
+    result.stdout.fnmatch_lines(["*mutants: mut-v1: 1/2 killed, 1 survived*", "*survived: FALSIFY-MUT-002:rename-harness*"])
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_apply_mutant_runs_one_falsifier_with_the_fault_in(project: Project) -> None:
+    _project(project)
+    result = project.run("--apply-mutant=FALSIFY-MUT-001:rename-harness", "--contracts-json=verdict.json")
+    assert result.ret == 1
+    assert project.outcomes() == {"FALSIFY-MUT-001": "REFUTED"}
+    bad = project.run("--apply-mutant=FALSIFY-MUT-001:no-such-mutant")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*declares no mutant 'no-such-mutant'*", "*its mutants: rename-harness*"])
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_mutant_is_restored_and_foreign_names_are_refused() -> None:
+    import falsifiers.report
+
+    with apply_mutant(Mutant("m", FAULT["target"], FAULT["replacement"])):
+        assert falsifiers.report.HARNESS == "VACUOUS"
+    assert falsifiers.report.HARNESS == "apr-contracts"
+    evil = Mutant("evil", "os.system", "builtins:print")
+    assert "outside the project's packages" in (namespace_problem(evil) or "")
+    with pytest.raises(SelectionError):
+        with apply_mutant(evil):
+            pass
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_lint_warns_on_a_falsifier_without_mutant_and_refuses_foreign_targets(project: Project) -> None:
+    from falsifiers.lint import lint_paths
+
+    project.contract("lint-v1", contract_yaml("LINT", [
+        {}, {"mutants": [{"name": "evil", "target": "os.system", "replacement": "tests.m:f"}]},
+        {"mutants": [{"name": "art", "artifact": "truncat"}]}]))
+    corpus = lint_paths([project.root / "contracts"], relative_to=project.root)
+    codes = {(f.code, f.severity.value) for f in corpus.findings}
+    assert ("no-mutant", "warning") in codes
+    assert ("mutant-namespace", "error") in codes
+    unknown = next(f for f in corpus.findings if f.code == "unknown-mutator")
+    assert "did you mean 'truncate'" in (unknown.hint or "")
+
+
+ARTIFACT_TESTS = """
+import pytest
+from pathlib import Path
+
+@pytest.mark.falsifies("FALSIFY-ARTM-001")
+def test_falsify_artm_001(apr_artifact):
+    assert Path(apr_artifact.path).stat().st_size == 64
+"""
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_artifact_mutant_gives_the_tests_a_faulty_copy_and_leaves_the_file(project: Project) -> None:
+    project.contract("artm-v1", contract_yaml("ARTM", [
+        {"level": "artifact", "mutants": [{"name": "cut", "artifact": "truncate", "args": {"keep": 0.5}}]}]))
+    project.test("test_artm", ARTIFACT_TESTS)
+    target = project.root / "model.apr"
+    target.write_bytes(bytes(64))
+    result = project.run(f"--artifact={target}", "--mutants", "--contracts-json=verdict.json")
+    assert result.ret == 0, result.stdout.str()
+    receipt = project.receipt()
+    assert [m["status"] for m in receipt["mutants"]["results"]] == ["killed"]
+    assert target.read_bytes() == bytes(64) and receipt["artifact"]["changed"] is None
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_mutant_runs_are_planned_for_corroborated_falsifiers_fastest_test_first() -> None:
+    from falsifiers.mutant_runs import child_command, plan_runs
+    from falsifiers.records import Falsifier, Location, MutantStatus
+
+    mutant = Mutant("m", FAULT["target"], FAULT["replacement"])
+    good = Falsifier("FALSIFY-A-001", "a", ("INV-A-001",), "r", "p", "f", Location("a.yaml"), mutants=(mutant,))
+    skipped = Falsifier("FALSIFY-A-002", "a", ("INV-A-002",), "r", "p", "f", Location("a.yaml"), mutants=(mutant,))
+    runs, not_run = plan_runs([good, skipped], {"FALSIFY-A-001": "CORROBORATED", "FALSIFY-A-002": "UNDETERMINED"},
+                              {"FALSIFY-A-001": ["t.py::slow", "t.py::fast"]}, {"t.py::slow": 9.0, "t.py::fast": 0.1})
+    assert [r.nodeids for r in runs] == [("t.py::fast", "t.py::slow")]
+    assert [(r.falsifier, r.status) for r in not_run] == [("FALSIFY-A-002", MutantStatus.NOT_RUN)]
+    command = child_command(runs[0], __import__("pathlib").Path("r.json"), profile="cpu")
+    assert "--apply-mutant=FALSIFY-A-001:m" in command and "-x" in command
+    assert command.index("t.py::fast") < command.index("t.py::slow")
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_an_in_process_mutant_run_leaves_hypothesis_settings_as_it_found_them(project: Project) -> None:
+    from hypothesis import Phase, settings
+
+    before = settings.default.phases
+    _project(project)
+    project.run("--apply-mutant=FALSIFY-MUT-001:rename-harness")
+    assert settings.default.phases == before and Phase.shrink in settings.default.phases
