@@ -146,7 +146,7 @@ def _falsifiers(doc: Document, contract: str, items: Any) -> Iterable[Falsifier]
             prediction=_text(item.get("prediction")),
             if_fails=_text(item.get("if_fails")),
             location=doc.locate(("falsification_tests", index, "id")),
-            level=Level(level) if level in Level._value2member_map_ else Level.ALGORITHM,
+            level=Level(level) if isinstance(level, str) and level in Level._value2member_map_ else Level.ALGORITHM,
             requires=tuple(r for r in requires if isinstance(r, str)) if isinstance(requires, list) else (),
             pending=pending.strip() if isinstance(pending, str) and pending.strip() else None,
             mutants=tuple(_mutants(item.get("mutants"))),

@@ -31,6 +31,16 @@ KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix", "hf-token"})
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
 
 
+def _is_sibling_contract(folder: Path, name: object) -> bool:
+    """Whether ``folder/NAME.yaml`` exists; a name no file system accepts (too long, NUL) is not one."""
+    if not isinstance(name, str):
+        return False
+    try:
+        return any((folder / f"{name}{suffix}").is_file() for suffix in (".yaml", ".yml"))
+    except (OSError, ValueError):
+        return False
+
+
 def lint_paths(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -205,7 +215,7 @@ def _dependencies(contracts: Sequence[Contract], docs: dict[str, Document]) -> l
             if name in names:
                 edges.append(name)
                 continue
-            sibling = any((Path(contract.path).parent / f"{name}{suffix}").is_file() for suffix in (".yaml", ".yml"))
+            sibling = _is_sibling_contract(Path(contract.path).parent, name)
             if sibling:
                 continue  # exists beside it but was not linted this time
             nearest = did_you_mean(name, [n for n in names if n != contract.name])

@@ -108,6 +108,13 @@ def no_layout_check(header: Any, file_size: int) -> None:
     """check_header_layout that trusts the header's offsets and sizes."""
 
 
+def unguarded_json_metadata(data: Any) -> dict[str, Any]:
+    """decode_metadata as a bare json.loads: a corrupt section escapes as a builtin ValueError."""
+    import json
+
+    return json.loads(bytes(data))
+
+
 def column_major_accepted(data: Any, *, verify_checksum: bool = True) -> _header.Header:
     """parse_header that ignores LAYOUT_COLUMN_MAJOR (and so the CRC of the header it rewrites)."""
     raw = bytearray(bytes(data[:64]))
