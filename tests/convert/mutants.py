@@ -93,3 +93,71 @@ def no_fallbacks(quant: Any, shape: tuple[int, ...]) -> str:
     if len(shape) < 2 or quant is GgufQuant.F32:
         return "F32"
     return {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K"}.get(quant, "Q6_K")
+
+
+def q4k_without_min(x: np.ndarray) -> np.ndarray:
+    """quantize_q4_k that stores dmin as zero: blocks parse, but every sub-block loses its offset."""
+    data = np.array(_qk.quantize_q4_k(x), copy=True)
+    blocks = data.reshape(-1, 144)  # block_q4_K: d (f16), dmin (f16), scales[12], qs[128]
+    blocks[:, 2:4] = 0
+    return data
+
+
+def output_check_ignores_force(path: Any, *, force: bool, is_dir: bool = False) -> Any:
+    """check_output that treats every call as --force: an existing output is overwritten."""
+    from apr.convert.outputs import check_output
+
+    return check_output(path, force=True, is_dir=is_dir)
+
+
+def plan_in_declaration_order(specs: Any) -> list[Any]:
+    """plan_specs that keeps the declaration order instead of save_file's sorted name order."""
+    from apr.format import stream_writer as _sw
+    from apr.format.header import align64
+    from apr.format.tensor_index import TensorEntry
+
+    specs = list(specs)
+    checked = {d.spec.name for d in _real_plan_specs(specs)}
+    declared, offset = [], 0
+    for spec in specs:
+        if spec.name not in checked:
+            continue
+        entry = TensorEntry(name=spec.name, dtype=spec.dtype, shape=tuple(spec.shape), offset=offset, size=spec.nbytes)
+        declared.append(_sw._Declared(entry, spec))
+        offset += align64(spec.nbytes)
+    return declared
+
+
+def dequantized_to_f16(source: Any, shape: tuple[int, ...], quant: Any) -> Any:
+    """choose_target that stores dequantized GGUF tensors (Q8_0, Q4_0, ...) as F16 by default, not F32."""
+    from apr.convert.targets import Target, choose_target
+    from apr.format.dtypes import DType
+
+    if source is None and quant is None:
+        return Target(DType.F16, passthrough=False)
+    return choose_target(source, shape, quant)
+
+
+def config_without_tie(reader: Any, config: Any, record: Any) -> dict[str, Any]:
+    """hf_config_for that drops tie_word_embeddings: a tied model loads with an untied, random lm_head."""
+    document = _real_hf_config_for(reader, config, record)
+    document.pop("tie_word_embeddings", None)
+    return document
+
+
+def _capture_plan_specs() -> Any:
+    from apr.format import stream_writer as _sw
+
+    return _sw.plan_specs
+
+
+_real_plan_specs = _capture_plan_specs()
+
+
+def _capture_hf_config_for() -> Any:
+    from apr.convert import hf_export as _hf
+
+    return _hf.hf_config_for
+
+
+_real_hf_config_for = _capture_hf_config_for()

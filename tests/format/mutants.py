@@ -139,6 +139,15 @@ def round_toward_zero(x: Any) -> Any:
     return np.trunc(x)
 
 
+@contextlib.contextmanager
+def write_in_place(path: Any, *, verify: Any = None, durable: bool = True) -> Iterator[Any]:
+    """atomic_write that opens the target itself: a failure leaves a truncated, half-written file."""
+    with open(path, "wb") as handle:
+        yield handle
+        if verify is not None:
+            verify(path)
+
+
 MUTANTS: dict[str, tuple[str, Any]] = {
     "skip-header-checksum": ("apr.format.reader.parse_header", skip_header_checksum),
     "unsorted-custom-keys": ("apr.format.metadata.canonical_metadata", unsorted_custom_keys),
@@ -151,6 +160,7 @@ MUTANTS: dict[str, tuple[str, Any]] = {
     "column-major-accepted": ("apr.format.reader.parse_header", column_major_accepted),
     "nothing-foreign": ("apr.format.sniff.sniff_bytes", nothing_foreign),
     "round-toward-zero": ("apr.format.quant._round_half_away", round_toward_zero),
+    "write-in-place": ("apr.format.writer.atomic_write", write_in_place),
 }
 
 

@@ -97,3 +97,22 @@ def nothing_vacuous(results: Any) -> dict[str, str]:
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("annotations", "dataclasses", "Any", "binding", "lint", "loader", "mutation", "verdict")]
+
+
+def configure_without_guard(config: Any) -> None:
+    """The plugin's pytest_configure without its no-contracts-folder guard: it engages in every project."""
+    import pytest
+
+    from falsifiers import plugin
+    from falsifiers.errors import ContractError
+    from falsifiers.settings import load_settings
+
+    config.addinivalue_line("markers", plugin.MARKER_HELP)
+    try:
+        settings = load_settings(plugin._pyproject(config), root=config.rootpath)
+        profile = settings.resolve_profile(config.getoption("apr_contracts_profile"))
+        session = plugin.ContractsSession(config, settings, profile)
+    except ContractError as err:
+        raise pytest.UsageError(str(err)) from err
+    config.stash[plugin.STATE_KEY] = session
+    config.pluginmanager.register(session, "apr-contracts-session")

@@ -33,3 +33,19 @@ GATES_WITHOUT_SMOKE_RUN = _without("smoke_run")
 def constant_digest(path: str, chunk: int = 0) -> str:
     """file_sha256 that gives every file the same digest."""
     return "0" * 64
+
+
+def _hf_token_wrong_variable(path: str, options: Any, meta: dict[str, Any]) -> GateResult:
+    """The hf_token gate reading HUGGING_FACE_HUB_TOKEN instead of HF_TOKEN."""
+    import os
+
+    if not options.require_token:
+        return GateResult.skip("hf_token", "not required (pass --require-token to check HF_TOKEN)")
+    token = os.environ.get("HUGGING_FACE_HUB_TOKEN", "")
+    if token:
+        return GateResult("hf_token", True, False, f"HF_TOKEN set (length={len(token)})")
+    return GateResult("hf_token", False, False, "HF_TOKEN is not set", fix="export HF_TOKEN=<your token>")
+
+
+GATES_HF_TOKEN_WRONG_VARIABLE = tuple((name, _hf_token_wrong_variable if name == "hf_token" else gate)
+                                      for name, gate in _gates.GATES)

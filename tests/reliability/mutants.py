@@ -55,6 +55,19 @@ def inside_without_check(root: Any, name: str) -> Any:
     return candidate.resolve() if candidate.exists() else None
 
 
+
+def config_dtype_evaluated(config: Any) -> dict[str, Any]:
+    """metadata_from_hf_config that resolves a string torch_dtype with eval (e.g. "torch.float16"):
+    an input's text is executed."""
+    from apr.convert.hf_config import metadata_from_hf_config
+
+    dtype = config.get("torch_dtype")
+    if isinstance(dtype, str):
+        with contextlib.suppress(Exception):
+            eval(dtype, {"torch": None})  # the fault this mutant plants
+    return metadata_from_hf_config(config)
+
+
 MUTANTS: dict[str, tuple[str, str]] = {
     "tokenizer-follows-symlinks": ("apr.tokenizer.folder._inside", "inside_without_check"),
     "reader-index-unbounded": ("apr.format.reader.parse_index", "parse_index_without_checks"),

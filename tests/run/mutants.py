@@ -40,3 +40,26 @@ def _capture():
 
 
 _real_render_chat = _capture()
+
+
+def tokenizer_without_added_tokens(record):
+    """build_tokenizer that forgets the added (special) tokens: <|im_start|> is split like text."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    from apr.tokenizer.build import tokenizer_json_document
+
+    document = tokenizer_json_document(record)
+    document["added_tokens"] = []
+    return Tokenizer.from_str(json.dumps(document))
+
+
+def interleaved_rope(x, cos, sin):
+    """apply_rope that rotates adjacent pairs (2i, 2i + 1), GPT-J style, instead of (i, i + D/2)."""
+    import torch
+
+    half = x.shape[-1] // 2
+    pairs = x.reshape(*x.shape[:-1], half, 2)
+    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).reshape(x.shape)
+    return x * cos + rotated * sin

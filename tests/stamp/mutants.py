@@ -88,3 +88,31 @@ def _capture_copy_range() -> Any:
 
 
 _real_copy_range = _capture_copy_range()
+
+
+def recover_discards_journal(target: Any) -> str:
+    """journal.recover that deletes a pending journal without writing the old prefix back."""
+    import os
+
+    from apr.stamp import journal as _journal
+
+    target = os.path.abspath(os.fspath(target))
+    _journal._remove_stray_temporaries(target)
+    if not os.path.exists(_journal.journal_path(target)):
+        return "none"
+    _journal.remove_journal(target)
+    return "rolled-back"
+
+
+def _fits_only_when_smaller(self: Any) -> bool:
+    return self.header.data_offset < self.old_data_offset
+
+
+fits_only_when_smaller = property(_fits_only_when_smaller)
+fits_only_when_smaller.__doc__ = "StampPlan.fits_in_place with < for <=: a stamp that fits falls back to a rewrite."
+
+
+def has_vocab_forgotten(metadata: Any, flags: int, patch: Any) -> tuple[dict[str, Any], int]:
+    """apply_patch that embeds the tokenizer but does not set HAS_VOCAB."""
+    meta, new_flags = _real_apply(metadata, flags, patch)
+    return meta, (new_flags & ~int(Flags.HAS_VOCAB)) | (int(flags) & int(Flags.HAS_VOCAB))
