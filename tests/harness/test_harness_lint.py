@@ -129,7 +129,9 @@ def test_pv_samples_lint_in_compat_mode_with_precise_findings(tmp_path: Path) ->
     assert "softmax_loader_validation" in dangling.message and dangling.location.line == 13
 
 
-@pytest.mark.falsifies("FALSIFY-HARNESS-009")
+# Not bound to FALSIFY-HARNESS-009: the samples live outside the repository (../shared), so a clone
+# without them would turn the falsifier UNDETERMINED. The bound test above uses copies in data/pv;
+# this one widens the check to every reference sample wherever they are present (CI has them).
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"the reference samples are not beside this clone ({SHARED})")
 @pytest.mark.parametrize("folder", ["pv-contracts-sample", "aprender-contracts"])
 def test_every_reference_sample_lints_in_compat_mode(folder: str) -> None:
