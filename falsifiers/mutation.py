@@ -4,7 +4,10 @@ A falsifier whose tests cannot fail is worse than none: it reads as evidence. Ea
 declare ``mutants:``, small named faults that must turn its bound tests red. ``--mutants`` reruns
 a falsifier's bound tests once per mutant, each in its own child pytest (`falsifiers.mutant_runs`),
 with ``--apply-mutant FALSIFIER:NAME``; that child patches the fault in around each bound test
-(`apply_mutant`) and restores it afterwards.
+(`apply_mutant`) and restores it afterwards. While it is patched, ``APR_CONTRACTS_MUTANT`` names it,
+so a pytest the test starts itself (a pytester subprocess, xdist workers) patches the same fault
+in at configure time (`install_inherited_mutant`): tests that check the harness through child
+runs can be killed too.
 
 Nothing read from a contract is ever executed or evaluated: a ``target`` is an attribute path and a
 ``replacement`` a ``module:attribute`` name, and both must lie in the project's own packages
@@ -15,6 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
+import os
+import sys
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +30,7 @@ from falsifiers.records import Corpus, Falsifier, Mutant, MutantResult, MutantSt
 
 ALLOWED_NAMESPACES = ("apr", "falsifiers", "tests")
 VACUOUS = "VACUOUS"
+INHERIT_ENV = "APR_CONTRACTS_MUTANT"
 
 
 def namespace_problem(mutant: Mutant) -> str | None:
@@ -95,11 +103,62 @@ def apply_mutant(mutant: Mutant) -> Iterator[None]:
     owner, name = resolve_target(mutant.target)
     replacement = resolve_replacement(mutant.replacement)
     original = owner.__dict__[name] if isinstance(owner, type) and name in owner.__dict__ else getattr(owner, name)
+    inherited = os.environ.get(INHERIT_ENV)
     setattr(owner, name, replacement)
+    os.environ[INHERIT_ENV] = json.dumps({"name": mutant.name, "target": mutant.target,
+                                          "replacement": mutant.replacement,
+                                          "paths": _import_roots(mutant.target, mutant.replacement)})
     try:
         yield
     finally:
         setattr(owner, name, original)
+        if inherited is None:
+            os.environ.pop(INHERIT_ENV, None)
+        else:
+            os.environ[INHERIT_ENV] = inherited
+
+
+def _import_roots(*specs: str) -> list[str]:
+    """The folders from which the top packages of ``specs`` were imported (for a child's sys.path)."""
+    roots = []
+    for spec in specs:
+        package = sys.modules.get(spec.split(":", 1)[0].split(".", 1)[0])
+        location = getattr(package, "__file__", None)
+        if location:
+            root = os.fspath(Path(location).resolve().parent.parent)
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def install_inherited_mutant() -> Mutant | None:
+    """In a pytest started while a mutant was applied: patch the same fault in for the whole process.
+
+    Called by the plugin's ``pytest_configure`` when ``APR_CONTRACTS_MUTANT`` is set (only
+    `apply_mutant` sets it). The target and replacement are checked against
+    `ALLOWED_NAMESPACES` again, and the patch is never undone: the process exists for this run.
+
+    Raises:
+        SelectionError: the variable is malformed or names something outside the project.
+    """
+    raw = os.environ.get(INHERIT_ENV)
+    if not raw:
+        return None
+    try:
+        spec = json.loads(raw)
+        mutant = Mutant(name=str(spec["name"]), target=str(spec["target"]), replacement=str(spec["replacement"]))
+        paths = [str(p) for p in spec.get("paths", ())]
+    except (ValueError, KeyError, TypeError) as err:
+        raise SelectionError(f"{INHERIT_ENV} is not a mutant this harness wrote: {err}",
+                             hint=f"unset {INHERIT_ENV}") from err
+    problem = namespace_problem(mutant)
+    if problem:
+        raise SelectionError(f"{INHERIT_ENV}: {problem}", hint=f"unset {INHERIT_ENV}")
+    sys.path.extend(p for p in paths if p not in sys.path)  # after the child's own entries
+    assert mutant.target is not None and mutant.replacement is not None
+    owner, name = resolve_target(mutant.target)
+    setattr(owner, name, resolve_replacement(mutant.replacement))
+    return mutant
 
 
 def find_mutant(falsifiers: Mapping[str, Falsifier], spec: str) -> tuple[Falsifier, Mutant]:

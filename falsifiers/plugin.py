@@ -65,6 +65,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     from falsifiers.errors import ContractError
+
+    # falsifiers.mutation.INHERIT_ENV (spelled out: importing that module here would cost every run):
+    # set when this pytest was started by a test that runs under a mutant.
+    if os.environ.get("APR_CONTRACTS_MUTANT"):
+        from falsifiers.mutation import install_inherited_mutant
+
+        try:
+            install_inherited_mutant()
+        except ContractError as err:
+            raise pytest.UsageError(str(err)) from err
     from falsifiers.settings import load_settings
 
     pyproject = _pyproject(config)

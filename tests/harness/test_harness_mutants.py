@@ -82,6 +82,39 @@ def test_mutant_is_restored_and_foreign_names_are_refused() -> None:
 
 
 @pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_a_child_pytest_started_under_a_mutant_inherits_it(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    from falsifiers.mutation import INHERIT_ENV, install_inherited_mutant
+
+    monkeypatch.delenv(INHERIT_ENV, raising=False)
+    project.contract("kid-v1", contract_yaml("KID"))
+    project.test("test_kid", """
+        import pytest
+        import falsifiers.report
+
+        @pytest.mark.falsifies("FALSIFY-KID-001")
+        def test_falsify_kid_001():
+            assert falsifiers.report.HARNESS == "apr-contracts"
+    """)
+    assert project.run_subprocess().ret == 0
+    with apply_mutant(Mutant("m", FAULT["target"], FAULT["replacement"])):
+        spec = json.loads(os.environ[INHERIT_ENV])
+        assert (spec["target"], spec["replacement"]) == (FAULT["target"], FAULT["replacement"])
+        assert project.run_subprocess().ret == 1  # the child patched the fault in itself
+    assert INHERIT_ENV not in os.environ  # restored with the patch
+    assert project.run_subprocess().ret == 0
+    monkeypatch.setenv(INHERIT_ENV, json.dumps({"name": "evil", "target": "os.system",
+                                                "replacement": "builtins:print"}))
+    with pytest.raises(SelectionError, match="outside the project's packages"):
+        install_inherited_mutant()
+    monkeypatch.setenv(INHERIT_ENV, "{not json")
+    with pytest.raises(SelectionError, match="not a mutant this harness wrote"):
+        install_inherited_mutant()
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
 def test_lint_warns_on_a_falsifier_without_mutant_and_refuses_foreign_targets(project: Project) -> None:
     from falsifiers.lint import lint_paths
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -11,72 +10,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("apr", "falsifiers")
-_BANNED_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve", "joblib"}
+from tests.reliability import security_scan
 
-
-def _kw(call: ast.Call, name: str):
-    for keyword in call.keywords:
-        if keyword.arg == name:
-            return keyword.value
-    return None
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
-
-
-def unsafe_calls(source: str, filename: str) -> list[str]:
-    """Every pickle-family import and unsafe deserialisation/evaluation call in ``source``."""
-    found = []
-    tree = ast.parse(source, filename)
-    for node in ast.walk(tree):
-        where = f"{filename}:{getattr(node, 'lineno', 0)}"
-        if isinstance(node, ast.Import):
-            found += [f"{where}: import {a.name}" for a in node.names if a.name.split(".")[0] in _BANNED_MODULES]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in _BANNED_MODULES:
-            found.append(f"{where}: from {node.module} import ...")
-        elif isinstance(node, ast.Call):
-            name = _dotted(node.func)
-            last = name.rsplit(".", 1)[-1]
-            if name in ("eval", "exec", "builtins.eval", "builtins.exec", "__import__"):
-                found.append(f"{where}: {name}(...)")
-            elif name in ("marshal.loads", "marshal.load", "yaml.unsafe_load", "yaml.full_load", "torch.jit.load"):
-                found.append(f"{where}: {name}(...)")
-            elif name == "yaml.load" or (last == "load" and name.startswith("yaml")):
-                loader = _kw(node, "Loader") or (node.args[1] if len(node.args) > 1 else None)
-                if loader is None or "Safe" not in _dotted(loader):
-                    found.append(f"{where}: yaml.load without a SafeLoader")
-            elif name == "torch.load" or (last == "load" and name.endswith("torch.load")):
-                flag = _kw(node, "weights_only")
-                if not (isinstance(flag, ast.Constant) and flag.value is True):
-                    found.append(f"{where}: torch.load without weights_only=True")
-            elif last == "load" and name.split(".")[0] in ("np", "numpy"):
-                flag = _kw(node, "allow_pickle")
-                if flag is not None and not (isinstance(flag, ast.Constant) and flag.value is False):
-                    found.append(f"{where}: numpy.load with allow_pickle")
-            elif name in ("subprocess.run", "subprocess.Popen", "os.system", "subprocess.call",
-                          "subprocess.check_output", "subprocess.check_call") and _kw(node, "shell") is not None:
-                found.append(f"{where}: {name}(shell=...)")
-    return found
-
-
-def scan_package_files(roots=SCANNED) -> list[str]:
-    found = []
-    for root in roots:
-        for path in sorted((ROOT / root).rglob("*.py")):
-            found += unsafe_calls(path.read_text(encoding="utf-8"), os.fspath(path.relative_to(ROOT)))
-    return found
+ROOT = security_scan.ROOT
 
 
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-005")
 def test_falsify_reliability_005_no_pickle_eval_or_unsafe_load_in_the_package():
-    assert scan_package_files() == []
+    assert security_scan.scan_package_files() == []
+    assert len(list(security_scan.package_sources())) > 50  # the scan saw the packages
 
 
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-005")
@@ -90,9 +32,9 @@ def test_falsify_reliability_005_the_scan_catches_a_planted_unsafe_call(tmp_path
     planted = tmp_path / "apr" / "planted.py"
     planted.parent.mkdir()
     planted.write_text(snippet + "\n")
-    assert unsafe_calls(planted.read_text(), "planted.py"), snippet
+    assert security_scan.unsafe_calls(planted.read_text(), "planted.py"), snippet
     safe = "import yaml\nyaml.load(s, Loader=yaml.SafeLoader)\nimport torch\ntorch.load(p, weights_only=True)\n"
-    assert unsafe_calls(safe, "safe.py") == []
+    assert security_scan.unsafe_calls(safe, "safe.py") == []
 
 
 # --- nothing executed, inputs read-only ----------------------------------------------------------

@@ -7,8 +7,10 @@ from typing import Any
 
 from apr.train import chinchilla as _chinchilla
 from apr.train.checkpoint import model_tensors as _real_model_tensors
+from falsifiers import loader as _loader
 
 _real_evaluate = _chinchilla.evaluate_chinchilla_gate
+_real_load_bytes = _loader.load_bytes
 
 
 def gate_never_raises(verdict: Any) -> None:
@@ -240,3 +242,12 @@ def load_weights_via_bf16(model: Any, tensors: Any) -> None:
 
     rounded = {name: torch.from_numpy(array).to(torch.bfloat16).to(torch.float32).numpy() for name, array in tensors.items()}
     _real_load_weights(model, rounded)
+
+
+def contract_read_after_unlogged_edit(raw: bytes, path: str, **kwargs: Any) -> Any:
+    """falsifiers.loader.load_bytes reading a contract whose metadata.version was bumped without
+    a changelog entry (the commonest spec-author slip): lint must call the contract invalid."""
+    import re
+
+    edited = re.sub(rb"(?m)^(  version: )(\S+)$", rb"\g<1>99.0.0", raw, count=1)
+    return _real_load_bytes(edited, path, **kwargs)
