@@ -53,23 +53,37 @@ def val_dir(workdir: Path, tokenizer_dir: Path, val_files: list[Path]) -> Path:
     return out
 
 
+def _pretrain(run_dir: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: Path, config_path: Path,
+              *flags: str) -> dict:
+    """`apr pretrain --json` from scratch in-process; returns its report."""
+    import io
+    from contextlib import redirect_stdout
+
+    from apr.cli.main import main
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        code = main(["pretrain", "--dataset", str(dataset_dir), "--val-shard", str(val_dir),
+                     "--tokenizer", str(tokenizer_dir), "--run-dir", str(run_dir), "--config", str(config_path),
+                     "--mode", "from-scratch", *flags, *TINY_RUN, "--json"])
+    assert code == 0, buffer.getvalue()
+    return json.loads(buffer.getvalue())
+
+
 @pytest.fixture(scope="session")
 def trained_run(workdir: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: Path, config_path: Path) -> dict:
     """A from-scratch run long enough to learn (~1.7 nats below ln V): 4 epochs of 50 steps.
 
     Returns the run's --json report, with ``run_dir`` set.
     """
-    import io
-    from contextlib import redirect_stdout
+    return _pretrain(workdir / "scratch-run", dataset_dir, val_dir, tokenizer_dir, config_path,
+                     "--lr", "5e-3", "--warmup-steps", "10", "--num-steps", "200", "--steps-per-epoch", "50")
 
-    from apr.cli.main import main
 
-    run_dir = workdir / "scratch-run"
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        code = main(["pretrain", "--dataset", str(dataset_dir), "--val-shard", str(val_dir),
-                     "--tokenizer", str(tokenizer_dir), "--run-dir", str(run_dir), "--config", str(config_path),
-                     "--mode", "from-scratch", "--lr", "5e-3", "--warmup-steps", "10", "--num-steps", "200",
-                     "--steps-per-epoch", "50", *TINY_RUN, "--json"])
-    assert code == 0, buffer.getvalue()
-    return json.loads(buffer.getvalue())
+@pytest.fixture(scope="session")
+def short_run(workdir: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: Path, config_path: Path) -> dict:
+    """The same model after one step (epoch-000.apr): for tests that need a real checkpoint of the
+    tiny config (its identity, shapes and tokenizer) but not a trained one. Cheap, so the mutant
+    runs of those tests do not pay for `trained_run`'s 200 steps."""
+    return _pretrain(workdir / "short-run", dataset_dir, val_dir, tokenizer_dir, config_path,
+                     "--num-steps", "1", "--steps-per-epoch", "1")

@@ -101,9 +101,9 @@ def test_falsify_apr_pretrain_init_004_bad_magic(tmp_path: Path, dataset_dir: Pa
 
 
 @pytest.mark.falsifies("FALSIFY-APR-PRETRAIN-INIT-005")
-def test_falsify_apr_pretrain_init_005_bogus_metadata(tmp_path: Path, dataset_dir: Path, trained_run: dict,
+def test_falsify_apr_pretrain_init_005_bogus_metadata(tmp_path: Path, dataset_dir: Path, short_run: dict,
                                                        capsys) -> None:
-    src = epoch_ckpt(trained_run, 0)
+    src = epoch_ckpt(short_run, 0)
     no_dims = rewrite(src, tmp_path / "nodims.apr", metadata_drop=("hidden_size", "num_heads"))
     error = refused(capsys, init_run(tmp_path, dataset_dir, no_dims), tmp_path)
     assert "FALSIFY-APR-PRETRAIN-INIT-005" in error["message"] and error["exit_code"] == 5
@@ -121,12 +121,12 @@ def test_falsify_apr_pretrain_init_005_bogus_metadata(tmp_path: Path, dataset_di
 
 @pytest.mark.falsifies("FALSIFY-APR-PRETRAIN-INIT-005")
 def test_falsify_apr_pretrain_init_005_architecture_differs_from_config(tmp_path: Path, dataset_dir: Path,
-                                                                         trained_run: dict, capsys) -> None:
+                                                                         short_run: dict, capsys) -> None:
     from train_fixtures import TINY_CONFIG
 
     other = tmp_path / "config.json"
     other.write_text(json.dumps({**TINY_CONFIG, "hidden_size": 32, "intermediate_size": 64}))
-    error = refused(capsys, init_run(tmp_path, dataset_dir, epoch_ckpt(trained_run, 0), "--config", str(other)),
+    error = refused(capsys, init_run(tmp_path, dataset_dir, epoch_ckpt(short_run, 0), "--config", str(other)),
                     tmp_path)
     assert "FALSIFY-APR-PRETRAIN-INIT-005" in error["message"]
     assert "hidden_size: 64 != 32" in error["message"]
@@ -134,8 +134,8 @@ def test_falsify_apr_pretrain_init_005_architecture_differs_from_config(tmp_path
 
 @pytest.mark.falsifies("FALSIFY-APR-PRETRAIN-INIT-011")
 def test_falsify_apr_pretrain_init_011_tensor_shape_or_presence(tmp_path: Path, dataset_dir: Path,
-                                                                trained_run: dict, capsys) -> None:
-    src = epoch_ckpt(trained_run, 0)
+                                                                short_run: dict, capsys) -> None:
+    src = epoch_ckpt(short_run, 0)
     q = "model.layers.1.self_attn.q_proj.weight"
     cases = {
         "shape": {"tensors": {q: np.zeros((63, 64), np.float32)}},
@@ -165,9 +165,9 @@ def _no_tensor_reads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.falsifies("FALSIFY-INIT-ARCH-MATCH-001")
 @pytest.mark.parametrize("claim", ["llama", "LlamaForCausalLM", "qwen3"])
-def test_falsify_init_arch_match_001_rejects_mis_stamped_qwen2(tmp_path: Path, trained_run: dict, claim: str,
+def test_falsify_init_arch_match_001_rejects_mis_stamped_qwen2(tmp_path: Path, short_run: dict, claim: str,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    stamped = rewrite(epoch_ckpt(trained_run, 0), tmp_path / "wrong.apr", metadata_changes={"architecture": claim})
+    stamped = rewrite(epoch_ckpt(short_run, 0), tmp_path / "wrong.apr", metadata_changes={"architecture": claim})
     _no_tensor_reads(monkeypatch)
     with pytest.raises(ArchitectureMismatchError) as info:
         load_init_checkpoint(stamped)
@@ -194,8 +194,8 @@ def test_falsify_init_arch_match_001_rejects_qwen2_stamped_llama(tmp_path: Path)
 
 @pytest.mark.falsifies("FALSIFY-INIT-ARCH-MATCH-001")
 @pytest.mark.parametrize("claim", ["qwen2", "Qwen2ForCausalLM", "WeirdNovelArchForCausalLM", None])
-def test_falsify_init_arch_match_001_no_false_positive(tmp_path: Path, trained_run: dict, claim) -> None:
-    path = rewrite(epoch_ckpt(trained_run, 0), tmp_path / "ok.apr",
+def test_falsify_init_arch_match_001_no_false_positive(tmp_path: Path, short_run: dict, claim) -> None:
+    path = rewrite(epoch_ckpt(short_run, 0), tmp_path / "ok.apr",
                    metadata_changes={} if claim is None else {"architecture": claim},
                    metadata_drop=("architecture",) if claim is None else ())
     assert load_init_checkpoint(path).config.family == "qwen2"
@@ -203,8 +203,8 @@ def test_falsify_init_arch_match_001_no_false_positive(tmp_path: Path, trained_r
 
 @pytest.mark.falsifies("FALSIFY-INIT-ARCH-MATCH-001")
 def test_falsify_init_arch_match_001_exit_code_through_the_cli(tmp_path: Path, dataset_dir: Path,
-                                                               trained_run: dict, capsys) -> None:
-    stamped = rewrite(epoch_ckpt(trained_run, 0), tmp_path / "wrong.apr", metadata_changes={"architecture": "llama"})
+                                                               short_run: dict, capsys) -> None:
+    stamped = rewrite(epoch_ckpt(short_run, 0), tmp_path / "wrong.apr", metadata_changes={"architecture": "llama"})
     error = refused(capsys, init_run(tmp_path, dataset_dir, stamped), tmp_path)
     assert error["code"] == "architecture-mismatch" and error["exit_code"] == 5
     assert "--architecture qwen2" in error["hint"]

@@ -26,8 +26,8 @@ QWEN25_05B = ModelConfig(family="qwen2", vocab_size=151936, hidden_size=896, num
                          rope_theta=1e6, tie_word_embeddings=True)
 
 
-def epoch0(trained_run: dict) -> str:
-    return str(Path(trained_run["run_dir"]) / "ckpt" / "epoch-000.apr")
+def epoch0(run: dict) -> str:
+    return str(Path(run["run_dir"]) / "ckpt" / "epoch-000.apr")
 
 
 def gate_argv(tmp_path: Path, dataset_dir: Path, init: str, steps: int, *extra: str) -> list[str]:
@@ -36,9 +36,9 @@ def gate_argv(tmp_path: Path, dataset_dir: Path, init: str, steps: int, *extra: 
 
 
 @pytest.mark.falsifies("FALSIFY-CHINCHILLA-001")
-def test_falsify_chinchilla_001_under_provisioned_rejected(tmp_path: Path, dataset_dir: Path, trained_run: dict,
+def test_falsify_chinchilla_001_under_provisioned_rejected(tmp_path: Path, dataset_dir: Path, short_run: dict,
                                                            capsys) -> None:
-    code, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(trained_run), 5), capsys)
+    code, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(short_run), 5), capsys)
     error = document["error"]
     assert code == 5 and error["code"] == "chinchilla-gate"
     assert "[P0-J'] Chinchilla hard gate" in error["message"]
@@ -57,10 +57,10 @@ def test_aprender_p2a_reproducer_is_rejected() -> None:
 
 
 @pytest.mark.falsifies("FALSIFY-CHINCHILLA-002")
-def test_falsify_chinchilla_002_bypass_warns(tmp_path: Path, dataset_dir: Path, trained_run: dict, capsys,
+def test_falsify_chinchilla_002_bypass_warns(tmp_path: Path, dataset_dir: Path, short_run: dict, capsys,
                                               caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="apr"):
-        code, report = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(trained_run), 2, "--force-under-provisioned"),
+        code, report = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(short_run), 2, "--force-under-provisioned"),
                                capsys)
     assert code == 0 and report["chinchilla"]["status"] == "BYPASSED"
     assert any("[P0-J'] Chinchilla gate BYPASSED" in r.getMessage() for r in caplog.records)
@@ -68,11 +68,11 @@ def test_falsify_chinchilla_002_bypass_warns(tmp_path: Path, dataset_dir: Path, 
 
 
 @pytest.mark.falsifies("FALSIFY-CHINCHILLA-002")
-def test_falsify_chinchilla_002_bypass_reaches_stderr(tmp_path: Path, dataset_dir: Path, trained_run: dict) -> None:
+def test_falsify_chinchilla_002_bypass_reaches_stderr(tmp_path: Path, dataset_dir: Path, short_run: dict) -> None:
     import subprocess
     import sys
 
-    argv = gate_argv(tmp_path, dataset_dir, epoch0(trained_run), 0, "--force-under-provisioned")
+    argv = gate_argv(tmp_path, dataset_dir, epoch0(short_run), 0, "--force-under-provisioned")
     result = subprocess.run([sys.executable, "-m", "apr.cli.main", *argv], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -102,14 +102,14 @@ def test_falsify_chinchilla_004_boundary_is_exact(layers: int, hidden: int, batc
 
 
 @pytest.mark.falsifies("FALSIFY-CHINCHILLA-004")
-def test_falsify_chinchilla_004_boundary_through_the_cli(tmp_path: Path, dataset_dir: Path, trained_run: dict,
+def test_falsify_chinchilla_004_boundary_through_the_cli(tmp_path: Path, dataset_dir: Path, short_run: dict,
                                                          capsys) -> None:
     """The suggested count passes the gate (and meets the next check: an occupied --run-dir); one fewer fails."""
     (tmp_path / "run" / "ckpt").mkdir(parents=True)
     (tmp_path / "run" / "ckpt" / "epoch-000.apr").write_bytes(b"occupied")
-    _, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(trained_run), 4483), capsys)
+    _, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(short_run), 4483), capsys)
     assert document["error"]["code"] == "output-exists"
-    _, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(trained_run), 4482), capsys)
+    _, document = run_cli(gate_argv(tmp_path, dataset_dir, epoch0(short_run), 4482), capsys)
     assert document["error"]["code"] == "chinchilla-gate"
 
 
