@@ -65,12 +65,12 @@ def decode(data: dict[str, Any]) -> Corpus:
 
 def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> Corpus:
     """`lint_paths` over one folder, answered from pytest's ``cache`` when nothing changed."""
-    from falsifiers.discovery import discover, display_path
+    from falsifiers.discovery import discover, display_paths
 
     if cache is None:
         return _lint(contracts_dir, relative_to, max_bytes)
     files = discover([contracts_dir])
-    key = corpus_key(files, [display_path(f, relative_to) for f in files], max_bytes)
+    key = corpus_key(files, display_paths(files, relative_to), max_bytes)
     stored = cache.get(CACHE_KEY, None)
     if isinstance(stored, dict) and stored.get("key") == key:
         try:

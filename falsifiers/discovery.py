@@ -45,10 +45,20 @@ def display_path(path: Path, relative_to: str | os.PathLike[str] | None) -> str:
     """``path`` as findings show it: relative to the project root when one is given."""
     if relative_to is None:
         return os.fspath(path)
-    try:
-        return Path(os.path.relpath(path.resolve(), Path(relative_to).resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return os.fspath(path)
+    return display_paths([path], relative_to)[0]
 
 
-__all__ = ["CONTRACT_SUFFIXES", "discover", "display_path"]
+def display_paths(paths: list[Path], relative_to: str | os.PathLike[str]) -> list[str]:
+    """`display_path` for many files under one root, resolving the root once (the plugin does this
+    on every run, for every contract)."""
+    root = Path(relative_to).resolve()
+    shown = []
+    for path in paths:
+        try:
+            shown.append(Path(os.path.relpath(path.resolve(), root)).as_posix())
+        except ValueError:  # another drive on Windows
+            shown.append(os.fspath(path))
+    return shown
+
+
+__all__ = ["CONTRACT_SUFFIXES", "discover", "display_path", "display_paths"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from falsifiers import compat
 from falsifiers.corpus import load_contract
-from falsifiers.discovery import discover, display_path
+from falsifiers.discovery import discover, display_path, display_paths
 from falsifiers.loader import Document, Limits
 from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Location, Severity, Status
 from falsifiers.schema import did_you_mean
@@ -72,8 +72,8 @@ def lint_paths(
     files = discover(paths)
     docs: list[Document] = []
     contracts: list[Contract] = []
-    for path in files:
-        shown = display_path(path, relative_to)
+    names = display_paths(files, relative_to) if relative_to is not None else [os.fspath(f) for f in files]
+    for path, shown in zip(files, names, strict=True):
         doc, contract = load_contract(path, compat_mode=compat_mode, limits=limits, shown=shown,
                                       schema_cache=schema_cache)
         docs.append(doc)

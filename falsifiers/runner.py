@@ -81,8 +81,11 @@ def run_verify(
             project without a contracts folder).
     """
     sink = output if output is not None else sys.stderr
+    pytest_args, kept = _split_receipt_option(pytest_args)
     with tempfile.TemporaryDirectory(prefix="apr-verify-") as folder:
-        receipt_path = Path(folder) / "verdict.json"
+        # The user's own --contracts-json PATH is honoured (pytest would keep only the last of two).
+        receipt_path = Path(cwd or ".", kept) if kept else Path(folder) / "verdict.json"
+        receipt_path.unlink(missing_ok=True)  # an old receipt must never pass for this run's
         command = pytest_command(pytest_args, receipt_path, profile=profile, falsifiers=falsifiers,
                                  contracts=contracts, artifact=artifact, model_card=model_card,
                                  mutants=mutants)
@@ -106,6 +109,25 @@ def run_verify(
             )
         document = json.loads(receipt_path.read_text(encoding="utf-8"))
     return process.returncode, document
+
+
+def _split_receipt_option(pytest_args: Sequence[str]) -> tuple[list[str], str | None]:
+    """``pytest_args`` without ``--contracts-json[=]PATH``, and that PATH (the last one given)."""
+    rest: list[str] = []
+    path: str | None = None
+    args = list(pytest_args)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg.startswith("--contracts-json="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--contracts-json" and index + 1 < len(args):
+            path = args[index + 1]
+            index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return rest, path
 
 
 __all__ = ["pytest_command", "run_verify"]

@@ -92,6 +92,14 @@ def test_verify_prints_the_verdict_and_returns_its_code(inside: Project, capsys:
     (inside.root / "tests" / "test_ver.py").write_text(passing_test("VER").replace("1 + 1 == 2", "1 + 1 == 3"))
     assert apr(["contracts", "verify"]) == 1
     assert "verdict: NO-GO" in capsys.readouterr().out
+    # The user's own --contracts-json (either spelling) gets the receipt; a stale one never stands.
+    stale = inside.root / "mine.json"
+    stale.write_text('{"verdict": "GO"}')
+    assert apr(["contracts", "verify", "--", "--contracts-json", "mine.json"]) == 1
+    assert json.loads(stale.read_text())["verdict"] == "NO-GO"
+    assert apr(["contracts", "verify", "--", "-q", "--contracts-json=other.json"]) == 1
+    assert json.loads((inside.root / "other.json").read_text())["verdict"] == "NO-GO"
+    capsys.readouterr()
 
 
 def test_settings_reject_unknown_keys(tmp_path: Path) -> None:
