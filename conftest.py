@@ -11,6 +11,12 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Under xdist each worker gets its share of the CPUs for torch/OpenMP (set before anything imports
+# torch): two workers with a thread per core each oversubscribe a small CI machine several times over.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+if _workers > 1 and not any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+
 settings.register_profile(
     "ci",
     deadline=None,

@@ -168,6 +168,16 @@ def test_mutant_runs_are_planned_for_corroborated_falsifiers_fastest_test_first(
     command = child_command(runs[0], __import__("pathlib").Path("r.json"), profile="cpu")
     assert "--apply-mutant=FALSIFY-A-001:m" in command and "-x" in command
     assert command.index("t.py::fast") < command.index("t.py::slow")
+    assert runs[0].estimate == pytest.approx(9.1)  # the child's upper bound: longest runs start first
+
+
+def test_mutant_children_share_the_cpus_for_numeric_threads() -> None:
+    from falsifiers.mutant_runs import thread_env
+
+    assert thread_env({"A": "1"}, jobs=2, cpus=8)["OMP_NUM_THREADS"] == "4"
+    assert thread_env({}, jobs=4, cpus=2)["MKL_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in thread_env({}, jobs=1, cpus=8)  # one at a time: the library's default
+    assert thread_env({"OMP_NUM_THREADS": "3"}, jobs=2, cpus=8)["OMP_NUM_THREADS"] == "3"  # the user's choice
 
 
 @pytest.mark.falsifies("FALSIFY-HARNESS-015")

@@ -82,8 +82,9 @@ def trained_run(workdir: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: 
 
 @pytest.fixture(scope="session")
 def short_run(workdir: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: Path, config_path: Path) -> dict:
-    """The same model after one step (epoch-000.apr): for tests that need a real checkpoint of the
-    tiny config (its identity, shapes and tokenizer) but not a trained one. Cheap, so the mutant
-    runs of those tests do not pay for `trained_run`'s 200 steps."""
+    """The same model and flags for 4 epochs of one step each: real checkpoints of the tiny config
+    (identity, shapes, tokenizer, sidecars, recorded val_loss) for tests that do not need a
+    *trained* model. Cheap, so the mutant runs of those tests do not pay for `trained_run`'s 200
+    steps."""
     return _pretrain(workdir / "short-run", dataset_dir, val_dir, tokenizer_dir, config_path,
-                     "--num-steps", "1", "--steps-per-epoch", "1")
+                     "--num-steps", "4", "--steps-per-epoch", "1")

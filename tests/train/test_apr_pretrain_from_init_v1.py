@@ -226,14 +226,14 @@ def test_falsify_apr_pretrain_init_006_init_loss_signal(tmp_path: Path, dataset_
 
 @pytest.mark.falsifies("FALSIFY-APR-PRETRAIN-INIT-009")
 def test_falsify_apr_pretrain_init_009_optimizer_starts_fresh(tmp_path: Path, dataset_dir: Path,
-                                                              trained_run: dict, capsys) -> None:
+                                                              short_run: dict, capsys) -> None:
     from apr.train.batches import train_batch
     from apr.train.model import CausalLM
     from apr.train.plan import plan_pretrain
     from apr.cli.pretrain_cmd import options_from_args
     from apr.cli.main import build_parser
 
-    init = epoch_ckpt(trained_run, 1)
+    init = epoch_ckpt(short_run, 1)
     argv = init_run(tmp_path, dataset_dir, init, "--num-steps", "1", "--lr", "1e-3", "--warmup-steps", "0")
     code, report = run_cli(argv, capsys)
     assert code == 0
@@ -260,9 +260,9 @@ def test_falsify_apr_pretrain_init_009_optimizer_starts_fresh(tmp_path: Path, da
 
 
 @pytest.mark.falsifies("FALSIFY-APR-PRETRAIN-INIT-010")
-def test_falsify_apr_pretrain_init_010_load_is_idempotent(tmp_path: Path, dataset_dir: Path, trained_run: dict,
+def test_falsify_apr_pretrain_init_010_load_is_idempotent(tmp_path: Path, dataset_dir: Path, short_run: dict,
                                                           capsys) -> None:
-    init = epoch_ckpt(trained_run, 2)
+    init = epoch_ckpt(short_run, 2)
     outputs = []
     for name in ("first", "second"):
         code, report = run_cli(init_run(tmp_path, dataset_dir, init, "--num-steps", "0", name=name), capsys)

@@ -80,9 +80,9 @@ def test_falsify_chinchilla_002_bypass_reaches_stderr(tmp_path: Path, dataset_di
 
 
 @pytest.mark.falsifies("FALSIFY-CHINCHILLA-003")
-def test_falsify_chinchilla_003_no_init_skips(trained_run: dict, caplog: pytest.LogCaptureFixture) -> None:
-    assert trained_run["chinchilla"]["status"] == "SKIPPED" and trained_run["chinchilla"]["ratio"] < 1
-    assert trained_run["warnings"] == []
+def test_falsify_chinchilla_003_no_init_skips(short_run: dict, caplog: pytest.LogCaptureFixture) -> None:
+    assert short_run["chinchilla"]["status"] == "SKIPPED" and short_run["chinchilla"]["ratio"] < 1
+    assert short_run["warnings"] == []
     verdict = evaluate_chinchilla_gate(QWEN25_05B, num_steps=1, batch_size=1, seq_length=1, has_init=False, force=False)
     enforce_chinchilla_gate(verdict)  # does not raise
     assert verdict.message() == ""

@@ -26,8 +26,8 @@ IDENTITY = ("architecture", "hf_architecture", "hf_model_type", "hidden_size", "
             "num_kv_heads", "vocab_size", "intermediate_size", "head_dim", "rope_theta")
 
 
-def checkpoints(trained_run: dict) -> list[Path]:
-    return [Path(c) for c in trained_run["checkpoints"]]
+def checkpoints(run: dict) -> list[Path]:
+    return [Path(c) for c in run["checkpoints"]]
 
 
 def scratch_argv(run_dir: Path, dataset_dir: Path, tokenizer_dir: Path, config_path: Path, *extra: str) -> list[str]:
@@ -40,13 +40,17 @@ def scratch_argv(run_dir: Path, dataset_dir: Path, tokenizer_dir: Path, config_p
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-RESUME-001")
 def test_falsify_train_resume_001_init_val_loss_equals_recorded(tmp_path: Path, dataset_dir: Path, val_dir: Path,
-                                                                trained_run: dict, capsys) -> None:
-    for epoch, path in enumerate(checkpoints(trained_run)):
+                                                                short_run: dict, capsys) -> None:
+    # The resumed run draws its random init from another seed: a short run's checkpoints lie close to
+    # the init of the seed that trained them, so with the same seed unloaded weights would still give
+    # nearly the recorded loss.
+    for epoch, path in enumerate(checkpoints(short_run)):
         recorded = json.loads(path.with_name(f"epoch-{epoch:03d}.metadata.json").read_text())["val_loss"]
-        assert recorded == trained_run["val_loss_history"][epoch]
+        assert recorded == short_run["val_loss_history"][epoch]
         code, report = run_cli(["pretrain", "--dataset", str(dataset_dir), "--val-shard", str(val_dir),
                                 "--run-dir", str(tmp_path / f"resume-{epoch}"), "--init", str(path),
-                                "--num-steps", "0", "--force-under-provisioned", *TINY_RUN, "--json"], capsys)
+                                "--num-steps", "0", "--force-under-provisioned", *TINY_RUN, "--seed", "1009",
+                                "--json"], capsys)
         assert code == 0
         assert abs(report["init_val_loss"] - recorded) <= 1e-4, (epoch, report["init_val_loss"], recorded)
 
@@ -54,11 +58,11 @@ def test_falsify_train_resume_001_init_val_loss_equals_recorded(tmp_path: Path, 
 # --- checkpoint identity ---------------------------------------------------------------------
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-CKPT-001")
-def test_falsify_train_ckpt_001_identity_by_construction(trained_run: dict, tokenizer_dir: Path) -> None:
+def test_falsify_train_ckpt_001_identity_by_construction(short_run: dict, tokenizer_dir: Path) -> None:
     from apr.tokenizer import read_tokenizer_dir
 
     vocabulary = list(read_tokenizer_dir(tokenizer_dir).vocabulary)
-    for path in checkpoints(trained_run):
+    for path in checkpoints(short_run):
         with open_file(path) as reader:
             metadata, flags = reader.metadata, reader.flags
         assert {k: metadata[k] for k in IDENTITY} == {
@@ -71,12 +75,12 @@ def test_falsify_train_ckpt_001_identity_by_construction(trained_run: dict, toke
 
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-CKPT-001")
-def test_falsify_train_ckpt_001_inspect_quality_gives_full_points(trained_run: dict, capsys) -> None:
+def test_falsify_train_ckpt_001_inspect_quality_gives_full_points(short_run: dict, capsys) -> None:
     try:
         import apr.cli.inspect_cmd  # noqa: F401
     except ImportError:  # pragma: no cover - the lead's command, landing separately
         pytest.skip("apr inspect is not available in this tree yet")
-    for path in checkpoints(trained_run):
+    for path in checkpoints(short_run):
         code, document = run_cli(["inspect", str(path), "--quality", "--json"], capsys)
         assert code == 0
         breakdown = document["quality"]["breakdown"]
@@ -84,9 +88,9 @@ def test_falsify_train_ckpt_001_inspect_quality_gives_full_points(trained_run: d
 
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-CKPT-002")
-def test_falsify_train_ckpt_002_provenance_is_carried_over(tmp_path: Path, dataset_dir: Path, trained_run: dict,
+def test_falsify_train_ckpt_002_provenance_is_carried_over(tmp_path: Path, dataset_dir: Path, short_run: dict,
                                                            capsys) -> None:
-    source = checkpoints(trained_run)[0]
+    source = checkpoints(short_run)[0]
     with open_file(source) as reader:
         metadata, flags = dict(reader.metadata), reader.flags
         tensors = {n: np.array(reader.get_tensor(n)) for n in reader.keys()}
@@ -105,15 +109,15 @@ def test_falsify_train_ckpt_002_provenance_is_carried_over(tmp_path: Path, datas
 
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-CKPT-003")
-def test_falsify_train_ckpt_003_per_epoch_artifacts(trained_run: dict) -> None:
-    names = sorted(p.name for p in Path(trained_run["run_dir"], "ckpt").iterdir())
+def test_falsify_train_ckpt_003_per_epoch_artifacts(short_run: dict) -> None:
+    names = sorted(p.name for p in Path(short_run["run_dir"], "ckpt").iterdir())
     assert names == [f"epoch-{e:03d}.{ext}" for e in range(4) for ext in ("apr", "metadata.json")]
     for epoch in range(4):
-        sidecar = json.loads(Path(trained_run["run_dir"], "ckpt", f"epoch-{epoch:03d}.metadata.json").read_text())
+        sidecar = json.loads(Path(short_run["run_dir"], "ckpt", f"epoch-{epoch:03d}.metadata.json").read_text())
         assert all(sidecar.get(field) is not None for field in EPOCH_FIELDS), sidecar
-        assert sidecar["epoch"] == epoch and sidecar["tokens_seen"] == (epoch + 1) * 50 * 8 * 64
+        assert sidecar["epoch"] == epoch and sidecar["tokens_seen"] == (epoch + 1) * 1 * 8 * 64  # 1 step/epoch
         assert sidecar["val_ppl"] == pytest.approx(math.exp(sidecar["val_loss"]))
-        assert sidecar["val_loss"] == trained_run["epochs"][epoch]["val_loss"]
+        assert sidecar["val_loss"] == short_run["epochs"][epoch]["val_loss"]
 
 
 # --- schedule, guards, modes ----------------------------------------------------------------
@@ -232,11 +236,11 @@ def test_falsify_train_seed_001_same_seed_same_run(tmp_path: Path, dataset_dir: 
 
 
 @pytest.mark.falsifies("FALSIFY-TRAIN-TOKENIZER-001")
-def test_falsify_train_tokenizer_001_checkpoint_tokenizes_like_the_folder(tmp_path: Path, trained_run: dict,
+def test_falsify_train_tokenizer_001_checkpoint_tokenizes_like_the_folder(tmp_path: Path, short_run: dict,
                                                                          tokenizer_dir: Path, val_files: list[Path],
                                                                          capsys) -> None:
     shas = []
-    for name, source in (("dir", tokenizer_dir), ("ckpt", checkpoints(trained_run)[0])):
+    for name, source in (("dir", tokenizer_dir), ("ckpt", checkpoints(short_run)[0])):
         code, manifest = run_cli(["tokenize", *map(str, val_files), "--tokenizer", str(source),
                                   "-o", str(tmp_path / name), "--json"], capsys)
         assert code == 0
@@ -329,7 +333,7 @@ def test_falsify_train_cuda_003_resume_continuity_in_bf16(tmp_path: Path, datase
                        "--steps-per-epoch", "20")
     code, resumed = run_cli(["pretrain", "--dataset", str(dataset_dir), "--run-dir", str(tmp_path / "resumed"),
                              "--init", report["checkpoints"][0], "--num-steps", "0", "--force-under-provisioned",
-                             *TINY_RUN[:4], "--device", "cuda", "--json"], capsys)
+                             *TINY_RUN[:4], "--device", "cuda", "--seed", "1009", "--json"], capsys)  # another seed
     assert code == 0
     assert abs(resumed["init_val_loss"] - report["val_loss_history"][0]) <= 1e-2
 
