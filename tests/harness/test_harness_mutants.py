@@ -188,3 +188,67 @@ def test_an_in_process_mutant_run_leaves_hypothesis_settings_as_it_found_them(pr
     _project(project)
     project.run("--apply-mutant=FALSIFY-MUT-001:rename-harness")
     assert settings.default.phases == before and Phase.shrink in settings.default.phases
+
+
+# --- the zygote: mutant children forked from a warm parent ----------------------------------------
+
+ZYGOTE_TESTS = """
+import os, time
+import falsifiers.report
+
+def test_patch():
+    falsifiers.report.HARNESS = "patched in a child"
+    assert os.environ.get("APR_ZYGOTE_PROBE") == "set"
+
+def test_pristine():
+    assert falsifiers.report.HARNESS == "apr-contracts"
+
+def test_hang():
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def zygote(tmp_path):
+    import os
+
+    from falsifiers.zygote import Zygote, supported
+
+    if not supported(os.environ):
+        pytest.skip("the zygote needs fork (Linux); elsewhere mutants start fresh interpreters")
+    (tmp_path / "test_z.py").write_text(ZYGOTE_TESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | {"APR_ZYGOTE_PROBE": "set"}
+    warm = Zygote.start(cwd=tmp_path, env=env)
+    yield warm
+    warm.close()
+    assert warm.process.returncode == 0  # closing its input ends it cleanly
+
+
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_a_zygote_child_is_a_pytest_run_whose_changes_die_with_it(zygote, tmp_path) -> None:
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:apr_contracts"]
+    assert zygote.run(["test_z.py::test_patch", *args], log=tmp_path / "1.log", timeout=120) == (0, False)
+    assert "1 passed" in (tmp_path / "1.log").read_text()
+    # the previous child patched the module in its own memory only
+    assert zygote.run(["test_z.py::test_pristine", *args], log=tmp_path / "2.log", timeout=120) == (0, False)
+    assert zygote.run(["test_z.py::test_missing", *args], log=tmp_path / "3.log", timeout=120)[0] == 4
+
+
+def test_a_hanging_zygote_child_is_killed_at_its_timeout(zygote, tmp_path) -> None:
+    import time
+
+    start = time.monotonic()
+    code, timed_out = zygote.run(["test_z.py::test_hang", "-q", "-p", "no:cacheprovider"], log=tmp_path / "h.log",
+                                 timeout=3)
+    assert timed_out and code != 0 and time.monotonic() - start < 30
+    assert zygote.run(["test_z.py::test_pristine", "-q"], log=tmp_path / "4.log", timeout=120) == (0, False)
+
+
+def test_mutant_runs_without_the_zygote_give_the_same_results(project: Project, monkeypatch) -> None:
+    from falsifiers.zygote import DISABLE_ENV
+
+    monkeypatch.setenv(DISABLE_ENV, "0")
+    _project(project)
+    project.run("--mutants", "--contracts-json=verdict.json")
+    statuses = {(m["falsifier"], m["status"]) for m in project.receipt()["mutants"]["results"]}
+    assert statuses == {("FALSIFY-MUT-001", "killed"), ("FALSIFY-MUT-002", "survived")}
