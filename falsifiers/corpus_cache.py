@@ -9,6 +9,8 @@ a miss and a full lint. Nothing is cached under ``-p no:cacheprovider``.
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,13 @@ def decode(data: dict[str, Any]) -> Corpus:
 
 
 def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> Corpus:
-    """`lint_paths` over one folder, answered from pytest's ``cache`` when nothing changed."""
+    """`lint_paths` over one folder as the plugin needs it, answered from pytest's ``cache`` when
+    nothing changed.
+
+    The corpus keeps only the findings that are errors: they are all a verdict uses (an invalid
+    contract, the error list under the table); warnings and notes are `apr contracts lint`'s to show,
+    and a large corpus has hundreds of them to store and decode on every run.
+    """
     from falsifiers.discovery import discover, display_paths
 
     if cache is None:
@@ -72,13 +80,14 @@ def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache
     files = discover([contracts_dir])
     key = corpus_key(files, display_paths(files, relative_to), max_bytes)
     stored = cache.get(CACHE_KEY, None)
-    if isinstance(stored, dict) and stored.get("key") == key:
+    if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("corpus"), str):
         try:
-            return decode(stored["corpus"])
-        except (KeyError, TypeError, ValueError):
+            return decode(json.loads(stored["corpus"]))
+        except (KeyError, TypeError, ValueError, IndexError):
             pass  # an unreadable cache entry is a miss
     corpus = _lint(contracts_dir, relative_to, max_bytes)
-    cache.set(CACHE_KEY, {"key": key, "corpus": encode(corpus)})
+    # One compact JSON string inside pytest's (indented) cache file: a fifth of the bytes to read back.
+    cache.set(CACHE_KEY, {"key": key, "corpus": json.dumps(encode(corpus), separators=(",", ":"), ensure_ascii=False)})
     return corpus
 
 
@@ -86,7 +95,8 @@ def _lint(contracts_dir: Path, relative_to: Path, max_bytes: int) -> Corpus:
     from falsifiers.lint import lint_paths
     from falsifiers.loader import Limits
 
-    return lint_paths([contracts_dir], limits=Limits(max_bytes=max_bytes), relative_to=relative_to)
+    corpus = lint_paths([contracts_dir], limits=Limits(max_bytes=max_bytes), relative_to=relative_to)
+    return replace(corpus, findings=tuple(f for f in corpus.findings if f.is_error))
 
 
 def _location(loc: Location) -> list[Any]:
@@ -100,12 +110,10 @@ def _contract(c: Contract) -> dict[str, Any]:
         "depends_on": list(c.depends_on), "valid": c.is_valid, "location": _location(c.location),
         "references": list(c.references), "equations": list(c.equations), "style": c.style,
         "invariants": [[i.id, i.statement, _location(i.location)] for i in c.invariants],
-        "falsifiers": [
-            {"id": f.id, "invariants": list(f.invariants), "rule": f.rule, "prediction": f.prediction,
-             "if_fails": f.if_fails, "location": _location(f.location), "level": f.level.value,
-             "requires": list(f.requires), "pending": f.pending,
-             "mutants": [[m.name, m.target, m.replacement, m.artifact, [list(p) for p in m.args]]
-                         for m in f.mutants]}
+        "falsifiers": [  # positional, like the invariants: the plugin decodes every one on every run
+            [f.id, list(f.invariants), f.rule, f.prediction, f.if_fails, _location(f.location), f.level.value,
+             list(f.requires), f.pending,
+             [[m.name, m.target, m.replacement, m.artifact, [list(p) for p in m.args]] for m in f.mutants]]
             for f in c.falsifiers
         ],
     }
@@ -119,10 +127,10 @@ def _load_contract(d: dict[str, Any]) -> Contract:
         depends_on=tuple(d["depends_on"]),
         invariants=tuple(Invariant(i, s, name, Location(*loc)) for i, s, loc in d["invariants"]),
         falsifiers=tuple(
-            Falsifier(f["id"], name, tuple(f["invariants"]), f["rule"], f["prediction"], f["if_fails"],
-                      Location(*f["location"]), Level(f["level"]), tuple(f["requires"]), f["pending"],
-                      tuple(Mutant(*m[:4], tuple(tuple(p) for p in m[4])) for m in f["mutants"]))
-            for f in d["falsifiers"]
+            Falsifier(ident, name, tuple(invariants), rule, prediction, if_fails, Location(*loc), Level(level),
+                      tuple(requires), pending, tuple(Mutant(*m[:4], tuple(tuple(p) for p in m[4])) for m in mutants))
+            for ident, invariants, rule, prediction, if_fails, loc, level, requires, pending, mutants
+            in d["falsifiers"]
         ),
         is_valid=d["valid"], location=Location(*d["location"]), references=tuple(d["references"]),
         equations=tuple(d["equations"]), style=d["style"],

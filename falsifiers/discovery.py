@@ -52,10 +52,17 @@ def display_paths(paths: list[Path], relative_to: str | os.PathLike[str]) -> lis
     """`display_path` for many files under one root, resolving the root once (the plugin does this
     on every run, for every contract)."""
     root = Path(relative_to).resolve()
+    folders: dict[str, str] = {}  # each folder resolved once; file names are taken as they are
     shown = []
     for path in paths:
+        folder = os.fspath(path.parent)
+        if folder not in folders:
+            folders[folder] = os.fspath(Path(folder).resolve())
+        target = os.path.join(folders[folder], path.name)
+        if os.path.islink(path):  # a linked contract shows where it really lives
+            target = os.fspath(path.resolve())
         try:
-            shown.append(Path(os.path.relpath(path.resolve(), root)).as_posix())
+            shown.append(Path(os.path.relpath(target, root)).as_posix())
         except ValueError:  # another drive on Windows
             shown.append(os.fspath(path))
     return shown

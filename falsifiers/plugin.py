@@ -196,7 +196,7 @@ class ContractsSession:
         self.selected: set[str] = set()
         self.claimed: set[str] = set()  # contracts with at least one claiming test
         self.problems: list[str] = []
-        self.phases: dict[str, dict[str, dict[str, Any]]] = {}
+        self.phases: dict[str, dict[str, pytest.TestReport]] = {}  # bound tests' reports: node id -> phase -> report
         self.failed_tests = 0
         self.report: VerdictReport | None = None
         self.receipt_path: str | None = None
@@ -286,13 +286,15 @@ class ContractsSession:
             return (yield)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Called three times per test: kept to a loop and a store (reports are read at the end).
         if self.is_worker:
             return
-        if not any(k == PROPERTY for k, _ in report.user_properties):
-            if report.failed:
-                self.failed_tests += 1  # a test bound to no falsifier: pytest's exit 1 must survive
-            return
-        self.phases.setdefault(report.nodeid, {})[report.when] = _phase(report)
+        for key, _ in report.user_properties:
+            if key == PROPERTY:
+                self.phases.setdefault(report.nodeid, {})[report.when] = report
+                return
+        if report.failed:
+            self.failed_tests += 1  # a test bound to no falsifier: pytest's exit 1 must survive
 
     # --- the verdict ------------------------------------------------------------------------------
 
@@ -370,7 +372,7 @@ class ContractsSession:
 
         assert self.report is not None
         outcomes = {o.falsifier.id: o.outcome.value for o in self.report.falsifiers}
-        durations = {nodeid: sum(p["duration"] for p in phases.values()) for nodeid, phases in self.phases.items()}
+        durations = {nodeid: sum(_duration(p) for p in phases.values()) for nodeid, phases in self.phases.items()}
         runs, not_run = plan_runs([o.falsifier for o in self.report.falsifiers], outcomes, self.bindings, durations)
         jobs = self.config.getoption("apr_mutants_jobs") or os.cpu_count() or 1
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -508,41 +510,41 @@ def _claim(item: pytest.Item) -> Claim | None:
                  tuple(bad))
 
 
-def _phase(report: pytest.TestReport) -> dict[str, Any]:
-    reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-    return {
-        "outcome": report.outcome,
-        "duration": float(getattr(report, "duration", 0.0) or 0.0),
-        "wasxfail": getattr(report, "wasxfail", None),
-        "reason": reason,
-        "evidence": getattr(report, EVIDENCE_ATTR, None),
-    }
+def _duration(report: pytest.TestReport) -> float:
+    return float(getattr(report, "duration", 0.0) or 0.0)
 
 
-def _result(nodeid: str, phases: dict[str, dict[str, Any]]) -> TestResult:
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
+
+
+def _result(nodeid: str, phases: dict[str, pytest.TestReport]) -> TestResult:
+    """What happened to one bound test, from its setup/call/teardown reports."""
     from falsifiers.verdict import TestResult, TestStatus
 
-    duration = sum(p["duration"] for p in phases.values())
+    duration = sum(_duration(p) for p in phases.values())
     for when in ("setup", "call", "teardown"):
         phase = phases.get(when)
-        if phase is None or phase["outcome"] != "failed":
+        if phase is None or phase.outcome != "failed":
             continue
-        evidence = phase["evidence"] or {}
+        evidence = getattr(phase, EVIDENCE_ATTR, None) or {}
         status = TestStatus.HEALTH_CHECK if evidence.get("health_check") else TestStatus.FAILED
         return TestResult(nodeid, status, duration, when, evidence.get("reason", "") or "failed",
                           evidence.get("seed"), evidence.get("reproduce"), evidence.get("example"))
     for when in ("setup", "call"):
         phase = phases.get(when)
-        if phase is not None and phase["outcome"] == "skipped":
-            if phase["wasxfail"] is not None:
-                return TestResult(nodeid, TestStatus.XFAILED, duration, when, phase["wasxfail"] or "xfail")
-            return TestResult(nodeid, TestStatus.SKIPPED, duration, when, phase["reason"])
+        if phase is not None and phase.outcome == "skipped":
+            wasxfail = getattr(phase, "wasxfail", None)
+            if wasxfail is not None:
+                return TestResult(nodeid, TestStatus.XFAILED, duration, when, wasxfail or "xfail")
+            return TestResult(nodeid, TestStatus.SKIPPED, duration, when, _skip_reason(phase))
     call = phases.get("call")
-    if call is not None and call["outcome"] == "passed":
-        if call["wasxfail"] is not None:
-            return TestResult(nodeid, TestStatus.XPASSED, duration, "call", call["wasxfail"] or "xpass")
+    if call is not None and call.outcome == "passed":
+        wasxfail = getattr(call, "wasxfail", None)
+        if wasxfail is not None:
+            return TestResult(nodeid, TestStatus.XPASSED, duration, "call", wasxfail or "xpass")
         return TestResult(nodeid, TestStatus.PASSED, duration, "call")
     return TestResult(nodeid, TestStatus.SKIPPED, duration, "setup", "did not reach the test body")
 

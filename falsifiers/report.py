@@ -70,7 +70,14 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     Contracts whose falsifiers were all corroborated fold into one row unless ``verbose``: like
     pytest's dots, the eye should land on what is not GO.
     """
-    rows = [_falsifier_json(o) for o in report.falsifiers]
+    folded: set[str] = set()  # contracts that print as one "all N CORROBORATED" row: no full rows for them
+    if not verbose:
+        by_contract: dict[str, list[bool]] = {}
+        for o in report.falsifiers:
+            by_contract.setdefault(o.falsifier.contract, []).append(o.outcome is Outcome.CORROBORATED)
+        folded = {name for name, ok in by_contract.items() if len(ok) > 1 and all(ok)}
+    rows = [{"id": o.falsifier.id, "contract": o.falsifier.contract, "outcome": o.outcome.value, "tests": o.tests}
+            if o.falsifier.contract in folded else _falsifier_json(o) for o in report.falsifiers]
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
     return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
                    width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
