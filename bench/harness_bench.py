@@ -11,6 +11,7 @@ Usage::
 
     .venv/bin/python bench/harness_bench.py            # both, 7 rounds of the suite
     .venv/bin/python bench/harness_bench.py --rounds 3 --contracts 2000 --tests 500
+    .venv/bin/python bench/harness_bench.py --instructions   # + a deterministic count (valgrind)
 """
 
 from __future__ import annotations
@@ -141,6 +142,32 @@ def bench_plugin(tests: int, rounds: int) -> dict[str, float]:
             "cold_with": statistics.median(cold[0::2]), "cold_without": statistics.median(cold[1::2])}
 
 
+def count_instructions(root: Path, *extra: str) -> int:
+    """User-space instructions of one warm `pytest -q` run, counted by valgrind's callgrind.
+
+    Deterministic to a fraction of a percent, so the plugin's share can be read on a shared, noisy
+    machine where wall and CPU times move by tens of percent (each run takes ~30 s under valgrind).
+    """
+    import re
+
+    subprocess.run([sys.executable, "-m", "pytest", "-q", *extra], cwd=root, env=CHILD_ENV,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # warm bytecode and cache
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
+                             "pytest", "-q", *extra], cwd=root, env=CHILD_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind gave no instruction count: {result.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def bench_instructions(tests: int) -> tuple[int, int]:
+    with tempfile.TemporaryDirectory(prefix="apr-bench-suite-") as folder:
+        root = Path(folder)
+        make_suite(root, tests)
+        return count_instructions(root), count_instructions(root, "-p", "no:apr_contracts")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contracts", type=int, default=2000)
@@ -149,9 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bytecode", action="store_true",
                         help="run the suites with PYTHONDONTWRITEBYTECODE=1 (every module recompiled each run)")
     parser.add_argument("--skip-lint", action="store_true", help="only the plugin figure")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the instructions of one run of each variant under valgrind (callgrind)")
     args = parser.parse_args(argv)
     if args.no_bytecode:
         CHILD_ENV["PYTHONDONTWRITEBYTECODE"] = "1"
+    if args.instructions:
+        import shutil
+
+        if shutil.which("valgrind") is None:
+            parser.error("--instructions needs valgrind on PATH")
+        with_plugin, without = bench_instructions(args.tests)
+        print(f"plugin, instructions (callgrind, one warm run each): {with_plugin / 1e6:.1f} M with the plugin, "
+              f"{without / 1e6:.1f} M without; ratio {with_plugin / without:.3f} "
+              f"(overhead {100 * (with_plugin / without - 1):+.1f} %, budget +5 %)")
 
     print(f"children write bytecode: {'no' if args.no_bytecode else 'yes'}")
     lint = None if args.skip_lint else bench_lint(args.contracts)
