@@ -309,6 +309,27 @@ def test_programmatic_run_and_narrowed_paths(project: Project) -> None:
     assert json.loads((project.root / "verdict.json").read_text())["scope"] == "paths"
 
 
+def test_the_harness_fingerprint_follows_any_edit_of_its_sources(tmp_path, monkeypatch) -> None:
+    import os
+
+    from falsifiers import corpus_cache
+
+    (tmp_path / "schema").mkdir()
+    source = tmp_path / "lint.py"
+    source.write_text("RULES = 1\n")
+    (tmp_path / "schema" / "contract.schema.json").write_text("{}")
+    monkeypatch.setattr(corpus_cache, "_PACKAGE", tmp_path)
+    first = corpus_cache.harness_fingerprint()
+    assert corpus_cache.harness_fingerprint() == first  # stable while nothing changes
+    stat = source.stat()
+    source.write_text("RULES = 2\n")  # same size: only the modification time tells
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    second = corpus_cache.harness_fingerprint()
+    assert second != first
+    (tmp_path / "schema" / "contract.schema.json").write_text('{"type": "object"}')
+    assert corpus_cache.harness_fingerprint() != second
+
+
 def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> None:
     from falsifiers.corpus_cache import decode, encode
     from falsifiers.lint import lint_paths
