@@ -2,8 +2,9 @@
 
 The plugin lints the contracts on every run; on an unchanged tree that work (YAML, schema, rules)
 gives the same answer, so the answer is stored. The key covers the bytes of every contract file,
-their paths, the harness's own source and schema, and the size limit: any change to any of them is
-a miss and a full lint. Nothing is cached under ``-p no:cacheprovider``.
+their paths, the harness's own sources and schema (by size and modification time) and the size
+limit: any change to any of them is a miss and a full lint. Nothing is cached under
+``-p no:cacheprovider``.
 """
 
 from __future__ import annotations
