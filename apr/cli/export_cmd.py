@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", metavar="Q", help="gguf only: f32 (default), f16, q8_0, q4_k or q6_k")
     p.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, reads_checkpoints=("file",))
 
 
 def run(args: argparse.Namespace) -> int:

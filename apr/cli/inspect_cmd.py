@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--explain", action="store_true", help="with --quality: the stamp command for each missing point")
     p.add_argument("--tensors", action="store_true", help="list every tensor (text mode; JSON always lists them)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, reads_checkpoints=("file",))
 
 
 def _empty(value: Any) -> bool:
@@ -211,9 +211,6 @@ def _render(doc: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from apr.format import open_file
-    from apr.stamp.journal import require_no_pending_journal
-
-    require_no_pending_journal(args.file)  # an interrupted `apr stamp --in-place`: say how to recover
 
     with open_file(args.file, verify_checksum=False) as reader:
         doc = inspect_document(reader, quality=args.quality or args.explain, explain=args.explain)

@@ -78,6 +78,23 @@ def _configure_logging(verbosity: int) -> None:
     falsifiers_logger.setLevel(level)
 
 
+def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
+    """A command that reads a checkpoint refuses one whose in-place `apr stamp` was interrupted.
+
+    Commands name the arguments that are checkpoints they read (``reads_checkpoints`` in their
+    parser defaults); the journal next to such a file means it may be half-written, and the error
+    gives the `apr stamp FILE --recover` command. `apr stamp` itself recovers, so it names none.
+    """
+    names = getattr(args, "reads_checkpoints", ())
+    paths = [getattr(args, name, None) for name in names]
+    if any(paths):
+        from apr.stamp.journal import require_no_pending_journal
+
+        for path in paths:
+            if path:
+                require_no_pending_journal(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from apr.cli.output import render_error
 
     try:
+        _refuse_interrupted_stamps(args)
         return int(args.handler(args))
     except AprError as error:
         render_error(error, as_json=as_json)

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--assert-tps", type=float, default=10.0, help="throughput threshold in tokens/s (default 10)")
     p.add_argument("--prompt", default="The", help="prompt for golden_output and throughput")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, reads_checkpoints=("file",))
 
 
 def render_gates(gates, console) -> None:

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-card", help="the model card (Markdown with YAML front matter)")
     p.add_argument("--require-token", action="store_true", help="also require HF_TOKEN to be set")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run_readiness_cmd)
+    p.set_defaults(handler=run_readiness_cmd, reads_checkpoints=("file",))
 
     c = sub.add_parser("card", help="write a model card from a checkpoint's metadata and training report")
     c.add_argument("file", help="the .apr file")
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", required=True, help="the card to write (CARD.md)")
     c.add_argument("-f", "--force", action="store_true", help="replace an existing card")
     c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(handler=run_card_cmd)
+    c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",))
 
 
 def run_readiness_cmd(args: argparse.Namespace) -> int:

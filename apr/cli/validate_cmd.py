@@ -17,14 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="the .apr file")
     p.add_argument("--strict", action="store_true", help="all-zero tensors fail instead of warning")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, reads_checkpoints=("file",))
 
 
 def run(args: argparse.Namespace) -> int:
     from apr.format.validate import Status
-    from apr.stamp.journal import require_no_pending_journal
-
-    require_no_pending_journal(args.file)  # an interrupted `apr stamp --in-place`: say how to recover
 
     report = _validate_with_progress(args.file, strict=args.strict, show=not args.json)
     if args.json:

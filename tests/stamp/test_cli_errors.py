@@ -150,6 +150,7 @@ def test_json_output_document(tmp_path, src):
         assert isinstance(doc[key], (int, float))
 
 
+@pytest.mark.falsifies("FALSIFY-STAMP-006")
 def test_recover_flag_and_read_only_commands_refuse_pending_journal(tmp_path, src):
     from apr.stamp.journal import Journal, journal_path
 
@@ -161,9 +162,14 @@ def test_recover_flag_and_read_only_commands_refuse_pending_journal(tmp_path, sr
     Path(journal_path(src)).write_bytes(Journal(info.st_ino, len(raw), raw[:data_offset], int.from_bytes(raw[-4:], "little")).to_bytes())
     with open(src, "r+b") as handle:  # a half-written prefix, as a kill mid-stamp leaves it
         handle.write(b"\xff" * 32)
-    for command in (["inspect", src], ["validate", src]):
+    out_dir = tmp_path / "out"
+    for command in (["inspect", src], ["validate", src], ["run", src, "hello"], ["qa", src],
+                    ["export", src, "-o", str(out_dir)], ["readiness", src],
+                    ["card", src, "-o", str(tmp_path / "CARD.md")],
+                    ["pretrain", "--dataset", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--init", src]):
         code, _out, err = run_cli(command)
-        assert code == 5 and f"apr stamp {src} --recover" in err, err
+        assert code == 5 and f"apr stamp {src} --recover" in err, (command, err)
+    assert not out_dir.exists() and not (tmp_path / "CARD.md").exists() and not (tmp_path / "run").exists()
     code, out, _err = run_cli(["stamp", src, "--recover"])
     assert code == 0 and "rolled back" in out
     assert Path(src).read_bytes() == raw and not os.path.exists(journal_path(src))
