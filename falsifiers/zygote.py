@@ -50,10 +50,14 @@ class Zygote:
     process: subprocess.Popen[str]
 
     @classmethod
-    def start(cls, *, cwd: str | os.PathLike[str], env: Mapping[str, str]) -> Zygote:
-        process = subprocess.Popen([sys.executable, "-m", "falsifiers.zygote"], cwd=cwd, env=dict(env),
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   text=True, bufsize=1)
+    def start(cls, *, cwd: str | os.PathLike[str], env: Mapping[str, str]) -> Zygote | None:
+        """A zygote for one job slot, or None if it cannot be started (the slot then starts fresh interpreters)."""
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "falsifiers.zygote"], cwd=cwd, env=dict(env),
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True, bufsize=1)
+        except OSError:
+            return None
         return cls(process)
 
     def run(self, args: Sequence[str], *, log: str | os.PathLike[str], timeout: float) -> tuple[int, bool] | None:
@@ -66,10 +70,11 @@ class Zygote:
             answer = self.process.stdout.readline()
         except (BrokenPipeError, OSError):
             return None
-        if not answer:
+        try:
+            document = json.loads(answer)
+            return int(document["code"]), bool(document["timed_out"])
+        except (ValueError, KeyError, TypeError):  # it died (empty read) or said something else
             return None
-        document = json.loads(answer)
-        return int(document["code"]), bool(document["timed_out"])
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -154,6 +159,15 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         answers.flush()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    # Answers go to a private copy of stdout; fd 1 itself goes where stderr goes (nowhere), so a
+    # library that prints while it is preloaded cannot garble the protocol.
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     _preload()
-    serve(sys.stdin, sys.stdout)
+    serve(sys.stdin, answers)
+
+
+if __name__ == "__main__":
+    main()

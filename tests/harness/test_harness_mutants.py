@@ -219,6 +219,7 @@ def zygote(tmp_path):
     (tmp_path / "test_z.py").write_text(ZYGOTE_TESTS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | {"APR_ZYGOTE_PROBE": "set"}
     warm = Zygote.start(cwd=tmp_path, env=env)
+    assert warm is not None
     yield warm
     warm.close()
     assert warm.process.returncode == 0  # closing its input ends it cleanly
@@ -242,6 +243,20 @@ def test_a_hanging_zygote_child_is_killed_at_its_timeout(zygote, tmp_path) -> No
                                  timeout=3)
     assert timed_out and code != 0 and time.monotonic() - start < 30
     assert zygote.run(["test_z.py::test_pristine", "-q"], log=tmp_path / "4.log", timeout=120) == (0, False)
+
+
+def test_a_zygote_that_dies_or_garbles_its_answer_reads_as_none(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from falsifiers.zygote import Zygote
+
+    for script in ("import sys; sys.stdin.readline(); print('a library said hello')",
+                   "import sys; sys.stdin.readline()"):
+        fake = Zygote(subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True))
+        assert fake.run(["-q"], log=tmp_path / "x.log", timeout=5) is None  # the caller then starts python
+        fake.close()
 
 
 def test_mutant_runs_without_the_zygote_give_the_same_results(project: Project, monkeypatch) -> None:
