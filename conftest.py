@@ -1,4 +1,4 @@
-"""Repository-wide pytest set-up: Hypothesis profiles.
+"""Repository-wide pytest set-up: Hypothesis profiles, and each xdist worker's share of the CPUs.
 
 CI machines are small and noisy, so the ``ci`` profile has no deadline, is derandomized and runs a
 fixed example budget: a green run is reproducible and a red one is a real defect, not a timeout.
@@ -11,11 +11,12 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from falsifiers.mutant_runs import thread_env
+
 # Under xdist each worker gets its share of the CPUs for torch/OpenMP (set before anything imports
 # torch): two workers with a thread per core each oversubscribe a small CI machine several times over.
-_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-if _workers > 1 and not any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+# The same rule as for mutant children (unless the user set a thread count).
+os.environ.update(thread_env(os.environ, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)))
 
 settings.register_profile(
     "ci",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -70,12 +70,8 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     Contracts whose falsifiers were all corroborated fold into one row unless ``verbose``: like
     pytest's dots, the eye should land on what is not GO.
     """
-    folded: set[str] = set()  # contracts that print as one "all N CORROBORATED" row: no full rows for them
-    if not verbose:
-        by_contract: dict[str, list[bool]] = {}
-        for o in report.falsifiers:
-            by_contract.setdefault(o.falsifier.contract, []).append(o.outcome is Outcome.CORROBORATED)
-        folded = {name for name, ok in by_contract.items() if len(ok) > 1 and all(ok)}
+    # Contracts that print as one "all N CORROBORATED" row need no full rows.
+    folded = set() if verbose else _folded((o.falsifier.contract, o.outcome.value) for o in report.falsifiers)
     rows = [{"id": o.falsifier.id, "contract": o.falsifier.contract, "outcome": o.outcome.value, "tests": o.tests}
             if o.falsifier.contract in folded else _falsifier_json(o) for o in report.falsifiers]
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
@@ -93,6 +89,14 @@ def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = 
                    document.get("binding_errors", []), document.get("notes", []), summary, verdict,
                    width=width, color=color, verbose=verbose, artifact=document.get("artifact"),
                    mutants=document.get("mutants"))
+
+
+def _folded(outcomes: Iterable[tuple[str, str]]) -> set[str]:
+    """Contracts whose falsifiers (two or more) were all corroborated: one table row each."""
+    by_contract: dict[str, list[bool]] = {}
+    for contract, outcome in outcomes:
+        by_contract.setdefault(contract, []).append(outcome == Outcome.CORROBORATED.value)
+    return {name for name, ok in by_contract.items() if len(ok) > 1 and all(ok)}
 
 
 _ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "bold green": "\x1b[1;32m",
@@ -113,8 +117,9 @@ def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], p
     by_contract: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(rows, key=lambda r: (r["contract"], r["id"])):
         by_contract.setdefault(row["contract"], []).append(row)
+    folded = set() if verbose else _folded((r["contract"], r["outcome"]) for r in rows)
     for contract, items in by_contract.items():
-        if not verbose and len(items) > 1 and all(r["outcome"] == Outcome.CORROBORATED.value for r in items):
+        if contract in folded:
             tests = sum(len(r.get("tests", [])) for r in items)
             table.append((contract, f"all {len(items)}", "CORROBORATED", "green", f"{tests} tests passed"))
             continue

@@ -85,14 +85,12 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
     parser defaults); the journal next to such a file means it may be half-written, and the error
     gives the `apr stamp FILE --recover` command. `apr stamp` itself recovers, so it names none.
     """
-    names = getattr(args, "reads_checkpoints", ())
-    paths = [getattr(args, name, None) for name in names]
-    if any(paths):
+    paths = [path for name in getattr(args, "reads_checkpoints", ()) if (path := getattr(args, name, None))]
+    if paths:
         from apr.stamp.journal import require_no_pending_journal
 
         for path in paths:
-            if path:
-                require_no_pending_journal(path)
+            require_no_pending_journal(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -94,3 +94,19 @@ def test_setup_failure_refutes_and_partial_runs_do_not_corroborate() -> None:
     assert report.falsifiers[0].reason == "t::b failed (in setup): OSError: gone"
     partial = compute_verdict([f], {f.id: ["t::a", "t::c"]}, {"t::a", "t::c"}, results, Profile("cpu"))
     assert partial.falsifiers[0].reason == "1 of 2 bound tests did not run"
+
+
+def test_the_table_folds_only_contracts_whose_falsifiers_all_held() -> None:
+    from falsifiers.report import render_verdict
+
+    held = [Falsifier(f"FALSIFY-A-00{n}", "a-v1", (f"INV-A-00{n}",), "r", "p", "f", Location("a.yaml")) for n in (1, 2)]
+    mixed = [falsifier(1), falsifier(2)]
+    nodeids = {f.id: [f"t.py::{f.id}"] for f in held + mixed}
+    results = {n[0]: TestResult(n[0], TestStatus.PASSED) for n in nodeids.values()}
+    results["t.py::FALSIFY-T-002"] = TestResult("t.py::FALSIFY-T-002", TestStatus.FAILED, reason="boom")
+    report = compute_verdict(held + mixed, nodeids, results, results, Profile("cpu"))
+    rows = [line.split()[:3] for line in render_verdict(report, width=200).splitlines()[2:6]]
+    assert rows[0] == ["a-v1", "all", "2"]  # folded: every falsifier of a-v1 held
+    assert [r[1] for r in rows[1:3]] == ["FALSIFY-T-001", "FALSIFY-T-002"]  # t-v1 has a refutation: each row shown
+    verbose = render_verdict(report, width=200, verbose=True)
+    assert "FALSIFY-A-001" in verbose and "FALSIFY-A-002" in verbose and "all 2" not in verbose
