@@ -199,10 +199,12 @@ def resolve_mutant(corpus: Corpus, spec: str) -> tuple[Falsifier, Mutant]:
 
 
 def quiet_hypothesis() -> Callable[[], None]:
-    """In a mutant's child run: no shrinking and no example database, if Hypothesis is installed.
+    """In a mutant's child run: derandomized, no shrinking, no example database (if Hypothesis is installed).
 
     A mutant needs one failing example, not the smallest, and its failures must not be replayed
-    by later plain runs. Loaded before collection, so tests' own ``settings(...)`` inherit it.
+    by later plain runs. Derandomized whatever the session's profile, so a mutant killed on a
+    laptop is killed in CI too: a survivor is a weak test, not a bad draw. Loaded before
+    collection, so tests' own ``settings(...)`` inherit it.
 
     Returns:
         A function that loads the previous profile again (the session calls it at its end, so an
@@ -216,7 +218,7 @@ def quiet_hypothesis() -> Callable[[], None]:
 
     previous = getattr(settings, "_current_profile", None) or "default"
     settings.register_profile("apr-contracts-mutant", phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                              database=None)
+                              database=None, derandomize=True)
     settings.load_profile("apr-contracts-mutant")
     return lambda: settings.load_profile(previous)
 

@@ -8,7 +8,7 @@ import shlex
 import tempfile
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from apr.format.header import Flags
@@ -63,8 +63,14 @@ def test_falsify_quality_001_cli_json(tmp_path):
     assert code == 0 and quality["score"] == sum(quality["breakdown"].values()) and quality["threshold"] == 90
 
 
+_FULL_MARKS = ({"architecture": "qwen2", "hidden_size": 1, "num_layers": 1, "num_heads": 1, "license": "MIT",
+                "data_source": "d", "data_license": "MIT", "hf_architecture": "Q", "hf_model_type": "q"},
+               int(Flags.HAS_VOCAB), True)
+
+
 @pytest.mark.falsifies("FALSIFY-QUALITY-002")
 @given(inputs=scored_inputs())
+@example(inputs=_FULL_MARKS)  # every part at its maximum: the case an over-generous rule shows up in
 def test_falsify_quality_002_parts_within_maxima(inputs):
     meta, flags, valid = inputs
     score = score_quality(checksum_valid=valid, metadata=meta, flags=flags)

@@ -190,6 +190,34 @@ def test_an_in_process_mutant_run_leaves_hypothesis_settings_as_it_found_them(pr
     assert settings.default.phases == before and Phase.shrink in settings.default.phases
 
 
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_a_mutant_run_draws_the_same_examples_whatever_the_profile(project: Project,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill must not hang on a lucky draw: under a mutant the examples are derandomized, and so
+    the same on a laptop (randomized profile) as in CI; the database and shrinking are off."""
+    project.test("test_draws", """
+import os
+import pytest
+from hypothesis import Phase, given, settings, strategies as st
+
+@pytest.mark.falsifies("FALSIFY-MUT-001")
+@given(st.integers())
+def test_falsify_mut_001_records(n):
+    current = settings()
+    assert current.derandomize and current.database is None and Phase.shrink not in current.phases
+    with open(os.environ["DRAWS"], "a") as out:
+        out.write(f"{n}\\n")
+""")
+    _project(project)
+    draws = []
+    for run in range(2):
+        path = project.root / f"draws{run}.txt"
+        monkeypatch.setenv("DRAWS", str(path))
+        project.run("--apply-mutant=FALSIFY-MUT-001:rename-harness", "-k", "records").assert_outcomes(passed=1)
+        draws.append(path.read_text().split())
+    assert draws[0] and draws[0] == draws[1]
+
+
 # --- the zygote: mutant children forked from a warm parent ----------------------------------------
 
 ZYGOTE_TESTS = """
