@@ -16,11 +16,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from falsifiers.binding import FIXTURE
 from falsifiers.errors import ArtifactNotFoundError
 
 NO_ARTIFACT = "no --artifact given"
 CHANGED = "artifact changed during verification"
-FIXTURE = "apr_artifact"
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -80,25 +80,6 @@ def digest_artifact(path: str | os.PathLike[str], model_card: str | os.PathLike[
     return ArtifactRecord(target, digest.hexdigest(), size, card)
 
 
-def artifact_falsifiers(items: list[Any], claims: dict[str, Any], corpus: Any) -> set[str]:
-    """Artifact-level falsifiers with a bound test that takes the ``apr_artifact`` fixture.
-
-    Only these are about a *given* file; other ``level: artifact`` falsifiers build their own files.
-    """
-    from falsifiers.records import Level
-
-    found: set[str] = set()
-    for item in items:
-        claim = claims.get(item.nodeid)
-        if claim is None or FIXTURE not in getattr(item, "fixturenames", ()):
-            continue
-        for ident in claim.ids:
-            known = corpus.falsifiers.get(ident)
-            if known is not None and known.level is Level.ARTIFACT:
-                found.add(ident)
-    return found
-
-
 def artifact_change(before: ArtifactRecord, after: ArtifactRecord | None) -> str | None:
     """Why the verdict cannot stand for ``before``'s digest, or ``None`` when the file is unchanged."""
     if after is None:
@@ -108,5 +89,4 @@ def artifact_change(before: ArtifactRecord, after: ArtifactRecord | None) -> str
     return None
 
 
-__all__ = ["CHANGED", "FIXTURE", "NO_ARTIFACT", "ArtifactRecord", "artifact_change", "artifact_falsifiers",
-           "digest_artifact"]
+__all__ = ["CHANGED", "FIXTURE", "NO_ARTIFACT", "ArtifactRecord", "artifact_change", "digest_artifact"]

@@ -20,7 +20,8 @@ from collections import Counter
 from typing import Any
 
 from falsifiers.loader import Document, PathKey
-from falsifiers.records import Finding, Location, Severity
+from falsifiers.findings import Finding, Severity
+from falsifiers.records import Location
 from falsifiers.schema import did_you_mean
 
 STYLE_CANONICAL = "canonical"

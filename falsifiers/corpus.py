@@ -15,7 +15,8 @@ from typing import Any
 from falsifiers import compat
 from falsifiers.discovery import CONTRACT_SUFFIXES, discover  # re-exported: corpus.discover
 from falsifiers.loader import Document, Limits, load_file, salvage_ids
-from falsifiers.records import Contract, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
+from falsifiers.findings import Finding, Severity
+from falsifiers.records import Contract, Falsifier, Invariant, Level, Location, Mutant, Status
 from falsifiers.schema import schema_fingerprint, validate_document
 
 

@@ -24,7 +24,8 @@ from falsifiers import compat
 from falsifiers.corpus import load_contract
 from falsifiers.discovery import discover, display_path, display_paths
 from falsifiers.loader import Document, Limits
-from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Location, Severity, Status
+from falsifiers.findings import Finding, Severity
+from falsifiers.records import Contract, Corpus, Falsifier, Invariant, Location, Status
 from falsifiers.schema import did_you_mean
 
 KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix", "hf-token"})

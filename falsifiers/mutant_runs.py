@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from falsifiers.records import Falsifier, Mutant, MutantResult, MutantStatus
+from falsifiers.mutation import MutantResult, MutantStatus
+from falsifiers.records import Falsifier, Mutant
 from falsifiers.zygote import Zygote
 from falsifiers.zygote import supported as zygote_supported
 

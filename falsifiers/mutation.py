@@ -17,20 +17,48 @@ Nothing read from a contract is ever executed or evaluated: a ``target`` is an a
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib
 import json
 import os
 import sys
 from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from falsifiers.errors import SelectionError
-from falsifiers.records import Corpus, Falsifier, Mutant, MutantResult, MutantStatus
+from falsifiers.records import Corpus, Falsifier, Mutant
 
 ALLOWED_NAMESPACES = ("apr", "falsifiers", "tests")
 VACUOUS = "VACUOUS"
 INHERIT_ENV = "APR_CONTRACTS_MUTANT"
+
+
+class MutantStatus(str, enum.Enum):
+    """What one mutant run showed about its falsifier's tests."""
+
+    KILLED = "killed"  # a bound test failed with the fault in: the tests can fail
+    SURVIVED = "survived"  # every bound test passed with the fault in: the falsifier is vacuous
+    NOT_RUN = "not-run"  # the falsifier was not corroborated, or its tests were skipped under the mutant
+    ERROR = "error"  # the mutant could not be applied, or its run ended without a verdict
+
+
+@dataclass(frozen=True, slots=True)
+class MutantResult:
+    """One mutant's run (plain data: it goes into the receipt)."""
+
+    falsifier: str
+    contract: str
+    name: str
+    kind: str
+    status: MutantStatus
+    detail: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"falsifier": self.falsifier, "contract": self.contract, "name": self.name, "kind": self.kind,
+                "status": self.status.value, "detail": self.detail, "seconds": round(self.seconds, 3)}
 
 
 def namespace_problem(mutant: Mutant) -> str | None:
@@ -264,6 +292,8 @@ def mutant_summary(falsifiers: Sequence[Falsifier], results: Sequence[MutantResu
 __all__ = [
     "ALLOWED_NAMESPACES",
     "VACUOUS",
+    "MutantResult",
+    "MutantStatus",
     "apply_mutant",
     "find_mutant",
     "judge_mutant",

@@ -23,7 +23,8 @@ import pytest
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
     from falsifiers.binding import Claim
-    from falsifiers.records import Corpus, Falsifier, Mutant, MutantResult
+    from falsifiers.mutation import MutantResult
+    from falsifiers.records import Corpus, Falsifier, Mutant
     from falsifiers.settings import Profile, Settings
     from falsifiers.verdict import TestResult, VerdictReport
 
@@ -92,12 +93,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from err
     config.stash[STATE_KEY] = session
     config.pluginmanager.register(session, "apr-contracts-session")
+    if session.is_worker:
+        config.pluginmanager.register(_WorkerEvidence(), "apr-contracts-worker-evidence")
+    if session.mutant is not None and not session.mutant[1].artifact:
+        config.pluginmanager.register(_MutantPatch(*session.mutant), "apr-contracts-mutant-patch")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(STATE_KEY, None)
     if session is not None:
         del config.stash[STATE_KEY]
+        for name in ("apr-contracts-worker-evidence", "apr-contracts-mutant-patch"):
+            helper = config.pluginmanager.get_plugin(name)
+            if helper is not None:
+                config.pluginmanager.unregister(helper)
         config.pluginmanager.unregister(session)
         if session.restore_hypothesis is not None:
             session.restore_hypothesis()
@@ -138,15 +147,46 @@ def apr_artifact(request: pytest.FixtureRequest) -> ArtifactRecord:
     return record
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Attach replay data to a bound test's failure (outermost wrapper: after Hypothesis adds its own)."""
-    report = yield
-    if report.failed and STATE_KEY in item.config.stash and any(k == PROPERTY for k, _ in item.user_properties):
+def _attach_evidence(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """Put replay data (Hypothesis example, seed, blob) on a bound test's failed report."""
+    if report.failed and any(k == PROPERTY for k, _ in item.user_properties):
         from falsifiers._evidence import failure_evidence
 
         setattr(report, EVIDENCE_ATTR, failure_evidence(item, call, report))
-    return report
+
+
+class _WorkerEvidence:
+    """xdist worker: evidence must be on the report before the worker sends it to the controller.
+
+    A worker serialises each report in ``pytest_runtest_logreport``, before pytest calls
+    ``pytest_exception_interact``; so here a ``makereport`` wrapper (outermost: after Hypothesis has
+    added its sections) does it. Elsewhere the session object uses ``pytest_exception_interact``,
+    which runs only for failures: passing tests pay nothing.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        _attach_evidence(item, call, report)
+        return report
+
+
+class _MutantPatch:
+    """``--apply-mutant`` (code mutants): the fault is patched in around each of the falsifier's
+    bound tests, then restored. Registered only then: other runs do not pay a wrapper per test."""
+
+    def __init__(self, falsifier: Falsifier, mutant: Mutant) -> None:
+        self.falsifier = falsifier
+        self.mutant = mutant
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        if (PROPERTY, self.falsifier.id) not in item.user_properties:
+            return (yield)
+        from falsifiers.mutation import apply_mutant
+
+        with apply_mutant(self.mutant):
+            return (yield)
 
 
 class ContractsSession:
@@ -217,7 +257,7 @@ class ContractsSession:
                                    require_all=self.mode == "full", unchecked_contracts=invalid)
         self.bindings = dict(bindings.tests)
         self.claimed = {self.corpus.falsifiers[i].contract for i in bindings.tests}
-        from falsifiers.artifact import artifact_falsifiers
+        from falsifiers.binding import artifact_falsifiers
 
         self.artifact_falsifiers = artifact_falsifiers(items, claims, self.corpus)
         chosen = self.selection
@@ -275,15 +315,11 @@ class ContractsSession:
 
     # --- running ----------------------------------------------------------------------------------
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        """``--apply-mutant``: patch the fault in around each of the falsifier's bound tests, then restore."""
-        if self.mutant is None or self.mutant[1].artifact or (PROPERTY, self.mutant[0].id) not in item.user_properties:
-            return (yield)
-        from falsifiers.mutation import apply_mutant
-
-        with apply_mutant(self.mutant[1]):
-            return (yield)
+    def pytest_exception_interact(self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any],
+                                  report: pytest.TestReport | pytest.CollectReport) -> None:
+        """A failure (only failures reach this hook): its replay data, read with the report at the end."""
+        if isinstance(node, pytest.Item) and isinstance(report, pytest.TestReport) and not self.is_worker:
+            _attach_evidence(node, call, report)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Called three times per test: kept to a loop and a store (reports are read at the end).

@@ -2,13 +2,20 @@
 
 Every record is a frozen, slotted dataclass (pytest's ``Skip``), every closed set an ``Enum``, so
 the pure modules can be tested with plain values and nothing downstream re-parses YAML.
+
+Only what every plugin run builds lives here: lint findings are in `falsifiers.findings` and mutant
+results in `falsifiers.mutation`, so a run without them never creates their classes (a frozen
+dataclass costs about 1.5 ms to create on import, paid by every pytest run with contracts).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.findings import Finding
 
 # --- where and how bad ----------------------------------------------------------------------------
 
@@ -28,69 +35,6 @@ class Location:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "col": self.col}
-
-
-class Severity(str, enum.Enum):
-    """How much a finding matters. Only ``ERROR`` makes lint exit non-zero (``--strict`` adds ``WARNING``)."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem in one place, with the remedy.
-
-    Attributes:
-        severity: error, warning or info.
-        code: a stable kebab-case rule name, e.g. ``duplicate-key``, ``unknown-key``.
-        message: what is wrong, naming the thing the author typed.
-        location: where; ``None`` only for problems that have no place (an empty corpus).
-        hint: how to fix it.
-        related: other places involved (the first occurrence of a duplicate id).
-    """
-
-    severity: Severity
-    code: str
-    message: str
-    location: Location | None = None
-    hint: str | None = None
-    related: tuple[Location, ...] = ()
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity is Severity.ERROR
-
-    def render(self) -> str:
-        """The compiler-style text form: ``path:line:col: error[code]: message`` plus fix lines."""
-        where = f"{self.location}: " if self.location else ""
-        text = f"{where}{self.severity.value}[{self.code}]: {self.message}"
-        for other in self.related:
-            text += f"\n  see also: {other}"
-        if self.hint:
-            text += f"\n  fix: {self.hint}"
-        return text
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Finding:
-        """The inverse of `to_dict` (the plugin caches schema findings by file hash)."""
-        loc = data.get("location")
-        return cls(
-            Severity(data["severity"]), data["code"], data["message"],
-            Location(loc["path"], loc.get("line"), loc.get("col")) if loc else None,
-            data.get("hint"), tuple(Location(r["path"], r.get("line"), r.get("col")) for r in data.get("related", ())),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity.value,
-            "code": self.code,
-            "message": self.message,
-            "location": self.location.to_dict() if self.location else None,
-            "hint": self.hint,
-            "related": [loc.to_dict() for loc in self.related],
-        }
 
 
 # --- contracts ------------------------------------------------------------------------------------
@@ -132,32 +76,6 @@ class Mutant:
     @property
     def kind(self) -> str:
         return "artifact" if self.artifact else "code"
-
-
-class MutantStatus(str, enum.Enum):
-    """What one mutant run showed about its falsifier's tests."""
-
-    KILLED = "killed"  # a bound test failed with the fault in: the tests can fail
-    SURVIVED = "survived"  # every bound test passed with the fault in: the falsifier is vacuous
-    NOT_RUN = "not-run"  # the falsifier was not corroborated, or its tests were skipped under the mutant
-    ERROR = "error"  # the mutant could not be applied, or its run ended without a verdict
-
-
-@dataclass(frozen=True, slots=True)
-class MutantResult:
-    """One mutant's run (plain data: it goes into the receipt)."""
-
-    falsifier: str
-    contract: str
-    name: str
-    kind: str
-    status: MutantStatus
-    detail: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"falsifier": self.falsifier, "contract": self.contract, "name": self.name, "kind": self.kind,
-                "status": self.status.value, "detail": self.detail, "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +164,9 @@ __all__ = [
     "Contract",
     "Corpus",
     "Falsifier",
-    "Finding",
     "Invariant",
     "Level",
     "Location",
     "Mutant",
-    "MutantResult",
-    "MutantStatus",
-    "Severity",
     "Status",
 ]

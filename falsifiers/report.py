@@ -12,10 +12,13 @@ import platform
 import sys
 from collections.abc import Iterable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from falsifiers.records import Contract, Corpus, Finding, Severity
+from falsifiers.records import Contract, Corpus
 from falsifiers.verdict import FalsifierOutcome, Outcome, TestResult, Verdict, VerdictReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.findings import Finding
 
 RECEIPT_SCHEMA = "apr-contracts/verdict/1"
 LINT_SCHEMA = "apr-contracts/lint/1"
@@ -279,6 +282,8 @@ def _test_json(test: TestResult) -> dict[str, Any]:
 
 def lint_document(corpus: Corpus, *, strict: bool = False) -> dict[str, Any]:
     """The ``apr contracts lint --json`` document."""
+    from falsifiers.findings import Severity
+
     counts = {s.value: sum(1 for f in corpus.findings if f.severity is s) for s in Severity}
     return {
         "schema": LINT_SCHEMA,
@@ -298,12 +303,16 @@ def lint_document(corpus: Corpus, *, strict: bool = False) -> dict[str, Any]:
 
 def lint_failed(corpus: Corpus, *, strict: bool = False) -> bool:
     """Whether lint should exit non-zero: any error (any warning too under ``--strict``)."""
+    from falsifiers.findings import Severity
+
     bad = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
     return any(f.severity in bad for f in corpus.findings)
 
 
 def render_findings(findings: Sequence[Finding], *, show_info: bool = True) -> str:
     """Compiler-style lines, one finding per block."""
+    from falsifiers.findings import Severity
+
     return "\n".join(f.render() for f in findings if show_info or f.severity is not Severity.INFO)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from falsifiers.loader import Document, PathKey
-from falsifiers.records import Finding, Severity
+from falsifiers.findings import Finding, Severity
 
 SCHEMA_RESOURCE = "schema/contract.schema.json"
 

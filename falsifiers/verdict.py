@@ -24,11 +24,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from falsifiers.records import Contract, Falsifier, MutantResult
+from falsifiers.records import Contract, Falsifier
 from falsifiers.settings import Profile
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
+    from falsifiers.mutation import MutantResult
 
 
 class Outcome(str, enum.Enum):

@@ -156,7 +156,8 @@ def test_artifact_mutant_gives_the_tests_a_faulty_copy_and_leaves_the_file(proje
 @pytest.mark.falsifies("FALSIFY-HARNESS-015")
 def test_mutant_runs_are_planned_for_corroborated_falsifiers_fastest_test_first() -> None:
     from falsifiers.mutant_runs import child_command, plan_runs
-    from falsifiers.records import Falsifier, Location, MutantStatus
+    from falsifiers.mutation import MutantStatus
+    from falsifiers.records import Falsifier, Location
 
     mutant = Mutant("m", FAULT["target"], FAULT["replacement"])
     good = Falsifier("FALSIFY-A-001", "a", ("INV-A-001",), "r", "p", "f", Location("a.yaml"), mutants=(mutant,))

@@ -113,7 +113,10 @@ def test_claiming_an_invariant_id_explains_the_mistake(project: Project) -> None
 
 
 @pytest.mark.falsifies("FALSIFY-HARNESS-006")
-def test_failure_refutes_and_reports_the_minimal_example(project: Project) -> None:
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
+def test_failure_refutes_and_reports_the_minimal_example(project: Project, workers: int) -> None:
+    """Serially the replay data is read in pytest_exception_interact; an xdist worker must attach it
+    before it sends the report, so there a makereport wrapper does: both paths are checked."""
     project.contract("hyp-v1", contract_yaml("HYP"))
     project.test("test_hyp", """
         import pytest
@@ -125,7 +128,10 @@ def test_failure_refutes_and_reports_the_minimal_example(project: Project) -> No
         def test_falsify_hyp_001(x):
             assert x < 100
     """)
-    result = project.run("--contracts-json=verdict.json")
+    if workers:
+        result = project.run_subprocess("--contracts-json=verdict.json", "-n", str(workers))
+    else:
+        result = project.run("--contracts-json=verdict.json")
     assert result.ret == 1
     falsifier = project.receipt()["falsifiers"][0]
     assert falsifier["outcome"] == "REFUTED"
