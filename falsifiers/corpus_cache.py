@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,24 +29,26 @@ def harness_fingerprint() -> str:
     a ``.pyc`` is stale: the harness's own files change rarely and are not hashed on every run (the
     contract files, which do change, are hashed in `corpus_key`).
     """
-    digest = hashlib.sha256()
-    for path in sorted([*_PACKAGE.glob("*.py"), *_PACKAGE.glob("schema/*.json")]):
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return digest.hexdigest()
+    entries = []
+    for folder, suffix in ((_PACKAGE, ".py"), (_PACKAGE / "schema", ".json")):
+        with os.scandir(folder) as found:
+            entries += [(entry.name, entry.stat()) for entry in found if entry.name.endswith(suffix)]
+    text = "".join(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0" for name, stat in sorted(entries))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def corpus_key(files: list[Path], shown: list[str], max_bytes: int) -> str:
-    """The cache key for these files as they are now."""
-    digest = hashlib.sha256(harness_fingerprint().encode())
-    digest.update(str(max_bytes).encode())
+    """The cache key for these files as they are now: every file's shown name and bytes."""
+    digest = hashlib.sha256(f"{harness_fingerprint()}\0{max_bytes}\0".encode())
     for path, name in zip(files, shown, strict=True):
         digest.update(name.encode() + b"\0")
         try:
-            digest.update(hashlib.sha256(path.read_bytes()).digest() if path.stat().st_size <= max_bytes
-                          else f"large:{path.stat().st_size}".encode())
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read() if size <= max_bytes else b""
+            digest.update(b"large:%d\0" % size if size > max_bytes else b"%d\0%s" % (len(data), data))
         except OSError as err:
-            digest.update(f"unreadable:{err.errno}".encode())
+            digest.update(f"unreadable:{err.errno}\0".encode())
     return digest.hexdigest()
 
 
@@ -59,7 +62,7 @@ def encode(corpus: Corpus) -> dict[str, Any]:
 
 def decode(data: dict[str, Any]) -> Corpus:
     """The inverse of `encode`."""
-    contracts = tuple(_load_contract(c) for c in data["contracts"])
+    contracts = tuple([_load_contract(c) for c in data["contracts"]])
     findings: tuple[Any, ...] = ()
     if data["findings"]:  # usually none: only errors are cached
         from falsifiers.findings import Finding
@@ -129,19 +132,23 @@ def _contract(c: Contract) -> dict[str, Any]:
     }
 
 
+_LEVELS = {level.value: level for level in Level}  # a dict lookup: Level(value) costs ~1 us per call
+_STATUSES = {status.value: status for status in Status}
+
+
 def _load_contract(d: dict[str, Any]) -> Contract:
     name = d["name"]
+    falsifiers = []
+    for ident, invariants, rule, prediction, if_fails, loc, level, requires, pending, mutants in d["falsifiers"]:
+        declared = tuple(Mutant(m[0], m[1], m[2], m[3], tuple(map(tuple, m[4]))) for m in mutants) if mutants else ()
+        falsifiers.append(Falsifier(ident, name, tuple(invariants), rule, prediction, if_fails, Location(*loc),
+                                    _LEVELS[level], tuple(requires), pending, declared))
     return Contract(
         name=name, path=d["path"], sha256=d["sha256"], version=d["version"],
-        status=Status(d["status"]) if d["status"] else None, description=d["description"],
+        status=_STATUSES[d["status"]] if d["status"] else None, description=d["description"],
         depends_on=tuple(d["depends_on"]),
-        invariants=tuple(Invariant(i, s, name, Location(*loc)) for i, s, loc in d["invariants"]),
-        falsifiers=tuple(
-            Falsifier(ident, name, tuple(invariants), rule, prediction, if_fails, Location(*loc), Level(level),
-                      tuple(requires), pending, tuple(Mutant(*m[:4], tuple(tuple(p) for p in m[4])) for m in mutants))
-            for ident, invariants, rule, prediction, if_fails, loc, level, requires, pending, mutants
-            in d["falsifiers"]
-        ),
+        invariants=tuple([Invariant(i, s, name, Location(*loc)) for i, s, loc in d["invariants"]]),
+        falsifiers=tuple(falsifiers),
         is_valid=d["valid"], location=Location(*d["location"]), references=tuple(d["references"]),
         equations=tuple(d["equations"]), style=d["style"],
     )

@@ -15,18 +15,16 @@ CONTRACT_SUFFIXES = (".yaml", ".yml")
 def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Contract files under ``paths`` (files as given, folders searched recursively), sorted.
 
-    Hidden folders are skipped. Raises `ContractNotFoundError` for a path that does not exist:
-    that is a caller's mistake, not a finding about a contract.
+    Hidden files and folders are skipped, and linked folders are not entered (as ``Path.rglob``).
+    Raises `ContractNotFoundError` for a path that does not exist: that is a caller's mistake, not a
+    finding about a contract.
     """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                if candidate.suffix in CONTRACT_SUFFIXES and candidate.is_file():
-                    relative = candidate.relative_to(path).parts
-                    if not any(part.startswith(".") for part in relative):
-                        found.append(candidate)
+            top = os.fspath(path)
+            found.extend(Path(top, *parts) for parts in sorted(_walk(top, ())))
         elif path.is_file():
             found.append(path)
         else:
@@ -41,6 +39,21 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return list(unique.values())
 
 
+def _walk(folder: str, parts: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Relative parts of every contract file below ``folder``: one ``scandir`` per folder, no
+    ``Path`` per entry (the plugin lists the contracts on every run)."""
+    found: list[tuple[str, ...]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                found.extend(_walk(entry.path, (*parts, entry.name)))
+            elif entry.name.endswith(CONTRACT_SUFFIXES) and entry.is_file():
+                found.append((*parts, entry.name))
+    return found
+
+
 def display_path(path: Path, relative_to: str | os.PathLike[str] | None) -> str:
     """``path`` as findings show it: relative to the project root when one is given."""
     if relative_to is None:
@@ -49,22 +62,29 @@ def display_path(path: Path, relative_to: str | os.PathLike[str] | None) -> str:
 
 
 def display_paths(paths: list[Path], relative_to: str | os.PathLike[str]) -> list[str]:
-    """`display_path` for many files under one root, resolving the root once (the plugin does this
-    on every run, for every contract)."""
+    """`display_path` for many files under one root: each folder is resolved and made relative
+    once, and a file's name is appended unless the file is a link (the plugin does this on every
+    run, for every contract)."""
     root = Path(relative_to).resolve()
-    folders: dict[str, str] = {}  # each folder resolved once; file names are taken as they are
+    folders: dict[str, str | None] = {}  # folder as given -> its display prefix (None: another drive)
     shown = []
     for path in paths:
-        folder = os.fspath(path.parent)
+        folder = os.path.dirname(path)
         if folder not in folders:
-            folders[folder] = os.fspath(Path(folder).resolve())
-        target = os.path.join(folders[folder], path.name)
+            try:
+                folders[folder] = Path(os.path.relpath(Path(folder).resolve(), root)).as_posix()
+            except ValueError:  # another drive on Windows
+                folders[folder] = None
+        prefix = folders[folder]
         if os.path.islink(path):  # a linked contract shows where it really lives
-            target = os.fspath(path.resolve())
-        try:
-            shown.append(Path(os.path.relpath(target, root)).as_posix())
-        except ValueError:  # another drive on Windows
+            try:
+                shown.append(Path(os.path.relpath(path.resolve(), root)).as_posix())
+            except ValueError:
+                shown.append(os.fspath(path))
+        elif prefix is None:
             shown.append(os.fspath(path))
+        else:
+            shown.append(path.name if prefix == "." else f"{prefix}/{path.name}")
     return shown
 
 

@@ -451,7 +451,7 @@ class ContractsSession:
                    if c.name in names and not c.is_valid]
         if not unique and not invalid:
             return None  # nothing in scope: no verdict, pytest's own exit status stands
-        results = {nodeid: _result(nodeid, phases) for nodeid, phases in self.phases.items()}
+        results = _results(self.phases)
         stopped = None
         if self.problems:
             stopped = "not run: binding errors at collection"
@@ -554,6 +554,22 @@ def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     return ""
+
+
+def _results(phases_by_test: dict[str, dict[str, pytest.TestReport]]) -> dict[str, TestResult]:
+    """What happened to each bound test; a test whose three phases passed is decided at once."""
+    from falsifiers.verdict import TestResult, TestStatus
+
+    results = {}
+    for nodeid, phases in phases_by_test.items():
+        call = phases.get("call")
+        if (call is not None and call.outcome == "passed" and len(phases) == 3
+                and phases["teardown"].outcome == "passed" and not hasattr(call, "wasxfail")):
+            duration = phases["setup"].duration + call.duration + phases["teardown"].duration
+            results[nodeid] = TestResult(nodeid, TestStatus.PASSED, duration, "call")
+        else:
+            results[nodeid] = _result(nodeid, phases)
+    return results
 
 
 def _result(nodeid: str, phases: dict[str, pytest.TestReport]) -> TestResult:

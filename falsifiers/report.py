@@ -61,7 +61,10 @@ def environment() -> dict[str, Any]:
 
 def summary_line(report: VerdictReport) -> str:
     """One line: the verdict, the counts, the profile."""
-    counts = ", ".join(f"{report.count(o)} {o.value.lower()}" for o in Outcome)
+    tally = dict.fromkeys(Outcome, 0)
+    for item in report.falsifiers:
+        tally[item.outcome] += 1
+    counts = ", ".join(f"{n} {o.value.lower()}" for o, n in tally.items())
     extra = f", {len(report.invalid_contracts)} invalid contract(s)" if report.invalid_contracts else ""
     extra += f", {len(report.problems)} binding error(s)" if report.problems else ""
     return f"verdict: {report.verdict.value} ({counts}{extra}; profile {report.profile.name})"
@@ -73,14 +76,21 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     Contracts whose falsifiers were all corroborated fold into one row unless ``verbose``: like
     pytest's dots, the eye should land on what is not GO.
     """
-    # Contracts that print as one "all N CORROBORATED" row need no full rows.
-    folded = set() if verbose else _folded((o.falsifier.contract, o.outcome.value) for o in report.falsifiers)
-    rows = [{"id": o.falsifier.id, "contract": o.falsifier.contract, "outcome": o.outcome.value, "tests": o.tests}
-            if o.falsifier.contract in folded else _falsifier_json(o) for o in report.falsifiers]
+    # Contracts that print as one "all N CORROBORATED" row are counted, not turned into rows.
+    names = set() if verbose else _folded((o.falsifier.contract, o.outcome.value) for o in report.falsifiers)
+    folded: dict[str, list[int]] = {}  # contract -> [falsifiers, tests]
+    rows = []
+    for o in report.falsifiers:
+        if o.falsifier.contract in names:
+            counts = folded.setdefault(o.falsifier.contract, [0, 0])
+            counts[0] += 1
+            counts[1] += len(o.tests)
+        else:
+            rows.append(_falsifier_json(o))
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
     return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
                    width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
-                   mutants=_mutants_json(report))
+                   mutants=_mutants_json(report), folded={k: (v[0], v[1]) for k, v in folded.items()})
 
 
 def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
@@ -108,8 +118,13 @@ _ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "b
 
 def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], problems: Sequence[str],
             notes: Sequence[str], summary: str, verdict: Verdict, *, width: int, color: bool, verbose: bool,
-            artifact: dict[str, Any] | None = None, mutants: dict[str, Any] | None = None) -> str:
-    """A plain-text table (not rich: the plugin prints it on every run, so it must cost next to nothing)."""
+            artifact: dict[str, Any] | None = None, mutants: dict[str, Any] | None = None,
+            folded: dict[str, tuple[int, int]] | None = None) -> str:
+    """A plain-text table (not rich: the plugin prints it on every run, so it must cost next to nothing).
+
+    ``folded``: contract -> (falsifiers, tests) for contracts already folded by the caller (their
+    falsifiers are not in ``rows``); when ``None``, folding is worked out from ``rows``.
+    """
 
     def paint(text: str, style: str) -> str:
         return f"{_ANSI[style]}{text}\x1b[0m" if color else text
@@ -117,14 +132,21 @@ def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], p
     table: list[tuple[str, str, str, str, str]] = []  # contract, falsifier, outcome, style, detail
     for item in invalid:
         table.append((item["name"], "-", "INVALID", "bold red", item["reason"]))
-    by_contract: dict[str, list[dict[str, Any]]] = {}
+    if folded is None:
+        names = set() if verbose else _folded((r["contract"], r["outcome"]) for r in rows)
+        folded = {}
+        for row in rows:
+            if row["contract"] in names:
+                falsifiers, tests = folded.get(row["contract"], (0, 0))
+                folded[row["contract"]] = (falsifiers + 1, tests + len(row.get("tests", [])))
+        rows = [row for row in rows if row["contract"] not in names]
+    by_contract: dict[str, list[dict[str, Any]]] = {name: [] for name in folded}
     for row in sorted(rows, key=lambda r: (r["contract"], r["id"])):
         by_contract.setdefault(row["contract"], []).append(row)
-    folded = set() if verbose else _folded((r["contract"], r["outcome"]) for r in rows)
-    for contract, items in by_contract.items():
+    for contract, items in sorted(by_contract.items()):
         if contract in folded:
-            tests = sum(len(r.get("tests", [])) for r in items)
-            table.append((contract, f"all {len(items)}", "CORROBORATED", "green", f"{tests} tests passed"))
+            falsifiers, tests = folded[contract]
+            table.append((contract, f"all {falsifiers}", "CORROBORATED", "green", f"{tests} tests passed"))
             continue
         for row in items:
             outcome = Outcome(row["outcome"])

@@ -127,9 +127,12 @@ def judge_falsifier(
     stopped: str | None = None,
 ) -> tuple[Outcome, str]:
     """Outcome and reason for one falsifier (rules 1-5 of the module docstring)."""
-    selected = selected if isinstance(selected, set | frozenset) else set(selected)
+    if not isinstance(selected, (set, frozenset)):
+        selected = set(selected)
     chosen = [n for n in nodeids if n in selected]
     ran = [results[n] for n in chosen if n in results]
+    if ran and len(ran) == len(chosen) and all(t.status is TestStatus.PASSED for t in ran) and contract_valid:
+        return Outcome.CORROBORATED, f"{len(ran)} test{'s' if len(ran) != 1 else ''} passed"  # the common case
     failed = [t for t in ran if t.status is TestStatus.FAILED]
     if failed:
         first = failed[0]
@@ -235,7 +238,7 @@ def compute_verdict(
                                        awaits_artifact=falsifier.id in awaiting_artifact)
         if vacuous and falsifier.id in vacuous and outcome is Outcome.CORROBORATED:
             outcome, reason, required = Outcome.UNDETERMINED, vacuous[falsifier.id], True
-        tests = tuple(results[n] for n in nodeids if n in results and n in chosen)
+        tests = tuple([results[n] for n in nodeids if n in results and n in chosen])
         outcomes.append(FalsifierOutcome(falsifier, outcome, reason, required, tests, nodeids))
     if artifact_changed:
         verdict = Verdict.UNKNOWN

@@ -97,7 +97,7 @@ def test_setup_failure_refutes_and_partial_runs_do_not_corroborate() -> None:
 
 
 def test_the_table_folds_only_contracts_whose_falsifiers_all_held() -> None:
-    from falsifiers.report import render_verdict
+    from falsifiers.report import receipt, render_receipt, render_verdict
 
     held = [Falsifier(f"FALSIFY-A-00{n}", "a-v1", (f"INV-A-00{n}",), "r", "p", "f", Location("a.yaml")) for n in (1, 2)]
     mixed = [falsifier(1), falsifier(2)]
@@ -110,3 +110,7 @@ def test_the_table_folds_only_contracts_whose_falsifiers_all_held() -> None:
     assert [r[1] for r in rows[1:3]] == ["FALSIFY-T-001", "FALSIFY-T-002"]  # t-v1 has a refutation: each row shown
     verbose = render_verdict(report, width=200, verbose=True)
     assert "FALSIFY-A-001" in verbose and "FALSIFY-A-002" in verbose and "all 2" not in verbose
+    # The table rebuilt from the receipt (what `apr contracts verify` prints) is the same table.
+    document = receipt(report, [], scope="full", exit_code=1, pytest_exit=1)
+    for wide in (False, True):
+        assert render_receipt(document, width=200, verbose=wide) == render_verdict(report, width=200, verbose=wide)
