@@ -245,6 +245,33 @@ def test_falsify_export_005_export_reports_error(tmp_path, wide_models, quant, k
     assert set(report["quant_error"]) == {kind} and 0 < report["quant_error"][kind] <= BOUNDS[kind]
 
 
+@pytest.mark.falsifies("FALSIFY-EXPORT-005")
+def test_falsify_export_005_non_finite_values_are_refused_for_quantized_types(tmp_path, wide_models, capsys):
+    """A NaN cannot be quantized (ggml casts it to an integer): refused by name, nothing written;
+    F16 keeps it as it is."""
+    with open_file(wide_models["qwen3"]) as reader:
+        tensors = {n: np.array(reader.get_tensor(n)) for n in reader.keys()}
+        metadata, flags = dict(reader.metadata), reader.flags
+    name = "model.layers.0.mlp.up_proj.weight"
+    tensors[name][3, 7] = np.nan
+    tensors[name][5, 1] = np.inf
+    save_file(tensors, tmp_path / "nan.apr", metadata, flags)
+    out = tmp_path / "m.gguf"
+    for quant in ("q8_0", "q4_k", "q6_k"):
+        assert main(["export", os.fspath(tmp_path / "nan.apr"), "--format", "gguf", "--quantize", quant,
+                     "-o", os.fspath(out)]) == 5
+        err = capsys.readouterr().err
+        assert name in err and "2 non-finite" in err and "apr validate" in err
+        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["nan.apr"]
+    assert main(["export", os.fspath(tmp_path / "nan.apr"), "--format", "gguf", "--quantize", "f16",
+                 "-o", os.fspath(out)]) == 0
+    import gguf
+
+    stored = next(t for t in gguf.GGUFReader(os.fspath(out)).tensors if t.name == "blk.0.ffn_up.weight")
+    values = np.asarray(stored.data, np.float32).reshape(tensors[name].shape)
+    assert np.isnan(values[3, 7]) and np.isposinf(values[5, 1]) and np.isfinite(values).sum() == values.size - 2
+
+
 # --- FALSIFY-EXPORT-007 ---------------------------------------------------------------------------
 
 @pytest.mark.falsifies("FALSIFY-EXPORT-007")

@@ -112,6 +112,8 @@ def test_falsify_ready_004_nan_tensor(tmp_path: Path, tok_meta) -> None:
     validate = _gate(report, "validate")
     assert not validate.passed and "NaN" in validate.message
     assert "apr validate" in (validate.fix or "")
+    export = _gate(report, "export")  # the q4_k export refuses the NaN instead of writing arbitrary numbers
+    assert not export.passed and "non-finite" in export.message and "apr validate" in (export.fix or "")
     fixed = build_checkpoint(tmp_path / "fixed.apr", tokenizer=tok_meta)
     assert _readiness(fixed, _card(fixed, tmp_path / "CARD2.md")).verdict == "GO"
 

@@ -66,6 +66,24 @@ def storage_type(quant: GgufQuant, shape: tuple[int, ...]) -> str:
     return "Q6_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
 
 
+def require_finite(name: str, values: np.ndarray, kind: str) -> None:
+    """Refuse NaN or Inf in a tensor bound for a quantized type (INV-EXPORT-005).
+
+    F32 and F16 carry them as they are; a quantized block cannot (ggml's quantizers cast NaN to an
+    integer: the file would hold arbitrary numbers and no error bound could hold).
+
+    Raises:
+        ConvertError: naming the tensor and the count, with the commands that help.
+    """
+    if kind in ("F32", "F16"):
+        return
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise ConvertError(
+            f"tensor {name!r} has {bad} non-finite value(s) (NaN or Inf); {kind} cannot store them", field=name,
+            hint="find them with `apr validate FILE`; or export with `--quantize f16` to keep them as they are")
+
+
 def _encode(values: np.ndarray, kind: str) -> tuple[np.ndarray, Any]:
     """float32 values (rows, cols) -> (array for GGUFWriter.add_tensor, raw_dtype or None)."""
     from gguf import GGMLQuantizationType
@@ -88,11 +106,18 @@ def _encode(values: np.ndarray, kind: str) -> tuple[np.ndarray, Any]:
 
 
 def relative_rmse(original: np.ndarray, stored: np.ndarray, raw_dtype: Any) -> float:
-    """rms(dequantize(stored) - original) / rms(original), with the ``gguf`` package's dequantizer."""
+    """rms(dequantize(stored) - original) / rms(original), with the ``gguf`` package's dequantizer.
+
+    Over the finite values of ``original``: NaN and Inf reach here only for F32/F16, which keep them
+    as they are (quantized types refuse them, `require_finite`).
+    """
     from gguf.quants import dequantize
 
     restored = np.asarray(dequantize(stored, raw_dtype), np.float32).reshape(original.shape) if raw_dtype is not None \
         else stored.astype(np.float32)
+    finite = np.isfinite(original)
+    if not finite.all():
+        original, restored = original[finite], restored[finite]
     denom = float(np.sqrt(np.mean(np.square(original, dtype=np.float64))))
     err = float(np.sqrt(np.mean(np.square(restored - original, dtype=np.float64))))
     return err / denom if denom > 0 else err
@@ -192,6 +217,7 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
         values = value.astype(np.float32)
     if value is not None and not isinstance(value, PackedTensor) and value.dtype.kind not in "fV":
         raise ConvertError(f"tensor {name!r} is an integer tensor; GGUF export takes float weights", field=name)
+    require_finite(name, values, kind)
     if permute:
         values = permute_qk(values, heads)
     array, raw_dtype = _encode(values, kind)
@@ -252,4 +278,4 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         writer.add_chat_template(meta["chat_template"])
 
 
-__all__ = ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "storage_type"]
+__all__ = ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "require_finite", "storage_type"]

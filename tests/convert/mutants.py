@@ -95,6 +95,10 @@ def no_fallbacks(quant: Any, shape: tuple[int, ...]) -> str:
     return {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K"}.get(quant, "Q6_K")
 
 
+def accept_non_finite(name: str, values: Any, kind: str) -> None:
+    """require_finite that lets NaN and Inf through to the quantizer."""
+
+
 def q4k_without_min(x: np.ndarray) -> np.ndarray:
     """quantize_q4_k that stores dmin as zero: blocks parse, but every sub-block loses its offset."""
     data = np.array(_qk.quantize_q4_k(x), copy=True)
