@@ -16,9 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from falsifiers.discovery import discover, display_paths
 from falsifiers.records import Contract, Corpus, Falsifier, Invariant, Level, Location, Mutant, Status
 
 CACHE_KEY = "apr-contracts/corpus"
+SNAPSHOT_ENV = "APR_CONTRACTS_CORPUS_SNAPSHOT"  # set by `--mutants` for its children: a `write_snapshot` file
 _PACKAGE = Path(__file__).parent
 
 
@@ -86,8 +88,6 @@ def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache
     contract, the error list under the table); warnings and notes are `apr contracts lint`'s to show,
     and a large corpus has hundreds of them to store and decode on every run.
     """
-    from falsifiers.discovery import discover, display_paths
-
     if cache is None:
         return _lint(contracts_dir, relative_to, max_bytes)
     files = discover([contracts_dir])
@@ -102,6 +102,40 @@ def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache
     # One compact JSON string inside pytest's (indented) cache file: a fifth of the bytes to read back.
     cache.set(CACHE_KEY, {"key": key, "corpus": json.dumps(encode(corpus), separators=(",", ":"), ensure_ascii=False)})
     return corpus
+
+
+def write_snapshot(path: Path, corpus: Corpus, contracts_dir: Path, *, relative_to: Path, max_bytes: int) -> None:
+    """Store ``corpus`` with the key of the contract files as they are now, for `SnapshotCache`.
+
+    The parent of a ``--mutants`` run writes one, so that its children (which run without pytest's
+    cache, so as not to write to it) decode the corpus instead of linting it again: ~0.18 s each.
+    """
+    files = discover([contracts_dir])
+    key = corpus_key(files, display_paths(files, relative_to), max_bytes)
+    text = json.dumps({"key": key, "corpus": json.dumps(encode(corpus), separators=(",", ":"), ensure_ascii=False)})
+    path.write_text(text, encoding="utf-8")
+
+
+class SnapshotCache:
+    """A read-only stand-in for pytest's cache that holds one snapshot (`write_snapshot`).
+
+    `lint_cached` still checks its key against the contract files, so a snapshot that no longer
+    matches them is a miss and a full lint; writes are dropped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def get(self, key: str, default: Any) -> Any:
+        if key != CACHE_KEY:
+            return default
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return default
+
+    def set(self, key: str, value: Any) -> None:
+        return None
 
 
 def _lint(contracts_dir: Path, relative_to: Path, max_bytes: int) -> Corpus:
@@ -154,4 +188,5 @@ def _load_contract(d: dict[str, Any]) -> Contract:
     )
 
 
-__all__ = ["CACHE_KEY", "corpus_key", "decode", "encode", "harness_fingerprint", "lint_cached"]
+__all__ = ["CACHE_KEY", "SNAPSHOT_ENV", "SnapshotCache", "corpus_key", "decode", "encode", "harness_fingerprint",
+           "lint_cached", "write_snapshot"]

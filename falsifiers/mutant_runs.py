@@ -86,9 +86,18 @@ def child_args(run: MutantRun, receipt: Path, *, profile: str, extra: Sequence[s
 
 
 def run_mutants(runs: Sequence[MutantRun], *, rootdir: str | os.PathLike[str], profile: str, jobs: int = 1,
-                extra: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT) -> list[MutantResult]:
-    """Run every planned mutant (``jobs`` at a time) and say which were killed."""
+                extra: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT,
+                corpus_snapshot: str | os.PathLike[str] | None = None) -> list[MutantResult]:
+    """Run every planned mutant (``jobs`` at a time) and say which were killed.
+
+    ``corpus_snapshot``: a `falsifiers.corpus_cache.write_snapshot` file the children read instead
+    of linting the contracts again (they still check its key against the files).
+    """
     env = thread_env({k: v for k, v in os.environ.items() if not k.startswith(_DROP_ENV)}, jobs)
+    if corpus_snapshot is not None:
+        from falsifiers.corpus_cache import SNAPSHOT_ENV
+
+        env[SNAPSHOT_ENV] = os.fspath(corpus_snapshot)
     order = sorted(range(len(runs)), key=lambda n: -runs[n].estimate)  # longest first
     slots: queue.SimpleQueue[Zygote | None] = queue.SimpleQueue()
     started: list[Zygote] = []

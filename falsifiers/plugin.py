@@ -193,15 +193,18 @@ class ContractsSession:
     """Everything the harness knows during one pytest session (registered as a plugin object)."""
 
     def __init__(self, config: pytest.Config, settings: Settings, profile: Profile) -> None:
-        from falsifiers.corpus_cache import lint_cached
+        from falsifiers.corpus_cache import SNAPSHOT_ENV, SnapshotCache, lint_cached
 
         self.config = config
         self.settings = settings
         self.profile = profile
         self.is_worker = hasattr(config, "workerinput")
         # pytest's cache (absent under -p no:cacheprovider) answers for an unchanged contracts folder;
-        # xdist workers only read it, so they never race the controller's write.
+        # xdist workers only read it, so they never race the controller's write. A mutant child runs
+        # without it and reads the snapshot its parent wrote instead.
         cache = getattr(config, "cache", None)
+        if cache is None and os.environ.get(SNAPSHOT_ENV):
+            cache = SnapshotCache(os.environ[SNAPSHOT_ENV])
         self.corpus: Corpus = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
                                           max_bytes=settings.max_bytes,
                                           cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
@@ -421,8 +424,17 @@ class ContractsSession:
                 extra.append(f"--model-card={self.artifact.model_card}")
         import time
 
+        import tempfile
+
+        from falsifiers.corpus_cache import write_snapshot
+
         started = time.perf_counter()
-        done = run_mutants(runs, rootdir=self.config.rootpath, profile=self.profile.name, jobs=jobs, extra=extra)
+        with tempfile.TemporaryDirectory(prefix="apr-corpus-") as folder:
+            snapshot = Path(folder) / "corpus.json"
+            write_snapshot(snapshot, self.corpus, self.settings.contracts_dir, relative_to=Path(self.config.rootpath),
+                           max_bytes=self.settings.max_bytes)
+            done = run_mutants(runs, rootdir=self.config.rootpath, profile=self.profile.name, jobs=jobs, extra=extra,
+                               corpus_snapshot=snapshot)
         self.mutant_note = f"mutants: {len(runs)} run in {time.perf_counter() - started:.1f} s, {jobs} at a time"
         return [*done, *not_run]
 

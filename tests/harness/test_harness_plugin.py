@@ -356,3 +356,29 @@ def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> 
     result = project.run()
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*claims falsifier FALSIFY-CACHE-001, which no contract declares"])
+
+
+def test_a_mutant_childs_snapshot_answers_for_unchanged_contracts_only(project: Project, monkeypatch) -> None:
+    """--mutants children read their parent's corpus snapshot instead of linting again; a contract
+    edited since is a miss and a full lint (the snapshot is never written to)."""
+    from falsifiers import corpus_cache
+
+    project.contract("snap-v1", contract_yaml("SNAP", [{}, {"pending": "later"}]))
+    folder, root = project.root / "contracts", project.root
+    corpus = corpus_cache._lint(folder, root, 1 << 20)
+    snapshot = root / "snapshot.json"
+    corpus_cache.write_snapshot(snapshot, corpus, folder, relative_to=root, max_bytes=1 << 20)
+    before = snapshot.read_bytes()
+    linted = []
+    real_lint = corpus_cache._lint
+    monkeypatch.setattr(corpus_cache, "_lint", lambda *a: linted.append(a) or real_lint(*a))
+    cache = corpus_cache.SnapshotCache(snapshot)
+    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache) == corpus
+    assert linted == []  # answered by the snapshot
+    path = folder / "snap-v1.yaml"
+    path.write_text(path.read_text().replace("FALSIFY-SNAP-002", "FALSIFY-SNAP-009"))
+    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache)
+    assert len(linted) == 1 and "FALSIFY-SNAP-009" in edited.falsifiers
+    assert edited == real_lint(folder, root, 1 << 20) and edited != corpus
+    assert snapshot.read_bytes() == before
+    assert corpus_cache.SnapshotCache(root / "missing.json").get(corpus_cache.CACHE_KEY, None) is None
