@@ -79,6 +79,8 @@ class TestResult:
 
 @dataclass(frozen=True, slots=True)
 class FalsifierOutcome:
+    """One falsifier judged: its outcome, why, whether the profile requires it, and the evidence."""
+
     falsifier: Falsifier
     outcome: Outcome
     reason: str
@@ -93,12 +95,16 @@ class FalsifierOutcome:
 
 @dataclass(frozen=True, slots=True)
 class InvalidContract:
+    """A contract in scope whose file has errors: none of its falsifiers can be corroborated."""
+
     contract: Contract
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class VerdictReport:
+    """The verdict and everything it was decided from (the table and the receipt are built from it)."""
+
     verdict: Verdict
     profile: Profile
     falsifiers: tuple[FalsifierOutcome, ...]
