@@ -8,6 +8,11 @@ registers it as a plugin. That object binds at collection, records outcomes as r
 prints the table in ``pytest_terminal_summary``. The decisions themselves are the pure functions in
 `falsifiers.binding` and `falsifiers.verdict`.
 
+A passing test meets only one hook of the harness (``pytest_runtest_logreport``, three calls): the
+replay data of a failure is taken in ``pytest_exception_interact``, which pytest calls for failures
+only (an xdist worker, which ships each report before that hook, registers a ``makereport`` wrapper
+instead), and the ``--apply-mutant`` wrapper is registered only with that option.
+
 This module imports only pytest at import time: no YAML, no jsonschema, no numpy, no torch. A
 project without a contracts folder pays for one ``stat`` call.
 """
