@@ -78,20 +78,12 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     pytest's dots, the eye should land on what is not GO.
     """
     # Contracts that print as one "all N CORROBORATED" row are counted, not turned into rows.
-    names = set() if verbose else _folded((o.falsifier.contract, o.outcome.value) for o in report.falsifiers)
-    folded: dict[str, list[int]] = {}  # contract -> [falsifiers, tests]
-    rows = []
-    for o in report.falsifiers:
-        if o.falsifier.contract in names:
-            counts = folded.setdefault(o.falsifier.contract, [0, 0])
-            counts[0] += 1
-            counts[1] += len(o.tests)
-        else:
-            rows.append(_falsifier_json(o))
+    folded = {} if verbose else _fold((o.falsifier.contract, o.outcome.value, len(o.tests)) for o in report.falsifiers)
+    rows = [_falsifier_json(o) for o in report.falsifiers if o.falsifier.contract not in folded]
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
     return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
                    width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
-                   mutants=_mutants_json(report), folded={k: (v[0], v[1]) for k, v in folded.items()})
+                   mutants=_mutants_json(report), folded=folded)
 
 
 def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
@@ -105,12 +97,14 @@ def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = 
                    mutants=document.get("mutants"))
 
 
-def _folded(outcomes: Iterable[tuple[str, str]]) -> set[str]:
-    """Contracts whose falsifiers (two or more) were all corroborated: one table row each."""
-    by_contract: dict[str, list[bool]] = {}
-    for contract, outcome in outcomes:
-        by_contract.setdefault(contract, []).append(outcome == Outcome.CORROBORATED.value)
-    return {name for name, ok in by_contract.items() if len(ok) > 1 and all(ok)}
+def _fold(entries: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
+    """(contract, outcome, tests) per falsifier -> contract: (falsifiers, tests) for each contract
+    whose falsifiers (two or more) were all corroborated: one table row each."""
+    seen: dict[str, tuple[int, int, bool]] = {}
+    for contract, outcome, tests in entries:
+        count, total, held = seen.get(contract, (0, 0, True))
+        seen[contract] = (count + 1, total + tests, held and outcome == Outcome.CORROBORATED.value)
+    return {name: (count, total) for name, (count, total, held) in seen.items() if count > 1 and held}
 
 
 _ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "bold green": "\x1b[1;32m",
@@ -134,13 +128,8 @@ def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], p
     for item in invalid:
         table.append((item["name"], "-", "INVALID", "bold red", item["reason"]))
     if folded is None:
-        names = set() if verbose else _folded((r["contract"], r["outcome"]) for r in rows)
-        folded = {}
-        for row in rows:
-            if row["contract"] in names:
-                falsifiers, tests = folded.get(row["contract"], (0, 0))
-                folded[row["contract"]] = (falsifiers + 1, tests + len(row.get("tests", [])))
-        rows = [row for row in rows if row["contract"] not in names]
+        folded = _fold((r["contract"], r["outcome"], len(r.get("tests", []))) for r in rows) if not verbose else {}
+        rows = [row for row in rows if row["contract"] not in folded]
     by_contract: dict[str, list[dict[str, Any]]] = {name: [] for name in folded}
     for row in sorted(rows, key=lambda r: (r["contract"], r["id"])):
         by_contract.setdefault(row["contract"], []).append(row)
