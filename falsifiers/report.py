@@ -8,12 +8,12 @@ from package metadata, so writing a receipt never imports numpy or torch.
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from falsifiers.records import Contract, Corpus
+from falsifiers.table import fold, render_table, summary_text
 from falsifiers.verdict import FalsifierOutcome, Outcome, TestResult, Verdict, VerdictReport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,14 +23,6 @@ RECEIPT_SCHEMA = "apr-contracts/verdict/1"
 LINT_SCHEMA = "apr-contracts/lint/1"
 HARNESS = "apr-contracts"
 
-_STYLE = {
-    Outcome.CORROBORATED: "green",
-    Outcome.REFUTED: "bold red",
-    Outcome.UNDETERMINED: "yellow",
-    Verdict.GO: "bold green",
-    Verdict.NO_GO: "bold red",
-    Verdict.UNKNOWN: "bold yellow",
-}
 
 
 def package_version(name: str) -> str | None:
@@ -62,13 +54,8 @@ def environment() -> dict[str, Any]:
 
 def summary_line(report: VerdictReport) -> str:
     """One line: the verdict, the counts, the profile."""
-    tally = dict.fromkeys(Outcome, 0)
-    for item in report.falsifiers:
-        tally[item.outcome] += 1
-    counts = ", ".join(f"{n} {o.value.lower()}" for o, n in tally.items())
-    extra = f", {len(report.invalid_contracts)} invalid contract(s)" if report.invalid_contracts else ""
-    extra += f", {len(report.problems)} binding error(s)" if report.problems else ""
-    return f"verdict: {report.verdict.value} ({counts}{extra}; profile {report.profile.name})"
+    return summary_text(report.verdict.value, {o.value: report.count(o) for o in Outcome}, report.profile.name,
+                        invalid=len(report.invalid_contracts), problems=len(report.problems))
 
 
 def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
@@ -78,120 +65,23 @@ def render_verdict(report: VerdictReport, *, width: int = 120, color: bool = Fal
     pytest's dots, the eye should land on what is not GO.
     """
     # Contracts that print as one "all N CORROBORATED" row are counted, not turned into rows.
-    folded = {} if verbose else _fold((o.falsifier.contract, o.outcome.value, len(o.tests)) for o in report.falsifiers)
+    folded = {} if verbose else fold((o.falsifier.contract, o.outcome.value, len(o.tests)) for o in report.falsifiers)
     rows = [_falsifier_json(o) for o in report.falsifiers if o.falsifier.contract not in folded]
     invalid = [{"name": i.contract.name, "reason": i.reason} for i in report.invalid_contracts]
-    return _render(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict,
-                   width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
-                   mutants=_mutants_json(report), folded=folded)
+    return render_table(rows, invalid, report.problems, report.notes, summary_line(report), report.verdict.value,
+                        width=width, color=color, verbose=verbose, artifact=_artifact_json(report),
+                        mutants=_mutants_json(report), folded=folded)
 
 
 def render_receipt(document: dict[str, Any], *, width: int = 120, color: bool = False, verbose: bool = False) -> str:
     """The same table rebuilt from a receipt (what `apr contracts verify` prints)."""
-    counts = ", ".join(f"{n} {k.lower()}" for k, n in document.get("counts", {}).items())
-    verdict = Verdict(document["verdict"])
-    summary = f"verdict: {verdict.value} ({counts}; profile {document['profile']['name']})"
-    return _render(document.get("falsifiers", []), document.get("invalid_contracts", []),
-                   document.get("binding_errors", []), document.get("notes", []), summary, verdict,
-                   width=width, color=color, verbose=verbose, artifact=document.get("artifact"),
-                   mutants=document.get("mutants"))
-
-
-def _fold(entries: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
-    """(contract, outcome, tests) per falsifier -> contract: (falsifiers, tests) for each contract
-    whose falsifiers (two or more) were all corroborated: one table row each."""
-    seen: dict[str, tuple[int, int, bool]] = {}
-    for contract, outcome, tests in entries:
-        count, total, held = seen.get(contract, (0, 0, True))
-        seen[contract] = (count + 1, total + tests, held and outcome == Outcome.CORROBORATED.value)
-    return {name: (count, total) for name, (count, total, held) in seen.items() if count > 1 and held}
-
-
-_ANSI = {"green": "\x1b[32m", "bold red": "\x1b[1;31m", "yellow": "\x1b[33m", "bold green": "\x1b[1;32m",
-         "bold yellow": "\x1b[1;33m", "red": "\x1b[31m", "dim": "\x1b[2m"}
-
-
-def _render(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], problems: Sequence[str],
-            notes: Sequence[str], summary: str, verdict: Verdict, *, width: int, color: bool, verbose: bool,
-            artifact: dict[str, Any] | None = None, mutants: dict[str, Any] | None = None,
-            folded: dict[str, tuple[int, int]] | None = None) -> str:
-    """A plain-text table (not rich: the plugin prints it on every run, so it must cost next to nothing).
-
-    ``folded``: contract -> (falsifiers, tests) for contracts already folded by the caller (their
-    falsifiers are not in ``rows``); when ``None``, folding is worked out from ``rows``.
-    """
-
-    def paint(text: str, style: str) -> str:
-        return f"{_ANSI[style]}{text}\x1b[0m" if color else text
-
-    table: list[tuple[str, str, str, str, str]] = []  # contract, falsifier, outcome, style, detail
-    for item in invalid:
-        table.append((item["name"], "-", "INVALID", "bold red", item["reason"]))
-    if folded is None:
-        folded = _fold((r["contract"], r["outcome"], len(r.get("tests", []))) for r in rows) if not verbose else {}
-        rows = [row for row in rows if row["contract"] not in folded]
-    by_contract: dict[str, list[dict[str, Any]]] = {name: [] for name in folded}
-    for row in sorted(rows, key=lambda r: (r["contract"], r["id"])):
-        by_contract.setdefault(row["contract"], []).append(row)
-    for contract, items in sorted(by_contract.items()):
-        if contract in folded:
-            falsifiers, tests = folded[contract]
-            table.append((contract, f"all {falsifiers}", "CORROBORATED", "green", f"{tests} tests passed"))
-            continue
-        for row in items:
-            outcome = Outcome(row["outcome"])
-            label = outcome.value + ("" if row.get("required", True) else " (tolerated)")
-            table.append((contract, row["id"], label, _STYLE[outcome], "\n".join(_details(row))))
-    lines: list[str] = []
-    if table:
-        headers = ("contract", "falsifier", "outcome")
-        widths = [max([len(h)] + [len(r[i]) for r in table]) for i, h in enumerate(headers)]
-        left = sum(widths) + 2 * len(widths)
-        wrap_at = max(width - left, 30)
-        lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + "  evidence / reason")
-        lines.append("-" * min(width, left + wrap_at))
-        for contract, falsifier, outcome, style, detail in table:
-            wrapped: list[str] = []
-            for part in detail.splitlines() or [""]:
-                wrapped += textwrap.wrap(part, wrap_at, break_long_words=True, replace_whitespace=False) or [""]
-            head = f"{contract.ljust(widths[0])}  {falsifier.ljust(widths[1])}  "
-            lines.append(head + paint(outcome.ljust(widths[2]), style) + "  " + wrapped[0])
-            lines += [" " * left + more for more in wrapped[1:]]
-    for problem in problems:
-        lines.append(paint(problem.splitlines()[0], "red"))
-    for note in notes:
-        lines.append(paint(note, "dim"))
-    if mutants:
-        for name, row in sorted(mutants["contracts"].items()):
-            text = (f"mutants: {name}: {row['killed']}/{row['declared']} killed"
-                    + (f", {row['survived']} survived" if row["survived"] else "")
-                    + (f", {row['not_run'] + row['error']} not run" if row["not_run"] + row["error"] else "")
-                    + f"; {row['with_killed_mutant']}/{row['falsifiers']} falsifiers have a killed mutant")
-            lines.append(paint(text, "bold red" if row["survived"] else "dim"))
-        for item in mutants["results"]:
-            if item["status"] in ("survived", "error"):
-                lines.append(paint(f"  {item['status']}: {item['falsifier']}:{item['name']} ({item['detail']})",
-                                   "bold red" if item["status"] == "survived" else "yellow"))
-    if artifact:
-        lines.append(f"artifact: {artifact['path']} sha256 {artifact['sha256']} ({artifact['size']} bytes)")
-        if artifact.get("changed"):
-            lines.append(paint(artifact["changed"], "bold red"))
-    lines.append(paint(summary, _STYLE[verdict]))
-    return "\n".join(lines) + "\n"
-
-
-def _details(row: dict[str, Any]) -> list[str]:
-    lines = [row["reason"]]
-    if row["outcome"] == Outcome.REFUTED.value:
-        for test in row.get("tests", []):
-            if test.get("minimal_example"):
-                lines.append(test["minimal_example"])
-            replay = test.get("reproduce_failure") or test.get("seed")
-            if replay:
-                lines.append(f"replay: {replay}")
-        if row.get("if_fails"):
-            lines.append(f"if it fails: {row['if_fails']}")
-    return lines
+    verdict = Verdict(document["verdict"]).value
+    invalid, problems = document.get("invalid_contracts", []), document.get("binding_errors", [])
+    summary = summary_text(verdict, document.get("counts", {}), document["profile"]["name"],
+                           invalid=len(invalid), problems=len(problems))
+    return render_table(document.get("falsifiers", []), invalid, problems, document.get("notes", []), summary,
+                        verdict, width=width, color=color, verbose=verbose, artifact=document.get("artifact"),
+                        mutants=document.get("mutants"))
 
 
 def receipt(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from falsifiers.records import Contract, Falsifier
 from falsifiers.settings import Profile
+from falsifiers.table import passed_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
@@ -138,7 +139,7 @@ def judge_falsifier(
     chosen = [n for n in nodeids if n in selected]
     ran = [results[n] for n in chosen if n in results]
     if ran and len(ran) == len(chosen) and all(t.status is TestStatus.PASSED for t in ran) and contract_valid:
-        return Outcome.CORROBORATED, _passed(len(ran))  # the common case, decided at once
+        return Outcome.CORROBORATED, passed_reason(len(ran))  # the common case, decided at once
     failed = [t for t in ran if t.status is TestStatus.FAILED]
     if failed:
         first = failed[0]
@@ -165,11 +166,7 @@ def judge_falsifier(
         return Outcome.UNDETERMINED, f"{word}{more}: {first.reason or first.nodeid}"
     if len(ran) < len(chosen):
         return Outcome.UNDETERMINED, f"{len(chosen) - len(ran)} of {len(chosen)} bound tests did not run"
-    return Outcome.CORROBORATED, _passed(len(ran))
-
-
-def _passed(count: int) -> str:
-    return f"{count} test{'s' if count != 1 else ''} passed"
+    return Outcome.CORROBORATED, passed_reason(len(ran))
 
 
 def is_required(falsifier: Falsifier, outcome: Outcome, reason: str, profile: Profile, *,
