@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from falsifiers.binding import FIXTURE
+from falsifiers.claims import FIXTURE
 from falsifiers.errors import ArtifactNotFoundError
 
 NO_ARTIFACT = "no --artifact given"

@@ -11,12 +11,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from falsifiers.records import Falsifier, Invariant, Level, Location
-
-MARK = "falsifies"
-FIXTURE = "apr_artifact"  # the fixture through which a test receives the --artifact file
+from falsifiers.claims import FIXTURE, MARK
+from falsifiers.records import Falsifier, Invariant, Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,22 +138,5 @@ def _unknown(
     return f"{text}\n  fix: declare {ident} in a contract under contracts/, or correct the id"
 
 
-def artifact_falsifiers(items: list[Any], claims: dict[str, Any], corpus: Any) -> set[str]:
-    """Artifact-level falsifiers with a bound test that takes the ``apr_artifact`` fixture.
-
-    Only these are about a *given* file; other ``level: artifact`` falsifiers build their own files.
-    """
-    found: set[str] = set()
-    for item in items:
-        claim = claims.get(item.nodeid)
-        if claim is None or FIXTURE not in getattr(item, "fixturenames", ()):
-            continue
-        for ident in claim.ids:
-            known = corpus.falsifiers.get(ident)
-            if known is not None and known.level is Level.ARTIFACT:
-                found.add(ident)
-    return found
-
-
-__all__ = ["FIXTURE", "MARK", "BindingProblem", "Bindings", "Claim", "artifact_falsifiers", "bind_falsifiers",
+__all__ = ["FIXTURE", "MARK", "BindingProblem", "Bindings", "Claim", "bind_falsifiers",
            "nearest_id"]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from falsifiers.discovery import discover, display_paths
-from falsifiers.records import Contract, Corpus, Falsifier, Invariant, Level, Location, Mutant, Status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falsifiers.records import Contract, Corpus, Location
 
 CACHE_KEY = "apr-contracts/corpus"
 SNAPSHOT_ENV = "APR_CONTRACTS_CORPUS_SNAPSHOT"  # set by `--mutants` for its children: a `write_snapshot` file
@@ -64,6 +65,8 @@ def encode(corpus: Corpus) -> dict[str, Any]:
 
 def decode(data: dict[str, Any]) -> Corpus:
     """The inverse of `encode`."""
+    from falsifiers.records import Corpus, Falsifier, Invariant
+
     contracts = tuple([_load_contract(c) for c in data["contracts"]])
     findings: tuple[Any, ...] = ()
     if data["findings"]:  # usually none: only errors are cached
@@ -80,7 +83,50 @@ def decode(data: dict[str, Any]) -> Corpus:
     return Corpus(contracts, findings, falsifiers, invariants)
 
 
-def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> Corpus:
+class CorpusIndex:
+    """What every plugin run needs from a linted corpus, read from its compact cached form.
+
+    A warm run whose tests all pass needs to know, per falsifier, only its contract, level,
+    ``requires`` and ``pending``, and per contract its name, validity and falsifier ids: that is
+    this index, built from `encode`'s arrays in one pass. The records (`Corpus`, with a `Falsifier`
+    and a `Location` per falsifier) are built by `corpus` on first use, which a run makes only when
+    something needs them: a binding problem, a test that did not pass, a receipt, a selection,
+    ``--mutants``. A run that never asks never imports `falsifiers.records` (creating its classes
+    and 1,400 records cost about as much as the rest of the plugin's work on a 500-test suite).
+
+    Attributes:
+        data: the corpus as `encode` wrote it.
+        contracts: ``(name, valid, falsifier ids)`` per contract file, in corpus order.
+        falsifiers: falsifier id -> ``(contract, level, requires, pending)``; the first declaration
+            wins, as in `Corpus.falsifiers`.
+        has_errors: whether any contract has an error finding (its records then carry the details).
+    """
+
+    __slots__ = ("_corpus", "contracts", "data", "falsifiers", "has_errors")
+
+    def __init__(self, data: dict[str, Any], corpus: Corpus | None = None) -> None:
+        self.data = data
+        self.contracts: list[tuple[str, bool, tuple[str, ...]]] = []
+        self.falsifiers: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
+        for contract in data["contracts"]:
+            name = contract["name"]
+            rows = contract["falsifiers"]
+            self.contracts.append((name, contract["valid"], tuple([row[0] for row in rows])))
+            for ident, _, _, _, _, _, level, requires, pending, _ in rows:
+                if ident not in self.falsifiers:
+                    self.falsifiers[ident] = (name, level, tuple(requires), pending)
+        self.has_errors = bool(data["findings"]) or not all(valid for _, valid, _ in self.contracts)
+        self._corpus = corpus
+
+    @property
+    def corpus(self) -> Corpus:
+        """The full records, decoded once on first use."""
+        if self._corpus is None:
+            self._corpus = decode(self.data)
+        return self._corpus
+
+
+def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> CorpusIndex:
     """`lint_paths` over one folder as the plugin needs it, answered from pytest's ``cache`` when
     nothing changed.
 
@@ -89,19 +135,21 @@ def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache
     and a large corpus has hundreds of them to store and decode on every run.
     """
     if cache is None:
-        return _lint(contracts_dir, relative_to, max_bytes)
+        corpus = _lint(contracts_dir, relative_to, max_bytes)
+        return CorpusIndex(encode(corpus), corpus)
     files = discover([contracts_dir])
     key = corpus_key(files, display_paths(files, relative_to), max_bytes)
     stored = cache.get(CACHE_KEY, None)
     if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("corpus"), str):
         try:
-            return decode(json.loads(stored["corpus"]))
+            return CorpusIndex(json.loads(stored["corpus"]))
         except (KeyError, TypeError, ValueError, IndexError):
             pass  # an unreadable cache entry is a miss
     corpus = _lint(contracts_dir, relative_to, max_bytes)
+    data = encode(corpus)
     # One compact JSON string inside pytest's (indented) cache file: a fifth of the bytes to read back.
-    cache.set(CACHE_KEY, {"key": key, "corpus": json.dumps(encode(corpus), separators=(",", ":"), ensure_ascii=False)})
-    return corpus
+    cache.set(CACHE_KEY, {"key": key, "corpus": json.dumps(data, separators=(",", ":"), ensure_ascii=False)})
+    return CorpusIndex(data, corpus)
 
 
 def write_snapshot(path: Path, corpus: Corpus, contracts_dir: Path, *, relative_to: Path, max_bytes: int) -> None:
@@ -139,6 +187,8 @@ class SnapshotCache:
 
 
 def _lint(contracts_dir: Path, relative_to: Path, max_bytes: int) -> Corpus:
+    from dataclasses import replace
+
     from falsifiers.lint import lint_paths
     from falsifiers.loader import Limits
 
@@ -166,20 +216,19 @@ def _contract(c: Contract) -> dict[str, Any]:
     }
 
 
-_LEVELS = {level.value: level for level in Level}  # a dict lookup: Level(value) costs ~1 us per call
-_STATUSES = {status.value: status for status in Status}
-
-
 def _load_contract(d: dict[str, Any]) -> Contract:
+    from falsifiers.records import Contract, Falsifier, Invariant, Level, Location, Mutant, Status
+
+    levels = {level.value: level for level in Level}  # a dict lookup: Level(value) costs ~1 us per call
     name = d["name"]
     falsifiers = []
     for ident, invariants, rule, prediction, if_fails, loc, level, requires, pending, mutants in d["falsifiers"]:
         declared = tuple(Mutant(m[0], m[1], m[2], m[3], tuple(map(tuple, m[4]))) for m in mutants) if mutants else ()
         falsifiers.append(Falsifier(ident, name, tuple(invariants), rule, prediction, if_fails, Location(*loc),
-                                    _LEVELS[level], tuple(requires), pending, declared))
+                                    levels[level], tuple(requires), pending, declared))
     return Contract(
         name=name, path=d["path"], sha256=d["sha256"], version=d["version"],
-        status=_STATUSES[d["status"]] if d["status"] else None, description=d["description"],
+        status=Status(d["status"]) if d["status"] else None, description=d["description"],
         depends_on=tuple(d["depends_on"]),
         invariants=tuple([Invariant(i, s, name, Location(*loc)) for i, s, loc in d["invariants"]]),
         falsifiers=tuple(falsifiers),
@@ -188,5 +237,5 @@ def _load_contract(d: dict[str, Any]) -> Contract:
     )
 
 
-__all__ = ["CACHE_KEY", "SNAPSHOT_ENV", "SnapshotCache", "corpus_key", "decode", "encode", "harness_fingerprint",
+__all__ = ["CACHE_KEY", "SNAPSHOT_ENV", "CorpusIndex", "SnapshotCache", "corpus_key", "decode", "encode", "harness_fingerprint",
            "lint_cached", "write_snapshot"]

@@ -27,10 +27,11 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
-    from falsifiers.binding import Claim
+    from falsifiers.corpus_cache import CorpusIndex
     from falsifiers.mutation import MutantResult
     from falsifiers.records import Corpus, Falsifier, Mutant
     from falsifiers.settings import Profile, Settings
+    from falsifiers.shortcut import Corroborated
     from falsifiers.verdict import TestResult, VerdictReport
 
 MARKER_HELP = (
@@ -210,9 +211,9 @@ class ContractsSession:
         cache = getattr(config, "cache", None)
         if cache is None and os.environ.get(SNAPSHOT_ENV):
             cache = SnapshotCache(os.environ[SNAPSHOT_ENV])
-        self.corpus: Corpus = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
-                                          max_bytes=settings.max_bytes,
-                                          cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
+        self.index: CorpusIndex = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
+                                              max_bytes=settings.max_bytes,
+                                              cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
         self.selection = self._resolve_selection()
         self.artifact: ArtifactRecord | None = None
         if self.is_worker:
@@ -247,8 +248,14 @@ class ContractsSession:
         self.phases: dict[str, dict[str, pytest.TestReport]] = {}  # bound tests' reports: node id -> phase -> report
         self.failed_tests = 0
         self.report: VerdictReport | None = None
+        self.corroborated: Corroborated | None = None  # the verdict when the shortcut decided it (GO)
         self.receipt_path: str | None = None
         self.collected = False
+
+    @property
+    def corpus(self) -> Corpus:
+        """The contracts as records, decoded from the index on first use (see `CorpusIndex`)."""
+        return self.index.corpus
 
     # --- collection -----------------------------------------------------------------------------
 
@@ -256,23 +263,31 @@ class ContractsSession:
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> Any:
         # Claims are read before -k/-m deselect anything: a deselected test still binds.
-        claims = {item.nodeid: claim for item in items if (claim := _claim(item)) is not None}
+        from falsifiers.claims import artifact_falsifiers, read_claim
+
+        claims = {item.nodeid: claim for item in items if (claim := read_claim(item)) is not None}
         result = yield
-        from falsifiers.binding import bind_falsifiers
+        from falsifiers.shortcut import quick_bind
 
-        invalid = frozenset(c.name for c in self.corpus.contracts if not c.is_valid)
-        bindings = bind_falsifiers(self.corpus.falsifiers, claims.values(), invariants=self.corpus.invariants,
-                                   require_all=self.mode == "full", unchecked_contracts=invalid)
-        self.bindings = dict(bindings.tests)
-        self.claimed = {self.corpus.falsifiers[i].contract for i in bindings.tests}
-        from falsifiers.binding import artifact_falsifiers
+        declared = self.index.falsifiers
+        invalid = frozenset(name for name, valid, _ in self.index.contracts if not valid)
+        tests = quick_bind(declared, claims, require_all=self.mode == "full", unchecked_contracts=invalid)
+        problems: tuple[Any, ...] = ()
+        if tests is None:  # something is wrong: the full rules say what, naming both sides
+            from falsifiers.binding import bind_falsifiers
+            from falsifiers.claims import to_claims
 
-        self.artifact_falsifiers = artifact_falsifiers(items, claims, self.corpus)
+            bindings = bind_falsifiers(self.corpus.falsifiers, to_claims(claims), invariants=self.corpus.invariants,
+                                       require_all=self.mode == "full", unchecked_contracts=invalid)
+            tests, problems = dict(bindings.tests), bindings.problems
+        self.bindings = tests
+        self.claimed = {declared[i][0] for i in tests}
+        self.artifact_falsifiers = artifact_falsifiers(items, claims, declared)
         chosen = self.selection
         if chosen is None and self.artifact is not None:
             chosen = self.artifact_falsifiers  # --artifact alone: the run is about that file only
         if chosen is not None:
-            keep = [i for i in items if i.nodeid in claims and set(claims[i.nodeid].ids) & chosen]
+            keep = [i for i in items if i.nodeid in claims and set(claims[i.nodeid][0]) & chosen]
             kept = {id(i) for i in keep}
             dropped = [i for i in items if id(i) not in kept]
             if dropped:
@@ -283,16 +298,16 @@ class ContractsSession:
             if claim is None:
                 continue
             self.selected.add(item.nodeid)
-            for ident in claim.ids:
+            for ident in claim[0]:
                 item.user_properties.append((PROPERTY, ident))
-                known = self.corpus.falsifiers.get(ident)
+                known = declared.get(ident)
                 if known is not None:
-                    item.user_properties.append(("contract", known.contract))
-        self.problems = [p.message for p in bindings.problems]
-        for problem in bindings.problems:
+                    item.user_properties.append(("contract", known[0]))
+        self.problems = [p.message for p in problems]
+        for problem in problems:
             report = pytest.CollectReport(problem.nodeid, "failed", longrepr=problem.message, result=[])
             config.hook.pytest_collectreport(report=report)
-        if bindings.problems and not config.option.continue_on_collection_errors:
+        if problems and not config.option.continue_on_collection_errors:
             items[:] = []  # as pytest does for any collection error; xdist workers run nothing either
         self.collected = True
         if self.is_worker:
@@ -346,13 +361,17 @@ class ContractsSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker or self.config.option.collectonly:
             return
+        self.corroborated = self._shortcut(session, int(exitstatus))
+        if self.corroborated is not None:  # GO, decided without building a record
+            session.exitstatus = _final_exit(int(session.exitstatus), 0, self.failed_tests)
+            return
         self.report = self._verdict(session, int(exitstatus))
         if self.report is None:
             return
         if self.config.getoption("apr_mutants") and self.mutant is None:
             self.mutant_results = self._run_mutants()
             self.report = self._verdict(session, int(exitstatus))
-        final = _final_exit(int(session.exitstatus), self.report, self.failed_tests)
+        final = _final_exit(int(session.exitstatus), self.report.exit_code, self.failed_tests)
         session.exitstatus = final
         path = self.config.getoption("apr_contracts_json")
         if path:
@@ -367,19 +386,26 @@ class ContractsSession:
             self.receipt_path = path
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or self.report is None:
+        if self.is_worker or (self.report is None and self.corroborated is None):
             return
-        from falsifiers.report import render_verdict
-
-        errors = [f for f in self.corpus.findings if f.is_error]
+        errors = [f for f in self.corpus.findings if f.is_error] if self.index.has_errors else []
         if errors:
             terminalreporter.write_sep("-", f"contract errors ({len(errors)})", red=True)
             for finding in errors[:50]:
                 terminalreporter.write_line(finding.render())
         writer = self.config.get_terminal_writer()
         terminalreporter.write_sep("=", "contracts", bold=True)
-        text = render_verdict(self.report, width=max(writer.fullwidth, 80), color=writer.hasmarkup,
-                              verbose=self.config.option.verbose > 0)
+        width, color, verbose = max(writer.fullwidth, 80), writer.hasmarkup, self.config.option.verbose > 0
+        if self.report is None:
+            from falsifiers.shortcut import render_corroborated
+
+            assert self.corroborated is not None
+            text = render_corroborated(self.corroborated, profile=self.profile.name, notes=self._scope_notes(),
+                                       width=width, color=color, verbose=verbose)
+        else:
+            from falsifiers.report import render_verdict
+
+            text = render_verdict(self.report, width=width, color=color, verbose=verbose)
         terminalreporter.write(text)
         if self.receipt_path:
             terminalreporter.write_line(f"contracts receipt written to {self.receipt_path}")
@@ -387,13 +413,13 @@ class ContractsSession:
     # --- helpers ----------------------------------------------------------------------------------
 
     def _resolve_selection(self) -> set[str] | None:
-        from falsifiers.binding import nearest_id
-        from falsifiers.errors import SelectionError
-
         ids = list(self.config.getoption("apr_falsifier") or [])
         names = list(self.config.getoption("apr_contract") or [])
         if not ids and not names:
             return None
+        from falsifiers.binding import nearest_id
+        from falsifiers.errors import SelectionError
+
         chosen: set[str] = set()
         for ident in ids:
             if ident not in self.corpus.falsifiers:
@@ -450,6 +476,30 @@ class ContractsSession:
             return "artifact"
         return "full" if self.mode == "full" else "paths"
 
+    def _scope_notes(self) -> list[str]:
+        if self.mode != "full" and self.selection is None and self.artifact is None:
+            return ["scope: contracts with tests among the given paths (run without paths for the full verdict)"]
+        return []
+
+    def _shortcut(self, session: pytest.Session, exitstatus: int) -> Corroborated | None:
+        """The verdict when it is a plain GO, from the index and the bindings (`falsifiers.shortcut`).
+
+        Only for a run that asks for nothing but the table: no selection, artifact, mutants or
+        receipt, every contract valid, no binding problem, nothing stopped early. ``None`` means
+        the full path (`_verdict`) decides.
+        """
+        option = self.config.getoption
+        if (self.selection is not None or self.artifact is not None or self.mutant is not None or self.problems
+                or self.index.has_errors or option("apr_mutants") or option("apr_contracts_json")
+                or session.shouldfail or session.shouldstop or exitstatus == pytest.ExitCode.INTERRUPTED):
+            return None
+        from falsifiers.shortcut import all_corroborated
+
+        names = None if self.mode == "full" else self.claimed
+        scope = [(name, ids) for name, _, ids in self.index.contracts if names is None or name in names]
+        passed = {nodeid for nodeid, phases in self.phases.items() if _passed_cleanly(phases)}
+        return all_corroborated(scope, self.bindings, self.selected, passed)
+
     def _verdict(self, session: pytest.Session, exitstatus: int) -> VerdictReport | None:
         from falsifiers.verdict import InvalidContract, compute_verdict
 
@@ -476,9 +526,7 @@ class ContractsSession:
             stopped = f"the session stopped early: {session.shouldfail or session.shouldstop}"
         elif exitstatus == pytest.ExitCode.INTERRUPTED:
             stopped = "the session was interrupted"
-        notes = []
-        if self.mode != "full" and self.selection is None and self.artifact is None:
-            notes.append("scope: contracts with tests among the given paths (run without paths for the full verdict)")
+        notes = self._scope_notes()
         changed = None
         if self.artifact is not None:
             from falsifiers.artifact import ArtifactRecord, artifact_change, digest_artifact
@@ -544,25 +592,6 @@ def _scope_mode(config: pytest.Config) -> str:
     return "full" if covered else "paths"
 
 
-def _claim(item: pytest.Item) -> Claim | None:
-    marks = list(item.iter_markers(name="falsifies"))
-    if not marks:
-        return None
-    from falsifiers.binding import Claim
-    from falsifiers.records import Location
-
-    ids: list[str] = []
-    bad: list[str] = []
-    for mark in marks:
-        for arg in mark.args:
-            values = arg if isinstance(arg, list | tuple) else [arg]
-            for value in values:
-                (ids.append(value) if isinstance(value, str) else bad.append(repr(value)))
-    path, lineno, _ = item.location
-    return Claim(item.nodeid, tuple(dict.fromkeys(ids)), Location(path, lineno + 1 if lineno is not None else None),
-                 tuple(bad))
-
-
 def _duration(report: pytest.TestReport) -> float:
     return float(getattr(report, "duration", 0.0) or 0.0)
 
@@ -579,14 +608,20 @@ def _results(phases_by_test: dict[str, dict[str, pytest.TestReport]]) -> dict[st
 
     results = {}
     for nodeid, phases in phases_by_test.items():
-        call = phases.get("call")
-        if (call is not None and call.outcome == "passed" and len(phases) == 3
-                and phases["teardown"].outcome == "passed" and not hasattr(call, "wasxfail")):
-            duration = phases["setup"].duration + call.duration + phases["teardown"].duration
+        if _passed_cleanly(phases):
+            duration = phases["setup"].duration + phases["call"].duration + phases["teardown"].duration
             results[nodeid] = TestResult(nodeid, TestStatus.PASSED, duration, "call")
         else:
             results[nodeid] = _result(nodeid, phases)
     return results
+
+
+def _passed_cleanly(phases: dict[str, pytest.TestReport]) -> bool:
+    """Setup, call and teardown all reported and passed, and not an xpass: `_result` says PASSED."""
+    call = phases.get("call")
+    return (call is not None and call.outcome == "passed" and len(phases) == 3
+            and phases["setup"].outcome == "passed" and phases["teardown"].outcome == "passed"
+            and not hasattr(call, "wasxfail"))
 
 
 def _result(nodeid: str, phases: dict[str, pytest.TestReport]) -> TestResult:
@@ -618,16 +653,15 @@ def _result(nodeid: str, phases: dict[str, pytest.TestReport]) -> TestResult:
     return TestResult(nodeid, TestStatus.SKIPPED, duration, "setup", "did not reach the test body")
 
 
-def _final_exit(status: int, report: VerdictReport, failed_tests: int) -> int:
-    """The session's exit status: the verdict's, unless pytest itself could not run properly."""
-    from falsifiers.verdict import Verdict
-
+def _final_exit(status: int, verdict_exit: int, failed_tests: int) -> int:
+    """The session's exit status: the verdict's (``verdict_exit``: 0 GO, 1 NO-GO, 2 UNKNOWN), unless
+    pytest itself could not run properly."""
     if status in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         return status
-    if report.verdict is Verdict.NO_GO or failed_tests:
+    if verdict_exit == 1 or failed_tests:
         return int(pytest.ExitCode.TESTS_FAILED)  # 1: NO-GO, or a test bound to nothing failed
-    if report.verdict is Verdict.UNKNOWN:
-        return report.exit_code  # 2
+    if verdict_exit == 2:
+        return 2  # UNKNOWN
     return status  # GO: 0, or pytest's own complaint about something outside the contracts
 
 

@@ -373,11 +373,11 @@ def test_a_mutant_childs_snapshot_answers_for_unchanged_contracts_only(project: 
     real_lint = corpus_cache._lint
     monkeypatch.setattr(corpus_cache, "_lint", lambda *a: linted.append(a) or real_lint(*a))
     cache = corpus_cache.SnapshotCache(snapshot)
-    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache) == corpus
+    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache).corpus == corpus
     assert linted == []  # answered by the snapshot
     path = folder / "snap-v1.yaml"
     path.write_text(path.read_text().replace("FALSIFY-SNAP-002", "FALSIFY-SNAP-009"))
-    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache)
+    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache).corpus
     assert len(linted) == 1 and "FALSIFY-SNAP-009" in edited.falsifiers
     assert edited == real_lint(folder, root, 1 << 20) and edited != corpus
     assert snapshot.read_bytes() == before
