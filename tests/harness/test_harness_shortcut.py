@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from falsifiers import shortcut
 from falsifiers.binding import bind_falsifiers
 from falsifiers.claims import RawClaim, to_claims
-from falsifiers.corpus_cache import CorpusIndex, encode
+from falsifiers.corpus_cache import CorpusIndex
 from falsifiers.mutation import INHERIT_ENV
 from falsifiers.records import Contract, Corpus, Falsifier, Invariant, Location
 from falsifiers.report import render_verdict
@@ -71,9 +71,11 @@ def test_quick_bind_agrees_with_the_full_binding(data: st.DataObject, require_al
     falsifiers = data.draw(falsifier_lists())
     claims = data.draw(claim_sets(falsifiers))
     corpus = corpus_of(falsifiers, invalid)
-    index = CorpusIndex(encode(corpus))
-    assert index.corpus == corpus  # the index's records are the corpus it was made from
-    quick = shortcut.quick_bind(index.falsifiers, claims, require_all=require_all, unchecked_contracts=invalid)
+    index = CorpusIndex.of(corpus)
+    cached = CorpusIndex.from_json(index.to_json(), index.corpus_json())  # what a warm run reads
+    assert (cached.contracts, cached.falsifiers, cached.has_errors) == (index.contracts, index.falsifiers, bool(invalid))
+    assert cached.corpus == corpus  # its records are the corpus it was made from
+    quick = shortcut.quick_bind(cached.falsifiers, claims, require_all=require_all, unchecked_contracts=invalid)
     full = bind_falsifiers(corpus.falsifiers, to_claims(claims), invariants=corpus.invariants,
                            require_all=require_all, unchecked_contracts=invalid)
     assert (quick is None) == bool(full.problems), full.problems
@@ -107,7 +109,7 @@ def test_all_corroborated_agrees_with_the_full_verdict(data: st.DataObject, prof
     in_order = [f for c in corpus.contracts for f in c.falsifiers]
     notes = [NOTE] if paths else []
     full = compute_verdict(in_order, bindings, selected, results, profile, notes=notes)
-    scope = [(name, ids) for name, _, ids in CorpusIndex(encode(corpus)).contracts]
+    scope = [(name, ids) for name, _, ids in CorpusIndex.of(corpus).contracts]
     passed = {n for n, r in results.items() if r.status is TestStatus.PASSED}
     quick = shortcut.all_corroborated(scope, bindings, selected, passed)
     all_held = all(o.outcome is Outcome.CORROBORATED for o in full.falsifiers)
