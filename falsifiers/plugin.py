@@ -32,14 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.records import Corpus, Falsifier, Mutant
     from falsifiers.settings import Profile, Settings
     from falsifiers.shortcut import Corroborated
-    from falsifiers.verdict import TestResult, VerdictReport
+    from falsifiers.verdict import VerdictReport
 
 MARKER_HELP = (
     "falsifies(*ids): this test is evidence for the named falsifiers (FALSIFY-…-NNN) declared in "
     "contracts/; a declared falsifier without a test, or a claimed id nobody declares, is a collection error"
 )
 PROPERTY = "falsifier"  # JUnit XML <property name="falsifier" value="FALSIFY-…"/>
-EVIDENCE_ATTR = "apr_contracts_evidence"  # on failed reports; plain data, so xdist carries it
 WORKER_KEY = "apr_contracts"
 STATE_KEY = pytest.StashKey["ContractsSession"]()
 
@@ -157,6 +156,7 @@ def _attach_evidence(item: pytest.Item, call: pytest.CallInfo[None], report: pyt
     """Put replay data (Hypothesis example, seed, blob) on a bound test's failed report."""
     if report.failed and any(k == PROPERTY for k, _ in item.user_properties):
         from falsifiers._evidence import failure_evidence
+        from falsifiers.phases import EVIDENCE_ATTR
 
         setattr(report, EVIDENCE_ATTR, failure_evidence(item, call, report))
 
@@ -442,7 +442,8 @@ class ContractsSession:
 
         assert self.report is not None
         outcomes = {o.falsifier.id: o.outcome.value for o in self.report.falsifiers}
-        durations = {nodeid: sum(_duration(p) for p in phases.values()) for nodeid, phases in self.phases.items()}
+        durations = {nodeid: sum(float(getattr(p, "duration", 0.0) or 0.0) for p in phases.values())
+                     for nodeid, phases in self.phases.items()}
         runs, not_run = plan_runs([o.falsifier for o in self.report.falsifiers], outcomes, self.bindings, durations)
         jobs = self.config.getoption("apr_mutants_jobs") or os.cpu_count() or 1
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -497,7 +498,9 @@ class ContractsSession:
 
         names = None if self.mode == "full" else self.claimed
         scope = [(name, ids) for name, _, ids in self.index.contracts if names is None or name in names]
-        passed = {nodeid for nodeid, phases in self.phases.items() if _passed_cleanly(phases)}
+        from falsifiers.phases import passed_cleanly
+
+        passed = {nodeid for nodeid, phases in self.phases.items() if passed_cleanly(phases)}
         return all_corroborated(scope, self.bindings, self.selected, passed)
 
     def _verdict(self, session: pytest.Session, exitstatus: int) -> VerdictReport | None:
@@ -518,7 +521,9 @@ class ContractsSession:
                    if c.name in names and not c.is_valid]
         if not unique and not invalid:
             return None  # nothing in scope: no verdict, pytest's own exit status stands
-        results = _results(self.phases)
+        from falsifiers.phases import results_of
+
+        results = results_of(self.phases)
         stopped = None
         if self.problems:
             stopped = "not run: binding errors at collection"
@@ -590,67 +595,6 @@ def _scope_mode(config: pytest.Config) -> str:
         given.append(Path(config.invocation_params.dir, arg).resolve())
     covered = all(any(g == t.resolve() or g in t.resolve().parents for g in given) for t in testpaths)
     return "full" if covered else "paths"
-
-
-def _duration(report: pytest.TestReport) -> float:
-    return float(getattr(report, "duration", 0.0) or 0.0)
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    if isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    return ""
-
-
-def _results(phases_by_test: dict[str, dict[str, pytest.TestReport]]) -> dict[str, TestResult]:
-    """What happened to each bound test; a test whose three phases passed is decided at once."""
-    from falsifiers.verdict import TestResult, TestStatus
-
-    results = {}
-    for nodeid, phases in phases_by_test.items():
-        if _passed_cleanly(phases):
-            duration = phases["setup"].duration + phases["call"].duration + phases["teardown"].duration
-            results[nodeid] = TestResult(nodeid, TestStatus.PASSED, duration, "call")
-        else:
-            results[nodeid] = _result(nodeid, phases)
-    return results
-
-
-def _passed_cleanly(phases: dict[str, pytest.TestReport]) -> bool:
-    """Setup, call and teardown all reported and passed, and not an xpass: `_result` says PASSED."""
-    call = phases.get("call")
-    return (call is not None and call.outcome == "passed" and len(phases) == 3
-            and phases["setup"].outcome == "passed" and phases["teardown"].outcome == "passed"
-            and not hasattr(call, "wasxfail"))
-
-
-def _result(nodeid: str, phases: dict[str, pytest.TestReport]) -> TestResult:
-    """What happened to one bound test, from its setup/call/teardown reports."""
-    from falsifiers.verdict import TestResult, TestStatus
-
-    duration = sum(_duration(p) for p in phases.values())
-    for when in ("setup", "call", "teardown"):
-        phase = phases.get(when)
-        if phase is None or phase.outcome != "failed":
-            continue
-        evidence = getattr(phase, EVIDENCE_ATTR, None) or {}
-        status = TestStatus.HEALTH_CHECK if evidence.get("health_check") else TestStatus.FAILED
-        return TestResult(nodeid, status, duration, when, evidence.get("reason", "") or "failed",
-                          evidence.get("seed"), evidence.get("reproduce"), evidence.get("example"))
-    for when in ("setup", "call"):
-        phase = phases.get(when)
-        if phase is not None and phase.outcome == "skipped":
-            wasxfail = getattr(phase, "wasxfail", None)
-            if wasxfail is not None:
-                return TestResult(nodeid, TestStatus.XFAILED, duration, when, wasxfail or "xfail")
-            return TestResult(nodeid, TestStatus.SKIPPED, duration, when, _skip_reason(phase))
-    call = phases.get("call")
-    if call is not None and call.outcome == "passed":
-        wasxfail = getattr(call, "wasxfail", None)
-        if wasxfail is not None:
-            return TestResult(nodeid, TestStatus.XPASSED, duration, "call", wasxfail or "xpass")
-        return TestResult(nodeid, TestStatus.PASSED, duration, "call")
-    return TestResult(nodeid, TestStatus.SKIPPED, duration, "setup", "did not reach the test body")
 
 
 def _final_exit(status: int, verdict_exit: int, failed_tests: int) -> int:
