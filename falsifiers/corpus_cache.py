@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,12 +104,13 @@ class CorpusIndex:
         has_errors: whether any contract has an error finding (its records then carry the details).
     """
 
-    __slots__ = ("_corpus", "_corpus_json", "_rows", "contracts", "falsifiers", "has_errors")
+    __slots__ = ("_corpus", "_corpus_json", "_relint", "_rows", "contracts", "falsifiers", "has_errors")
 
     def __init__(self, rows: list[Any], has_errors: bool, *, corpus: Corpus | None = None,
-                 corpus_json: str | None = None) -> None:
+                 corpus_json: str | None = None, relint: Callable[[], Corpus] | None = None) -> None:
         """``rows``: ``[name, valid, [[id, level, requires, pending], ...]]`` per contract (`to_json`);
-        ``corpus`` or ``corpus_json`` (`encode`'s document as JSON text) gives the records."""
+        ``corpus`` or ``corpus_json`` (`encode`'s document as JSON text) gives the records, and
+        ``relint`` lints the files again should that text turn out to be damaged."""
         if corpus is None and corpus_json is None:
             raise ValueError("CorpusIndex needs the corpus or its JSON text")
         # Tuples of strings: the garbage collector stops walking them after one pass (lists it walks every time).
@@ -125,6 +127,7 @@ class CorpusIndex:
         self.has_errors = bool(has_errors) or not all(valid for _, valid, _ in self.contracts)
         self._corpus = corpus
         self._corpus_json = corpus_json
+        self._relint = relint
 
     @classmethod
     def of(cls, corpus: Corpus) -> CorpusIndex:
@@ -134,10 +137,11 @@ class CorpusIndex:
         return cls(rows, any(f.is_error for f in corpus.findings), corpus=corpus)
 
     @classmethod
-    def from_json(cls, index_json: str, corpus_json: str) -> CorpusIndex:
+    def from_json(cls, index_json: str, corpus_json: str, *,
+                  relint: Callable[[], Corpus] | None = None) -> CorpusIndex:
         """The inverse of `to_json`; ``corpus_json`` is parsed only if `corpus` is asked for."""
         data = json.loads(index_json)
-        return cls(data["contracts"], data["errors"], corpus_json=corpus_json)
+        return cls(data["contracts"], data["errors"], corpus_json=corpus_json, relint=relint)
 
     def to_json(self) -> str:
         """The index as compact JSON text (what `from_json` reads)."""
@@ -156,7 +160,12 @@ class CorpusIndex:
         """The full records, decoded once on first use."""
         if self._corpus is None:
             assert self._corpus_json is not None
-            self._corpus = decode(json.loads(self._corpus_json))
+            try:
+                self._corpus = decode(json.loads(self._corpus_json))
+            except (KeyError, TypeError, ValueError, IndexError):
+                if self._relint is None:
+                    raise
+                self._corpus = self._relint()  # a damaged cache entry: the files are linted again
         return self._corpus
 
 
@@ -176,7 +185,8 @@ def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache
     if (isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("index"), str)
             and isinstance(stored.get("corpus"), str)):
         try:
-            return CorpusIndex.from_json(stored["index"], stored["corpus"])
+            return CorpusIndex.from_json(stored["index"], stored["corpus"],
+                                         relint=lambda: _lint(contracts_dir, relative_to, max_bytes))
         except (KeyError, TypeError, ValueError, IndexError):
             pass  # an unreadable cache entry is a miss
     index = CorpusIndex.of(_lint(contracts_dir, relative_to, max_bytes))

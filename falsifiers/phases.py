@@ -16,8 +16,9 @@ if TYPE_CHECKING:  # pragma: no cover
 EVIDENCE_ATTR = "apr_contracts_evidence"  # on failed reports; plain data, so xdist carries it
 
 
-def _duration(report: Any) -> float:
-    return float(getattr(report, "duration", 0.0) or 0.0)
+def total_duration(phases: dict[str, Any]) -> float:
+    """Seconds a test took, its phases together (a report without a duration counts 0)."""
+    return sum(float(getattr(report, "duration", 0.0) or 0.0) for report in phases.values())
 
 
 def _skip_reason(report: Any) -> str:
@@ -52,7 +53,7 @@ def result_of(nodeid: str, phases: dict[str, Any]) -> TestResult:
     """What happened to one bound test, from its setup/call/teardown reports."""
     from falsifiers.verdict import TestResult, TestStatus
 
-    duration = sum(_duration(p) for p in phases.values())
+    duration = total_duration(phases)
     for when in ("setup", "call", "teardown"):
         phase = phases.get(when)
         if phase is None or phase.outcome != "failed":
@@ -77,4 +78,4 @@ def result_of(nodeid: str, phases: dict[str, Any]) -> TestResult:
     return TestResult(nodeid, TestStatus.SKIPPED, duration, "setup", "did not reach the test body")
 
 
-__all__ = ["EVIDENCE_ATTR", "passed_cleanly", "result_of", "results_of"]
+__all__ = ["EVIDENCE_ATTR", "passed_cleanly", "result_of", "results_of", "total_duration"]

@@ -27,6 +27,7 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
+    from falsifiers.binding import BindingProblem
     from falsifiers.corpus_cache import CorpusIndex
     from falsifiers.mutation import MutantResult
     from falsifiers.records import Corpus, Falsifier, Mutant
@@ -272,7 +273,7 @@ class ContractsSession:
         declared = self.index.falsifiers
         invalid = frozenset(name for name, valid, _ in self.index.contracts if not valid)
         tests = quick_bind(declared, claims, require_all=self.mode == "full", unchecked_contracts=invalid)
-        problems: tuple[Any, ...] = ()
+        problems: tuple[BindingProblem, ...] = ()
         if tests is None:  # something is wrong: the full rules say what, naming both sides
             from falsifiers.binding import bind_falsifiers
             from falsifiers.claims import to_claims
@@ -439,11 +440,11 @@ class ContractsSession:
     def _run_mutants(self) -> list[MutantResult]:
         """Rerun each corroborated falsifier's bound tests once per mutant (child pytests, N at a time)."""
         from falsifiers.mutant_runs import plan_runs, run_mutants
+        from falsifiers.phases import total_duration
 
         assert self.report is not None
         outcomes = {o.falsifier.id: o.outcome.value for o in self.report.falsifiers}
-        durations = {nodeid: sum(float(getattr(p, "duration", 0.0) or 0.0) for p in phases.values())
-                     for nodeid, phases in self.phases.items()}
+        durations = {nodeid: total_duration(phases) for nodeid, phases in self.phases.items()}
         runs, not_run = plan_runs([o.falsifier for o in self.report.falsifiers], outcomes, self.bindings, durations)
         jobs = self.config.getoption("apr_mutants_jobs") or os.cpu_count() or 1
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -494,12 +495,11 @@ class ContractsSession:
                 or self.index.has_errors or option("apr_mutants") or option("apr_contracts_json")
                 or session.shouldfail or session.shouldstop or exitstatus == pytest.ExitCode.INTERRUPTED):
             return None
+        from falsifiers.phases import passed_cleanly
         from falsifiers.shortcut import all_corroborated
 
         names = None if self.mode == "full" else self.claimed
         scope = [(name, ids) for name, _, ids in self.index.contracts if names is None or name in names]
-        from falsifiers.phases import passed_cleanly
-
         passed = {nodeid for nodeid, phases in self.phases.items() if passed_cleanly(phases)}
         return all_corroborated(scope, self.bindings, self.selected, passed)
 

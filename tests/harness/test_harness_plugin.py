@@ -358,6 +358,29 @@ def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> 
     result.stdout.fnmatch_lines(["*claims falsifier FALSIFY-CACHE-001, which no contract declares"])
 
 
+def test_a_damaged_cache_entry_is_linted_again(project: Project) -> None:
+    """An entry whose index text is damaged is a miss; one whose corpus text is damaged is linted
+    again when a run needs the records (here: a failing test)."""
+    from falsifiers.corpus_cache import CACHE_KEY
+
+    project.contract("dmg-v1", contract_yaml("DMG"))
+    project.test("test_dmg", passing_test("DMG"))
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(" -p no:cacheprovider", ""))
+    assert project.run().ret == 0
+    entry = next((project.root / ".pytest_cache" / "v").rglob(CACHE_KEY.rsplit("/", 1)[1]))
+    good = json.loads(entry.read_text())
+    for damaged in ({**good, "index": "{not json"}, {**good, "corpus": "[1, 2"}):
+        entry.write_text(json.dumps(damaged))
+        project.test("test_dmg", passing_test("DMG").replace("assert 1 + 1 == 2", "assert 1 + 1 == 3"))
+        result = project.run()
+        assert result.ret == 1
+        result.stdout.fnmatch_lines(["*FALSIFY-DMG-001*REFUTED*", "*verdict: NO-GO*"])
+        project.test("test_dmg", passing_test("DMG"))
+        entry.write_text(json.dumps(damaged))
+        assert project.run().ret == 0
+
+
 def test_a_mutant_childs_snapshot_answers_for_unchanged_contracts_only(project: Project, monkeypatch) -> None:
     """--mutants children read their parent's corpus snapshot instead of linting again; a contract
     edited since is a miss and a full lint (the snapshot is never written to)."""
