@@ -121,13 +121,14 @@ def configure_without_guard(config: Any) -> None:
 
     from falsifiers import plugin
     from falsifiers.errors import ContractError
+    from falsifiers.session import ContractsSession
     from falsifiers.settings import load_settings
 
     config.addinivalue_line("markers", plugin.MARKER_HELP)
     try:
         settings = load_settings(plugin._pyproject(config), root=config.rootpath)
         profile = settings.resolve_profile(config.getoption("apr_contracts_profile"))
-        session = plugin.ContractsSession(config, settings, profile)
+        session = ContractsSession(config, settings, profile)
     except ContractError as err:
         raise pytest.UsageError(str(err)) from err
     config.stash[plugin.STATE_KEY] = session
