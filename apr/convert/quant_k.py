@@ -46,8 +46,19 @@ def _nearest_int(values: np.ndarray) -> np.ndarray:
 
 
 def _acc(values: np.ndarray) -> np.ndarray:
-    """Left-to-right float32 sum along axis 1 (C's ``for (...) s += v[i]``)."""
-    return np.add.accumulate(values.astype(_F32, copy=False), axis=1, dtype=_F32)[:, -1]
+    """Left-to-right float32 sum along axis 1 (C's ``for (...) s += v[i]``): `_acc_t` of the transpose."""
+    return _acc_t(np.ascontiguousarray(values.astype(_F32, copy=False).T))
+
+
+def _acc_t(columns: np.ndarray) -> np.ndarray:
+    """Left-to-right float32 sums of values laid out one row per position (n, S): C's
+    ``for (...) s += v[i]`` as n vector adds over all S sub-blocks at once. The same additions in
+    the same order as ``np.add.accumulate(..., axis=1)`` on (S, n), which loops over the S rows with
+    an n-long inner loop and was about ten times slower."""
+    total = columns[0].astype(_F32, copy=True)
+    for column in columns[1:]:
+        total += column
+    return total
 
 
 def _make_qkx2_quants(
@@ -55,66 +66,71 @@ def _make_qkx2_quants(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``make_qkx2_quants`` on every row of ``x`` (S, n) at once (use_mad = false).
 
-    Returns (scale (S,), the_min (S,), L (S, n) uint8).
+    Returns (scale (S,), the_min (S,), L (S, n) uint8). The work is done on the transposes (n, S),
+    so that each of C's sums over a sub-block is n vector adds over all sub-blocks.
     """
     nmax_f = _F32(nmax)
-    mn = np.minimum.accumulate(x, axis=1)[:, -1].astype(_F32)
-    mx = np.maximum.accumulate(x, axis=1)[:, -1].astype(_F32)
-    sum_w = _acc(weights)
-    sum_x = _acc(weights * x)
+    xt = np.ascontiguousarray(x.T, dtype=_F32)  # (n, S)
+    wt = np.ascontiguousarray(weights.T, dtype=_F32)
+    mn = xt.min(axis=0).astype(_F32)
+    mx = xt.max(axis=0).astype(_F32)
+    sum_w = _acc_t(wt)
+    sum_x = _acc_t(wt * xt)
     mn = np.where(mn > 0, _F32(0), mn).astype(_F32)
     flat = mx == mn
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         iscale = (nmax_f / np.where(flat, _F32(1), mx - mn)).astype(_F32)
         scale = (_F32(1) / iscale).astype(_F32)
-        levels = np.clip(_nearest_int(iscale[:, None] * (x - mn[:, None])), 0, nmax).astype(np.uint8)
-        diff = (scale[:, None] * levels.astype(_F32) + mn[:, None]) - x
-        best_error = _acc(weights * (diff * diff))
+        levels = np.clip(_nearest_int(iscale * (xt - mn)), 0, nmax).astype(np.uint8)
+        diff = (scale * levels.astype(_F32) + mn) - xt
+        best_error = _acc_t(wt * (diff * diff))
         for step in range(nstep + 1):
             numerator = (_F32(rmin) + _F32(rdelta) * _F32(step)) + nmax_f
             # the trap: `mn` here is the min of the best candidate so far, not the first one
             step_iscale = (numerator / np.where(flat, _F32(1), mx - mn)).astype(_F32)
-            aux = np.clip(_nearest_int(step_iscale[:, None] * (x - mn[:, None])), 0, nmax)
+            aux = np.clip(_nearest_int(step_iscale * (xt - mn)), 0, nmax)
             lf = aux.astype(_F32)
-            wl = weights * lf
-            sum_l = _acc(wl)
-            sum_l2 = _acc(wl * lf)
-            sum_xl = _acc(wl * x)
+            wl = wt * lf
+            sum_l = _acc_t(wl)
+            sum_l2 = _acc_t(wl * lf)
+            sum_xl = _acc_t(wl * xt)
             det = sum_w * sum_l2 - sum_l * sum_l
             this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
             this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det
             positive_min = this_min > 0
             this_scale = np.where(positive_min, sum_xl / sum_l2, this_scale).astype(_F32)
             this_min = np.where(positive_min, _F32(0), this_min).astype(_F32)
-            diff = (this_scale[:, None] * lf + this_min[:, None]) - x
-            cur_error = _acc(weights * (diff * diff))
+            diff = (this_scale * lf + this_min) - xt
+            cur_error = _acc_t(wt * (diff * diff))
             better = (det > 0) & (cur_error < best_error) & ~flat
             if better.any():
-                levels = np.where(better[:, None], aux.astype(np.uint8), levels)
+                levels = np.where(better, aux.astype(np.uint8), levels)
                 best_error = np.where(better, cur_error, best_error).astype(_F32)
                 scale = np.where(better, this_scale, scale).astype(_F32)
                 mn = np.where(better, this_min, mn).astype(_F32)
-    levels = np.where(flat[:, None], np.uint8(0), levels)
+    levels = np.where(flat, np.uint8(0), levels)
     scale = np.where(flat, _F32(0), scale).astype(_F32)
-    return scale, (-mn).astype(_F32), levels
+    return scale, (-mn).astype(_F32), np.ascontiguousarray(levels.T)
 
 
 def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     """``make_qx_quants`` with rmse_type 1 and no importance weights, on every row of ``x``.
 
-    Returns (scale (S,), L (S, n) int with values 0..2·nmax-1).
+    Returns (scale (S,), L (S, n) int with values 0..2·nmax-1). Worked on the transpose (n, S), as
+    `_make_qkx2_quants`.
     """
-    rows = np.arange(x.shape[0])
-    amax_index = np.argmax(np.abs(x), axis=1)  # first index of the largest |x|, as C's strict '>'
-    peak = x[rows, amax_index].astype(_F32)
+    xt = np.ascontiguousarray(x.T, dtype=_F32)  # (n, S)
+    columns = np.arange(xt.shape[1])
+    amax_index = np.argmax(np.abs(xt), axis=0)  # first index of the largest |x|, as C's strict '>'
+    peak = xt[amax_index, columns].astype(_F32)
     zero = np.abs(peak) < _GROUP_MAX_EPS
     safe_peak = np.where(zero, _F32(1), peak).astype(_F32)
-    weights = x * x
+    weights = xt * xt
 
     def levels_for(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lv = np.clip(_nearest_int(iscale[:, None] * x), -nmax, nmax - 1)
+        lv = np.clip(_nearest_int(iscale * xt), -nmax, nmax - 1)
         lf = lv.astype(_F32)
-        return lv, _acc((weights * x) * lf), _acc((weights * lf) * lf)
+        return lv, _acc_t((weights * xt) * lf), _acc_t((weights * lf) * lf)
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         iscale = (_F32(-nmax) / safe_peak).astype(_F32)
@@ -128,12 +144,12 @@ def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
             lv, sumlx, suml2 = levels_for(step_iscale)
             better = (suml2 > 0) & (sumlx * sumlx > best * suml2) & ~zero
             if better.any():
-                levels = np.where(better[:, None], lv, levels)
+                levels = np.where(better, lv, levels)
                 scale = np.where(better, sumlx / suml2, scale).astype(_F32)
                 best = np.where(better, scale * sumlx, best).astype(_F32)
-    levels = np.where(zero[:, None], -nmax, levels)  # C writes L = 0, i.e. level -nmax
+    levels = np.where(zero, -nmax, levels)  # C writes L = 0, i.e. level -nmax
     scale = np.where(zero, _F32(0), scale).astype(_F32)
-    return scale, (levels + nmax).astype(np.int32)
+    return scale, np.ascontiguousarray((levels + nmax).astype(np.int32).T)
 
 
 def _blocks(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
