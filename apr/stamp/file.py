@@ -2,29 +2,34 @@
 
 Order (nothing is written until every check has passed — safetensors' rule):
 
-1. the patch is not empty; 2. the output is not the input (unless ``in_place``) and, if it
-exists, ``force`` was given, and its folder exists; 3. the input is a checked APR v2 file with no
+1. the patch is not empty; 2. the output passes the output policy (`apr.format.outputs`: not the
+input, a hard link to it or a folder; if it exists, ``force`` was given; its folder exists); 3. the input is a checked APR v2 file with no
 interrupted in-place stamp pending (``in_place`` recovers one instead); 4. the plan (new prefix,
 footer) is computed; 5. the write: ``in_place`` and the metadata fits → prefix + footer under the
 journal; otherwise a streaming rewrite renamed over the destination. Either way the output is
-re-read and verified before the stamp reports success.
+re-read and verified before the stamp reports success; with ``-o`` the input's CRC is checked
+while it is copied, so a damaged input is refused (`apr.stamp.rewrite.check_source_crc`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from apr.errors import AprFileNotFoundError, EmptyPatchError, OutputExistsError, OutputIsInputError
+from apr.errors import AprError, AprFileNotFoundError, AprIOError, EmptyPatchError
 from apr.format.atomic import remove_stale_temporaries
+from apr.format.footer_check import Damage
+from apr.format.outputs import check_file_output
 from apr.stamp.in_place import locked, patch_in_place
-from apr.stamp.journal import recover, require_no_pending_journal
+from apr.stamp.journal import os_failure, require_no_pending_journal
+from apr.stamp.recovery import recover
 from apr.stamp.patch import ProvenancePatch
 from apr.stamp.plan import StampPlan, plan_stamp
-from apr.stamp.rewrite import rewrite_to
+from apr.stamp.rewrite import CopyCheck, rewrite_to
 from apr.stamp.source import Source, read_source
 
 logger = logging.getLogger(__name__)
@@ -59,30 +64,13 @@ class StampResult:
     copy_method: str = "none"
     recovered: str = "none"
     elapsed_ms: float = 0.0
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
+    damaged: Damage | None = None  # -o --allow-damaged: what was carried over from a damaged input
 
 
 def _check_output(path: str, output: str, force: bool) -> None:
-    if _same_file(path, output):
-        raise OutputIsInputError(
-            f"-o names the input file itself ({output!r})", path=path, field="-o",
-            hint=f"to stamp the file itself, use --in-place instead of -o: apr stamp {path} ... --in-place",
-        )
-    if os.path.isdir(output):
-        raise OutputExistsError(f"Output '{output}' is a folder.", field="-o",
-                                hint="give the path of the file to create, e.g. -o model-stamped.apr")
-    if os.path.lexists(output) and not force:
-        raise OutputExistsError(f"Output file '{output}' already exists. Use --force to overwrite.", field="-o")
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise AprFileNotFoundError(f"output folder does not exist: {folder}", path=output, field="-o",
-                                   hint=f"create it first: mkdir -p {folder}")
+    """``-o`` through the project's output policy (`apr.format.outputs`): never the input itself."""
+    check_file_output(output, force=force, inputs=(path,),
+                      same_hint=f"to stamp the file itself, use --in-place instead of -o: apr stamp {path} ... --in-place")
 
 
 def _plan(source: Source, patch: ProvenancePatch) -> StampPlan:
@@ -91,9 +79,13 @@ def _plan(source: Source, patch: ProvenancePatch) -> StampPlan:
 
 
 def _require_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise AprFileNotFoundError("file not found", path=path, hint="check the path")
-    if not os.path.isfile(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise AprFileNotFoundError("file not found", path=path, hint="check the path") from None
+    except OSError as err:  # EIO, EACCES on a folder on the way: not "not found"
+        raise os_failure(err, "cannot stat the file", path, state="nothing was written") from err
+    if not stat.S_ISREG(info.st_mode):
         raise AprFileNotFoundError("not a file (a folder or device)", path=path,
                                    hint="pass the path of an .apr file, not a folder")
 
@@ -105,6 +97,7 @@ def stamp_file(
     output: str | os.PathLike[str] | None = None,
     in_place: bool = False,
     force: bool = False,
+    allow_damaged: bool = False,
 ) -> StampResult:
     """Stamp ``patch`` into the APR v2 file ``path``; tensor bytes never change.
 
@@ -114,6 +107,8 @@ def stamp_file(
         output: where to write the stamped copy (``-o``); exclusive with ``in_place``.
         in_place: stamp ``path`` itself (``--in-place``).
         force: allow ``output`` to replace an existing file.
+        allow_damaged: (``-o``) copy an input whose footer CRC is wrong instead of refusing it; the
+            result's ``damaged`` says what was carried over.
 
     Returns:
         A `StampResult`.
@@ -123,7 +118,9 @@ def stamp_file(
         OutputIsInputError, OutputExistsError: a refused destination (nothing written).
         AprFileNotFoundError: missing input, input is a folder, or missing output folder.
         FormatError: the input is not a valid APR v2 file.
-        StampJournalError: (``-o``) the input has an interrupted in-place stamp pending.
+        StampJournalError: (``-o``) the input has an interrupted in-place stamp pending; (``in_place``)
+            its journal cannot be applied (untrusted, old format, corrupt, or the file was replaced since).
+        DamagedInputError: (``-o``) the input's footer CRC does not match its bytes; nothing written.
         StampBusyError: another in-place stamp holds the file.
         AprIOError: a write failed (disk full...): the input is untouched, no output appears.
 
@@ -151,26 +148,58 @@ def stamp_file(
         source = read_source(path)
         plan = _plan(source, patch)
         remove_stale_temporaries(output)
-        method = rewrite_to(output, source, plan)
-        result = _result(source, plan, output, "rewrite", method, "none")
+        check = CopyCheck(allow_damaged=allow_damaged)
+        method = rewrite_to(output, source, plan, check=check)
+        result = replace(_result(source, plan, output, "rewrite", method, "none"), damaged=check.damage)
     elapsed = (time.perf_counter() - started) * 1000
     return replace(result, elapsed_ms=elapsed)
 
 
+def _remove_rewrite_strays(real: str) -> None:
+    """Remove what a killed fallback rewrite of ``real`` left (best effort: a stray is hidden and harmless)."""
+    try:
+        remove_stale_temporaries(real)
+    except OSError as err:
+        logger.warning("%s: could not remove stray temporaries: %s", real, err.strerror or err)
+
+
+def _not_written(err: OSError, path: str, what: str) -> AprIOError:
+    """``err`` (raw, or an `AprIOError` from the reader) restated with the file's state: unchanged."""
+    if isinstance(err, AprIOError):
+        return AprIOError(f"{err.message}; the file was not changed", path=err.path or path, hint=err.hint)
+    return os_failure(err, what, path, state="the file was not changed")
+
+
 def _stamp_in_place(path: str, patch: ProvenancePatch) -> StampResult:
-    with locked(path) as fd:
-        recovered = recover(path)
-        remove_stale_temporaries(path)  # a killed fallback rewrite of this file
-        source = read_source(path, fd)
-        plan = _plan(source, patch)
-        if plan.prefix == source.prefix and plan.footer == source.footer:
-            return _result(source, plan, path, "unchanged", "none", recovered)
-        if plan.fits_in_place:
-            patch_in_place(fd, source, plan)
-            return _result(source, plan, path, "in-place", "none", recovered)
-        logger.info("%s: the new metadata does not fit before the data section; rewriting the file", path)
-        method = rewrite_to(path, source, plan)
-        return _result(source, plan, path, "rewrite", method, recovered)
+    # Through a symlink (a Hugging Face snapshot), the real file is stamped: its journal sits beside
+    # it and a fallback rewrite replaces it, not the link.
+    real = os.path.realpath(path)
+    try:
+        with locked(path) as fd:
+            recovered = recover(path)
+            if recovered == "rolled-back":
+                logger.warning("%s: an interrupted in-place stamp was rolled back first; the file was as before it",
+                               path)
+            _remove_rewrite_strays(real)
+            try:
+                source = read_source(path, fd)
+            except OSError as err:  # AprIOError included: said before anything was written
+                raise _not_written(err, path, "cannot read the file") from err
+            plan = _plan(source, patch)
+            if plan.prefix == source.prefix and plan.footer == source.footer:
+                return _result(source, plan, path, "unchanged", "none", recovered)
+            if plan.fits_in_place:
+                patch_in_place(fd, source, plan)
+                return _result(source, plan, path, "in-place", "none", recovered)
+            logger.info("%s: the new metadata does not fit before the data section; rewriting the file", path)
+            method = rewrite_to(real, source, plan)
+            return _result(source, plan, path, "rewrite", method, recovered)
+    except OSError as err:
+        # The journaled window and the rewrite report their own failures; an OSError from anywhere
+        # else (reading, locking) happened before the file was written.
+        if isinstance(err, AprError):
+            raise
+        raise _not_written(err, path, "in-place stamp failed") from err
 
 
 def _result(source: Source, plan: StampPlan, output: str, mode: str, method: str, recovered: str) -> StampResult:
@@ -182,13 +211,23 @@ def _result(source: Source, plan: StampPlan, output: str, mode: str, method: str
 
 
 def recover_file(path: str | os.PathLike[str]) -> str:
-    """Undo an interrupted in-place stamp of ``path`` (`apr stamp FILE --recover`); see `recover`."""
+    """Undo an interrupted in-place stamp of ``path`` (`apr stamp FILE --recover`); see `apr.stamp.recovery`.
+
+    Raises:
+        StampJournalError: the journal is untrusted, old-format, corrupt or not this file's (nothing written).
+        StampBusyError: a stamp holds the file. AprIOError: the OS refused; the journal is kept.
+    """
     path = os.fspath(path)
     _require_file(path)
-    with locked(path):
-        outcome = recover(path)
-        remove_stale_temporaries(path)
-        return outcome
+    try:
+        with locked(path):
+            outcome = recover(path)
+            _remove_rewrite_strays(os.path.realpath(path))
+            return outcome
+    except OSError as err:
+        if isinstance(err, AprError):
+            raise
+        raise os_failure(err, "recovery failed", path, state="nothing was written") from err
 
 
 __all__ = ["StampResult", "recover_file", "stamp_file"]

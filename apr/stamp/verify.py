@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from apr.errors import AprError, StampVerificationError
+from apr.errors import AprError, AprIOError, StampVerificationError
 from apr.format.header import FOOTER_SIZE
 from apr.format.reader import open_file
 from apr.stamp.plan import StampPlan
@@ -33,6 +33,8 @@ def verify_stamped(path: str, plan: StampPlan, source: Source, source_fd: int | 
     try:
         with open_file(path) as reader:
             header, metadata, entries, size = reader.header, reader.metadata, reader.entries, reader.file_size
+    except AprIOError:
+        raise  # the OS failed to read it back: an I/O error (exit 7), not a wrong result
     except AprError as err:
         raise fail(f"it does not read back: {err.message}") from err
     if size != plan.output_size:

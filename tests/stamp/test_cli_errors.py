@@ -159,7 +159,12 @@ def test_recover_flag_and_read_only_commands_refuse_pending_journal(tmp_path, sr
     from apr.format.header import parse_header
 
     data_offset = parse_header(raw[:64]).data_offset
-    Path(journal_path(src)).write_bytes(Journal(info.st_ino, len(raw), raw[:data_offset], int.from_bytes(raw[-4:], "little")).to_bytes())
+    footer = int.from_bytes(raw[-4:], "little")
+    journal = Journal(info.st_dev, info.st_ino, len(raw), raw[:data_offset], footer,
+                      b"\xff" * 32 + raw[32:data_offset], footer)
+    fd = os.open(journal_path(src), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # as the stamp makes it
+    os.write(fd, journal.to_bytes())
+    os.close(fd)
     with open(src, "r+b") as handle:  # a half-written prefix, as a kill mid-stamp leaves it
         handle.write(b"\xff" * 32)
     out_dir = tmp_path / "out"
