@@ -13,8 +13,10 @@ import mmap
 import os
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from apr.errors import ConvertError
+from apr.format.inputs import open_regular
 
 # GGUF value types -> fixed byte size (strings and arrays are variable).
 _FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
@@ -70,14 +72,26 @@ class _Cursor:
             raise self.fail(f"value {what} has unknown type {kind}")
 
 
-def check_gguf_bounds(path: str | os.PathLike[str]) -> None:
-    """Raise `ConvertError` if any count or length in the GGUF header cannot fit in the file."""
-    target = Path(path)
-    with open(target, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size < 24:
-            raise ConvertError(f"GGUF file is {size} bytes, too small for a header", path=target)
-        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+def check_gguf_bounds(source: str | os.PathLike[str] | BinaryIO, *, path: str | os.PathLike[str] | None = None) -> None:
+    """Raise `ConvertError` if any count or length in the GGUF header cannot fit in the file.
+
+    Args:
+        source: the file, or a binary file object already open on it (`apr.format.inputs.open_regular`),
+            so the bytes checked are those the reader maps next, whatever happens to the path.
+        path: the file's path for messages when ``source`` is a file object.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open_regular(source, error=ConvertError) as handle:
+            _check_open(handle, Path(source))
+    else:
+        _check_open(source, Path(path if path is not None else getattr(source, "name", "<gguf>")))
+
+
+def _check_open(handle: BinaryIO, target: Path) -> None:
+    size = os.fstat(handle.fileno()).st_size
+    if size < 24:
+        raise ConvertError(f"GGUF file is {size} bytes, too small for a header", path=target)
+    data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         cur = _Cursor(data, target)
         if cur.take("<4s") != b"GGUF":

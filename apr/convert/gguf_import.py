@@ -15,19 +15,23 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from apr.convert.dimensions import check_dimensions, check_vocabulary
+from apr.convert.gguf_bounds import check_gguf_bounds
+from apr.convert.gguf_fields import FIX, check_gguf_fields
 from apr.convert.hf_config import rope_type_for, synthesize_hf_architecture_from_family
 from apr.convert.hf_import import ImportReport, _verify_written
 from apr.convert.names import SUPPORTED_FAMILIES, gguf_to_hf, is_qk_projection, qk_heads, unpermute_qk
 from apr.convert.outputs import check_output
 from apr.convert.targets import ImportQuant, Target, choose_target, convert_values
 from apr.convert.tokenizer_source import record_from_gguf, tokenizer_keys_from_record
-from apr.errors import AprFileNotFoundError, ConvertError
+from apr.errors import AprError, AprFileNotFoundError, ConvertError
 from apr.format.dtypes import DType, element_count
 from apr.format.header import Flags
+from apr.format.inputs import open_regular
 from apr.format.quant import PackedTensor
 from apr.format.stream_writer import TensorSpec, write_file_streaming
 
@@ -37,8 +41,13 @@ log = logging.getLogger(__name__)
 _KEPT = {0: DType.F32, 1: DType.F16, 12: DType.Q4_K, 14: DType.Q6_K, 30: DType.BF16}
 
 
-def read_gguf_fields(reader: Any) -> dict[str, Any]:
-    """Every KV pair of a `gguf.GGUFReader` as plain Python values (pseudo-fields left out)."""
+def read_gguf_fields(reader: Any, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Every KV pair of a `gguf.GGUFReader` as plain Python values (pseudo-fields left out).
+
+    Raises:
+        ConvertError: a value cannot be decoded (a string that is not UTF-8, e.g. an encoded
+            lone surrogate), naming the key.
+    """
     out: dict[str, Any] = {}
     for key, value in reader.fields.items():
         if key.startswith("GGUF."):
@@ -46,13 +55,20 @@ def read_gguf_fields(reader: Any) -> dict[str, Any]:
         try:
             out[key] = value.contents()
         except Exception as err:  # a malformed field: name it instead of a traceback
-            raise ConvertError(f"GGUF metadata key {key!r} cannot be decoded: {err}", field=key) from err
+            what = "text that is not UTF-8" if isinstance(err, UnicodeDecodeError) else "a malformed value"
+            raise ConvertError(f"GGUF metadata key {key!r} holds {what}: {err}", path=path, field=key,
+                               hint=FIX) from err
     return out
 
 
 def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
+    """APR metadata from type-checked GGUF fields (`check_gguf_fields`); absent keys stay absent,
+    and a zero is kept as a zero (for `check_dimensions` to refuse), never replaced by a default."""
     def get(suffix: str) -> Any:
         return fields.get(f"{arch}.{suffix}")
+
+    def default(value: Any, fallback: Any) -> Any:
+        return fallback if value is None else value
 
     heads = get("attention.head_count")
     hidden = get("embedding_length")
@@ -64,23 +80,49 @@ def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
         "hidden_size": hidden,
         "num_layers": get("block_count"),
         "num_heads": heads,
-        "num_kv_heads": get("attention.head_count_kv") or heads,
+        "num_kv_heads": default(get("attention.head_count_kv"), heads),
         "intermediate_size": get("feed_forward_length"),
         "max_position_embeddings": get("context_length"),
-        "rope_theta": float(get("rope.freq_base") or 10000.0),
+        "rope_theta": float(default(get("rope.freq_base"), 10000.0)),
         "rope_type": rope_type_for(arch),
-        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon") or 1e-6),
+        "rms_norm_eps": float(default(get("attention.layer_norm_rms_epsilon"), 1e-6)),
         "original_format": "gguf",
     }
-    head_dim = get("attention.key_length") or (hidden // heads if isinstance(hidden, int) and heads else None)
-    if head_dim:
-        meta["head_dim"] = int(head_dim)
-    vocab = get("vocab_size") or len(fields.get("tokenizer.ggml.tokens") or []) or None
-    if vocab:
-        meta["vocab_size"] = int(vocab)
+    head_dim = get("attention.key_length")
+    if head_dim is None and isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden % heads == 0:
+        head_dim = hidden // heads
+    if head_dim is not None:
+        meta["head_dim"] = head_dim
+    tokens = fields.get("tokenizer.ggml.tokens")
+    vocab = default(get("vocab_size"), len(tokens) if tokens else None)
+    if vocab is not None:
+        meta["vocab_size"] = vocab
     if isinstance(fields.get("general.name"), str):
         meta["description"] = f"imported from GGUF model {fields['general.name']!r}"
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def _gguf_key_for(fields: dict[str, Any], arch: str) -> Callable[[str], str]:
+    """How each metadata key is spelled in the GGUF file (or which default stood in for it)."""
+    spelled = {
+        "num_layers": "block_count", "hidden_size": "embedding_length", "num_heads": "attention.head_count",
+        "num_kv_heads": "attention.head_count_kv", "intermediate_size": "feed_forward_length",
+        "max_position_embeddings": "context_length", "head_dim": "attention.key_length",
+        "vocab_size": "vocab_size", "rope_theta": "rope.freq_base",
+        "rms_norm_eps": "attention.layer_norm_rms_epsilon",
+    }
+    defaults = {"num_kv_heads": "attention.head_count", "head_dim": "embedding_length / attention.head_count",
+                "vocab_size": "the number of tokenizer.ggml.tokens"}
+
+    def spell(key: str) -> str:
+        suffix = spelled.get(key)
+        if suffix is None:
+            return key
+        if f"{arch}.{suffix}" in fields or key not in defaults:
+            return f"{arch}.{suffix}"
+        return f"{key} (no {arch}.{suffix}: {defaults[key]})"
+
+    return spell
 
 
 def import_gguf(
@@ -101,31 +143,43 @@ def import_gguf(
         progress: ``progress(bytes_done, bytes_total)`` after each tensor.
 
     Raises:
-        ConvertError: unsupported architecture, unknown tensor name, or a non-BPE tokenizer.
+        AprFileNotFoundError: no such file.
+        ConvertError: not a regular file (a FIFO, a device), a wrongly typed metadata value
+            (`apr.convert.gguf_fields`), dimensions that contradict the tensors or exceed their
+            ceilings (`apr.convert.dimensions`), an unsupported architecture or tensor name, a bos/eos
+            id outside the vocabulary. Nothing is written in any of these cases.
+        TokenizerError: a tokenizer that is not byte-level BPE.
 
     Example:
         >>> import_gguf("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2.apr")  # doctest: +SKIP
     """
+    path = Path(source)
+    if not os.path.lexists(path):
+        raise AprFileNotFoundError("GGUF file not found", path=path, hint="check the path")
+    handle = open_regular(path, error=ConvertError)  # a FIFO or device is refused, never blocks
+    try:
+        return _import_open_gguf(handle, path, output, quantize=quantize, force=force, progress=progress)
+    finally:
+        handle.close()
+
+
+def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[str], *, quantize: ImportQuant | None,
+                      force: bool, progress: Callable[[int, int], None] | None) -> ImportReport:
     from gguf import GGMLQuantizationType, GGUFReader
     from gguf.quants import dequantize
 
-    from apr.convert.gguf_bounds import check_gguf_bounds
-
-    path = Path(source)
-    if not path.is_file():
-        raise AprFileNotFoundError("GGUF file not found", path=path, hint="check the path")
-    target_path = check_output(output, force=force)
-    check_gguf_bounds(path)  # GGUFReader trusts every count it reads: bound them by the file first
+    target_path = check_output(output, force=force, inputs=(path,))
+    check_gguf_bounds(handle, path=path)  # GGUFReader trusts every count it reads: bound them by the file first
     try:
-        reader = GGUFReader(os.fspath(path))
+        reader = GGUFReader(handle)  # the descriptor checked above, not the path again
     except Exception as err:
-        raise ConvertError(f"not a readable GGUF file: {err}", path=path) from err
-    fields = read_gguf_fields(reader)
-    arch = fields.get("general.architecture")
+        raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
+    fields = read_gguf_fields(reader, path)
+    arch = check_gguf_fields(fields, path)
     if arch not in SUPPORTED_FAMILIES:
         raise ConvertError(
             f"GGUF architecture {arch!r} is not one apr imports (llama, qwen2, qwen3)", path=path,
-            field="general.architecture",
+            field="general.architecture", hint="only llama, qwen2 and qwen3 GGUF files can be imported",
         )
     metadata = _metadata_from_fields(fields, arch)
     heads, kv_heads = metadata.get("num_heads"), metadata.get("num_kv_heads")
@@ -148,6 +202,9 @@ def import_gguf(
     if problems:
         raise ConvertError(f"{len(problems)} GGUF tensor(s) cannot be mapped:\n    " + "\n    ".join(problems[:10]),
                            path=path)
+    shapes = {name: shape for name, (_t, _g, shape, _tg, _i) in plan.items()}
+    check_dimensions(metadata, shapes, source=f"the GGUF metadata of {path.name}", path=path,
+                     spell=_gguf_key_for(fields, arch), hint=FIX)
     tied = False
     if "lm_head.weight" not in plan and "model.embed_tokens.weight" in plan:
         plan["lm_head.weight"] = plan["model.embed_tokens.weight"]
@@ -155,8 +212,14 @@ def import_gguf(
         specs.append(TensorSpec("lm_head.weight", embed_spec.dtype, embed_spec.shape, embed_spec.nbytes))
         tied = True
 
-    record = record_from_gguf(fields)
+    try:
+        record = record_from_gguf(fields)
+    except AprError as err:
+        if err.path is None:
+            err.with_path(path)
+        raise
     if record is not None:
+        check_vocabulary(record.vocab_size, metadata, source=path.name, path=path, hint=FIX)
         metadata.update(tokenizer_keys_from_record(record, fields.get("tokenizer.chat_template"),
                                                    fields.get("tokenizer.ggml.pre")))
     else:

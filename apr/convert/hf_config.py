@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from apr.convert.hf_side_files import json_type, lone_surrogate, shown
 from apr.errors import ConvertError
+from apr.format.inputs import read_regular
 
 _MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
@@ -86,20 +88,29 @@ def parse_config_text(text: str, *, path: str | None = None) -> dict[str, Any]:
         raise ConvertError(f"config.json holds a value Python refuses to parse: {err}", path=path,
                            field="config.json", hint="re-save the config with transformers' save_pretrained") from None
     if not isinstance(document, dict):
-        raise ConvertError("config.json must hold a JSON object", path=path, field="config.json")
+        raise ConvertError(f"config.json must hold a JSON object, not {json_type(document)}", path=path,
+                           field="config.json", hint="re-save the config with transformers' save_pretrained")
+    where = lone_surrogate(document)
+    if where is not None:
+        raise ConvertError(f"config.json holds text that is not valid Unicode (an unpaired \\ud800-\\udfff escape) "
+                           f"at {where}", path=path, field=where, hint="remove the unpaired surrogate escape")
     return document
 
 
 def read_config_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and parse a config.json file (bounded in size)."""
+    """Read and parse a config.json file: a regular file (never a FIFO or device), bounded in size.
+
+    Raises:
+        ConvertError: not a regular file, too large, not UTF-8, not JSON, not an object.
+        AprFileNotFoundError: the file does not exist.
+    """
     file = Path(path)
-    size = file.stat().st_size
-    if size > _MAX_CONFIG_BYTES:
-        raise ConvertError(f"config.json is {size} bytes, over the {_MAX_CONFIG_BYTES}-byte limit", path=file)
+    data = read_regular(file, limit=_MAX_CONFIG_BYTES, error=ConvertError)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConvertError(f"config.json is not UTF-8: {err}", path=file) from err
+        raise ConvertError(f"config.json is not UTF-8 (byte {err.start})", path=file, field="config.json",
+                           offset=err.start, hint="re-save the config with transformers' save_pretrained") from None
     return parse_config_text(text, path=os.fspath(file))
 
 
@@ -135,23 +146,47 @@ def rope_type_for(model_type: str | None) -> int:
     return 2 if model_type in _NEOX_MODEL_TYPES else 0
 
 
+def _type_words(value: Any) -> str:
+    return f"{json_type(value)} ({shown(value)})"
+
+
 def _number(config: Mapping[str, Any], key: str, value: Any, *, want_int: bool) -> int | float | None:
+    fix = f"set {key} in config.json to the value the model was trained with (it must match the weights)"
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConvertError(f"config.json {key!r} = {value!r} is not a number", field=key)
+        raise ConvertError(f"config.json {key!r} is not a number: it is {_type_words(value)}", field=key, hint=fix)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConvertError(f"config.json {key!r} = {value!r} is not a finite number", field=key)
+        raise ConvertError(f"config.json {key!r} = {value!r} is not a finite number", field=key, hint=fix)
     if want_int:
         if isinstance(value, float) and not value.is_integer():
-            raise ConvertError(f"config.json {key!r} = {value!r} is not an integer", field=key)
+            raise ConvertError(f"config.json {key!r} = {value!r} is not an integer", field=key, hint=fix)
         if not 0 <= int(value) < 2**63:
-            raise ConvertError(f"config.json {key!r} = {value!r} is out of range", field=key)
+            raise ConvertError(f"config.json {key!r} = {value!r} is out of range (0 … 2^63-1)", field=key, hint=fix)
         return int(value)
     try:
         return float(value)
     except OverflowError:
-        raise ConvertError(f"config.json {key!r} is too large for a float", field=key) from None
+        raise ConvertError(f"config.json {key!r} is too large for a float", field=key, hint=fix) from None
+
+
+def config_key_for(config: Mapping[str, Any], key: str) -> str:
+    """The config.json key a metadata ``key`` was read from, or a note that it is a default.
+
+    Example:
+        >>> config_key_for({"n_layer": 2}, "num_layers")
+        'n_layer'
+        >>> config_key_for({}, "intermediate_size")
+        'intermediate_size (not in config.json: a default)'
+    """
+    for name, aliases in _ALIASES:
+        if name == key:
+            for alias in aliases:
+                if config.get(alias) is not None:
+                    return alias
+    if key == "rope_theta" and isinstance(config.get("rope_parameters"), dict):
+        return "rope_parameters.rope_theta"
+    return f"{key} (not in config.json: a default)"
 
 
 def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +199,7 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
     ``rms_norm_eps`` = 1e-6; ``head_dim`` = hidden / heads when absent (Qwen3Config: 128).
 
     Raises:
-        ConvertError: a dimension is not a number.
+        ConvertError: a dimension is not a number (naming the key and the value's type).
     """
     out: dict[str, Any] = {}
     for key, aliases in _ALIASES:
@@ -175,7 +210,7 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
                     out[key] = value
                 break
     rope = config.get("rope_parameters")
-    if "rope_theta" not in out and isinstance(rope, dict) and isinstance(rope.get("rope_theta"), (int, float)):
+    if "rope_theta" not in out and isinstance(rope, dict) and rope.get("rope_theta") is not None:
         out["rope_theta"] = _number(rope, "rope_parameters.rope_theta", rope["rope_theta"], want_int=False)
     out.setdefault("rope_theta", 10000.0)
     out.setdefault("rms_norm_eps", 1e-6)
@@ -201,6 +236,7 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "config_key_for",
     "hf_architecture_from_config",
     "metadata_from_hf_config",
     "parse_config_text",

@@ -5,9 +5,13 @@ at a time with positioned reads and written through `write_file_streaming`, so p
 about one tensor whatever the model size. F32/F16/BF16 bytes pass through untouched unless
 ``--quantize`` asks otherwise (`apr.convert.targets`).
 
-Folder rules: only ``model.safetensors`` or the shards a ``model.safetensors.index.json`` names,
-each resolving inside the folder (no ``..``, no symlink out); headers bounded and checked by the
-``safetensors`` library before use; nothing is unpickled and nothing from config files executed.
+Folder rules: only ``model.safetensors`` or the shards a ``model.safetensors.index.json`` names;
+every file read (shards and side files: `apr.convert.hf_side_files.SIDE_FILES`) must be a regular
+file resolving inside the folder (no ``..``, no symlink out, no FIFO or device: `apr.format.inputs`);
+headers bounded and checked by the ``safetensors`` library before use; side files parsed as data
+with their types checked; the dimensions config.json states checked against the tensors
+(`apr.convert.dimensions`) before anything is written; nothing is unpickled and nothing from
+config files executed.
 """
 
 from __future__ import annotations
@@ -15,21 +19,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from apr.convert.hf_config import metadata_from_hf_config, read_config_json
-from apr.convert.outputs import check_output
+from apr.convert.dimensions import check_dimensions, check_vocabulary
+from apr.convert.hf_config import config_key_for, metadata_from_hf_config, read_config_json
+from apr.convert.hf_side_files import INDEX, check_side_files, read_generation_config, read_json_file, weight_map_files
+from apr.convert.outputs import check_output, import_inputs
 from apr.convert.targets import ImportQuant, Target, as_float32, choose_target, convert_values
 from apr.convert.tokenizer_source import tokenizer_keys_from_folder
-from apr.errors import AprFileNotFoundError, ConvertError, MissingConfigError
+from apr.errors import AprError, AprFileNotFoundError, ConvertError, MissingConfigError
 from apr.format.dtypes import DType, element_count
 from apr.format.header import Flags
+from apr.format.inputs import describe_mode, file_inside, open_regular
 from apr.format.stream_writer import TensorSpec, write_file_streaming
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,11 @@ _ST_DTYPES = {"F32": DType.F32, "F16": DType.F16, "BF16": DType.BF16, "F64": DTy
               "I64": DType.I64, "I32": DType.I32, "I8": DType.I8, "U8": DType.U8}
 _SKIPPED_SUFFIXES = (".rotary_emb.inv_freq",)  # buffers HF recomputes; llama.cpp drops them too
 _EMBED_NAMES = ("model.embed_tokens.weight", "transformer.wte.weight", "wte.weight", "token_embd.weight")
+# Beside a single .safetensors file given as the source: the files read from its folder.
+_SIDE_FILES_OF_A_FILE = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                         "special_tokens_map.json", "chat_template.jinja", "vocab.json", "merges.txt",
+                         "added_tokens.json")
+_CONFIG_FIX = "correct config.json so it describes the weights beside it (or re-download the model)"
 
 Progress = Callable[[int, int], None]
 
@@ -76,32 +89,28 @@ class ImportReport:
                 ((f, getattr(self, f)) for f in self.__dataclass_fields__)}
 
 
-def _inside(root: Path, name: str, what: str) -> Path:
-    if os.path.isabs(name) or ".." in Path(name).parts:
-        raise ConvertError(f"{what} names {name!r}, a path outside the model folder", path=root, field=name,
-                           hint="the index must name files inside the folder")
-    candidate = root / name
-    real = candidate.resolve()
-    if root.resolve() not in real.parents:
-        raise ConvertError(f"{name} resolves outside the model folder (to {str(real)!r})", path=candidate,
-                           hint="copy the real file into the folder instead of linking to it")
-    if not real.is_file():
-        raise AprFileNotFoundError(f"{what} names {name!r}, which is not in the folder", path=candidate,
-                                   hint="download the missing shard")
-    return real
+def _safetensors_view(handle: BinaryIO, path: Path) -> str:
+    """A path that reopens exactly the file behind ``handle`` (Linux: ``/proc/self/fd/N``), so the
+    ``safetensors`` library validates the file we checked even if the name is swapped meanwhile."""
+    proc = f"/proc/self/fd/{handle.fileno()}"
+    return proc if os.path.exists(proc) else os.fspath(path)
 
 
 def read_safetensors_header(path: Path) -> tuple[dict[str, SourceTensor], dict[str, str]]:
-    """The tensors and ``__metadata__`` of one safetensors file (header checked by `safe_open`)."""
+    """The tensors and ``__metadata__`` of one safetensors file (header checked by `safe_open`).
+
+    Raises:
+        ConvertError: not a regular file, or not a valid safetensors file.
+    """
     from safetensors import safe_open
 
-    try:
-        with safe_open(os.fspath(path), framework="np") as handle:  # validates offsets and coverage
-            library_metadata = handle.metadata() or {}
-    except Exception as err:  # SafetensorError / OSError
-        raise ConvertError(f"not a valid safetensors file: {err}", path=path,
-                           hint="re-download it (a Git-LFS pointer file gives 'header too large')") from err
-    with open(path, "rb") as handle:
+    with open_regular(path, error=ConvertError, follow_symlinks=False) as handle:  # a FIFO is refused, never waited on
+        try:
+            with safe_open(_safetensors_view(handle, path), framework="np") as checked:  # offsets and coverage
+                library_metadata = checked.metadata() or {}
+        except Exception as err:  # SafetensorError / OSError
+            raise ConvertError(f"not a valid safetensors file: {err}", path=path,
+                               hint="re-download it (a Git-LFS pointer file gives 'header too large')") from err
         (length,) = struct.unpack("<Q", handle.read(8))
         if length > _MAX_HEADER:
             raise ConvertError(f"safetensors header of {length} bytes is over the limit", path=path)
@@ -126,24 +135,48 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, SourceTensor], dict[s
     return tensors, {str(k): str(v) for k, v in library_metadata.items()}
 
 
+def _source_kind(source: Path) -> str:
+    """``"folder"`` or ``"file"``; anything else (a FIFO, a device, a socket) is refused."""
+    try:
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        raise AprFileNotFoundError("source not found", path=source,
+                                   hint="pass a Hugging Face model folder or a .gguf file") from None
+    except OSError as err:
+        raise ConvertError(f"cannot look at the source: {err.strerror}", path=source) from err
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    raise ConvertError(f"the source is {describe_mode(mode)}, not a model folder or a regular file", path=source,
+                       hint="pass a Hugging Face model folder, a .safetensors file or a .gguf file")
+
+
+def _required(root: Path, name: str) -> Path:
+    path = file_inside(root, name, error=ConvertError, required=True)
+    assert path is not None  # required=True raises AprFileNotFoundError instead of returning None
+    return path
+
+
 def collect_safetensors(source: Path) -> tuple[Path, dict[str, SourceTensor], dict[str, str]]:
-    """The folder and every tensor of a model: one file, a single ``model.safetensors``, or shards."""
-    if source.is_file():
+    """The folder and every tensor of a model: one file, a single ``model.safetensors``, or shards.
+
+    Every side file of the folder is checked first (`check_side_files`: a regular file inside the
+    folder, or absent); shard names come from the index and must be regular files inside it too.
+    """
+    if _source_kind(source) == "file":
         root = source.parent
         files = [source.resolve()]
+        check_side_files(root, _SIDE_FILES_OF_A_FILE)
     else:
         root = source
-        index = root / "model.safetensors.index.json"
-        if index.exists():
-            try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-                if not isinstance(weight_map, dict):
-                    raise TypeError("weight_map is not an object")
-            except (ValueError, KeyError, TypeError) as err:
-                raise ConvertError(f"model.safetensors.index.json is malformed: {err}", path=index) from err
-            files = [_inside(root, name, "model.safetensors.index.json") for name in sorted(set(weight_map.values()))]
-        elif (root / "model.safetensors").exists():
-            files = [_inside(root, "model.safetensors", "the folder")]
+        check_side_files(root)
+        index = read_json_file(root, INDEX)
+        if index is not None:
+            shards = weight_map_files(index, root / INDEX)
+            files = [_required(root, name) for name in shards]
+        elif file_inside(root, "model.safetensors", error=ConvertError) is not None:
+            files = [_required(root, "model.safetensors")]
         else:
             raise AprFileNotFoundError(
                 "no model.safetensors or model.safetensors.index.json in the folder", path=root,
@@ -165,7 +198,7 @@ def read_tensor_bytes(tensor: SourceTensor) -> np.ndarray:
     """The tensor's bytes as a fresh uint8 array (one read; freed by the caller)."""
     buffer = bytearray(tensor.nbytes)
     view = memoryview(buffer)
-    with open(tensor.file, "rb", buffering=0) as handle:
+    with open_regular(tensor.file, error=ConvertError, follow_symlinks=False) as handle:
         handle.seek(tensor.begin)
         done = 0
         while done < tensor.nbytes:
@@ -209,20 +242,23 @@ def import_hf(
 
     Raises:
         MissingConfigError: no config.json and not ``allow_no_config`` (GH-223).
-        ConvertError / TokenizerError / AprFileNotFoundError: the source is unusable; nothing written.
+        ConvertError: a side file that is not a regular file inside the folder (a FIFO, a device,
+            a symlink out), a wrongly typed value in a side file, dimensions that contradict the
+            tensors or exceed their ceilings (`apr.convert.dimensions`); nothing written.
+        TokenizerError / AprFileNotFoundError: the source is unusable; nothing written.
 
     Example:
         >>> import_hf("Qwen2-0.5B/", "qwen2.apr", quantize=ImportQuant.Q4_K)  # doctest: +SKIP
     """
     src = Path(source)
-    if not src.exists():
-        raise AprFileNotFoundError("source not found", path=src, hint="pass a Hugging Face model folder or a .gguf file")
-    target_path = check_output(output, force=force)
+    _source_kind(src)  # a missing source is exit 3 (before an existing output's exit 5); a FIFO is refused
+    target_path = check_output(output, force=force, inputs=import_inputs(src, tokenizer))
     root, tensors, st_metadata = collect_safetensors(src)
     config_path = root / "config.json"
     config: dict[str, Any] | None = None
-    if config_path.exists():
-        config = read_config_json(_inside(root, "config.json", "the folder"))
+    real_config = file_inside(root, "config.json", error=ConvertError)
+    if real_config is not None:
+        config = read_config_json(real_config)
     elif not allow_no_config:
         raise MissingConfigError(
             "no config.json beside the weights", path=root, field="config.json",
@@ -234,7 +270,12 @@ def import_hf(
     if not tensors:
         raise ConvertError("the model has no tensors", path=root)
 
-    metadata: dict[str, Any] = metadata_from_hf_config(config) if config is not None else {}
+    try:
+        metadata: dict[str, Any] = metadata_from_hf_config(config) if config is not None else {}
+    except AprError as err:
+        if err.path is None:
+            err.with_path(config_path)
+        raise
     if config is None:
         from apr.identity import family_from_tensor_names
 
@@ -242,9 +283,16 @@ def import_hf(
         if family != "unknown":
             metadata["architecture"] = family  # evidence, not an HF identity claim
         metadata.update(_shapes_from_tensors(tensors))
+    shapes = {name: tensor.shape for name, tensor in tensors.items()}
+    check_dimensions(metadata, shapes, source="config.json" if config is not None else "the tensor names",
+                     path=config_path if config is not None else root,
+                     spell=(lambda key: config_key_for(config, key)) if config is not None else str, hint=_CONFIG_FIX)
     token_keys, record = tokenizer_keys_from_folder(root, config, tokenizer)
     if record is None:
         log.warning("no tokenizer in %s: the .apr will have no embedded tokenizer (apr run needs one)", root)
+    else:
+        check_vocabulary(record.vocab_size, metadata, source=os.fspath(tokenizer or root), path=config_path,
+                         hint="embed the tokenizer this model was trained with (--tokenizer DIR), or fix vocab_size")
 
     # tied embeddings (GH-88): aprender writes lm_head.weight as a copy of the embedding
     tied = False
@@ -280,7 +328,7 @@ def import_hf(
     metadata.update(token_keys)
     if config is not None and isinstance(config.get("torch_dtype", config.get("dtype")), str):
         metadata["source_dtype"] = config.get("torch_dtype", config.get("dtype"))
-    generation = _generation_config(root)
+    generation = read_generation_config(root, vocab_size=metadata.get("vocab_size"))
     if generation:
         metadata["generation_config"] = generation
     flags = Flags.HAS_VOCAB if record is not None else 0
@@ -321,18 +369,6 @@ def _verify_written(expected_tensors: int) -> Callable[[str], None]:
                 raise ConvertError(f"wrote {len(reader)} tensors, expected {expected_tensors}", path=tmp_path)
 
     return verify
-
-
-def _generation_config(root: Path) -> dict[str, Any] | None:
-    path = root / "generation_config.json"
-    if not path.is_file() or path.stat().st_size > 1024 * 1024 or root.resolve() not in path.resolve().parents:
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _t: None)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        log.warning("ignoring generation_config.json: not valid JSON")
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _shapes_from_tensors(tensors: dict[str, SourceTensor]) -> dict[str, Any]:

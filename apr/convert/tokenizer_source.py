@@ -10,21 +10,25 @@ added tokens, and the pre-tokenizer name picks the split rules llama.cpp uses fo
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from apr.errors import TokenizerError
+from apr.convert.gguf_fields import FIX as GGUF_FIX
+from apr.convert.hf_side_files import (MAX_JSON_BYTES, check_side_files, check_token_id, mapping_or_refuse,
+                                       read_json_file, wrong_type)
+from apr.errors import ConvertError, TokenizerError
+from apr.format.inputs import file_inside, read_regular
 from apr.tokenizer import AddedToken, TokenizerRecord, read_tokenizer_dir, record_to_metadata
 
 log = logging.getLogger(__name__)
 
 _MAX_TEMPLATE_BYTES = 1024 * 1024
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "vocab.json", "merges.txt",
+                    "added_tokens.json", "special_tokens_map.json")
 
 # llama.cpp pre-tokenizer names (src/llama-vocab.cpp) -> the split regex its BPE uses.
 _LLAMA3_REGEX = (
@@ -63,47 +67,75 @@ def _pipeline(pre: str | None) -> dict[str, Any]:
     }
 
 
-def _inside(root: Path, name: str) -> Path | None:
-    candidate = root / name
-    if not candidate.exists():
-        return None
-    real = candidate.resolve()
-    if root.resolve() not in real.parents:
-        raise TokenizerError(f"{name} resolves outside the model folder; refusing to read it", path=candidate)
-    return real if real.is_file() else None
+def _template_from_config(config: Any, path: Path) -> str | None:
+    """``chat_template`` of tokenizer_config.json: a string, or transformers' list of named
+    templates (the one named ``default`` is taken); bos/eos tokens checked for type too."""
+    name = "tokenizer_config.json"
+    fix = f"correct it in {name} (or delete the key)"
+    config = mapping_or_refuse(config, name, path, fix)
+    for key in ("bos_token", "eos_token", "unk_token", "pad_token"):
+        value = config.get(key)
+        content = value.get("content") if isinstance(value, dict) else value
+        if content is not None and not isinstance(content, str):
+            raise wrong_type(name, path, key, value, "a token string, {\"content\": string}, or null", fix)
+    template = config.get("chat_template")
+    if template is None or isinstance(template, str):
+        return _bounded_template(template, path, "chat_template")
+    if not isinstance(template, list):
+        raise wrong_type(name, path, "chat_template", template, "a string or a list of {name, template}", fix)
+    named: dict[str, str] = {}
+    for position, entry in enumerate(template):
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("template"), str)):
+            raise wrong_type(name, path, f"chat_template[{position}]", entry,
+                             "an object {\"name\": string, \"template\": string}", fix)
+        named[entry["name"]] = entry["template"]
+    if "default" not in named:
+        log.warning("%s: none of the chat templates %s is named 'default'; none is embedded", path, sorted(named))
+    return _bounded_template(named.get("default"), path, "chat_template")
 
 
-def _small_json(path: Path) -> Any:
-    if path.stat().st_size > 64 * 1024 * 1024:
-        raise TokenizerError(f"{path.name} is too large", path=path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TokenizerError(f"{path.name} is not valid JSON: {err}", path=path) from err
+def _bounded_template(template: str | None, path: Path, key: str) -> str | None:
+    if template is not None and len(template) > _MAX_TEMPLATE_BYTES:
+        raise ConvertError(f"the chat template is {len(template)} characters, over the {_MAX_TEMPLATE_BYTES} limit",
+                           path=path, field=key, hint="a chat template is a few KB; check the file")
+    return template
 
 
 def chat_template_from_folder(root: Path) -> str | None:
     """The chat template text (tokenizer_config.json ``chat_template``, else chat_template.jinja).
 
-    The template is kept as text; it is only ever rendered in a sandbox by `apr run --chat`.
+    The template is kept as text; it is only ever rendered in a sandbox by `apr run --chat`. Both
+    files must be regular files inside ``root``; wrong types, text that is not UTF-8 and a template
+    over 1 MiB are refused.
+
+    Raises:
+        ConvertError: naming the file, the key and the value's type.
     """
-    config_path = _inside(root, "tokenizer_config.json")
-    if config_path is not None:
-        config = _small_json(config_path)
-        if isinstance(config, dict) and isinstance(config.get("chat_template"), str):
-            return config["chat_template"]
-    jinja = _inside(root, "chat_template.jinja")
-    if jinja is not None and jinja.stat().st_size <= _MAX_TEMPLATE_BYTES:
-        return jinja.read_text(encoding="utf-8")
-    return None
+    config = read_json_file(root, "tokenizer_config.json")
+    if config is not None:
+        template = _template_from_config(config, root / "tokenizer_config.json")
+        if template is not None:
+            return template
+    jinja = file_inside(root, "chat_template.jinja", error=ConvertError)
+    if jinja is None:
+        return None
+    data = read_regular(jinja, limit=_MAX_TEMPLATE_BYTES, error=ConvertError, follow_symlinks=False)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConvertError(f"chat_template.jinja is not UTF-8 (byte {err.start} is {data[err.start:err.start + 1]!r})",
+                           path=root / "chat_template.jinja", field="chat_template.jinja", offset=err.start,
+                           hint="save the template as UTF-8 text") from None
 
 
 def _read_record(source: Path) -> TokenizerRecord:
     """A tokenizer folder, or a tokenizer.json given as a file (aprender's ``--tokenizer FILE``)."""
-    if source.is_file():
+    if not source.is_dir():
+        data = read_regular(source, limit=MAX_JSON_BYTES, error=ConvertError)  # a FIFO is refused, not opened
         with tempfile.TemporaryDirectory(prefix="apr-tokenizer-") as folder:
-            shutil.copyfile(source, os.path.join(folder, "tokenizer.json"))
+            Path(folder, "tokenizer.json").write_bytes(data)
             return read_tokenizer_dir(folder)
+    check_side_files(source, _TOKENIZER_FILES)
     return read_tokenizer_dir(source)
 
 
@@ -114,13 +146,23 @@ def tokenizer_keys_from_folder(
 
     Raises:
         TokenizerError: a tokenizer is there (or was asked for) but is unusable.
+        ConvertError: a tokenizer side file is not a regular file inside the folder, or holds a
+            wrongly typed value (config.json bos/eos ids, tokenizer_config.json, the chat template).
     """
     source = Path(override) if override is not None else root
-    has_files = override is not None or any((root / n).exists() for n in ("tokenizer.json", "vocab.json"))
+    has_files = override is not None or any(file_inside(root, n, error=ConvertError) is not None
+                                            for n in ("tokenizer.json", "vocab.json"))
     if not has_files:
         return {}, None
-    record = _read_record(source)
     config = config or {}
+    for key in ("bos_token_id", "eos_token_id"):
+        check_token_id("config.json", root / "config.json", key, config.get(key),
+                       f"set {key} in config.json to a token id, or remove it")
+    # the template's files first: checked as data before the tokenizer library reads the folder
+    template = chat_template_from_folder(source if source.is_dir() else source.parent)
+    if template is None and source != root:
+        template = chat_template_from_folder(root)
+    record = _read_record(source)
     changes: dict[str, Any] = {}
     for key in ("bos_token_id", "eos_token_id"):
         value = config.get(key)
@@ -131,9 +173,6 @@ def tokenizer_keys_from_folder(
     if changes:
         record = dataclasses.replace(record, **changes)
     keys = record_to_metadata(record)
-    template = chat_template_from_folder(source if source.is_dir() else source.parent)
-    if template is None and source != root:
-        template = chat_template_from_folder(root)
     if template is not None:
         keys["chat_template"] = template
     keys["special_tokens"] = _special_tokens(record)
@@ -163,6 +202,8 @@ def record_from_gguf(fields: Mapping[str, Any]) -> TokenizerRecord | None:
 
     Raises:
         TokenizerError: the tokenizer is not byte-level BPE (``tokenizer.ggml.model`` != gpt2).
+        ConvertError: token types not one per token, a bos/eos id outside the vocabulary (types
+            are checked before, by `apr.convert.gguf_fields.check_gguf_fields`).
     """
     tokens = fields.get("tokenizer.ggml.tokens")
     if not tokens:
@@ -175,6 +216,9 @@ def record_from_gguf(fields: Mapping[str, Any]) -> TokenizerRecord | None:
             hint="import with --tokenizer DIR pointing at the model's Hugging Face tokenizer folder",
         )
     types = list(fields.get("tokenizer.ggml.token_type") or [])
+    if types and len(types) != len(tokens):
+        raise ConvertError(f"GGUF tokenizer.ggml.token_type has {len(types)} entries for {len(tokens)} tokens",
+                           field="tokenizer.ggml.token_type", hint=GGUF_FIX)
     added = []
     for index, kind in enumerate(types):
         if kind in (3, 4):  # control, user-defined
@@ -183,7 +227,12 @@ def record_from_gguf(fields: Mapping[str, Any]) -> TokenizerRecord | None:
 
     def token_id(key: str) -> int | None:
         value = fields.get(key)
-        return value if isinstance(value, int) and 0 <= value < len(tokens) else None
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(tokens):
+            raise ConvertError(f"GGUF {key} = {value!r} is not a token id of this vocabulary (0 … {len(tokens) - 1})",
+                               field=key, hint=GGUF_FIX)
+        return value
 
     return TokenizerRecord(
         vocabulary=tuple(tokens), merges=merges, model_type="BPE", added_tokens=tuple(added),
