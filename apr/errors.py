@@ -18,7 +18,9 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from typing import Any
 
 # Exit codes (aprender apr-cli error.rs). Kept here because every error names its own code;
@@ -32,6 +34,9 @@ EXIT_MODEL_LOAD = 6
 EXIT_IO = 7
 EXIT_INFERENCE = 8
 EXIT_FEATURE_DISABLED = 9
+# Not in aprender's table nor among the verdict codes (0/1/2): sysexits.h's EX_SOFTWARE, "internal
+# software error". Only the CLI's top-level guard uses it, for an exception that is a bug in `apr`.
+EXIT_INTERNAL = 70
 
 
 class AprError(Exception):
@@ -68,6 +73,11 @@ class AprError(Exception):
             self.code = code
         super().__init__(self._render())
 
+    def __str__(self) -> str:
+        # Always the rendered message: an OSError subclass would otherwise print "[Errno N] ..."
+        # once its errno is set (AprIOError.from_os_error keeps the cause's errno for callers).
+        return str(self.args[0]) if self.args else self.message
+
     def _render(self) -> str:
         where = f"{self.path}: " if self.path else ""
         text = f"{where}{self.message}"
@@ -97,6 +107,56 @@ class AprError(Exception):
         }
 
 
+# --- operating-system errors, in words --------------------------------------------------------
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)(?:\.tmp-\d+(?:-.*)?|\.[^.]+\.tmp)$")
+
+_OS_HINTS: dict[int, str] = {
+    errno.ENOSPC: "free space on that disk (df -h {folder}) or write to another folder",
+    errno.EDQUOT: "your disk quota is used up: free space (quota -s) or write to another folder",
+    errno.EROFS: "the file system is read-only: write to a folder on a writable disk",
+    errno.EACCES: "check the permissions of {path} and its folder (ls -ld {folder}), or use another folder",
+    errno.EPERM: "check the permissions of {path} and its folder (ls -ld {folder}), or use another folder",
+    errno.EIO: "the disk reported an I/O error: check it (dmesg), then retry on a healthy disk",
+    errno.EFBIG: "the file would exceed the size limit (ulimit -f, or the file system's): raise it or use another disk",
+    errno.ENAMETOOLONG: "use a shorter file name",
+    errno.EISDIR: "name a file, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and retry",
+    errno.ENFILE: "the system has too many open files: close some programs and retry",
+    errno.ELOOP: "the path has a symlink loop: check the links on it (ls -l)",
+    errno.ENOENT: "check the path",
+    errno.EXDEV: "the output must be on the same file system as its folder",
+}
+
+
+def _user_path(error: OSError) -> str | None:
+    """The file an ``OSError`` names, or the final file when it names a writer's temporary."""
+    if error.filename is None:
+        return None
+    name = os.fsdecode(error.filename) if isinstance(error.filename, (str, bytes, os.PathLike)) else str(error.filename)
+    folder, base = os.path.split(name)
+    match = _TEMPORARY.match(base)
+    return os.path.join(folder, match.group("name")) if match else name
+
+
+def _os_reason(error: OSError) -> str:
+    """``no space left on device (ENOSPC)``: the OS's words in lower case, with the errno name."""
+    words = (error.strerror or str(error) or type(error).__name__).strip()
+    words = words[:1].lower() + words[1:]
+    name = errno.errorcode.get(error.errno) if isinstance(error.errno, int) else None
+    return f"{words} ({name})" if name else words
+
+
+def _os_hint(error: OSError, path: str | None) -> str:
+    folder = os.path.dirname(os.path.abspath(path)) if path else "."
+    if not isinstance(error.errno, int):  # a short write reported without an errno (numpy's tofile)
+        template = "the disk may be full or failing: check its free space (df -h {folder}), then retry"
+    else:
+        template = _OS_HINTS.get(error.errno, "check the path and that the disk works, then retry")
+    return template.format(path=path or "the file", folder=folder)
+
+
 # --- files --------------------------------------------------------------------------------------
 
 
@@ -115,10 +175,43 @@ class OutputExistsError(AprError, FileExistsError):
 
 
 class AprIOError(AprError, OSError):
-    """The operating system refused a read or write (disk full, permissions)."""
+    """The operating system refused a read or write (disk full, read-only folder, permissions, EIO).
+
+    Sample: ``out.gguf: cannot write: no space left on device (ENOSPC)\n  fix: free space on that
+    disk (df -h /data) or write to another folder``. ``errno`` is the OS error number, if known.
+    """
 
     code = "io-error"
     exit_code = EXIT_IO
+
+    @classmethod
+    def from_os_error(cls, error: OSError, *, path: str | os.PathLike[str] | None = None,
+                      action: str | None = None, note: str | None = None) -> "AprIOError":
+        """The three-part error for an ``OSError`` (what, where, how to fix it, by errno).
+
+        Args:
+            error: what the OS raised.
+            path: the file the user knows (default: the one the OS names; a writer's temporary
+                ``.NAME.tmp-…`` is reported as the ``NAME`` it was to become).
+            action: what was being done, e.g. ``"write"`` (``cannot write: …``).
+            note: appended to the message, e.g. that the previous file is unchanged.
+
+        Example::
+
+            >>> import errno
+            >>> e = AprIOError.from_os_error(OSError(errno.EROFS, "Read-only file system", "/m/out.apr"))
+            >>> e.path, e.exit_code, e.hint
+            ('/m/out.apr', 7, 'the file system is read-only: write to a folder on a writable disk')
+        """
+        where = os.fspath(path) if path is not None else _user_path(error)
+        reason = _os_reason(error)
+        message = f"cannot {action}: {reason}" if action else reason
+        if note:
+            message += f"; {note}"
+        io_error = cls(message, path=where, hint=_os_hint(error, where))
+        io_error.errno = error.errno  # OSError's own attribute, set from the cause
+        io_error.strerror = error.strerror
+        return io_error
 
 
 # --- format -------------------------------------------------------------------------------------
@@ -157,6 +250,15 @@ class ChecksumError(FormatError):
     """The header CRC or the footer CRC does not match the bytes."""
 
     code = "checksum-mismatch"
+
+
+class DamagedInputError(ChecksumError):
+    """A command that copies an APR file (`apr export`, `apr stamp -o`) found its footer CRC wrong
+    while reading it: the input is damaged, so nothing was written (``--allow-damaged`` salvages).
+    Exit 5, as `apr validate` gives for the same file."""
+
+    code = "damaged-input"
+    exit_code = EXIT_VALIDATION
 
 
 class MetadataError(FormatError):
@@ -387,12 +489,38 @@ class InferenceError(AprError, RuntimeError):
     exit_code = EXIT_INFERENCE
 
 
+# --- bugs ---------------------------------------------------------------------------------------
+
+
+class InternalError(AprError, RuntimeError):
+    """An exception that none of the classes above describes reached the command line: a bug in
+    `apr`, never a verdict on the input. The CLI's top-level guard wraps it (exit 70) with a
+    bug-report hint; ``exception`` is the original type's name and ``location`` the innermost
+    ``file:line`` inside the package. Sample: ``internal error: KeyError: 'x' (at apr/run/load.py:88)``.
+    """
+
+    code = "internal-error"
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, exception: str, location: str | None, **kwargs: Any) -> None:
+        self.exception = exception
+        self.location = location
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = super().to_dict()
+        document["exception"] = self.exception
+        document["location"] = self.location
+        return document
+
+
 __all__ = [
     "AprError",
     "AprFileNotFoundError",
     "AprIOError",
     "ArchitectureMismatchError",
     "ChecksumError",
+    "DamagedInputError",
     "FormatError",
     "HeaderError",
     "MetadataError",
@@ -424,4 +552,7 @@ __all__ = [
     "InferenceError",
     "MissingConfigError",
     "MissingTokenizerError",
+    # bugs
+    "EXIT_INTERNAL",
+    "InternalError",
 ]

@@ -5,10 +5,18 @@ Usage::
     .venv/bin/python bench/fuzz_campaign.py --seconds 120            # every target, 120 s each
     .venv/bin/python bench/fuzz_campaign.py --target sniff --seconds 30 --engine mutate
     .venv/bin/python bench/fuzz_campaign.py --write-seeds            # regenerate the seed corpus
+    .venv/bin/python bench/fuzz_campaign.py --write-seeds --target write_faults   # one target's seeds
 
 Engines: ``atheris`` (coverage-guided libFuzzer, used when ``pip install atheris`` worked; never
 a dependency of the test suite) and ``mutate`` (byte-level mutation of the corpus with a seeded
 ``random.Random``: bit flips, byte sets, interesting integers, splices, truncations, repeats).
+
+Structured targets (issue 14: ``metadata_types``, ``hf_side_files``, ``gguf_values``,
+``write_faults``, which run whole `apr` commands through the top-level guard) first run every case
+their ``enumerate`` yields, then mutate for the time left; the summary counts both
+(``enumerated`` of ``enumerable``). Their crashes include the guard's internal errors (re-raised
+as the original exception) and ``UndocumentedEnd`` (an exit code outside the table, a traceback in
+the output, a failed write that changed the previous output or left a temporary).
 
 Each target runs in its own process under an address-space limit, so a bomb the fuzzer finds
 cannot take the machine down; a per-input alarm turns a hang into a finding. A crash is any
@@ -61,7 +69,7 @@ def _limit_memory(mib: int) -> None:
 def _save_crash(target: str, data: bytes, err: BaseException, save: bool, found: dict, known: set) -> None:
     digest = hashlib.sha1(data).hexdigest()[:16]
     kind = f"{type(err).__name__}: {str(err)[:160]}"
-    signature = f"{type(err).__name__}@{_where(err)}"
+    signature = f"{type(err).__name__}@{getattr(err, 'where', None) or _where(err)}"
     if data in known:  # a crasher already in the corpus, replayed as a seed: not a new finding
         found.setdefault("known-corpus-crashers-replayed", {"kind": "already in the corpus", "count": 0,
                                                             "example": None})["count"] += 1
@@ -89,6 +97,7 @@ def worker(target_name: str, seconds: float, engine: str, seed: int, save: bool,
     found: dict = {}
     known: set[bytes] = set()
     stats = {"target": target_name, "engine": engine, "executions": 0, "seconds": seconds}
+    deadline = time.monotonic() + seconds
 
     def flush() -> None:
         stats["crashes"] = sum(v["count"] for k, v in found.items() if k != "known-corpus-crashers-replayed")
@@ -125,17 +134,26 @@ def worker(target_name: str, seconds: float, engine: str, seed: int, save: bool,
 
     seeds = [p.read_bytes() for p in targets_module.corpus_files(target_name)]
     known.update(p.read_bytes() for p in targets_module.corpus_files(target_name) if p.name.startswith("crash-"))
+    if target.enumerate is not None:  # every case of a structured class once, then mutation
+        cases = list(target.enumerate())
+        stats["enumerable"], stats["enumerated"] = len(cases), 0
+        for data in cases:
+            if time.monotonic() >= deadline:
+                break
+            one(data)
+            stats["enumerated"] += 1
+        flush()
     if engine == "atheris":
         work = tempfile.mkdtemp(prefix=f"apr-fuzz-{target_name}-")
         for index, data in enumerate(seeds):
             Path(work, f"seed-{index}").write_bytes(data)
         flush()
-        atheris.Setup([sys.argv[0], work, f"-max_total_time={int(seconds)}", "-print_final_stats=1",
+        left = max(1, int(deadline - time.monotonic()))
+        atheris.Setup([sys.argv[0], work, f"-max_total_time={left}", "-print_final_stats=1",
                        f"-seed={seed}", "-max_len=65536", "-rss_limit_mb=0", "-timeout=30"], one)
         atheris.Fuzz()  # exits the process when the time is up
         return
     rng = random.Random(seed)
-    deadline = time.monotonic() + seconds
     for data in seeds:
         one(data)
     pool = seeds or [b""]
@@ -173,10 +191,10 @@ def run_target(name: str, seconds: float, engine: str, seed: int, save: bool) ->
     return result
 
 
-def write_seeds() -> None:
+def write_seeds(targets: list[str] | None = None) -> None:
     from tests.reliability.seeds import write_all
 
-    for target, count in write_all().items():
+    for target, count in write_all(targets).items():
         print(f"{target}: {count} seeds")
 
 
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             engine = "mutate"
     if args.write_seeds:
-        write_seeds()
+        write_seeds(args.target)
         return 0
     if args.worker:
         worker(args.worker, args.seconds, engine, args.seed, not args.no_save, args.summary)
@@ -214,14 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         result = run_target(name, args.seconds, engine, args.seed, not args.no_save)
         results.append(result)
         crashes = result.get("crashes", 0)
+        enumerated = (f"  enumerated {result['enumerated']}/{result['enumerable']}" if "enumerable" in result else "")
         print(f"{name:18} {engine:8} {result['executions']:>9} execs in {result['wall_seconds']:>6} s  "
-              f"crashes {crashes} ({len(result.get('unique_crashes', {}))} unique)", flush=True)
+              f"crashes {crashes} ({len(result.get('unique_crashes', {}))} unique){enumerated}", flush=True)
         for signature, info in result.get("unique_crashes", {}).items():
             print(f"    {signature}  x{info['count']}  {info['kind']}  -> {info['example']}", flush=True)
     summary = {"engine": engine, "seconds_per_target": args.seconds, "targets": results}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({r["target"]: {"executions": r["executions"], "crashes": r.get("crashes", 0)} for r in results}))
+    print(json.dumps({r["target"]: {"executions": r["executions"], "crashes": r.get("crashes", 0),
+                                    **({"enumerated": r["enumerated"], "enumerable": r["enumerable"]}
+                                       if "enumerable" in r else {})} for r in results}))
     return 0
 
 

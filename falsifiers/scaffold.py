@@ -8,6 +8,7 @@ rename.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -82,18 +83,42 @@ def plan_scaffold(
 
 
 def write_scaffold(scaffold: Scaffold) -> None:
-    """Write both files atomically (temporary file, fsync, rename)."""
-    for path, text in ((scaffold.contract_path, scaffold.contract_text), (scaffold.test_path, scaffold.test_text)):
-        try:
+    """Write both files or neither: each to a temporary file (fsync), then both renamed into place.
+
+    A disk that fills up or a read-only folder fails while staging, before any rename; if the
+    second rename fails, the first file is removed again when it is new. No temporary is left.
+
+    Raises:
+        ContractIOError: the OS refused (exit 7); the message names the file, the errno and a fix.
+    """
+    staged: list[tuple[str, Path]] = []
+    created: list[Path] = []
+    path = scaffold.contract_path
+    try:
+        for path, text in ((scaffold.contract_path, scaffold.contract_text), (scaffold.test_path, scaffold.test_text)):
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temporary, path))
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
+        for temporary, path in staged:
+            is_new = not path.exists()
             os.replace(temporary, path)
-        except OSError as err:
-            raise ContractIOError(f"cannot write {path}: {err.strerror or err}", path=path) from err
+            if is_new:
+                created.append(path)
+    except OSError as err:
+        for leftover in [temporary for temporary, _ in staged] + [os.fspath(p) for p in created]:
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
+        reason = f"{err.strerror or err}" + (f" ({errno.errorcode[err.errno]})" if err.errno in errno.errorcode else "")
+        raise ContractIOError(
+            f"cannot write: {reason}; nothing was written", path=path,
+            hint=f"check that {path.parent} is writable and its disk has free space (df -h {path.parent}), then rerun",
+        ) from err
 
 
 _CONTRACT = """\

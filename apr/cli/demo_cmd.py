@@ -6,6 +6,12 @@ qwen2 from scratch, resume from a checkpoint through the `--init` gates, stamp p
 `inspect --quality`, `qa`, export to safetensors and GGUF, write a model card, `readiness`
 → GO, and (in a source checkout) `contracts verify --artifact`: the same gates as contract
 falsifiers, the verdict bound to the file's sha256. About two minutes on two CPU cores; it says where its files went.
+
+Its folder goes through the output policy (`apr.format.outputs`): a new or empty folder, or one a
+previous `apr demo` wrote, whose recorded files are removed first; any other non-empty folder is
+refused (the demo has no ``--force`` and never deletes or overwrites a file it did not write). The
+folder's manifest is written before the first step and refreshed after each one, so a demo that
+stops half-way is still recognised by the next.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, out
-from apr.errors import AprError
+from apr.cli.output import emit_json, err, escape, out
+from apr.errors import AprError, OutputExistsError
 
 # A real, always-present corpus: plain-text-like stdlib modules (~90 KB train, ~20 KB held out).
 TRAIN_FILES = ("textwrap.py", "string.py", "shlex.py", "fnmatch.py", "heapq.py", "bisect.py", "glob.py", "colorsys.py")
@@ -44,8 +50,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "tie_word_embeddings": True,
 }
 _RUN = ["--batch-size", "8", "--seq-length", "64", "--device", "cpu", "--seed", "7", "--lr", "5e-3"]
-# Folders the demo owns inside its output folder (and only these are refreshed on a re-run).
-_OWNED = ("corpus", "tokenizer", "data", "val", "runs", "export", "model.apr", "MODEL_CARD.md", "config.json")
+DEMO_COMMAND = "apr demo"  # the owner named in the folder's manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,11 +72,16 @@ class _Story:
 
         shown = "apr " + " ".join(shlex.quote(a) for a in argv)
         if not self.quiet:
-            err().print(f"\n[bold cyan]▶ {title}[/]\n[bold]$ {shown}[/]", highlight=False)
+            err().print(f"\n[bold cyan]▶ {escape(title)}[/]\n[bold]$ {escape(shown)}[/]", markup=True, highlight=False)
         start = time.perf_counter()
         buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer) if (capture or self.quiet) else contextlib.nullcontext():
-            code = main(argv)
+        from apr.format.outputs import record_tree
+
+        try:
+            with contextlib.redirect_stdout(buffer) if (capture or self.quiet) else contextlib.nullcontext():
+                code = main(argv)
+        finally:
+            record_tree(self.root, DEMO_COMMAND)  # what this step wrote is the demo's, for the next run
         text = buffer.getvalue()
         self.steps.append({"step": title, "command": shown, "exit_code": code,
                            "seconds": round(time.perf_counter() - start, 2)})
@@ -90,29 +100,58 @@ def _project_root() -> Path | None:
     return None
 
 
+def claim_folder(root: Path, inputs: tuple[Path, ...] = ()) -> list[str]:
+    """Make ``root`` the demo's: new, empty, or a previous demo's (its recorded files removed, the
+    list returned); refuse anything else. The manifest is written at once, claiming the folder.
+
+    Raises:
+        OutputExistsError: ``root`` holds files the demo did not write (nothing is touched), or the
+            output of another command.
+        OutputIsInputError: ``root`` holds or lies inside an input (the stdlib corpus files).
+    """
+    from apr.format.outputs import check_folder_output, describe_foreign, record_tree, remove_previous
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    target = check_folder_output(root, command=DEMO_COMMAND, force=True, inputs=inputs)
+    if target.foreign:
+        raise OutputExistsError(
+            f"output folder is not empty and is not a previous `apr demo` folder: {describe_foreign(target.foreign)}",
+            path=root, field="-o",
+            hint="choose a new or empty folder, e.g. apr demo -o demo-out-2 (the demo never deletes or overwrites "
+            "files it did not write; files left by an interrupted demo step are listed here too)")
+    removed = remove_previous(target)
+    root.mkdir(exist_ok=True)
+    record_tree(root, DEMO_COMMAND)
+    return removed
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.output).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    for name in _OWNED:
-        target = root / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    claim_folder(root, tuple(stdlib / name for name in (*TRAIN_FILES, *VAL_FILES)))
     story = _Story(root, quiet=args.json)
+    from apr.format.outputs import record_tree
+
+    try:
+        return _tell(args, root, story, stdlib)
+    finally:
+        record_tree(root, DEMO_COMMAND)
+
+
+def _tell(args: argparse.Namespace, root: Path, story: _Story, stdlib: Path) -> int:
+    """The demo's steps, in order (see the module docstring)."""
     console = err()
     started = time.perf_counter()
 
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
     corpus, held_out = root / "corpus", root / "val-corpus"
     corpus.mkdir()
-    held_out.mkdir(exist_ok=True)
+    held_out.mkdir()
     for name in TRAIN_FILES:
         shutil.copyfile(stdlib / name, corpus / name)
     for name in VAL_FILES:
         shutil.copyfile(stdlib / name, held_out / name)
     if not args.json:
-        console.print(f"[bold cyan]▶ corpus[/]: {len(TRAIN_FILES)} CPython stdlib modules → {corpus}")
+        console.print(f"[bold cyan]▶ corpus[/]: {len(TRAIN_FILES)} CPython stdlib modules → {escape(corpus)}", markup=True)
     from apr.tokenizer import train_byte_level_bpe
 
     train_byte_level_bpe(sorted(corpus.iterdir()), root / "tokenizer")
@@ -168,11 +207,11 @@ def run(args: argparse.Namespace) -> int:
                       ["contracts", "verify", "--artifact", model, "--model-card", f"{r}/MODEL_CARD.md"])
     elif not args.json:
         console.print("[dim]▶ contracts verify --artifact: skipped (needs the project's contracts/ and tests/, "
-                      "i.e. a source checkout)[/]")
+                      "i.e. a source checkout)[/]", markup=True)
     elapsed = time.perf_counter() - started
     if args.json:
         emit_json({"verdict": "GO", "output": r, "checkpoint": model, "seconds": round(elapsed, 1), "steps": story.steps})
     else:
-        out().print(f"\n[bold green]GO[/] — the demo checkpoint is ready to publish ({elapsed:.0f} s).")
+        out().print(f"\n[bold green]GO[/] — the demo checkpoint is ready to publish ({elapsed:.0f} s).", markup=True)
         out().print(f"files: {r}  (checkpoint {model}, card {r}/MODEL_CARD.md, exports {r}/export/)")
     return exit_codes.GO

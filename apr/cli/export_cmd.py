@@ -1,7 +1,9 @@
 """`apr export FILE --format safetensors|gguf [--quantize f32|f16|q8_0|q4_k|q6_k] -o OUT`.
 
 safetensors: a Hugging Face model folder that transformers and tokenizers load; gguf: a file
-llama.cpp loads (docs/convert.md).
+llama.cpp loads (docs/convert.md). The output never is, holds or lies inside FILE; into an existing
+folder, ``--force`` replaces only what an earlier export wrote (`apr.format.outputs`). FILE's CRCs
+are checked as it is read: a damaged FILE is refused unless ``--allow-damaged`` (which says so).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("safetensors", "gguf"), default="safetensors", help="output format (default safetensors)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (safetensors) or .gguf file")
     p.add_argument("--quantize", metavar="Q", help="gguf only: f32 (default), f16, q8_0, q4_k or q6_k")
-    p.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="replace an existing output (in a folder: only the files an earlier export wrote)")
+    p.add_argument("--allow-damaged", action="store_true",
+                   help="salvage: export a FILE whose CRCs do not match instead of refusing it (the report says so)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=run, reads_checkpoints=("file",))
 
@@ -35,13 +40,15 @@ def run(args: argparse.Namespace) -> int:
         from apr.convert.hf_export import export_safetensors
 
         with progress_bar("exporting", show=not args.json) as progress:
-            report = export_safetensors(args.file, args.output, force=args.force, progress=progress)
+            report = export_safetensors(args.file, args.output, force=args.force, progress=progress,
+                                        allow_damaged=args.allow_damaged)
     else:
         from apr.convert.gguf_export import export_gguf, parse_gguf_quant
 
         quant = parse_gguf_quant(args.quantize)
         with progress_bar("exporting", show=not args.json, unit_bytes=False) as progress:
-            report = export_gguf(args.file, args.output, quantize=quant, force=args.force, progress=progress)
+            report = export_gguf(args.file, args.output, quantize=quant, force=args.force, progress=progress,
+                                 allow_damaged=args.allow_damaged)
     if args.json:
         emit_json(report.to_dict())
         return 0
@@ -51,4 +58,7 @@ def run(args: argparse.Namespace) -> int:
         out().print(f"  {kind}: worst relative RMSE {value:.4%}", markup=False, highlight=False)
     for note in report.fallbacks:
         err().print(f"note: {note}", markup=False, highlight=False)
+    if report.damaged is not None:
+        err().print(f"warning: {report.damaged.path}: damaged input exported (--allow-damaged): "
+                    f"{report.damaged.carried_over}", markup=False, highlight=False)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from apr.cli.output import emit_json, out
+from apr.cli.output import emit_json, literal, out
 
 _FLAG_KEYS = (
     ("lz4_compressed", 0x0001),
@@ -135,19 +135,21 @@ def _human_size(n: int) -> str:
 
 
 def _render(doc: dict[str, Any]) -> None:
+    """Print the document for people. Every value from the file is printed literally (`literal`):
+    a tensor named ``[/x]`` or a license ``[bold]MIT`` is data, never rich markup."""
     from rich.table import Table
 
     from apr.format.header import FLAG_LABELS
 
     console = out()
     meta = doc["metadata"]
-    console.print(f"[bold]{doc['file']}[/]")
+    console.print(literal(doc["file"], style="bold"))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_row("  Format", doc["format"])
     table.add_row("  Version", doc["version"])
     table.add_row("  Size", f"{_human_size(doc['size_bytes'])} ({doc['size_bytes']} bytes)")
     table.add_row("  Tensors", str(doc["tensor_count"]))
-    table.add_row("  Checksum", "VALID" if doc["checksum_valid"] else "[red]INVALID[/]")
+    table.add_row("  Checksum", literal("VALID") if doc["checksum_valid"] else literal("INVALID", style="red"))
     off = doc["header"]["data_offset"]
     table.add_row("  Data Offset", f"0x{off:x} ({off})")
     labels = [label for flag, label in FLAG_LABELS if doc["header"]["flags"] & flag]
@@ -170,12 +172,12 @@ def _render(doc: dict[str, Any]) -> None:
         ("RoPE Theta", "rope_theta"),
     ):
         if meta.get(key) is not None:
-            arch.add_row(f"    {label}", str(meta[key]))
+            arch.add_row(f"    {label}", literal(meta[key]))
     console.print(arch)
     console.print("  Provenance:")
     for key in ("license", "data_source", "data_license"):
         value = meta.get(key)
-        console.print(f"    {key}: {value if value is not None else '(missing)'}", markup=False)
+        console.print(literal(f"    {key}: {value if value is not None else '(missing)'}"))
     if "quality" in doc:
         q = doc["quality"]
         b = q["breakdown"]
@@ -193,11 +195,11 @@ def _render(doc: dict[str, Any]) -> None:
             if not q["explain"]:
                 console.print("      none — the file earns every point")
             for item in q["explain"]:
-                console.print(f"      -{item['points']:>2} {item['part']}: {item['what']}", markup=False)
+                console.print(literal(f"      -{item['points']:>2} {item['part']}: {item['what']}"))
                 if item["command"]:
-                    console.print(f"          fix: {item['command']}", markup=False)
+                    console.print(literal(f"          fix: {item['command']}"))
                 else:
-                    console.print(f"          note: {item['note']}", markup=False)
+                    console.print(literal(f"          note: {item['note']}"))
     by_dtype: dict[str, int] = {}
     for t in doc["tensors"]:
         by_dtype[t["dtype"]] = by_dtype.get(t["dtype"], 0) + 1
@@ -205,7 +207,7 @@ def _render(doc: dict[str, Any]) -> None:
     if doc.get("_show_tensors"):
         tt = Table("name", "dtype", "shape", "offset", "bytes", box=None, pad_edge=False)
         for t in doc["tensors"]:
-            tt.add_row(t["name"], t["dtype"], str(t["shape"]), str(t["offset"]), str(t["size"]))
+            tt.add_row(literal(t["name"]), t["dtype"], str(t["shape"]), str(t["offset"]), str(t["size"]))
         console.print(tt)
 
 

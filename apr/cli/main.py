@@ -4,9 +4,12 @@ Each command lives in its own module under `apr.cli` and exposes ``register(subp
 adds its parser and sets ``handler`` to a function ``(args) -> int``. Command modules import their
 heavy libraries inside the handler, so `apr inspect` never pays for torch.
 
-One place maps exceptions to exit codes (pip's base_command): an `AprError` prints one message
-and exits with its own code; Ctrl-C is a cancellation (130); a closed stdout pipe is one line on
-stderr; anything else is a bug and keeps its traceback.
+No traceback reaches a user: `main` runs everything (parsing aside) under the top-level guard
+(`apr.cli.guard`, pip's base_command), which maps every exception to a documented exit code and
+prints its message literally: an `AprError` exits with its own code; an OSError is a clear I/O
+error (7, or 3 for a missing file); Ctrl-C is a cancellation (130); a closed stdout pipe is one
+line on stderr; anything else is a bug, exit 70 with a bug-report hint (the traceback with ``-v``
+or ``APR_DEBUG=1``), and with ``--json`` a JSON error document like every other failure.
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from apr.cli import exit_codes
-from apr.errors import AprError
 
 # Command modules, in pipeline order. A new command adds one line here.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -82,8 +83,10 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
     """A command that reads a checkpoint refuses one whose in-place `apr stamp` was interrupted.
 
     Commands name the arguments that are checkpoints they read (``reads_checkpoints`` in their
-    parser defaults); the journal next to such a file means it may be half-written, and the error
-    gives the `apr stamp FILE --recover` command. `apr stamp` itself recovers, so it names none.
+    parser defaults); a trusted journal of such a file (beside the real file: the path is resolved,
+    so a stamp through a symlink is seen from every path) means it may be half-written, and the
+    error gives the `apr stamp FILE --recover` command; an untrusted one is only reported.
+    `apr stamp` itself recovers, so it names none.
     """
     paths = [path for name in getattr(args, "reads_checkpoints", ()) if (path := getattr(args, name, None))]
     if paths:
@@ -94,30 +97,29 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
-        return exit_codes.EXIT_USAGE
-    _configure_logging(args.verbose)
-    as_json = bool(getattr(args, "json", False))
-    from apr.cli.output import render_error
+    """Run one `apr` command; return its exit code (argparse's usage errors exit 2 themselves)."""
+    from apr.cli.guard import exit_code_for
+    from apr.cli.output import protect_streams
 
+    protect_streams()
+    args: argparse.Namespace | None = None
     try:
-        _refuse_interrupted_stamps(args)
-        return int(args.handler(args))
-    except AprError as error:
-        render_error(error, as_json=as_json)
-        return error.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("cancelled by user\n")
-        return exit_codes.INTERRUPTED
-    except BrokenPipeError:
-        # `apr inspect --json | head`: the reader went away; say so once, quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.stderr.write("apr: output pipe closed\n")
-        return exit_codes.EXIT_IO
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help(sys.stderr)
+            return exit_codes.EXIT_USAGE
+        return dispatch(args)
+    except (Exception, KeyboardInterrupt) as error:  # the guard; SystemExit (argparse) passes through
+        as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in (argv or sys.argv[1:])
+        return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command without the guard: exceptions propagate (fuzz targets, debugging)."""
+    _configure_logging(args.verbose)
+    _refuse_interrupted_stamps(args)
+    return int(args.handler(args))
 
 
 def run() -> None:  # pragma: no cover - console script shim

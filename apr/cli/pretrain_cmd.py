@@ -3,7 +3,8 @@ GPUs under torchrun), writing one identity-carrying checkpoint per epoch.
 
 aprender's flags (reference/aprender.md §5.5) plus ``--config`` for a from-scratch shape. All
 checks run before anything is built or written (`apr.train.plan`); the loop lives in
-`apr.train.loop`. Progress goes to stderr; ``--json`` prints the run report on stdout.
+`apr.train.loop`. Progress goes to stderr; ``--json`` prints the run report on stdout. The folder
+checkpoints go to (``--run-dir``/ckpt) passes the output policy first (`refuse_run_dir_overlap`).
 """
 
 from __future__ import annotations
@@ -63,12 +64,24 @@ def options_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def refuse_run_dir_overlap(args: argparse.Namespace) -> None:
+    """The checkpoint folder (``--run-dir``/ckpt, where `--force` overwrites epoch files) may not be,
+    hold or lie inside anything the run reads: ``--init runs/a/ckpt/epoch-002.apr --run-dir runs/a
+    --force`` would overwrite its own starting point (`apr.format.outputs.refuse_overlap`)."""
+    from apr.format.outputs import refuse_overlap
+    from apr.train.checkpoint import checkpoint_dir
+
+    refuse_overlap(checkpoint_dir(args.run_dir), [args.dataset, args.val_shard, args.tokenizer, args.init,
+                                                  args.config], flag="--run-dir")
+
+
 def run(args: argparse.Namespace) -> int:
     from apr.cli.output import emit_json, err, out
     from apr.train.ddp import init_distributed, shutdown
     from apr.train.loop import EpochEnd, Finished, InitEvaluated, StepMetrics, run_pretrain
     from apr.train.plan import plan_pretrain
 
+    refuse_run_dir_overlap(args)
     options = options_from_args(args)
     ctx = init_distributed(options.device)
     try:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, out, read_json_argument
-from apr.errors import OutputExistsError
+from apr.cli.output import emit_json, err, escape, out, read_json_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,27 +39,28 @@ def run_readiness_cmd(args: argparse.Namespace) -> int:
         emit_json(report.to_dict())
     else:
         o = out()
-        o.print(f"[bold]apr readiness {report.model}[/] (sha256 {report.sha256[:12]})")
+        o.print(f"[bold]apr readiness {escape(report.model)}[/] (sha256 {report.sha256[:12]})", markup=True)
         render_gates(report.gates, o)
         if report.failed:
-            o.print(f"  verdict: [red]NO-GO[/] ({len(report.failed)} blocker(s): {', '.join(g.name for g in report.failed)})")
+            o.print(f"  verdict: [red]NO-GO[/] ({len(report.failed)} blocker(s): {escape(', '.join(g.name for g in report.failed))})", markup=True)
         else:
-            o.print("  verdict: [green]GO[/]")
+            o.print("  verdict: [green]GO[/]", markup=True)
     return exit_codes.GO if not report.failed else exit_codes.NO_GO
 
 
 def run_card_cmd(args: argparse.Namespace) -> int:
     from apr.format.atomic import atomic_write
+    from apr.format.outputs import check_file_output
     from apr.readiness import build_card
 
+    # the output policy: never the checkpoint or the report itself; an existing card needs --force
+    check_file_output(args.output, force=args.force, inputs=(args.file, args.report))
     report = read_json_argument(args.report, "--report") if args.report else None
-    if os.path.exists(args.output) and not args.force:
-        raise OutputExistsError(f"Output file '{args.output}' already exists. Use --force to overwrite.", path=args.output)
     text = build_card(args.file, report)
     with atomic_write(args.output) as handle:
-        handle.write(text.encode("utf-8"))
+        handle.write(text.encode("utf-8", "backslashreplace"))  # a lone surrogate from metadata, escaped
     if args.json:
-        emit_json({"command": "card", "input": args.file, "output": args.output, "bytes": len(text.encode("utf-8"))})
+        emit_json({"command": "card", "input": args.file, "output": args.output, "bytes": len(text.encode("utf-8", "backslashreplace"))})
     else:
         out().print(f"✓ wrote model card {args.output}")
     return exit_codes.OK

@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--in-place", action="store_true", help="stamp FILE itself (crash-safe; rewrites only the header and metadata when they fit)")
     where.add_argument("--recover", action="store_true", help="only undo an interrupted --in-place stamp of FILE")
     p.add_argument("-f", "--force", action="store_true", help="with -o: replace an existing output file")
+    p.add_argument("--allow-damaged", action="store_true",
+                   help="with -o: salvage a FILE whose footer CRC does not match (the copy keeps the mismatch; "
+                   "the report says so)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=run)
 
@@ -82,6 +85,7 @@ def _document(result: Any) -> dict[str, Any]:
         "tensor_bytes_copied": result.tensor_bytes_copied,
         "recovered": result.recovered,
         "elapsed_ms": round(result.elapsed_ms, 3),
+        "damaged": result.damaged.to_dict() if result.damaged is not None else None,
     }
 
 
@@ -103,10 +107,18 @@ def run(args: argparse.Namespace) -> int:
                          hint=f"apr stamp {args.file} ... -o stamped.apr   (or --in-place to stamp the file itself)")
     if args.force and args.in_place:
         raise UsageError("--force applies to -o only", field="--force", hint="drop --force")
+    if args.allow_damaged and args.output is None:
+        raise UsageError("--allow-damaged applies to -o only", field="--allow-damaged",
+                         hint="an in-place stamp never reads tensor data; drop --allow-damaged")
+    if args.output is not None:
+        from apr.format.outputs import refuse_overlap
+
+        refuse_overlap(args.output, [args.tokenizer])  # FILE itself is checked by stamp_file
     patch = build_patch(args)
     if not args.json:
         err().print(f"Reading {args.file}", markup=False, highlight=False)
-    result = stamp_file(args.file, patch, output=args.output, in_place=args.in_place, force=args.force)
+    result = stamp_file(args.file, patch, output=args.output, in_place=args.in_place, force=args.force,
+                        allow_damaged=args.allow_damaged)
     doc = _document(result)
     if args.json:
         emit_json(doc)
@@ -129,4 +141,8 @@ def run(args: argparse.Namespace) -> int:
            "unchanged": "already stamped with these values; nothing written",
            "rewrite": f"{result.tensor_bytes_copied} tensor bytes copied ({result.copy_method})"}[result.mode]
     err().print(f"  {how}; {doc['elapsed_ms']:.1f} ms", markup=False, highlight=False)
+    if result.damaged is not None:
+        err().print(f"warning: {result.damaged.path}: damaged input stamped (--allow-damaged): "
+                    f"{result.damaged.carried_over}; the output's footer keeps the mismatch",
+                    markup=False, highlight=False)
     return 0

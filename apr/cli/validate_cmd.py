@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, out
+from apr.cli.output import emit_json, err, literal, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,31 +21,37 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from apr.format.validate import Status
-
     report = _validate_with_progress(args.file, strict=args.strict, show=not args.json)
     if args.json:
         emit_json(report.to_dict())
     else:
-        console = out()
-        style = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow", Status.SKIP: "dim"}
-        console.print(f"[bold]{report.path}[/]")
-        for check in report.checks:
-            console.print(
-                f"  [{style[check.status]}]{check.status.value:4}[/] [{check.id:>2}] {check.name}: ",
-                end="",
-            )
-            console.print(check.detail, markup=False, highlight=False)
-        doc = report.to_dict()
-        verdict = doc["verdict"]
-        colour = "green" if report.passed else "red"
-        console.print(
-            f"  [{colour}]{verdict}[/]: {doc['checks_ran']} of {doc['total_checks']} checks ran, {doc['failed']} failed"
-        )
-        if not report.passed:
-            failed = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in report.failed if c.status is Status.FAIL)
-            err().print(f"[bold red]error:[/] validation failed — {failed}", highlight=False)
+        _render(report)
     return exit_codes.OK if report.passed else exit_codes.EXIT_VALIDATION
+
+
+def _render(report) -> None:
+    """The report for people; check details (tensor names, paths) are printed literally."""
+    from apr.format.validate import Status
+
+    console = out()
+    style = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow", Status.SKIP: "dim"}
+    console.print(literal(report.path, style="bold"))
+    for check in report.checks:
+        line = literal("  ")
+        line.append_text(literal(f"{check.status.value:4}", style=style[check.status]))
+        line.append_text(literal(f" [{check.id:>2}] {check.name}: "))
+        line.append_text(literal(check.detail))
+        console.print(line)
+    doc = report.to_dict()
+    line = literal("  ")
+    line.append_text(literal(doc["verdict"], style="green" if report.passed else "red"))
+    line.append_text(literal(f": {doc['checks_ran']} of {doc['total_checks']} checks ran, {doc['failed']} failed"))
+    console.print(line)
+    if not report.passed:
+        failed = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in report.failed if c.status is Status.FAIL)
+        message = literal("error:", style="bold red")
+        message.append_text(literal(f" validation failed — {failed}"))
+        err().print(message)
 
 
 def _validate_with_progress(path: str, *, strict: bool, show: bool):

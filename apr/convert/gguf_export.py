@@ -7,11 +7,16 @@ tensors in F32. Quantization per 2-D tensor, with llama.cpp's fallbacks when a r
 split into blocks: Q4_K -> Q5_0 -> F16, Q6_K -> Q8_0 -> F16, Q8_0 -> F16. Q4_K and Q6_K come
 from `apr.convert.quant_k` (the ``gguf`` package cannot quantize them); Q8_0 and Q5_0 from the
 package. A tied ``lm_head.weight`` is not written (llama.cpp reuses ``token_embd.weight``).
+
+The output goes through the project's output policy (`apr.format.outputs`: never the input, an
+existing file needs ``force``) and a temporary file renamed into place; the input's footer CRC is
+checked as its tensors are read (`apr.format.footer_check`), before that rename.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import enum
 import os
 from collections.abc import Callable
@@ -21,10 +26,12 @@ import numpy as np
 
 from apr.convert.hf_export import ExportReport, model_config_of
 from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf, is_qk_projection, permute_qk, qk_heads
+from apr.convert.export_fields import float32_value, utf8_text
 from apr.convert.outputs import check_output
-from apr.errors import ConvertError, UsageError
+from apr.errors import AprIOError, ConvertError, UsageError
 from apr.format import PackedTensor, open_file
 from apr.format.atomic import remove_stale_temporaries, temporary_prefix
+from apr.format.footer_check import FooterCheck, refuse_damage
 
 
 class GgufQuant(str, enum.Enum):
@@ -131,6 +138,7 @@ def export_gguf(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     measure_error: bool = True,
+    allow_damaged: bool = False,
 ) -> ExportReport:
     """Export a llama/qwen2/qwen3 APR file to a GGUF file llama.cpp loads.
 
@@ -141,17 +149,21 @@ def export_gguf(
         force: replace an existing output.
         progress: ``progress(tensors_done, tensors_total)``.
         measure_error: record each quantized type's worst relative RMSE in the report.
+        allow_damaged: carry over an input whose CRCs do not match instead of refusing it; the
+            report's ``damaged`` says so.
 
     Raises:
         ConvertError: not a supported family, a name too long for GGUF, incomplete metadata.
+        OutputExistsError, OutputIsInputError: a refused output (nothing written).
+        DamagedInputError: the input's footer CRC does not match its bytes (nothing written).
 
     Example:
         >>> export_gguf("model.apr", "model.gguf", quantize=GgufQuant.Q4_K)  # doctest: +SKIP
     """
     import gguf
 
-    target = check_output(output, force=force)
-    with open_file(source) as reader:
+    target = check_output(output, force=force, inputs=(source,))
+    with open_file(source, verify_checksum=not allow_damaged) as reader, FooterCheck(source) as crc:
         config = model_config_of(reader)
         arch = config.family
         names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
@@ -168,6 +180,7 @@ def export_gguf(
             writer = gguf.GGUFWriter(os.fspath(tmp), arch)
             _write_kv(writer, reader, config, quantize)
             for index, name in enumerate(names):
+                crc.feed_tensor(reader, name)
                 array, raw_dtype, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
                 wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
                           GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
@@ -181,18 +194,25 @@ def export_gguf(
             writer.write_header_to_file()
             writer.write_kv_data_to_file()
             writer.write_tensors_to_file()
+            planned = sum(handle.tell() for handle in writer.fout or ())
             writer.close()
+            if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
+                raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
             check = gguf.GGUFReader(os.fspath(tmp))
             if len(check.tensors) != len(names):
                 raise ConvertError(f"wrote {len(check.tensors)} tensors, expected {len(names)}", path=tmp)
+            damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as err:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(err, OSError) and not isinstance(err, AprIOError):  # disk full, read-only, EIO
+                raise AprIOError.from_os_error(err, path=target, action="write",
+                                               note="the existing file (if any) is unchanged") from err
             raise
     return ExportReport(path=os.fspath(target), format="gguf", tensor_count=len(names),
                         file_size=os.path.getsize(target), quantize=quantize.value,
-                        fallbacks=tuple(fallbacks), quant_error=errors)
+                        fallbacks=tuple(fallbacks), quant_error=errors, damaged=damage)
 
 
 def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
@@ -230,7 +250,8 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
 
     meta = reader.metadata
     arch = config.family
-    writer.add_name(str(meta.get("name") or "model"))
+    path = reader.path
+    writer.add_name(utf8_text(str(meta.get("name") or "model"), field="name", path=path))
     writer.add_file_type(_FILE_TYPE[quantize])
     writer.add_quantization_version(2)
     writer.add_context_length(config.max_position_embeddings)
@@ -239,15 +260,15 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_heads)
     writer.add_head_count_kv(config.num_kv_heads)
-    writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
-    writer.add_rope_freq_base(float(config.rope_theta))
+    writer.add_layer_norm_rms_eps(float32_value(config.rms_norm_eps, field="rms_norm_eps", path=path))
+    writer.add_rope_freq_base(float32_value(config.rope_theta, field="rope_theta", path=path))
     writer.add_rope_dimension_count(config.head_dim)
     writer.add_vocab_size(config.vocab_size)
     if arch == "qwen3" or config.head_dim * config.num_heads != config.hidden_size:
         writer.add_key_length(config.head_dim)
         writer.add_value_length(config.head_dim)
     if isinstance(meta.get("license"), str) and meta["license"]:
-        writer.add_string("general.license", meta["license"])
+        writer.add_string("general.license", utf8_text(meta["license"], field="license", path=path))
     if not has_embedded_tokenizer(meta):
         return
     record = record_from_metadata(meta, path=reader.path)
@@ -275,7 +296,7 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         writer.add_eos_token_id(record.eos_token_id)
     writer.add_add_bos_token(False)
     if isinstance(meta.get("chat_template"), str) and meta["chat_template"]:
-        writer.add_chat_template(meta["chat_template"])
+        writer.add_chat_template(utf8_text(meta["chat_template"], field="chat_template", path=path))
 
 
 __all__ = ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "require_finite", "storage_type"]

@@ -7,7 +7,10 @@ safetensors metadata; F32/F16/BF16 bytes unchanged, packed dtypes dequantized to
 ``tokenizer_config.json`` rebuilt from the embedded tokenizer, and ``generation_config.json``.
 
 The safetensors file is streamed (header first, then one tensor at a time) and checked with the
-``safetensors`` library before the folder is renamed into place.
+``safetensors`` library before the folder output is committed (`apr.format.outputs`: a new folder is
+renamed into place; an existing one gets only these files, never losing a file it did not write).
+The input's footer CRC is checked as its tensors are read (`apr.format.footer_check`): a damaged
+input is refused, or with ``allow_damaged`` carried over and reported.
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from apr.convert.outputs import atomic_folder, check_output
+from apr.convert.export_fields import utf8_text
+from apr.convert.outputs import check_folder_output, folder_output
 from apr.errors import ConvertError, ModelConfigError
 from apr.format import PackedTensor, open_file
 from apr.format.dtypes import DType, element_count
+from apr.format.footer_check import Damage, FooterCheck, refuse_damage
+from apr.format.outputs import LEGACY_SWAP_COMMAND
+
+EXPORT_COMMAND = LEGACY_SWAP_COMMAND  # the owner named in the folder's manifest: "apr export --format safetensors"
 
 _ST_NAMES = {DType.F32: "F32", DType.F16: "F16", DType.BF16: "BF16", DType.F64: "F64",
              DType.I64: "I64", DType.I32: "I32", DType.I8: "I8", DType.U8: "U8"}
@@ -42,23 +50,32 @@ class ExportReport:
     fallbacks: tuple[str, ...] = field(default=())
     # per stored type: the largest relative RMSE (rms(err)/rms(x)) of any tensor quantized to it
     quant_error: dict[str, float] = field(default_factory=dict)
+    # --allow-damaged: what was carried over from an input whose CRCs do not match (None: intact)
+    damaged: Damage | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.format, "tensor_count": self.tensor_count,
                 "file_size": self.file_size, "quantize": self.quantize, "fallbacks": list(self.fallbacks),
-                "quant_error": dict(self.quant_error)}
+                "quant_error": dict(self.quant_error),
+                "damaged": self.damaged.to_dict() if self.damaged is not None else None}
 
 
 def model_config_of(reader: Any) -> Any:
-    """The `ModelConfig` an APR file describes (its family from tensor names, dims from metadata).
+    """The `ModelConfig` an APR file describes (its family from tensor names, dims from metadata),
+    checked against the tensors before an export sizes anything by it (`apr.train.bounds`).
 
     Raises:
-        ConvertError: the file is not a llama/qwen2/qwen3 decoder with complete dimensions.
+        ConvertError: the file is not a llama/qwen2/qwen3 decoder with complete dimensions, or its
+            metadata dimensions disagree with its tensors (naming the field and both values).
     """
+    from apr.train.bounds import check_against_tensors
     from apr.train.config import ModelConfig
 
+    shapes = {name: tuple(reader.entry(name).shape) for name in reader.keys()}
     try:
-        return ModelConfig.from_metadata(reader.metadata, reader.keys(), path=reader.path)
+        config = ModelConfig.from_metadata(reader.metadata, shapes, path=reader.path)
+        check_against_tensors(config, shapes, path=reader.path)
+        return config
     except ModelConfigError as err:
         raise ConvertError(f"cannot describe this model for export: {err.message}", path=reader.path,
                            field=err.field, hint=err.hint) from err
@@ -130,20 +147,30 @@ def export_safetensors(
     *,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    allow_damaged: bool = False,
 ) -> ExportReport:
     """Export an APR file to a Hugging Face model folder.
 
+    Args:
+        force: write into an existing folder: the files a previous export wrote are replaced, any
+            other file is left alone (and one that a written file would replace is refused).
+        allow_damaged: carry over an input whose CRCs do not match instead of refusing it; the
+            report's ``damaged`` says so.
+
     Raises:
         ConvertError: not a llama/qwen2/qwen3 model, or metadata too incomplete for config.json.
-        OutputExistsError: ``output`` exists and not ``force``.
+        OutputExistsError: ``output`` exists and not ``force``, or an export file would replace a
+            file the export did not write.
+        OutputIsInputError: ``output`` is, contains or lies inside the input.
+        DamagedInputError: the input's footer CRC does not match its bytes (nothing written).
 
     Example:
         >>> export_safetensors("model.apr", "model-hf/")  # doctest: +SKIP
     """
     from apr.tokenizer import has_embedded_tokenizer, record_from_metadata, tokenizer_json_document
 
-    target = check_output(output, force=force, is_dir=True)
-    with open_file(source) as reader:
+    target = check_folder_output(output, command=EXPORT_COMMAND, force=force, inputs=(source,))
+    with open_file(source, verify_checksum=not allow_damaged) as reader, FooterCheck(source) as crc:
         config = model_config_of(reader)
         record = record_from_metadata(reader.metadata, path=reader.path) if has_embedded_tokenizer(reader.metadata) else None
         names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
@@ -163,16 +190,19 @@ def export_safetensors(
         st_metadata["format"] = "pt"
         total = sum(s[2] for s in shapes.values())
         done = 0
+        target.refuse_collisions(["model.safetensors", "config.json", "generation_config.json"]
+                                 + (["tokenizer.json", "tokenizer_config.json"] if record is not None else []))
 
         def load(name: str) -> np.ndarray:
             nonlocal done
+            crc.feed_tensor(reader, name)
             array = tensor_for_hf(reader.get_tensor(name))
             done += shapes[name][2]
             if progress is not None:
                 progress(done, total)
             return array
 
-        with atomic_folder(target) as folder:
+        with folder_output(target) as folder:
             size = write_safetensors_streaming(folder / "model.safetensors", names, load, shapes, st_metadata)
             _check_safetensors(folder / "model.safetensors", len(names))
             (folder / "config.json").write_text(json.dumps(hf_config_for(reader, config, record), indent=2) + "\n")
@@ -182,9 +212,11 @@ def export_safetensors(
                 (folder / "tokenizer.json").write_text(
                     json.dumps(tokenizer_json_document(record), ensure_ascii=False), encoding="utf-8")
                 (folder / "tokenizer_config.json").write_text(
-                    json.dumps(_tokenizer_config(reader.metadata, record), indent=2, ensure_ascii=False) + "\n",
+                    json.dumps(_tokenizer_config(reader.metadata, record, source), indent=2, ensure_ascii=False) + "\n",
                     encoding="utf-8")
-    return ExportReport(path=os.fspath(target), format="safetensors", tensor_count=len(names), file_size=size)
+            damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
+    return ExportReport(path=os.fspath(target.path), format="safetensors", tensor_count=len(names), file_size=size,
+                        damaged=damage)
 
 
 def _check_safetensors(path: Path, count: int) -> None:
@@ -213,7 +245,7 @@ def _generation_config(metadata: dict[str, Any], record: Any) -> dict[str, Any]:
     return document
 
 
-def _tokenizer_config(metadata: dict[str, Any], record: Any) -> dict[str, Any]:
+def _tokenizer_config(metadata: dict[str, Any], record: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     def token(index: int | None) -> str | None:
         return record.vocabulary[index] if index is not None else None
 
@@ -224,7 +256,7 @@ def _tokenizer_config(metadata: dict[str, Any], record: Any) -> dict[str, Any]:
         "clean_up_tokenization_spaces": False,
     }
     if isinstance(metadata.get("chat_template"), str):
-        document["chat_template"] = metadata["chat_template"]
+        document["chat_template"] = utf8_text(metadata["chat_template"], field="chat_template", path=path)
     return document
 
 

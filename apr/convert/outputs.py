@@ -1,92 +1,42 @@
-"""Where converted models land: never half-written, never over an existing output without --force.
+"""What `apr import` and `apr export` may write, through the project's one output policy.
 
-Files go through `apr.format.atomic.atomic_write`. A folder output (``apr export --format
-safetensors``) is written into a temporary folder beside the target and renamed into place; an
-existing target (with ``force``) is first moved aside and removed only after the rename worked.
+The rules live in `apr.format.outputs` (never the input, an existing output needs ``--force``, a
+folder output replaces only its own files, nothing half-written replaces anything). This module
+says what each conversion *reads*, so that its output can be checked against all of it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
-from apr.errors import AprFileNotFoundError, AprIOError, OutputExistsError
-from apr.format.atomic import is_dead_writer, remove_stale_temporaries, temporary_prefix
+from apr.format.outputs import check_file_output, check_folder_output, folder_output, recover_folder
+
+# Files an import of a single ``.safetensors`` file reads beside it (a folder source is read whole).
+_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "chat_template.jinja", "model.safetensors.index.json",
+               "vocab.json", "merges.txt", "added_tokens.json")
 
 
-def check_output(path: str | os.PathLike[str], *, force: bool, is_dir: bool = False) -> Path:
-    """Refuse an existing output unless ``force``; require the parent folder to exist."""
-    target = Path(os.path.abspath(os.fspath(path)))
-    if is_dir and target.parent.is_dir():
-        recover_folder(target)  # a killed earlier export may have moved the previous output aside
-    if target.exists() and not force:
-        raise OutputExistsError(
-            f"output {'folder' if is_dir else 'file'} already exists", path=target,
-            hint="pass --force to replace it, or choose another -o",
-        )
-    if target.exists() and is_dir != target.is_dir():
-        raise OutputExistsError(
-            f"output exists and is a {'file' if target.is_file() else 'folder'}", path=target,
-            hint="choose another -o",
-        )
-    if not target.parent.is_dir():
-        raise AprFileNotFoundError(f"output folder does not exist: {target.parent}", path=target,
-                                   hint=f"create it first: mkdir -p {target.parent}")
-    return target
+def check_output(path: str | os.PathLike[str], *, force: bool,
+                 inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """A conversion's file output (`apr.format.outputs.check_file_output`): not one of ``inputs``,
+    not inside an input folder; an existing file needs ``force``; its folder exists."""
+    return check_file_output(path, force=force, inputs=inputs)
 
 
-def recover_folder(target: Path) -> None:
-    """Undo what a killed `atomic_folder` left: restore a moved-aside original, drop temporaries.
-
-    The swap is ``target → .target.old-PID``, ``tmp → target``, remove the old one. A kill between
-    the two renames leaves no target and the only copy of the previous output in ``.old-PID``:
-    it is moved back. A kill after the second rename leaves a stale ``.old-PID``: it is removed.
-    Only entries whose writer process is gone are touched.
-    """
-    old_prefix = f".{target.name}.old-"
-    with contextlib.suppress(FileNotFoundError):
-        for name in sorted(os.listdir(target.parent)):
-            if name.startswith(old_prefix) and is_dead_writer(name, old_prefix):
-                backup = target.parent / name
-                if not target.exists():
-                    os.replace(backup, target)
-                else:
-                    shutil.rmtree(backup, ignore_errors=True)
-    remove_stale_temporaries(target, dead_only=True)
+def import_inputs(source: str | os.PathLike[str], tokenizer: str | os.PathLike[str] | None = None) -> tuple[Path, ...]:
+    """Everything an import of ``source`` reads: a model folder as a whole (so the output may not lie
+    in it), a ``.gguf`` file, or a ``.safetensors`` file with the side files beside it; plus an
+    explicit ``--tokenizer`` folder or file."""
+    src = Path(source)
+    found: list[Path] = [src]
+    if src.is_file() and src.suffix.lower() != ".gguf":
+        found += [src.parent / name for name in _SIDE_FILES]
+    if tokenizer is not None:
+        found.append(Path(tokenizer))
+    return tuple(found)
 
 
-@contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` only if the block completes."""
-    target = Path(os.path.abspath(os.fspath(path)))
-    recover_folder(target)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=target.parent))
-    except OSError as err:
-        raise AprIOError(f"cannot create a folder in {target.parent}: {err.strerror}", path=target) from err
-    try:
-        yield tmp
-        backup = None
-        if target.exists():
-            backup = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, backup)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if backup is not None:
-                os.replace(backup, target)
-            raise
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except BaseException as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, AprIOError):
-            raise AprIOError(f"write failed: {err.strerror or err}; nothing was replaced", path=target) from err
-        raise
-
-
-__all__ = ["atomic_folder", "check_output", "recover_folder"]
+__all__ = ["check_folder_output", "check_output", "folder_output", "import_inputs", "recover_folder"]

@@ -12,7 +12,6 @@ caller holding a lock may remove them all.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from apr.errors import AprFileNotFoundError, AprIOError
+from apr.errors import AprError, AprFileNotFoundError, AprIOError
 
 _TMP_MARK = ".tmp-"
 
@@ -79,7 +78,8 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=folder)
     except OSError as err:
-        raise AprIOError(f"cannot create a file in {folder}: {err.strerror}", path=target) from err
+        raise AprIOError.from_os_error(err, path=target, action=f"create a file in {folder}",
+                                       note="the existing file (if any) is unchanged") from err
     try:
         os.fchmod(fd, _final_mode(target))
         with os.fdopen(fd, "wb") as handle:
@@ -93,16 +93,22 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError) and not isinstance(err, AprIOError):
-            reason = "no space left on device" if err.errno == errno.ENOSPC else (err.strerror or str(err))
-            raise AprIOError(
-                f"write failed: {reason}; the existing file (if any) is unchanged",
-                path=target,
-                hint="free some space or choose another output folder" if err.errno == errno.ENOSPC else None,
-            ) from err
+        if _is_write_error(err, tmp, target):
+            raise AprIOError.from_os_error(err, path=target, action="write",  # type: ignore[arg-type]
+                                           note="the existing file (if any) is unchanged") from err
         raise
     if durable:
         _fsync_dir(folder)
+
+
+def _is_write_error(err: BaseException, tmp: str, target: str) -> bool:
+    """An OSError of the write itself (no file named, or the temporary or target named), not one
+    the caller's block raised about another file (reading its source, say): that one keeps its own
+    file name and is reported as it is."""
+    if not isinstance(err, OSError) or isinstance(err, AprError):
+        return False
+    named = os.fsdecode(err.filename) if isinstance(err.filename, (str, bytes, os.PathLike)) else None
+    return named is None or os.path.abspath(named) in (tmp, target)
 
 
 def is_dead_writer(name: str, prefix: str) -> bool:

@@ -10,6 +10,7 @@ Shape letters: B batch, T new tokens, S cached length, H query heads, K kv heads
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,9 +21,18 @@ from apr.errors import InferenceError, UsageError
 from apr.train.model import CausalLM, apply_rope, rope_cos_sin
 
 
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
+INITIAL_CACHE_TOKENS = 256  # the KV cache starts this long and doubles as generation needs
+
+
 @dataclass(frozen=True, slots=True)
 class SamplingConfig:
-    """How the next token is picked. ``temperature == 0`` is greedy (deterministic)."""
+    """How the next token is picked. ``temperature == 0`` is greedy (deterministic).
+
+    Every field is checked here, before a model is loaded: a value of the wrong type, NaN, an
+    infinite or negative temperature, or a seed torch cannot take is a `UsageError` naming the
+    flag, never a failure deep inside torch.
+    """
 
     max_tokens: int = 128
     temperature: float = 0.0
@@ -31,28 +41,58 @@ class SamplingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+        if not _is_int(self.max_tokens) or self.max_tokens < 1:
             raise UsageError(f"--max-tokens must be a positive integer, got {self.max_tokens!r}", field="--max-tokens")
-        if not self.temperature >= 0:
-            raise UsageError(f"--temperature must be >= 0, got {self.temperature!r}", field="--temperature",
-                             hint="0 means greedy decoding")
-        if self.top_k < 0:
-            raise UsageError(f"--top-k must be >= 0, got {self.top_k!r}", field="--top-k")
-        if not 0.0 < self.top_p <= 1.0:
-            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p!r}", field="--top-p")
+        if not (_is_real(self.temperature) and math.isfinite(self.temperature) and self.temperature >= 0):
+            raise UsageError(f"--temperature must be a finite number >= 0, got {self.temperature!r}",
+                             field="--temperature", hint="0 means greedy decoding; 0.7 is a usual sampling value")
+        if not _is_int(self.top_k) or self.top_k < 0:
+            raise UsageError(f"--top-k must be an integer >= 0, got {self.top_k!r}", field="--top-k",
+                             hint="0 keeps every token")
+        if not (_is_real(self.top_p) and 0.0 < self.top_p <= 1.0):
+            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p!r}", field="--top-p",
+                             hint="1.0 keeps every token")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be an integer in [0, 2**64 - 1], got {self.seed!r}", field="--seed")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class KVCache:
-    """Keys and values of every layer: (layers, B, K, capacity, D), filled up to ``length``."""
+    """Keys and values of every layer: (layers, B, K, allocated, D), filled up to ``length``.
+
+    ``capacity`` is the most the sequence may reach; storage starts at `INITIAL_CACHE_TOKENS` and
+    doubles when needed, so memory follows the tokens actually generated, not what ``--max-tokens``
+    or the metadata's ``max_position_embeddings`` allow.
+    """
 
     def __init__(self, model: CausalLM, batch: int, capacity: int) -> None:
         config = model.config
         weight = model.model.embed_tokens.weight
-        shape = (config.num_layers, batch, config.num_kv_heads, capacity, config.head_dim)
+        size = min(capacity, INITIAL_CACHE_TOKENS)
+        shape = (config.num_layers, batch, config.num_kv_heads, size, config.head_dim)
         self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         self.values = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         self.capacity = capacity
         self.length = 0
+
+    def reserve(self, length: int) -> None:
+        """Make room for ``length`` positions (at most ``capacity``), keeping what is cached."""
+        allocated = self.keys.shape[3]
+        if length <= allocated:
+            return
+        size = min(self.capacity, max(length, 2 * allocated))
+        grown_keys = self.keys.new_zeros((*self.keys.shape[:3], size, self.keys.shape[4]))
+        grown_values = self.values.new_zeros(grown_keys.shape)
+        grown_keys[:, :, :, :self.length] = self.keys[:, :, :, :self.length]
+        grown_values[:, :, :, :self.length] = self.values[:, :, :, :self.length]
+        self.keys, self.values = grown_keys, grown_values
 
 
 @torch.inference_mode()
@@ -67,6 +107,7 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
     if start + T > cache.capacity:
         raise InferenceError(f"the sequence would reach {start + T} tokens, over the cache's {cache.capacity}",
                              hint="lower --max-tokens or shorten the prompt")
+    cache.reserve(start + T)
     x = stack.embed_tokens(input_ids)  # (B, T, C)
     positions = torch.arange(start, start + T, device=input_ids.device)
     cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
@@ -104,7 +145,13 @@ def pick_token(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.
     """The next token id from one position's logits (V,)."""
     if sampling.temperature == 0:
         return int(torch.argmax(logits))
-    scores = logits.float() / sampling.temperature
+    scores = logits.double()
+    if bool(torch.isnan(scores).any()) or bool(torch.isposinf(scores).any()):
+        raise InferenceError("the model produced NaN or infinite logits; it cannot be sampled",
+                             hint="check the weights with `apr validate FILE`")
+    # Shift so the best score is 0 before dividing: any positive temperature, 1e-45 included, then
+    # gives finite scores (0 for the best token, -inf at worst for the others), never 0/0 or inf-inf.
+    scores = (scores - scores.max()) / sampling.temperature
     if sampling.top_k and sampling.top_k < scores.numel():
         kth = torch.topk(scores, sampling.top_k).values[-1]
         scores = scores.masked_fill(scores < kth, float("-inf"))

@@ -41,10 +41,47 @@ def missing_tokenizer_error(path: str) -> MissingTokenizerError:
 
 
 def read_tokenizer_record(metadata: dict[str, Any], path: str) -> TokenizerRecord:
-    """The embedded tokenizer, or PMAT-172 (no ``tokenizer.vocabulary``, or no merges for BPE)."""
-    if not has_embedded_tokenizer(metadata) or not metadata.get("tokenizer.merges"):
+    """The embedded tokenizer, or PMAT-172 (no ``tokenizer.vocabulary``, or no merges for BPE).
+
+    Raises:
+        MissingTokenizerError: PMAT-172.
+        TokenizerError: tokenizer keys are present but of the wrong type or out of range.
+    """
+    vocabulary, merges = metadata.get("tokenizer.vocabulary"), metadata.get("tokenizer.merges")
+    malformed = (vocabulary is not None and not isinstance(vocabulary, list)) or \
+                (merges is not None and not isinstance(merges, list))
+    if not malformed and (not has_embedded_tokenizer(metadata) or not merges):
         raise missing_tokenizer_error(path)
     return record_from_metadata(metadata, path=path)
+
+
+def checked_config(reader: Any, path: str) -> Any:
+    """The model shape the file's metadata describes, checked against its tensors.
+
+    Everything here is integer work on the tensor index: the metadata's dimensions must agree with
+    the tensors present and imply at most ten times the values they hold (`apr.train.bounds`), and
+    every tensor must then be present with its exact shape, so that a ``num_layers`` of 10**9 or a
+    ``hidden_size`` the tensors contradict is refused before a module or buffer is built.
+
+    Raises:
+        ConvertError: naming the field, the metadata value and what the tensors say.
+    """
+    from apr.train.bounds import check_against_tensors, tensor_shape_problems
+    from apr.train.config import ModelConfig
+
+    shapes = {name: tuple(reader.entry(name).shape) for name in reader.keys()}
+    try:
+        config = ModelConfig.from_metadata(reader.metadata, shapes, path=path)
+        check_against_tensors(config, shapes, path=path)
+    except ModelConfigError as err:
+        raise ConvertError(f"cannot run this model: {err.message}", path=path, field=err.field,
+                           hint=err.hint) from err
+    problems = tensor_shape_problems(config, shapes)
+    if problems:
+        shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")
+        raise ConvertError(f"the weights do not fit a {config.family} model: {shown}", path=path, field="tensors",
+                           hint="check the file with `apr validate` and its identity with `apr inspect`")
+    return config
 
 
 def load_model(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedModel:
@@ -52,22 +89,19 @@ def load_model(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedMo
 
     Raises:
         MissingTokenizerError: PMAT-172, before any weight is read.
-        ConvertError: not a llama/qwen2/qwen3 decoder, or incomplete dimensions.
+        TokenizerError: the embedded tokenizer's keys are malformed.
+        ConvertError: not a llama/qwen2/qwen3 decoder, incomplete dimensions, or dimensions the
+            tensors contradict (`checked_config`), before any module is built.
     """
     import torch
 
-    from apr.train.config import ModelConfig
     from apr.train.model import CausalLM
 
     target = os.fspath(path)
     with open_file(target) as reader:
         record = read_tokenizer_record(reader.metadata, target)
         tokenizer = build_tokenizer(record)
-        try:
-            config = ModelConfig.from_metadata(reader.metadata, reader.keys(), path=target)
-        except ModelConfigError as err:
-            raise ConvertError(f"cannot run this model: {err.message}", path=target, field=err.field,
-                               hint=err.hint) from err
+        config = checked_config(reader, target)
         with torch.device("meta"):
             model = CausalLM(config)
         state = {name: torch.from_numpy(np.array(reader.get_float32(name), dtype=np.float32))
@@ -75,12 +109,9 @@ def load_model(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedMo
         if config.tie_word_embeddings:
             state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
         missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        if missing or unexpected:
-            raise ConvertError(
-                f"the weights do not fit a {config.family} model: missing {sorted(missing)[:3]}, "
-                f"unexpected {sorted(unexpected)[:3]}", path=target,
-                hint="check the file with `apr validate` and its identity with `apr inspect`",
-            )
+        if missing or unexpected:  # checked_config listed every tensor already: a bug, not bad input
+            raise RuntimeError(f"weight load mismatch: missing {sorted(missing)[:3]}, "
+                               f"unexpected {sorted(unexpected)[:3]}")
         if config.tie_word_embeddings:
             model.lm_head.weight = model.model.embed_tokens.weight
         metadata = dict(reader.metadata)
@@ -88,4 +119,4 @@ def load_model(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedMo
     return LoadedModel(model=model, config=config, tokenizer=tokenizer, record=record, metadata=metadata, path=target)
 
 
-__all__ = ["LoadedModel", "load_model", "missing_tokenizer_error", "read_tokenizer_record"]
+__all__ = ["LoadedModel", "checked_config", "load_model", "missing_tokenizer_error", "read_tokenizer_record"]

@@ -3,12 +3,20 @@
 The new prefix is written, then the data section is copied by the kernel (``copy_file_range``,
 which may share blocks on filesystems that reflink; else ``sendfile``; else 8 MiB chunks), then
 the footer computed by CRC algebra (`apr.stamp.plan`). Python never holds more than the prefix and
-one chunk, whatever the file size. The temporary output is fsynced and verified
+one chunk (two with ``-o``'s CRC thread), whatever the file size. The temporary output is fsynced and verified
 (`apr.stamp.verify`) before `apr.format.atomic.atomic_write` renames it over the destination, so a
 kill or a full disk at any moment leaves the destination as it was (absent, or the old file).
 
+With ``-o`` the checksum travels (issue 14): while the kernel copies, a thread reads the input's
+data section once and CRCs it with the prefix (`SourceCrc`); before the rename the result must
+equal the input's stored footer (`check_source_crc`). A damaged input is refused
+(`DamagedInputError`, nothing written) unless ``--allow-damaged``, which carries the bytes over with
+the footer still disagreeing by the same difference (`apr.stamp.plan`: a stamp never launders
+corruption) and reports it. The copy itself is checked as before (`apr.stamp.verify`).
+
 The same function performs an in-place stamp whose metadata no longer fits before the data
-section: the destination is then the input itself, replaced by rename.
+section: the destination is then the input itself, replaced by rename (no CRC read: an in-place
+stamp never reads tensor data, and the footer algebra keeps any damage visible).
 """
 
 from __future__ import annotations
@@ -16,8 +24,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
+import zlib
+from dataclasses import dataclass
 
+from apr.errors import AprIOError
 from apr.format.atomic import atomic_write
+from apr.format.footer_check import Damage, refuse_damage
 from apr.stamp._crashpoints import crashpoint
 from apr.stamp.plan import StampPlan
 from apr.stamp.source import Source
@@ -80,20 +93,103 @@ def copy_range(src: int, dst: int, src_off: int, dst_off: int, count: int) -> st
     return "read/write"
 
 
-def rewrite_to(destination: str, source: Source, plan: StampPlan) -> str:
+@dataclass(slots=True)
+class CopyCheck:
+    """Asks `rewrite_to` to check the input's CRC while it copies (``apr stamp -o``).
+
+    Attributes:
+        allow_damaged: carry a damaged input over instead of refusing it (``--allow-damaged``).
+        damage: after the rewrite, what was carried over from a damaged input (None: it was intact).
+    """
+
+    allow_damaged: bool = False
+    damage: Damage | None = None
+
+
+class SourceCrc:
+    """CRC-32 of the input's prefix and data section, computed by a thread beside the copy.
+
+    ``pread`` and ``zlib.crc32`` release the GIL, so on two cores the kernel copy and the CRC run
+    together: ``-o`` takes about the longer of the two rather than their sum. The prefix comes from
+    memory (`Source.prefix`); the data is read in `CHUNK_SIZE` pieces, one in memory at a time.
+    """
+
+    def __init__(self, fd: int, source: Source, plan: StampPlan) -> None:
+        self._args = (fd, plan.old_data_offset, plan.data_length, zlib.crc32(source.prefix), source.path)
+        self._stop = threading.Event()
+        self._value: int | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="apr-stamp-crc", daemon=True)
+
+    def start(self) -> "SourceCrc":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        fd, start, length, crc, path = self._args
+        end = start + length
+        try:
+            while start < end and not self._stop.is_set():
+                chunk = os.pread(fd, min(CHUNK_SIZE, end - start), start)
+                if not chunk:
+                    raise AprIOError(f"file ended while its data was checked (at byte {start})", path=path,
+                                     hint="another program is writing this file; retry when it is done")
+                crc = zlib.crc32(chunk, crc)
+                start += len(chunk)
+            self._value = crc & 0xFFFFFFFF
+        except BaseException as err:  # handed to the caller by result()
+            self._error = err
+
+    def result(self) -> int:
+        """The CRC of ``prefix ‖ data`` (waits for the thread; re-raises what it raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+    def cancel(self) -> None:
+        """Stop early and wait (the descriptor it reads is closed after this)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def check_source_crc(computed: int, source: Source, check: CopyCheck) -> None:
+    """Compare the input's CRC, as read during the copy, with its stored footer.
+
+    Raises:
+        DamagedInputError: they differ and ``check.allow_damaged`` is false (nothing is renamed).
+    """
+    if computed == source.footer:
+        return
+    damage = Damage(path=source.path, footer_stored=source.footer, footer_computed=computed,
+                    tensors=len(source.entries))
+    check.damage = refuse_damage(damage, allow_damaged=check.allow_damaged, command="apr stamp")
+
+
+def rewrite_to(destination: str, source: Source, plan: StampPlan, *, check: CopyCheck | None = None) -> str:
     """Write the stamped file to ``destination`` (atomically); return the copy method used.
+
+    Args:
+        check: CRC the input while copying and compare with its footer before the rename (``-o``);
+            its ``damage`` then says what a salvage carried over.
 
     Raises:
         AprFileNotFoundError: the destination folder does not exist.
         AprIOError: the OS refused a write (disk full...); the destination is unchanged.
         StampVerificationError: the written file is not what was planned; nothing replaced.
+        DamagedInputError: (``check``) the input's footer CRC is wrong; nothing written.
     """
     src = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     method = "none"
+    crc = SourceCrc(src, source, plan).start() if check is not None else None
     try:
         def verify(tmp: str) -> None:
             crashpoint("rewrite-before-verify")
             verify_stamped(tmp, plan, source, src)
+            if crc is not None and check is not None:
+                check_source_crc(crc.result(), source, check)
             crashpoint("rewrite-before-rename")
 
         with atomic_write(destination, verify=verify) as handle:
@@ -105,9 +201,11 @@ def rewrite_to(destination: str, source: Source, plan: StampPlan) -> str:
             handle.seek(plan.header.data_offset + plan.data_length)
             handle.write(plan.footer.to_bytes(4, "little"))
     finally:
+        if crc is not None:
+            crc.cancel()
         os.close(src)
     crashpoint("rewrite-after-rename")
     return method
 
 
-__all__ = ["CHUNK_SIZE", "copy_range", "rewrite_to"]
+__all__ = ["CHUNK_SIZE", "CopyCheck", "SourceCrc", "check_source_crc", "copy_range", "rewrite_to"]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from apr.errors import AprFileNotFoundError, ModelConfigError
+from apr.errors import AprFileNotFoundError, AprIOError, ModelConfigError
 from apr.identity import (
     HF_CLASS_FOR_FAMILY,
     HF_MODEL_TYPE_FOR_FAMILY,
@@ -76,10 +76,14 @@ class ModelConfig:
             )
         if self.head_dim % 2:
             raise ModelConfigError(f"head_dim {self.head_dim} must be even for RoPE", field="head_dim")
-        if not (math.isfinite(self.rope_theta) and self.rope_theta > 0):
-            raise ModelConfigError(f"rope_theta must be positive, got {self.rope_theta!r}", field="rope_theta")
-        if not (math.isfinite(self.rms_norm_eps) and self.rms_norm_eps > 0):
-            raise ModelConfigError(f"rms_norm_eps must be positive, got {self.rms_norm_eps!r}", field="rms_norm_eps")
+        for name in ("rope_theta", "rms_norm_eps"):
+            value = getattr(self, name)
+            if not (_is_real(value) and math.isfinite(value) and value > 0):
+                raise ModelConfigError(f"{name} must be a positive number, got {value!r}", field=name)
+        if not (_is_real(self.initializer_range) and math.isfinite(self.initializer_range)
+                and self.initializer_range >= 0):
+            raise ModelConfigError(f"initializer_range must be a finite number >= 0, got {self.initializer_range!r}",
+                                   field="initializer_range")
 
     # --- identity -------------------------------------------------------------------------------
 
@@ -134,8 +138,19 @@ class ModelConfig:
 
     @property
     def param_count(self) -> int:
-        """Exact number of parameters (a tied head counted once)."""
-        return sum(math.prod(shape) for shape in self.parameter_shapes().values())
+        """Exact number of parameters (a tied head counted once): `parameter_shapes` in closed form.
+
+        Arithmetic only, so it costs the same for ``num_layers`` 2 or 2**63: the bounds checks
+        (`apr.train.bounds`) call it on untrusted shapes before anything is enumerated or built.
+        """
+        h, q, kv, d = self.hidden_size, self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim, self.head_dim
+        layer = 2 * h + q * h + 2 * kv * h + h * q + 3 * self.intermediate_size * h  # norms, q, k, v, o, MLP
+        if self.qkv_bias:
+            layer += q + 2 * kv
+        if self.qk_norm:
+            layer += 2 * d
+        heads = 1 if self.tie_word_embeddings else 2  # embedding, plus an untied lm_head
+        return heads * self.vocab_size * h + self.num_layers * layer + h
 
     # --- Hugging Face config.json --------------------------------------------------------------
 
@@ -179,28 +194,37 @@ class ModelConfig:
             intermediate_size=need("intermediate_size"),
             head_dim=head_dim,
             max_position_embeddings=config.get("max_position_embeddings", defaults["max_position_embeddings"]),
-            rope_theta=float(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"]))),
-            rms_norm_eps=float(config.get("rms_norm_eps", defaults["rms_norm_eps"])),
+            rope_theta=_real(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"])), "rope_theta",
+                             path),
+            rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
             tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-            initializer_range=float(config.get("initializer_range", 0.02)),
+            initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
         )
 
     @classmethod
     def from_config_file(cls, path: str | os.PathLike[str]) -> "ModelConfig":
-        """`from_hf_config` on a file (or on ``DIR/config.json``)."""
+        """`from_hf_config` on a file (or on ``DIR/config.json``): the shape of a from-scratch run.
+
+        A config has no tensors to check its dimensions against, so the shape must also pass the
+        trainer's stated ceiling (`apr.train.bounds.check_config_ceiling`) before anything is built.
+
+        Raises:
+            AprFileNotFoundError: no such file.
+            AprIOError: the file cannot be read.
+            ModelConfigError: not a JSON object of a supported model, or a model past the ceiling.
+        """
+        from apr.train.bounds import check_config_ceiling
+
         file = Path(path)
         if file.is_dir():
             file = file / "config.json"
         if not file.is_file():
             raise AprFileNotFoundError("model config not found", path=file, field="--config",
                                        hint="pass a Hugging Face config.json")
-        try:
-            document = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ModelConfigError(f"config.json is not valid JSON: {err}", path=file) from err
-        if not isinstance(document, dict):
-            raise ModelConfigError("config.json must hold a JSON object", path=file)
-        return cls.from_hf_config(document, path=os.fspath(file))
+        document = _read_json_object(file)
+        config = cls.from_hf_config(document, path=os.fspath(file))
+        check_config_ceiling(config, path=file)
+        return config
 
     def to_hf_config(self) -> dict[str, Any]:
         """The ``config.json`` that makes transformers build the same model."""
@@ -301,10 +325,10 @@ class ModelConfig:
             num_heads=heads,
             num_kv_heads=dim("num_kv_heads", heads),
             intermediate_size=dim("intermediate_size"),
-            head_dim=dim("head_dim", _div(hidden, heads, path)),
+            head_dim=dim("head_dim") if metadata.get("head_dim") is not None else _div(hidden, heads, path),
             max_position_embeddings=dim("max_position_embeddings", 2048),
-            rope_theta=float(metadata.get("rope_theta") or 10000.0),
-            rms_norm_eps=float(metadata.get("rms_norm_eps") or 1e-6),
+            rope_theta=_real(metadata.get("rope_theta") or 10000.0, "rope_theta", path),
+            rms_norm_eps=_real(metadata.get("rms_norm_eps") or 1e-6, "rms_norm_eps", path),
             tie_word_embeddings=tied,
         )
 
@@ -326,6 +350,47 @@ def config_differences(left: ModelConfig, right: ModelConfig) -> list[str]:
     """``["hidden_size: 64 != 32", ...]`` for every shape field on which two configs differ."""
     return [f"{name}: {getattr(left, name)!r} != {getattr(right, name)!r}"
             for name in ARCH_FIELDS if getattr(left, name) != getattr(right, name)]
+
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a real config.json is a few KB
+
+
+def _read_json_object(file: Path) -> dict[str, Any]:
+    """``file`` parsed as one JSON object, its size bounded first."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ModelConfigError(f"config.json is {size:,} bytes, over the {MAX_CONFIG_BYTES:,}-byte limit",
+                                   path=file, field="--config", hint="pass the model's config.json itself")
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise AprIOError(f"cannot read the config: {err.strerror or err}", path=file, field="--config") from err
+    except UnicodeDecodeError as err:
+        raise ModelConfigError(f"config.json is not UTF-8: {err}", path=file, field="--config") from err
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ModelConfigError(f"config.json is not valid JSON: {err}", path=file, field="--config") from err
+    except (RecursionError, ValueError) as err:  # nesting past the parser's depth, a 5000-digit integer
+        raise ModelConfigError(f"config.json cannot be parsed: {type(err).__name__}", path=file,
+                               field="--config") from None
+    if not isinstance(document, dict):
+        raise ModelConfigError("config.json must hold a JSON object", path=file, field="--config")
+    return document
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _real(value: Any, key: str, path: str | None) -> float:
+    """A float field as written (an int or a float), or the error naming it; never ``float("abc")``."""
+    if not _is_real(value):
+        raise ModelConfigError(f"{key} = {value!r} is not a number", path=path, field=key)
+    try:
+        return float(value)
+    except OverflowError:  # an int past the float range
+        raise ModelConfigError(f"{key} = {value!r} is out of range", path=path, field=key) from None
 
 
 def _div(hidden: Any, heads: Any, path: str | None) -> int:

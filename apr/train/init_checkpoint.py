@@ -9,7 +9,10 @@ Order, each step naming its falsifier in the error:
 4. the architecture claim agrees with tensor names    FALSIFY-INIT-ARCH-MATCH-001 (names only)
 5. the metadata gives a full llama/qwen2/qwen3 shape  FALSIFY-APR-PRETRAIN-INIT-005
 6. that shape equals the target (``--config``)        FALSIFY-APR-PRETRAIN-INIT-005
-7. every tensor is present with its exact shape       FALSIFY-APR-PRETRAIN-INIT-011
+7. the metadata's dims agree with the tensors and      FALSIFY-APR-PRETRAIN-INIT-011
+   imply at most 10x the values they hold (integers
+   only: a num_layers of 10**9 enumerates nothing),
+   then every tensor is present with its exact shape
 8. only then are weights read (F32 copies), and must be finite.
 
 No silent random init, truncation, reshape or partial load: any problem ends the run.
@@ -27,6 +30,7 @@ import numpy as np
 from apr.errors import EXIT_NOT_FOUND, FormatError, InitCheckpointError, ModelConfigError, TokenizerError
 from apr.identity import validate_init_arch_matches_tensor_evidence
 from apr.tokenizer import TokenizerRecord, has_embedded_tokenizer, record_from_metadata
+from apr.train.bounds import check_against_tensors, tensor_shape_problems
 from apr.train.config import ModelConfig, config_differences
 
 MISSING = "FALSIFY-APR-PRETRAIN-INIT-003"
@@ -139,20 +143,18 @@ def _config_from(metadata: dict[str, Any], names: list[str], file: Path) -> Mode
 
 
 def _check_tensor_index(reader: Any, config: ModelConfig, names: list[str], file: Path) -> None:
-    expected = config.parameter_shapes()
-    problems = []
-    for name, shape in expected.items():
-        if name not in reader:
-            problems.append(f"{name}: missing")
-            continue
-        entry = reader.entry(name)
-        if tuple(entry.shape) != shape:
-            problems.append(f"{name}: shape {list(entry.shape)} != expected {list(shape)}")
-        elif entry.dtype.name not in _FLOAT_DTYPES:
-            problems.append(f"{name}: dtype {entry.dtype.name} is not F32/F16/BF16 (quantized weights cannot train)")
-    tolerated = {"lm_head.weight"} if config.tie_word_embeddings else set()
-    extra = sorted(set(names) - set(expected) - tolerated)
-    problems += [f"{name}: unexpected tensor for a {config.family} model" for name in extra]
+    shapes = {name: tuple(reader.entry(name).shape) for name in names}
+    try:  # the metadata's dims against the tensors, in integers, before anything is enumerated
+        check_against_tensors(config, shapes, path=file)
+    except ModelConfigError as err:
+        raise InitCheckpointError(
+            f"{BAD_TENSORS}: --init tensors do not match the architecture in its metadata: {err.message}",
+            falsifier=BAD_TENSORS, path=file, field=err.field, hint=err.hint,
+        ) from err
+    problems = tensor_shape_problems(config, shapes)
+    problems += [f"{name}: dtype {reader.entry(name).dtype.name} is not F32/F16/BF16 (quantized weights cannot train)"
+                 for name, shape in config.parameter_shapes().items()
+                 if shapes.get(name) == shape and reader.entry(name).dtype.name not in _FLOAT_DTYPES]
     if problems:
         shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
         raise InitCheckpointError(

@@ -38,6 +38,7 @@ from apr.train.ddp import DistContext, init_distributed, mean_across, shutdown, 
 from apr.train.device import autocast, configure_backends, make_optimizer, seed_everything
 from apr.train.model import CausalLM
 from apr.train.plan import PretrainPlan
+from apr.train.shards import check_token_ids
 
 DIVERGENCE_FACTOR = 2.0  # GATE-TRAIN-005: val[N] > 2 x val[N-1] aborts
 FINETUNE_EPOCH0_CAP = 10.0  # GATE-TRAIN-005 regime finetune; from-scratch uses 2 ln(V)
@@ -187,8 +188,18 @@ def run_pretrain(plan: PretrainPlan, *, ctx: DistContext | None = None) -> Itera
             shutdown(ctx)
 
 
+def check_split_ids(plan: PretrainPlan) -> None:
+    """Every training and validation id must index the model's embedding: refused before the model
+    is built, not as an index error at whichever step first samples it."""
+    vocab = plan.model_config.vocab_size
+    for segment in plan.split.train:
+        check_token_ids(segment, vocab)
+    check_token_ids(plan.split.val_windows.reshape(-1), vocab)
+
+
 def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
     o, device = plan.options, ctx.device
+    check_split_ids(plan)
     configure_backends(device)
     started = time.perf_counter()
     model = build_model(plan, device)

@@ -19,6 +19,7 @@ header so a shard says what it is).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from apr.errors import AprFileNotFoundError, DatasetError
+from apr.errors import AprFileNotFoundError, AprIOError, DatasetError
 from apr.format.atomic import atomic_write
 
 SHARD_MAGIC = b"APRTOK1\x00"
@@ -129,6 +130,105 @@ def shard_vocab_size(path: str | os.PathLike[str]) -> int:
         return _HEADER.unpack(handle.read(HEADER_SIZE))[4]
 
 
+class ShardWriter:
+    """Token ids to shard files as they are produced, so memory never holds more than one call's ids.
+
+    Each shard goes through `atomic_write` (a temporary beside it, renamed when complete, its
+    header patched with the final count first); the manifest is written last by `finish`. Used as
+    a context manager, a failure removes the shard being written. ``write_dataset`` is the same
+    writer fed one array.
+
+    Example:
+        >>> with ShardWriter("data", vocab_size=512, shard_tokens=1 << 20) as writer:  # doctest: +SKIP
+        ...     writer.write([5, 6, 7])
+        ...     manifest = writer.finish(eos_token_id=0)
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, vocab_size: int, shard_tokens: int) -> None:
+        if shard_tokens <= 0:
+            raise DatasetError(f"shard size must be positive, got {shard_tokens}")
+        self.root = Path(directory)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise AprIOError(f"cannot create the dataset folder: {err.strerror or err}", path=self.root,
+                             field="--output", hint="choose a folder you can write to") from err
+        self.vocab_size, self.shard_tokens = vocab_size, shard_tokens
+        self.itemsize = itemsize_for_vocab(vocab_size)
+        self._dtype = np.dtype("<u2") if self.itemsize == 2 else np.dtype("<u4")
+        self._shards: list[ShardInfo] = []
+        self._stack: contextlib.ExitStack | None = None
+        self._handle: Any = None
+        self._count = 0
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if self._stack is not None:  # a shard still open: an error left it, and its temporary goes
+            stack, self._stack = self._stack, None
+            stack.__exit__(kind, error, traceback)
+
+    def write(self, ids: Sequence[int] | np.ndarray) -> None:
+        """Append ``ids`` (checked against the vocabulary), opening new shards as they fill."""
+        array = np.asarray(ids)
+        if array.size and (int(array.min()) < 0 or int(array.max()) >= self.vocab_size):
+            raise DatasetError(f"token ids must lie in [0, {self.vocab_size}); "
+                               f"got {int(array.min())}..{int(array.max())}")
+        array = array.astype(self._dtype, copy=False).reshape(-1)
+        while array.size:
+            if self._handle is None:
+                self._open()
+            take = min(self.shard_tokens - self._count, array.size)
+            self._handle.write(array[:take].tobytes())
+            self._count += take
+            array = array[take:]
+            if self._count == self.shard_tokens:
+                self._close()
+
+    def finish(self, *, eos_token_id: int | None, sources: Sequence[dict[str, Any]] = ()) -> Manifest:
+        """Close the last shard (an empty dataset still gets one, empty) and write the manifest."""
+        if self._handle is not None or not self._shards:
+            if self._handle is None:
+                self._open()
+            self._close()
+        manifest = Manifest(vocab_size=self.vocab_size, itemsize=self.itemsize, eos_token_id=eos_token_id,
+                            shards=tuple(self._shards), sources=tuple(sources))
+        with atomic_write(self.root / MANIFEST_NAME) as handle:
+            handle.write((json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        return manifest
+
+    def _header(self, count: int) -> bytes:
+        return _HEADER.pack(SHARD_MAGIC, HEADER_SIZE, self.itemsize, count, self.vocab_size, 0)
+
+    def _open(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._handle = self._stack.enter_context(atomic_write(self.root / f"shard-{len(self._shards):05d}.bin"))
+        self._handle.write(self._header(0))  # patched with the count when the shard closes
+        self._count = 0
+
+    def _close(self) -> None:
+        handle, stack = self._handle, self._stack
+        assert handle is not None and stack is not None
+        handle.seek(0)
+        handle.write(self._header(self._count))
+        handle.flush()
+        digest = _file_digest(handle.fileno())  # the header is final only now: hash the file as written
+        self._stack, self._handle = None, None
+        stack.close()  # fsync and rename into place
+        self._shards.append(ShardInfo(file=f"shard-{len(self._shards):05d}.bin", num_tokens=self._count,
+                                      sha256=digest))
+
+
+def _file_digest(fd: int, block: int = 8 << 20) -> str:
+    """sha256 of an open file's bytes, read with pread (the descriptor atomic_write opened read-write)."""
+    digest, offset = hashlib.sha256(), 0
+    while chunk := os.pread(fd, block, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 def write_dataset(
     directory: str | os.PathLike[str],
     tokens: np.ndarray,
@@ -143,23 +243,9 @@ def write_dataset(
     Each file is written atomically; the manifest goes last, so a folder with a manifest is
     complete. The caller checks ``directory`` is free (or ``--force``) before calling.
     """
-    if shard_tokens <= 0:
-        raise DatasetError(f"shard size must be positive, got {shard_tokens}")
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    infos = []
-    chunks = [tokens[i:i + shard_tokens] for i in range(0, max(len(tokens), 1), shard_tokens)]
-    for index, chunk in enumerate(chunks):
-        data = encode_shard(chunk, vocab_size=vocab_size)
-        name = f"shard-{index:05d}.bin"
-        with atomic_write(root / name) as handle:
-            handle.write(data)
-        infos.append(ShardInfo(file=name, num_tokens=len(chunk), sha256=hashlib.sha256(data).hexdigest()))
-    manifest = Manifest(vocab_size=vocab_size, itemsize=itemsize_for_vocab(vocab_size), eos_token_id=eos_token_id,
-                        shards=tuple(infos), sources=tuple(sources))
-    with atomic_write(root / MANIFEST_NAME) as handle:
-        handle.write((json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    return manifest
+    with ShardWriter(directory, vocab_size=vocab_size, shard_tokens=shard_tokens) as writer:
+        writer.write(tokens)
+        return writer.finish(eos_token_id=eos_token_id, sources=sources)
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
@@ -195,13 +281,18 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
 def open_dataset(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], int]:
     """The shards of a dataset folder (or one shard file) as memory maps, and the vocabulary size.
 
+    Every id is checked against the vocabulary size the dataset declares (`check_token_ids`), so
+    a shard holding an id its vocabulary does not have is refused before a model is built.
+
     Raises:
         AprFileNotFoundError / DatasetError: missing folder, manifest or shard; a shard whose
-            token count disagrees with the manifest.
+            token count disagrees with the manifest; a token id outside the vocabulary.
     """
     path = Path(path)
     if path.is_file():
-        return [read_shard(path)], shard_vocab_size(path)
+        array, vocab_size = read_shard(path), shard_vocab_size(path)
+        check_token_ids(array, vocab_size, path=path)
+        return [array], vocab_size
     manifest = read_manifest(path)
     arrays = []
     for shard in manifest.shards:
@@ -209,5 +300,25 @@ def open_dataset(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], int]:
         if len(array) != shard.num_tokens:
             raise DatasetError(f"{shard.file} holds {len(array)} tokens, the manifest says {shard.num_tokens}",
                                path=path / shard.file, hint="re-run `apr tokenize`")
+        check_token_ids(array, manifest.vocab_size, path=path / shard.file)
         arrays.append(array)
     return arrays, manifest.vocab_size
+
+
+def check_token_ids(ids: np.ndarray, vocab_size: int, *, path: str | os.PathLike[str] | None = None,
+                    field: str = "--dataset", block: int = 1 << 24) -> None:
+    """Refuse an id outside ``[0, vocab_size)``: at start, not as an index error mid-training.
+
+    Scans in blocks (a memory-mapped shard is not copied), so it costs one read of the data.
+
+    Raises:
+        DatasetError: naming the first bad id, its position and the vocabulary size.
+    """
+    for start in range(0, len(ids), block):
+        chunk = np.asarray(ids[start:start + block])
+        if chunk.size and (int(chunk.max()) >= vocab_size or int(chunk.min()) < 0):
+            position = start + int(np.argmax((chunk >= vocab_size) | (chunk < 0)))
+            raise DatasetError(
+                f"token id {int(chunk[position - start])} at position {position} is outside the vocabulary "
+                f"[0, {vocab_size})", path=path, field=field,
+                hint="re-tokenize with the model's tokenizer: apr tokenize TEXT... --tokenizer DIR -o OUT --force")

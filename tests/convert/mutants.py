@@ -107,11 +107,11 @@ def q4k_without_min(x: np.ndarray) -> np.ndarray:
     return data
 
 
-def output_check_ignores_force(path: Any, *, force: bool, is_dir: bool = False) -> Any:
+def output_check_ignores_force(path: Any, *, force: bool, **kwargs: Any) -> Any:
     """check_output that treats every call as --force: an existing output is overwritten."""
     from apr.convert.outputs import check_output
 
-    return check_output(path, force=True, is_dir=is_dir)
+    return check_output(path, force=True, **kwargs)
 
 
 def plan_in_declaration_order(specs: Any) -> list[Any]:

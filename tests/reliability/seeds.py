@@ -127,18 +127,76 @@ def _tiny_gguf() -> bytes:
         return path.read_bytes()
 
 
+def metadata_types_seeds() -> dict[str, bytes]:
+    """(command, key, wrong type, variant) bytes: the issue-14 reproducers that must end cleanly."""
+    from tests.reliability import cli_targets as ct
+
+    keys, kinds = ct.metadata_keys(), [name for name, _ in ct.WRONG_VALUES]
+    commands = {c: i for i, c in enumerate(ct.READING_COMMANDS)}
+    return {
+        "seed-inspect-license-markup": bytes([commands[("inspect", "{file}")], keys.index("license"),
+                                             kinds.index("markup"), 0]),
+        "seed-qa-added-tokens-int": bytes([commands[("qa", "{file}", *ct.QA_STATIC, "--json")],
+                                           keys.index("tokenizer.added_tokens"), kinds.index("int"), 2]),
+        "seed-card-name-surrogate": bytes([commands[("card", "{file}", "-o", "{out}/MODEL_CARD.md")],
+                                           keys.index("name"), kinds.index("surrogate"), 1]),
+    }
+
+
+def hf_side_files_seeds() -> dict[str, bytes]:
+    """The side files with wrongly typed values (the issue-14 reproducers)."""
+    from tests.reliability import cli_targets as ct
+
+    seeds = ct.hf_side_file_seeds()
+    return {name: seeds[name] for name in ("seed-index-wrong-types", "seed-generation-wrong-types",
+                                           "seed-tokenizer-config-wrong-types", "seed-chat-template-latin1")}
+
+
+def gguf_values_seeds() -> dict[str, bytes]:
+    """(key, GGUF value type, variant): an architecture as an int, a context length as a string,
+    token types as floats."""
+    from tests.reliability import cli_targets as ct
+
+    keys = ct.GGUF_KEYS
+    return {
+        "seed-architecture-int": bytes([keys.index("general.architecture"), 4, 2]),
+        "seed-context-length-string": bytes([keys.index("llama.context_length"), 11, 2]),
+        "seed-token-types-floats": bytes([keys.index("tokenizer.ggml.token_type"), 13, 0]),
+    }
+
+
+def write_faults_seeds() -> dict[str, bytes]:
+    """(writer, write point, which call, errno): disk full in GGUF export, read-only contracts new, EIO."""
+    from tests.reliability import cli_targets as ct
+
+    writers = [w.name for w in ct.WRITERS]
+    points = ct.WriteFault.POINTS
+    return {
+        "seed-export-gguf-enospc": bytes([writers.index("export-gguf"), points.index("open"), 0, 0]),
+        "seed-contracts-new-erofs": bytes([writers.index("contracts-new"), points.index("create"), 1, 1]),
+        "seed-card-fsync-eio": bytes([writers.index("card"), points.index("fsync"), 0, 3]),
+    }
+
+
 SEEDS = {
     "apr_reader": apr_reader_seeds,
     "tokenizer_folder": tokenizer_seeds,
     "hf_config": hf_config_seeds,
     "contract_yaml": contract_seeds,
     "sniff": sniff_seeds,
+    "metadata_types": metadata_types_seeds,
+    "hf_side_files": hf_side_files_seeds,
+    "gguf_values": gguf_values_seeds,
+    "write_faults": write_faults_seeds,
 }
 
 
-def write_all() -> dict[str, int]:
+def write_all(targets: list[str] | None = None) -> dict[str, int]:
+    """Regenerate the ``seed-*`` files of ``targets`` (default: all); return how many each got."""
     counts = {}
     for target, build in SEEDS.items():
+        if targets and target not in targets:
+            continue
         folder = CORPUS / target
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("seed-*"):

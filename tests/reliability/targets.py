@@ -16,6 +16,14 @@ Targets:
   schema, corpus checks); it must never raise at all.
 * ``sniff``: `sniff_bytes`, then the parser of whatever was recognised: APR v2 reader, the GGUF
   import, the safetensors header reader, or the wrong-format refusal for APR v1 / unknown bytes.
+
+Issue 14 adds targets that run whole `apr` commands through the top-level guard
+(`tests.reliability.cli_targets`): ``metadata_types`` (every known metadata key with every wrong
+type, through every reading command), ``hf_side_files`` (hostile Hugging Face side files, then
+import), ``gguf_values`` (wrongly typed GGUF values, then import) and ``write_faults`` (an OSError
+at a write point of every writing command). They allow no exception: the guard's internal error
+is re-raised as the original exception, and a run that ends undocumented raises
+``UndocumentedEnd``. Their inputs are structured, so ``enumerate`` yields every case once.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from apr.errors import AprError
+from tests.reliability import cli_targets
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 # Separates the files of a tokenizer-folder input (see `_split_files`).
@@ -42,6 +51,8 @@ class Target:
     run: Callable[[bytes], None]
     allowed: tuple[type[BaseException], ...]
     description: str
+    # Every case of a structured input class, once (the campaign runs them all before mutating).
+    enumerate: Callable[[], Iterable[bytes]] | None = None
 
 
 class _Scratch:
@@ -172,6 +183,18 @@ TARGETS: dict[str, Target] = {
         Target("hf_config", run_hf_config, (AprError,), "config.json -> APR metadata (apr import)"),
         Target("contract_yaml", run_contract_yaml, (), "contract YAML through the loader and lint"),
         Target("sniff", run_sniff, (AprError,), "format sniffing, then the GGUF / safetensors / APR parser"),
+        Target("metadata_types", cli_targets.run_metadata_types, (),
+               "every known metadata key x every wrong type x every reading command, through the guard",
+               cli_targets.enumerate_metadata_types),
+        Target("hf_side_files", cli_targets.run_hf_side_files, (),
+               "a hostile Hugging Face side file, then apr import / inspect / validate",
+               cli_targets.enumerate_hf_side_files),
+        Target("gguf_values", cli_targets.run_gguf_values, (),
+               "a wrongly typed GGUF value, then apr import / inspect / validate / export",
+               cli_targets.enumerate_gguf_values),
+        Target("write_faults", cli_targets.run_write_faults, (),
+               "an OSError at a write point of every writing command: exit 7, nothing lost or left",
+               cli_targets.enumerate_write_faults),
     )
 }
 
@@ -198,6 +221,7 @@ def cleanup() -> None:
     if _Scratch._root is not None:
         shutil.rmtree(_Scratch._root, ignore_errors=True)
         _Scratch._root = None
+    cli_targets.cleanup()
 
 
 _INTERESTING = [0, 1, 2, 7, 8, 63, 64, 65, 127, 128, 255, 256, 0x7FFF, 0xFFFF, 0x10000, 2**31 - 1,
