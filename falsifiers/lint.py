@@ -9,7 +9,12 @@ here need every contract at once, which is exactly what pv never had:
 * ``unknown-dependency`` / ``dependency-cycle``: ``depends_on`` must resolve, without cycles;
 * ``version-changelog``: ``metadata.version`` must equal the newest changelog entry's version;
 * ``discharged-pending``: a DISCHARGED contract cannot have pending falsifiers;
-* ``duplicate-contract``: two files with the same stem (the contract's name).
+* ``duplicate-contract``: two files with the same stem (the contract's name);
+* ``mutant-namespace`` / ``mutant-unresolved`` (with ``resolve_mutants``): a code mutant whose
+  target or replacement reaches outside the project at any step, or does not resolve
+  (`falsifiers.mutant_resolution`). Resolving imports the project's modules, so it is asked for
+  (`apr contracts lint` does); the plugin's cached lint only checks the first segment, and
+  ``--mutants`` resolves every mutant in scope before running any.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def lint_paths(
     limits: Limits = Limits(),
     relative_to: str | os.PathLike[str] | None = None,
     schema_cache: MutableMapping[str, Any] | None = None,
+    resolve_mutants: str | os.PathLike[str] | None = None,
 ) -> Corpus:
     """Load every contract under ``paths`` and check them, singly and together.
 
@@ -58,6 +64,10 @@ def lint_paths(
         limits: size, depth and alias bounds for each file.
         relative_to: show paths in findings relative to this folder (the project root).
         schema_cache: reuse schema findings for unchanged files (see `load_contract`).
+        resolve_mutants: the project root (the folder of pyproject.toml): resolve every code
+            mutant's target and replacement, importing the project's own modules from there as
+            pytest would; each one that does not resolve or leaves the project is an error.
+            ``None``: only the first segment of each name is checked (nothing is imported).
 
     Returns:
         A `Corpus` with every contract (valid or not) and every finding, sorted by place.
@@ -82,6 +92,8 @@ def lint_paths(
     findings = [f for doc in docs for f in doc.findings]
     real = [c for c in contracts if c.style != compat.STYLE_BINDING]
     findings.extend(check_corpus(real, docs))
+    if resolve_mutants is not None:
+        findings.extend(check_mutant_resolution(real, resolve_mutants))
     if compat_mode:
         by_file = {Path(c.path).name: (c.equations if c.is_valid or c.equations else None) for c in real}
         for doc, contract in zip(docs, contracts, strict=True):
@@ -369,6 +381,30 @@ def _mutants(contract: Contract) -> list[Finding]:
     return findings
 
 
+def check_mutant_resolution(contracts: Sequence[Contract], root: str | os.PathLike[str]) -> list[Finding]:
+    """An error for each code mutant that does not resolve, or reaches outside the project at any step.
+
+    Mutants already refused by the first-segment check (``mutant-namespace`` of `check_corpus`)
+    are not imported at all. Modules are imported as pytest would from ``root`` (see
+    `falsifiers.mutant_resolution.ProjectImporter`); nothing outside the project is imported.
+    """
+    from falsifiers.mutant_resolution import ProjectImporter, mutant_problem, namespace_problem
+
+    findings = []
+    with ProjectImporter(root).active() as importer:
+        for contract in contracts:
+            for falsifier in contract.falsifiers:
+                for mutant in falsifier.mutants:
+                    if mutant.artifact or namespace_problem(mutant):
+                        continue
+                    problem = mutant_problem(mutant, importer=importer)
+                    if problem is not None:
+                        findings.append(Finding(Severity.ERROR, problem.code,
+                                                f"falsifier {falsifier.id}: {problem.message}", falsifier.location,
+                                                hint=problem.hint))
+    return findings
+
+
 def _order(finding: Finding) -> tuple[str, int, int, str]:
     loc = finding.location
     return (loc.path if loc else "", (loc.line or 0) if loc else 0, (loc.col or 0) if loc else 0, finding.code)
@@ -382,4 +418,4 @@ def _replace_valid(contract: Contract, valid: bool) -> Contract:
     return replace(contract, is_valid=valid)
 
 
-__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "display_path", "lint_paths", "semver_key"]
+__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "check_mutant_resolution", "display_path", "lint_paths", "semver_key"]

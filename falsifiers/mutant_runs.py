@@ -22,11 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from falsifiers.mutant_resolution import Problem, mutant_problem
 from falsifiers.mutation import MutantResult, MutantStatus
 from falsifiers.records import Falsifier, Mutant
 from falsifiers.zygote import Zygote
@@ -47,17 +48,28 @@ class MutantRun:
 
 
 def plan_runs(falsifiers: Sequence[Falsifier], outcomes: Mapping[str, str], bindings: Mapping[str, Sequence[str]],
-              durations: Mapping[str, float] | None = None) -> tuple[list[MutantRun], list[MutantResult]]:
+              durations: Mapping[str, float] | None = None, *,
+              check: Callable[[Mutant], Problem | None] | None = None) -> tuple[list[MutantRun], list[MutantResult]]:
     """Which mutants to run: those of corroborated falsifiers; the rest are recorded as not run.
 
+    Every code mutant in scope is resolved first (``check``, default `mutant_problem`, in this
+    process, where pytest has imported the tests): one that does not resolve or reaches outside
+    the project is recorded as ``invalid`` and never run, whatever its falsifier's outcome (it
+    makes the verdict NO-GO).
     A run's tests are ordered fastest first (``durations``: the plain run's seconds per node id):
     the child stops at the first failure, so a cheap test that kills the mutant spares the rest.
     """
     durations = durations or {}
+    check = check or mutant_problem
     runs: list[MutantRun] = []
     skipped: list[MutantResult] = []
     for falsifier in falsifiers:
         for mutant in falsifier.mutants:
+            problem = check(mutant)
+            if problem is not None:
+                skipped.append(MutantResult(falsifier.id, falsifier.contract, mutant.name, mutant.kind,
+                                            MutantStatus.INVALID, problem.message))
+                continue
             outcome = outcomes.get(falsifier.id)
             if outcome != "CORROBORATED":
                 skipped.append(MutantResult(falsifier.id, falsifier.contract, mutant.name, mutant.kind,

@@ -11,14 +11,16 @@ runs can be killed too.
 
 Nothing read from a contract is ever executed or evaluated: a ``target`` is an attribute path and a
 ``replacement`` a ``module:attribute`` name, and both must lie in the project's own packages
-(`ALLOWED_NAMESPACES`); the only code that runs is what those modules already define.
+(`ALLOWED_NAMESPACES`) at every step (`falsifiers.mutant_resolution`); the only code that runs is
+what those modules already define. A declared mutant that cannot be applied (it does not resolve,
+or it reaches outside the project) is ``invalid``: it is never run, and it makes the verdict NO-GO
+(`invalid_mutant_reasons`), since a falsifier whose declared fault does not exist shows nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import importlib
 import json
 import os
 import sys
@@ -28,10 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from falsifiers.errors import SelectionError
+from falsifiers.mutant_resolution import (
+    ALLOWED_NAMESPACES,
+    mutant_problem,
+    namespace_problem,
+    resolve_replacement,
+    resolve_target,
+)
 from falsifiers.records import Corpus, Falsifier, Mutant
 
-ALLOWED_NAMESPACES = ("apr", "falsifiers", "tests")
 VACUOUS = "VACUOUS"
+INVALID_MUTANT = "INVALID MUTANT"
 INHERIT_ENV = "APR_CONTRACTS_MUTANT"
 
 
@@ -41,7 +50,8 @@ class MutantStatus(str, enum.Enum):
     KILLED = "killed"  # a bound test failed with the fault in: the tests can fail
     SURVIVED = "survived"  # every bound test passed with the fault in: the falsifier is vacuous
     NOT_RUN = "not-run"  # the falsifier was not corroborated, or its tests were skipped under the mutant
-    ERROR = "error"  # the mutant could not be applied, or its run ended without a verdict
+    ERROR = "error"  # its run ended without a verdict (a timeout, a crash)
+    INVALID = "invalid"  # the declaration cannot be applied: it does not resolve, or leaves the project
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,58 +69,6 @@ class MutantResult:
     def to_dict(self) -> dict[str, Any]:
         return {"falsifier": self.falsifier, "contract": self.contract, "name": self.name, "kind": self.kind,
                 "status": self.status.value, "detail": self.detail, "seconds": round(self.seconds, 3)}
-
-
-def namespace_problem(mutant: Mutant) -> str | None:
-    """Why a mutant's target or replacement may not be imported, or ``None`` (lint uses this)."""
-    for field, value in (("target", mutant.target), ("replacement", mutant.replacement)):
-        if value is None:
-            continue
-        root = value.split(":", 1)[0].split(".", 1)[0]
-        if root not in ALLOWED_NAMESPACES:
-            return (f"mutant {mutant.name!r}: {field} {value!r} is outside the project's packages "
-                    f"({', '.join(n + '.' for n in ALLOWED_NAMESPACES)})")
-    return None
-
-
-def resolve_target(dotted: str) -> tuple[Any, str]:
-    """``apr.format.reader.parse_header`` -> (the module ``apr.format.reader``, ``"parse_header"``).
-
-    The longest importable module prefix is imported; the rest is followed with ``getattr``, so
-    ``pkg.mod.Class.method`` works too.
-
-    Raises:
-        SelectionError: nothing by that name exists (the message names the part that is missing).
-    """
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            owner: Any = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
-            continue
-        for name in parts[cut:-1]:
-            if not hasattr(owner, name):
-                raise SelectionError(f"mutant target {dotted!r}: {owner.__name__} has no attribute {name!r}")
-            owner = getattr(owner, name)
-        if not hasattr(owner, parts[-1]):
-            raise SelectionError(f"mutant target {dotted!r}: {getattr(owner, '__name__', owner)!r} has no "
-                                 f"attribute {parts[-1]!r}", hint="a target is the name as its caller looks it up")
-        return owner, parts[-1]
-    raise SelectionError(f"mutant target {dotted!r}: no importable module in it")
-
-
-def resolve_replacement(spec: str) -> Any:
-    """``tests.format.mutants:skip_header_checksum`` -> that attribute (a function or a value)."""
-    module_name, _, attribute = spec.partition(":")
-    if not attribute:
-        owner, name = resolve_target(module_name)
-        return getattr(owner, name)
-    value: Any = importlib.import_module(module_name)
-    for name in attribute.split("."):
-        if not hasattr(value, name):
-            raise SelectionError(f"mutant replacement {spec!r}: no attribute {name!r}")
-        value = getattr(value, name)
-    return value
 
 
 @contextlib.contextmanager
@@ -272,12 +230,27 @@ def vacuous_reasons(results: Sequence[MutantResult]) -> dict[str, str]:
     return reasons
 
 
+def invalid_mutant_reasons(results: Sequence[MutantResult]) -> dict[str, str]:
+    """Falsifier id -> the reason, for each falsifier with a mutant that cannot be applied.
+
+    Such a falsifier is REFUTED (`falsifiers.verdict.compute_verdict`), so the verdict is NO-GO:
+    a declared fault that does not exist, or that names something outside the project, is a broken
+    contract, and it would otherwise sit in the report as an error while the verdict stays GO.
+    """
+    reasons: dict[str, str] = {}
+    for result in results:
+        if result.status is MutantStatus.INVALID and result.falsifier not in reasons:
+            reasons[result.falsifier] = (f"{INVALID_MUTANT}: {result.detail} (the declared fault cannot be applied; "
+                                         "fix the mutant in the contract, see `apr contracts lint`)")
+    return reasons
+
+
 def mutant_summary(falsifiers: Sequence[Falsifier], results: Sequence[MutantResult]) -> dict[str, dict[str, int]]:
     """Per contract: mutants declared, killed, survived, and falsifiers without any mutant."""
     summary: dict[str, dict[str, int]] = {}
     for falsifier in falsifiers:
         row = summary.setdefault(falsifier.contract, {"declared": 0, "killed": 0, "survived": 0, "not_run": 0,
-                                                      "error": 0, "falsifiers": 0, "without_mutant": 0,
+                                                      "error": 0, "invalid": 0, "falsifiers": 0, "without_mutant": 0,
                                                       "with_killed_mutant": 0})
         row["falsifiers"] += 1
         row["declared"] += len(falsifier.mutants)
@@ -291,12 +264,15 @@ def mutant_summary(falsifiers: Sequence[Falsifier], results: Sequence[MutantResu
 
 __all__ = [
     "ALLOWED_NAMESPACES",
+    "INVALID_MUTANT",
     "VACUOUS",
     "MutantResult",
     "MutantStatus",
     "apply_mutant",
     "find_mutant",
+    "invalid_mutant_reasons",
     "judge_mutant",
+    "mutant_problem",
     "mutant_summary",
     "namespace_problem",
     "quiet_hypothesis",

@@ -104,12 +104,13 @@ def render_table(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any
             text = (f"mutants: {name}: {row['killed']}/{row['declared']} killed"
                     + (f", {row['survived']} survived" if row["survived"] else "")
                     + (f", {row['not_run'] + row['error']} not run" if row["not_run"] + row["error"] else "")
+                    + (f", {row['invalid']} invalid" if row.get("invalid") else "")
                     + f"; {row['with_killed_mutant']}/{row['falsifiers']} falsifiers have a killed mutant")
-            lines.append(paint(text, "bold red" if row["survived"] else "dim"))
+            lines.append(paint(text, "bold red" if row["survived"] or row.get("invalid") else "dim"))
         for item in mutants["results"]:
-            if item["status"] in ("survived", "error"):
+            if item["status"] in ("survived", "error", "invalid"):
                 lines.append(paint(f"  {item['status']}: {item['falsifier']}:{item['name']} ({item['detail']})",
-                                   "bold red" if item["status"] == "survived" else "yellow"))
+                                   "yellow" if item["status"] == "error" else "bold red"))
     if artifact:
         lines.append(f"artifact: {artifact['path']} sha256 {artifact['sha256']} ({artifact['size']} bytes)")
         if artifact.get("changed"):

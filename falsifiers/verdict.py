@@ -10,6 +10,11 @@ The rules, in the order they are applied to a falsifier:
    bound tests did not run ......................................... UNDETERMINED
 5. every bound test that was selected ran and passed ................ CORROBORATED
 
+Under ``--mutants``, two more: a falsifier with a declared mutant that cannot be applied (it does
+not resolve, or it reaches outside the project) is REFUTED, whatever its tests did (its declared
+evidence is broken: the verdict must be NO-GO, not GO beside a listed error); one with a surviving
+mutant is capped at UNDETERMINED (VACUOUS).
+
 A skip is never a pass. Overall: any REFUTED -> NO-GO (exit 1); else any UNDETERMINED the profile
 requires, an invalid contract or a binding problem -> UNKNOWN (exit 2); else GO (exit 0). An
 UNDETERMINED falsifier is *not required* only when the profile says so — it allows pending ones,
@@ -223,7 +228,8 @@ def compute_verdict(
             then UNKNOWN, whatever the tests said (a verdict for one digest is never given another).
         vacuous: falsifier id -> reason, for falsifiers with a surviving mutant: a corroborated one
             is capped at UNDETERMINED (required in every profile).
-        mutants: every mutant run's result (``--mutants``), kept in the report.
+        mutants: every mutant run's result (``--mutants``), kept in the report; a falsifier with an
+            ``invalid`` one (a declaration that cannot be applied) is REFUTED, so the verdict is NO-GO.
 
     Example:
         >>> from falsifiers.records import Location
@@ -235,6 +241,7 @@ def compute_verdict(
     """
     chosen = set(selected)
     invalid_names = {i.contract.name for i in invalid}
+    broken = _invalid_mutants(mutants)
     outcomes = []
     for falsifier in falsifiers:
         nodeids = tuple(bindings.get(falsifier.id, ()))
@@ -243,7 +250,9 @@ def compute_verdict(
         )
         required, reason = is_required(falsifier, outcome, reason, profile,
                                        awaits_artifact=falsifier.id in awaiting_artifact)
-        if vacuous and falsifier.id in vacuous and outcome is Outcome.CORROBORATED:
+        if falsifier.id in broken:
+            outcome, reason, required = Outcome.REFUTED, broken[falsifier.id], True
+        elif vacuous and falsifier.id in vacuous and outcome is Outcome.CORROBORATED:
             outcome, reason, required = Outcome.UNDETERMINED, vacuous[falsifier.id], True
         tests = tuple([results[n] for n in nodeids if n in results and n in chosen])
         outcomes.append(FalsifierOutcome(falsifier, outcome, reason, required, tests, nodeids))
@@ -259,6 +268,14 @@ def compute_verdict(
         verdict = Verdict.GO
     return VerdictReport(verdict, profile, tuple(outcomes), tuple(invalid), tuple(problems), tuple(notes), artifact,
                          artifact_changed, tuple(mutants) if mutants is not None else None)
+
+
+def _invalid_mutants(mutants: Sequence[MutantResult] | None) -> dict[str, str]:
+    if not mutants:
+        return {}
+    from falsifiers.mutation import invalid_mutant_reasons
+
+    return invalid_mutant_reasons(mutants)
 
 
 __all__ = [

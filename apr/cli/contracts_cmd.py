@@ -92,14 +92,14 @@ def _guard(handler: Handler) -> Handler:
         try:
             return handler(args)
         except ContractError as error:
-            from apr.cli.output import emit_json, err
+            from apr.cli.output import emit_json, err, escape
 
             if getattr(args, "json", False):
                 emit_json({"error": error.to_dict()})
             else:
                 lines = str(error).splitlines()
                 console = err()
-                console.print(f"[bold red]error:[/] {lines[0]}", markup=True, highlight=False)
+                console.print(f"[bold red]error:[/] {escape(lines[0])}", markup=True, highlight=False)
                 for line in lines[1:]:
                     console.print(line, markup=False, highlight=False)
             return error.exit_code
@@ -145,7 +145,7 @@ def _lint(args: argparse.Namespace) -> int:
     settings = _settings()
     paths = args.paths or [settings.contracts_dir]
     corpus = lint_paths(paths, compat_mode=args.compat, limits=Limits(max_bytes=settings.max_bytes),
-                        relative_to=Path.cwd())
+                        relative_to=Path.cwd(), resolve_mutants=settings.root)
     failed = lint_failed(corpus, strict=args.strict)
     if args.json:
         from apr.cli.output import emit_json
@@ -308,6 +308,10 @@ def _new(args: argparse.Namespace) -> int:
         taken = set(corpus.falsifiers) | set(corpus.invariants)
     scaffold = plan_scaffold(args.name, contracts_dir=settings.contracts_dir, tests_dir=settings.tests_dir,
                              taken_ids=taken, today=_dt.date.today().isoformat(), force=args.force)
+    from apr.format.outputs import check_file_output
+
+    for target in (scaffold.contract_path, scaffold.test_path):  # the output policy (a folder there is refused)
+        check_file_output(target, force=args.force, flag="NAME", parent_must_exist=False)
     write_scaffold(scaffold)
     document = {"contract": scaffold.contract_path.as_posix(), "test": scaffold.test_path.as_posix(),
                 "invariant": scaffold.invariant_id, "falsifier": scaffold.falsifier_id}

@@ -22,6 +22,7 @@ class GateResult:
     threshold: float | None = None
     duration_ms: float = 0.0
     fix: str | None = None  # the command that removes this blocker, when one exists
+    unit: str | None = None  # what ``value`` and ``threshold`` count, where it is not obvious (throughput)
 
     @classmethod
     def skip(cls, name: str, reason: str) -> "GateResult":
@@ -39,6 +40,8 @@ class GateResult:
         }
         if self.fix:
             doc["fix"] = self.fix
+        if self.unit:
+            doc["unit"] = self.unit
         return doc
 
 

@@ -13,11 +13,12 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apr.errors import AprError
 from apr.qa.gate import GateResult
+from apr.qa.throughput import UNIT, Clocks, ThroughputSample, measure_throughput, throughput_result
 
 SUPPORTED_FAMILIES = ("llama", "qwen2", "qwen3")
 BAD_OUTPUT_MARKERS = ("\ufffd", "[UNK]", "\x00")
@@ -29,11 +30,12 @@ PARITY_MIN_COSINE = 0.98
 class QaOptions:
     prompt: str = "The"
     max_tokens: int = 16
-    assert_tps: float = 10.0
+    assert_tps: float = 10.0  # tokens per CPU-second of one thread (apr.qa.throughput): load-independent
     regression_threshold: float = 0.25
     previous_report: dict[str, Any] | None = None
     skip: frozenset[str] = frozenset()
     device: str = "cpu"
+    clocks: Clocks = field(default_factory=Clocks)  # where the throughput gate reads time (tests: fake clocks)
 
 
 @dataclass
@@ -46,7 +48,7 @@ class _Session:
     tensor_names: list[str] = field(default_factory=list)
     _loaded: Any = None
     _load_error: AprError | None = None
-    measured_tps: float | None = None
+    throughput: ThroughputSample | None = None  # the throughput gate's measurement, for performance_regression
 
     def loaded(self) -> Any:
         if self._loaded is None and self._load_error is None:
@@ -67,10 +69,7 @@ def _timed(name: str, fn: Callable[[_Session], GateResult], session: _Session) -
         result = fn(session)
     except AprError as err:
         result = GateResult(name, False, False, f"{err.message}", fix=err.hint)
-    elapsed = (time.perf_counter() - start) * 1000
-    return GateResult(
-        result.name, result.passed, result.skipped, result.message, result.value, result.threshold, elapsed, result.fix
-    )
+    return replace(result, duration_ms=(time.perf_counter() - start) * 1000)
 
 
 def gate_tensor_contract(s: _Session) -> GateResult:
@@ -125,31 +124,21 @@ def gate_capability_match(s: _Session) -> GateResult:
     return GateResult("capability_match", True, False, f"{family} is supported by apr run")
 
 
-def _generate(s: _Session) -> tuple[str, float, int]:
+def _generate(s: _Session) -> tuple[str, int]:
+    """Greedy text from the prompt and its length in tokens."""
     from apr.run import generate_text
     from apr.run.generate import SamplingConfig
 
     loaded = s.loaded()
     sampling = SamplingConfig(max_tokens=s.options.max_tokens, temperature=0.0)
-    start = time.perf_counter()
-    pieces = list(generate_text(loaded, s.options.prompt, sampling))
-    elapsed = time.perf_counter() - start
-    text = "".join(pieces)
+    text = "".join(generate_text(loaded, s.options.prompt, sampling))
     tokens = len(loaded.tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
-    return text, elapsed, tokens
-
-
-def _record_tps(s: _Session, elapsed: float, tokens: int) -> None:
-    """Keep the best rate seen: a timing on a shared machine is only ever slowed down by noise."""
-    if tokens and elapsed > 0:
-        s.measured_tps = max(s.measured_tps or 0.0, tokens / elapsed)
+    return text, tokens
 
 
 def gate_golden_output(s: _Session) -> GateResult:
-    first, elapsed, tokens = _generate(s)
-    _record_tps(s, elapsed, tokens)
-    second, elapsed, tokens = _generate(s)
-    _record_tps(s, elapsed, tokens)
+    first, _ = _generate(s)
+    second, _ = _generate(s)
     if not first.strip():
         return GateResult("golden_output", False, False, f"greedy generation from {s.options.prompt!r} is empty")
     bad = [repr(m) for m in BAD_OUTPUT_MARKERS if m in first]
@@ -161,13 +150,11 @@ def gate_golden_output(s: _Session) -> GateResult:
 
 
 def gate_throughput(s: _Session) -> GateResult:
-    for _ in range(3):  # best of several runs (the model is already loaded and warm)
-        _text, elapsed, tokens = _generate(s)
-        _record_tps(s, elapsed, tokens)
-    tps = s.measured_tps or 0.0
-    threshold = s.options.assert_tps
-    ok = tps >= threshold
-    return GateResult("throughput", ok, False, f"{tps:.1f} tok/s (threshold {threshold:g})", value=tps, threshold=threshold)
+    """Tokens per CPU-second of the generating thread, on one intra-op thread: the same idle and
+    under load (apr.qa.throughput). The wall-clock rate is shown, never decided on."""
+    s.loaded()  # load outside the measurement
+    s.throughput = measure_throughput(lambda: _generate(s)[1], clocks=s.options.clocks)
+    return throughput_result(s.throughput, s.options.assert_tps)
 
 
 def _cosine_min(reference: Any, other: Any) -> float:
@@ -235,22 +222,35 @@ def gate_gpu_speedup(s: _Session) -> GateResult:
 
 
 def gate_performance_regression(s: _Session) -> GateResult:
+    """Throughput against a previous report's, in the same unit (a wall-clock rate is not comparable)."""
     previous = s.options.previous_report
     if previous is None:
         return GateResult.skip("performance_regression", "no previous report (pass --previous-report FILE)")
-    before = next((g.get("value") for g in previous.get("gates", []) if g.get("name") == "throughput"), None)
-    if before is None or s.measured_tps is None:
+    gates = previous.get("gates") if isinstance(previous, dict) else None
+    gate = next((g for g in gates if isinstance(g, dict) and g.get("name") == "throughput"), None) \
+        if isinstance(gates, list) else None
+    before = gate.get("value") if gate is not None else None
+    if not isinstance(before, (int, float)) or isinstance(before, bool) or not math.isfinite(before) \
+            or s.throughput is None or not s.throughput.is_measured:
         return GateResult.skip("performance_regression", "no throughput value to compare")
+    if gate.get("unit") != UNIT:
+        what = "a wall-clock rate (it has no unit)" if gate.get("unit") is None else f"in {gate.get('unit')!r}"
+        return GateResult.skip(
+            "performance_regression",
+            f"the previous report's throughput is {what}, not in {UNIT!r} as this one; run "
+            "`apr qa --json` on the previous checkpoint again for a report to compare with",
+        )
     floor = float(before) * (1 - s.options.regression_threshold)
-    ok = s.measured_tps >= floor
+    rate = s.throughput.rate
+    ok = rate >= floor
     return GateResult(
         "performance_regression", ok, False,
-        f"throughput {s.measured_tps:.1f} tok/s vs previous {float(before):.1f} (floor {floor:.1f})",
-        value=s.measured_tps, threshold=floor,
+        f"throughput {rate:.1f} vs previous {float(before):.1f} {UNIT} (floor {floor:.1f})",
+        value=rate, threshold=floor, unit=UNIT,
     )
 
 
-# The registry, in run order (throughput after golden_output, which measures it).
+# The registry, in run order (performance_regression after throughput, which measures it).
 GATES: tuple[tuple[str, Callable[[_Session], GateResult]], ...] = (
     ("capability_match", gate_capability_match),
     ("tensor_contract", gate_tensor_contract),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from apr.errors import AprFileNotFoundError, UsageError
 from apr.qa.gate import GateResult, QaReport
 from apr.qa.gates import GATES, QaOptions, _Session, _timed
+from apr.qa.throughput import UNIT
 
 
 def file_sha256(path: str, chunk: int = 8 * 1024 * 1024) -> str:
@@ -18,6 +20,22 @@ def file_sha256(path: str, chunk: int = 8 * 1024 * 1024) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_thresholds(options: QaOptions) -> None:
+    """Refuse a threshold no measurement can be compared with (NaN, infinite, negative).
+
+    Raises:
+        UsageError: naming the flag and the value.
+    """
+    tps = options.assert_tps
+    if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not math.isfinite(tps) or tps < 0:
+        raise UsageError(f"--assert-tps {tps!r}: the throughput threshold must be a finite number >= 0 "
+                         f"({UNIT}, load-independent)", field="--assert-tps", hint="e.g. --assert-tps 10")
+    ratio = options.regression_threshold
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+        raise UsageError(f"regression threshold {ratio!r}: must be a fraction in [0, 1)",
+                         field="regression_threshold", hint="e.g. 0.25 (a drop of more than 25% fails)")
 
 
 def run_qa(
@@ -31,7 +49,7 @@ def run_qa(
 
     Raises:
         AprFileNotFoundError: no such file. Anything wrong *inside* the file is a failed gate.
-        UsageError: a --skip names no gate.
+        UsageError: a --skip names no gate, or a threshold is not a finite number in range.
     """
     from apr.format import open_file
 
@@ -43,6 +61,7 @@ def run_qa(
     unknown = sorted(options.skip - set(names))
     if unknown:
         raise UsageError(f"unknown gate(s) to skip: {', '.join(unknown)}", hint=f"gates: {', '.join(names)}")
+    check_thresholds(options)
     session = _Session(path=target, options=options)
     report = QaReport(model=target, sha256=file_sha256(target), min_executed=min_executed, registered=tuple(names))
     report.system_info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": platform.processor()}

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apr.errors import AprError, AprFileNotFoundError
@@ -182,9 +182,7 @@ def run_readiness(
             result = gate(target, options, meta)
         except AprError as err:
             result = GateResult(name, False, False, err.message, fix=err.hint)
-        ms = (time.perf_counter() - start) * 1000
-        result = GateResult(result.name, result.passed, result.skipped, result.message, result.value,
-                            result.threshold, ms, result.fix)
+        result = replace(result, duration_ms=(time.perf_counter() - start) * 1000)
         report.gates.append(result)
         if on_gate:
             on_gate(result)
