@@ -10,6 +10,7 @@ checkpoints go to (``--run-dir``/ckpt) passes the output policy first (`refuse_r
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 from typing import Any
 
@@ -71,7 +72,10 @@ def refuse_run_dir_overlap(args: argparse.Namespace) -> None:
     from apr.format.outputs import refuse_overlap
     from apr.train.checkpoint import checkpoint_dir
 
-    refuse_overlap(checkpoint_dir(args.run_dir), [args.dataset, args.val_shard, args.tokenizer, args.init,
+    # --init must be a file: a folder there is FALSIFY-APR-PRETRAIN-INIT-003's refusal (the precise
+    # one, from the plan), not an overlap with the run folder.
+    init = args.init if args.init is None or not os.path.isdir(args.init) else None
+    refuse_overlap(checkpoint_dir(args.run_dir), [args.dataset, args.val_shard, args.tokenizer, init,
                                                   args.config], flag="--run-dir")
 
 
