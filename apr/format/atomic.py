@@ -139,7 +139,9 @@ def remove_stale_temporaries(path: str | os.PathLike[str], *, dead_only: bool = 
     target = os.path.abspath(os.fspath(path))
     folder, prefix = os.path.dirname(target), temporary_prefix(target)
     removed = []
-    with contextlib.suppress(FileNotFoundError):
+    # best effort: a folder that cannot be listed (missing, not searchable) leaves the error to the
+    # write that follows, which reports it with the output's name (AprIOError, exit 7)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
         for name in os.listdir(folder):
             if name.startswith(prefix) and (not dead_only or is_dead_writer(name, prefix)):
                 full = os.path.join(folder, name)
