@@ -48,15 +48,46 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(exit_codes.EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError, version
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata costs ~20 ms)."""
 
-    try:
-        pkg_version = version("apr-contracts")
-    except PackageNotFoundError:  # running from a source tree without install
-        pkg_version = "0+unknown"
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            pkg_version = version("apr-contracts")
+        except PackageNotFoundError:  # running from a source tree without install
+            pkg_version = "0+unknown"
+        sys.stdout.write(f"apr {pkg_version}\n")  # stdout, as argparse's own version action does
+        parser.exit()
+
+
+class _LazyRichHandler(logging.Handler):
+    """Hands records to a rich `RichHandler` built on the first record: a command that logs
+    nothing never imports rich.logging (~10 ms of start-up)."""
+
+    def __init__(self, verbosity: int) -> None:
+        super().__init__()
+        self._verbosity = verbosity
+        self._handler: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._handler is None:
+            from rich.logging import RichHandler
+
+            from apr.cli.output import err
+
+            self._handler = RichHandler(console=err(), show_time=False, show_path=self._verbosity > 1)
+        self._handler.handle(record)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="apr", description="APR v2 checkpoints under contract.")
-    parser.add_argument("--version", action="version", version=f"apr {pkg_version}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
@@ -66,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    from rich.logging import RichHandler
-
-    from apr.cli.output import err
-
-    handler = RichHandler(console=err(), show_time=False, show_path=verbosity > 1)
+    handler = _LazyRichHandler(verbosity)
     root = logging.getLogger("apr")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
 from apr.errors import UsageError
@@ -113,6 +112,8 @@ def convert_values(values: np.ndarray, shape: tuple[int, ...], target: DType) ->
     if target is DType.F16:
         return np.ascontiguousarray(values, dtype=np.float32).astype(np.float16).reshape(shape)
     if target is DType.BF16:
+        import ml_dtypes  # lazy: about a second to import (apr.format.dtypes)
+
         return np.ascontiguousarray(values, dtype=np.float32).astype(ml_dtypes.bfloat16).reshape(shape)
     if target is DType.F64:
         return np.ascontiguousarray(values, dtype=np.float64).reshape(shape)

@@ -1,15 +1,16 @@
 """APR v2 tensor dtypes (reference/aprender.md §1.6) and their byte sizes.
 
 Plain dtypes map to numpy (BF16 through `ml_dtypes.bfloat16`, the dtype JAX and TensorFlow use
-for numpy interop). Packed dtypes (Q4_K, Q6_K, APR_Q4, APR_Q8) have no numpy element type: their
+for numpy interop). ``ml_dtypes`` is imported only when a BF16 tensor's numpy dtype is asked for:
+its import costs about a second (0.7.0), which every command paid before (issue 17). Packed dtypes (Q4_K, Q6_K, APR_Q4, APR_Q8) have no numpy element type: their
 payload is raw bytes whose length follows from the element count.
 """
 
 from __future__ import annotations
 
 import enum
+import sys
 
-import ml_dtypes
 import numpy as np
 
 
@@ -41,6 +42,8 @@ class DType(enum.IntEnum):
     @property
     def numpy_dtype(self) -> np.dtype:
         """The numpy dtype of an unpacked tensor; raises for packed ones."""
+        if self is DType.BF16:
+            return _bfloat16()
         try:
             return _TO_NUMPY[self]
         except KeyError:
@@ -60,10 +63,17 @@ _TO_NUMPY: dict[DType, np.dtype] = {
     DType.I64: np.dtype("<i8"),
     DType.I8: np.dtype("i1"),
     DType.U8: np.dtype("u1"),
-    DType.BF16: np.dtype(ml_dtypes.bfloat16),
-}
+}  # BF16: _bfloat16(), on demand
 
 _FROM_NUMPY: dict[np.dtype, DType] = {dt: code for code, dt in _TO_NUMPY.items()}
+_ITEMSIZE: dict[DType, int] = {**{code: dt.itemsize for code, dt in _TO_NUMPY.items()}, DType.BF16: 2}
+
+
+def _bfloat16() -> np.dtype:
+    """numpy's dtype for BF16 (``ml_dtypes.bfloat16``), importing ml_dtypes on first use."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
 
 Q4_K_BLOCK = (256, 144)  # elements, bytes per superblock
 Q6_K_BLOCK = (256, 210)
@@ -85,6 +95,9 @@ def dtype_from_numpy(dtype: np.dtype) -> DType | None:
     dt = np.dtype(dtype)
     if dt.byteorder == ">":
         dt = dt.newbyteorder("<")
+    # an array of bfloat16 exists only if its maker imported ml_dtypes: compare without importing it
+    if "ml_dtypes" in sys.modules and dt == _bfloat16():
+        return DType.BF16
     return _FROM_NUMPY.get(dt)
 
 
@@ -102,8 +115,8 @@ def expected_nbytes(dtype: DType, shape: tuple[int, ...]) -> int | None:
     K-quants need a whole number of 256-element superblocks per row (the last dim), as GGUF does.
     """
     n = element_count(shape)
-    if dtype in _TO_NUMPY:
-        return n * _TO_NUMPY[dtype].itemsize
+    if dtype in _ITEMSIZE:
+        return n * _ITEMSIZE[dtype]
     if dtype is DType.APR_Q8:
         return 4 + n
     if dtype is DType.APR_Q4:
