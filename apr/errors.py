@@ -492,6 +492,15 @@ class InferenceError(AprError, RuntimeError):
 # --- bugs ---------------------------------------------------------------------------------------
 
 
+class MissingExtraError(AprError, ImportError):
+    """The command needs an optional part of the package that is not installed (issue 17): e.g.
+    `apr pretrain`, `run`, `qa` and `readiness` need PyTorch, the ``train`` extra. Exit 9, aprender's
+    "feature disabled"; the hint is the pip command."""
+
+    code = "missing-extra"
+    exit_code = EXIT_FEATURE_DISABLED
+
+
 class InternalError(AprError, RuntimeError):
     """An exception that none of the classes above describes reached the command line: a bug in
     `apr`, never a verdict on the input. The CLI's top-level guard wraps it (exit 70) with a
@@ -515,6 +524,7 @@ class InternalError(AprError, RuntimeError):
 
 
 __all__ = [
+    "MissingExtraError",
     "AprError",
     "AprFileNotFoundError",
     "AprIOError",

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole story on an embedded default: train, stamp, qa, export, readiness")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's files (default: demo-out)")
     p.add_argument("--json", action="store_true", help="print one JSON document (the step results)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, needs_extras=("train",))
 
 
 class _Story:

@@ -145,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command without the guard: exceptions propagate (fuzz targets, debugging)."""
     _configure_logging(args.verbose)
+    extras = getattr(args, "needs_extras", ())
+    if extras:
+        from apr.cli.extras import require_extras
+
+        require_extras(args.command, extras)
     _refuse_interrupted_stamps(args)
     return int(args.handler(args))
 

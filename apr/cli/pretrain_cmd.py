@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster steps)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite checkpoints already in --run-dir")
     p.add_argument("--json", action="store_true", help="print the run report as one JSON document")
-    p.set_defaults(handler=run, reads_checkpoints=("init",))
+    p.set_defaults(handler=run, reads_checkpoints=("init",), needs_extras=("train",))
 
 
 def options_from_args(args: argparse.Namespace) -> Any:

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "CPU time, so the verdict does not depend on the machine's load (docs/publish.md)")
     p.add_argument("--prompt", default="The", help="prompt for golden_output and throughput")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run, reads_checkpoints=("file",))
+    p.set_defaults(handler=run, reads_checkpoints=("file",), needs_extras=("train",))
 
 
 def render_gates(gates, console) -> None:

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-card", help="the model card (Markdown with YAML front matter)")
     p.add_argument("--require-token", action="store_true", help="also require HF_TOKEN to be set")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run_readiness_cmd, reads_checkpoints=("file",))
+    p.set_defaults(handler=run_readiness_cmd, reads_checkpoints=("file",), needs_extras=("train",))
 
     c = sub.add_parser("card", help="write a model card from a checkpoint's metadata and training report")
     c.add_argument("file", help="the .apr file")

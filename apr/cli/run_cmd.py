@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", metavar="D", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of streaming")
-    p.set_defaults(handler=run, reads_checkpoints=("file",))
+    p.set_defaults(handler=run, reads_checkpoints=("file",), needs_extras=("train",))
 
 
 def run(args: argparse.Namespace) -> int:
