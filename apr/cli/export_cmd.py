@@ -1,4 +1,7 @@
-"""`apr export FILE --format safetensors|gguf [--quantize f32|f16|q8_0|q4_k|q6_k] -o OUT`.
+"""`apr export FILE [--format safetensors|gguf] [--quantize f32|f16|q8_0|q4_k|q6_k] -o OUT`.
+
+The format follows OUT's name when ``--format`` is left out (``.gguf``: gguf; otherwise a folder),
+and a ``--format`` that contradicts the name is refused (`export_format`).
 
 safetensors: a Hugging Face model folder that transformers and tokenizers load; gguf: a file
 llama.cpp loads (docs/convert.md). The output never is, holds or lies inside FILE; into an existing
@@ -18,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Export a llama/qwen2/qwen3 .apr file to a Hugging Face model folder "
                        "(--format safetensors) or a llama.cpp GGUF file (--format gguf).")
     p.add_argument("file", help="the .apr file")
-    p.add_argument("--format", choices=("safetensors", "gguf"), default="safetensors", help="output format (default safetensors)")
+    p.add_argument("--format", choices=("safetensors", "gguf"), default=None,
+                   help="output format; default from OUT: gguf for a .gguf name, else safetensors (a folder)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (safetensors) or .gguf file")
     p.add_argument("--quantize", metavar="Q", help="gguf only: f32 (default), f16, q8_0, q4_k or q6_k")
     p.add_argument("-f", "--force", action="store_true",
@@ -29,10 +33,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run, reads_checkpoints=("file",))
 
 
+def export_format(given: str | None, output: str) -> str:
+    """The format to write: ``given`` (``--format``) checked against OUT, or inferred from its name.
+
+    ``-o m.gguf`` without ``--format`` used to write a safetensors *folder* named ``m.gguf``. Without
+    ``--format``, a ``.gguf`` OUT means gguf and anything else a folder. A ``.safetensors`` OUT is
+    refused (the export writes a model folder: config and tokenizer beside the weights). Usage
+    errors: ``--format safetensors`` with a ``.gguf`` OUT and ``-o -`` (both formats are written to a temporary and renamed,
+    which stdout cannot be).
+    """
+    from pathlib import PurePath
+
+    from apr.errors import UsageError
+
+    if output == "-":
+        raise UsageError("-o - (standard output) is not supported by apr export: a GGUF file and a model folder "
+                         "are written to a temporary beside OUT and renamed, so nothing half-written is ever seen",
+                         field="--output", hint="write to a file and stream that: apr export m.apr -o m.gguf && cat m.gguf")
+    suffix = PurePath(output).suffix.lower()
+    if suffix == ".safetensors":
+        raise UsageError(f"-o {output!r}: the safetensors export writes a model folder (model.safetensors, "
+                         "config.json, tokenizer files), not a single .safetensors file", field="--output",
+                         hint=f"name the folder: -o {PurePath(output).with_suffix('')}")
+    if given is None:
+        return "gguf" if suffix == ".gguf" else "safetensors"
+    if given == "safetensors" and suffix == ".gguf":  # (gguf into a folder: the output policy refuses it)
+        raise UsageError(f"--format {given} contradicts -o {output!r}, which names a .gguf file", field="--format",
+                         hint="give a .gguf name for --format gguf, a folder name for --format safetensors "
+                         "(or leave --format out: OUT's name decides)")
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     from apr.cli.convert_progress import progress_bar
     from apr.errors import UsageError
 
+    args.format = export_format(args.format, args.output)
     if args.format == "safetensors":
         if args.quantize is not None:
             raise UsageError("--quantize applies to --format gguf only", field="--quantize",

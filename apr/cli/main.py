@@ -39,12 +39,33 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+# The command line being parsed, for usage errors raised by a subcommand's parser (which does not
+# see the words before its own): set by `main`.
+_ARGV: list[str] = []
+_ROOT: list[argparse.ArgumentParser] = []
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a usage error (exit 2) with the command's help hint."""
+    """argparse that reports a bad flag as a usage error (exit 2) with a did-you-mean and the
+    command's help hint, as JSON on stdout under ``--json`` (`apr.cli.usage`)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"error: {message}\n  fix: run `{self.prog} --help` for the accepted flags\n")
+        from apr.cli.usage import command_parser, suggestion
+
+        root = _ROOT[0] if _ROOT else self
+        close = suggestion(message, root, _ARGV)
+        text = f"{message} ({close})" if close else message
+        # the root parser reports flags its subcommand did not take: show that command's usage
+        shown = command_parser(root, _ARGV) if self is root else self
+        hint = f"run `{shown.prog} --help` for the accepted flags"
+        if "--json" in _ARGV:
+            from apr.cli.output import emit_json
+            from apr.errors import UsageError
+
+            emit_json({"error": UsageError(text, hint=hint).to_dict()})
+        else:
+            shown.print_usage(sys.stderr)
+            sys.stderr.write(f"error: {text}\n  fix: {hint}\n")
         raise SystemExit(exit_codes.EXIT_USAGE)
 
 
@@ -132,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         parser = build_parser()
+        _ARGV[:] = list(argv) if argv is not None else sys.argv[1:]
+        _ROOT[:] = [parser]
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
             parser.print_help(sys.stderr)

@@ -1,0 +1,74 @@
+"""Usage errors as users of conventional tools expect them (issue 17): a did-you-mean for a
+mistyped flag or command, and JSON under ``--json``.
+
+argparse (3.11) prints the top-level usage for ``apr inspect --qualty`` and nothing else, as text
+even when the caller asked for JSON. `usage_error` keeps argparse's message and adds the closest
+accepted spelling, computed with `difflib` over the options of the command the user named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+from collections.abc import Sequence
+
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.+)$")
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser (``{"inspect": <parser>, ...}``); empty for a leaf parser."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag ``parser`` accepts (``-o``, ``--output``, ...)."""
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The innermost parser that ``argv``'s leading words name (``contracts verify`` -> its parser)."""
+    for word in argv:
+        if word.startswith("-"):
+            continue
+        child = subcommand_parsers(parser).get(word)
+        if child is None:
+            break
+        parser = child
+    return parser
+
+
+def suggestion(message: str, parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """``"did you mean --quality?"`` for argparse's ``message``, or None when nothing is close.
+
+    Example:
+        >>> p = argparse.ArgumentParser(prog="apr")
+        >>> _ = p.add_argument("--quality", action="store_true")
+        >>> suggestion("unrecognized arguments: --qualty", p, ["--qualty"])
+        'did you mean --quality?'
+    """
+    unrecognized = _UNRECOGNIZED.search(message)
+    if unrecognized:
+        accepted = option_strings(command_parser(parser, argv))
+        for word in unrecognized.group(1).split():
+            flag = word.split("=", 1)[0]
+            if flag.startswith("-"):
+                close = difflib.get_close_matches(flag, accepted, n=1, cutoff=0.6)
+                if close:
+                    return f"did you mean {close[0]}?"
+        return None
+    invalid = _INVALID_CHOICE.search(message)
+    if invalid:
+        choices = [c.strip("'") for c in re.findall(r"'([^']*)'", message.split("choose from", 1)[-1])]
+        close = difflib.get_close_matches(invalid.group(1), choices, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean {close[0]!r}?"
+    return None
+
+
+__all__ = ["command_parser", "option_strings", "subcommand_parsers", "suggestion"]
