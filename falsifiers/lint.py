@@ -55,6 +55,7 @@ def lint_paths(
     relative_to: str | os.PathLike[str] | None = None,
     schema_cache: MutableMapping[str, Any] | None = None,
     resolve_mutants: str | os.PathLike[str] | None = None,
+    known_capabilities: frozenset[str] = frozenset(),
 ) -> Corpus:
     """Load every contract under ``paths`` and check them, singly and together.
 
@@ -68,6 +69,8 @@ def lint_paths(
             mutant's target and replacement, importing the project's own modules from there as
             pytest would; each one that does not resolve or leaves the project is an error.
             ``None``: only the first segment of each name is checked (nothing is imported).
+        known_capabilities: capabilities the project's profiles already name (their
+            ``optional-requires``): a falsifier requiring one gets no "capability" note.
 
     Returns:
         A `Corpus` with every contract (valid or not) and every finding, sorted by place.
@@ -91,7 +94,7 @@ def lint_paths(
         contracts.append(contract)
     findings = [f for doc in docs for f in doc.findings]
     real = [c for c in contracts if c.style != compat.STYLE_BINDING]
-    findings.extend(check_corpus(real, docs))
+    findings.extend(check_corpus(real, docs, known_capabilities=known_capabilities))
     if resolve_mutants is not None:
         findings.extend(check_mutant_resolution(real, resolve_mutants))
     if compat_mode:
@@ -117,8 +120,10 @@ def lint_paths(
     return Corpus(tuple(contracts), tuple(findings), falsifiers, invariants)
 
 
-def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = ()) -> list[Finding]:
-    """The cross-file rules, over records only (pure; ``docs`` adds changelog positions)."""
+def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = (), *,
+                 known_capabilities: frozenset[str] = frozenset()) -> list[Finding]:
+    """The cross-file rules, over records only (pure; ``docs`` adds changelog positions;
+    ``known_capabilities`` as in `lint_paths`)."""
     doc_by_path = {doc.path: doc for doc in docs}
     findings: list[Finding] = []
     findings += _duplicate_names(contracts)
@@ -127,7 +132,7 @@ def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = ()) -
     findings += _dependencies(contracts, doc_by_path)
     for contract in contracts:
         findings += _version_rules(contract, doc_by_path.get(contract.path))
-        findings += _capabilities(contract)
+        findings += _capabilities(contract, KNOWN_CAPABILITIES | known_capabilities)
         findings += _mutants(contract)
     return findings
 
@@ -328,12 +333,13 @@ def _version_rules(contract: Contract, doc: Document | None) -> list[Finding]:
     return findings
 
 
-def _capabilities(contract: Contract) -> list[Finding]:
+def _capabilities(contract: Contract, known: frozenset[str]) -> list[Finding]:
+    """A note for each required capability neither built in nor named by a profile of the project."""
     findings = []
     for falsifier in contract.falsifiers:
         for capability in falsifier.requires:
-            if capability not in KNOWN_CAPABILITIES:
-                nearest = did_you_mean(capability, KNOWN_CAPABILITIES)
+            if capability not in known:
+                nearest = did_you_mean(capability, known)
                 findings.append(
                     Finding(Severity.INFO, "capability",
                             f"falsifier {falsifier.id} requires {capability!r}: where its tests cannot run, it is "

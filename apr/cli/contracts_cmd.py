@@ -145,7 +145,8 @@ def _lint(args: argparse.Namespace) -> int:
     settings = _settings()
     paths = args.paths or [settings.contracts_dir]
     corpus = lint_paths(paths, compat_mode=args.compat, limits=Limits(max_bytes=settings.max_bytes),
-                        relative_to=Path.cwd(), resolve_mutants=settings.root)
+                        relative_to=Path.cwd(), resolve_mutants=settings.root,
+                        known_capabilities=frozenset(c for p in settings.profiles.values() for c in p.optional_requires))
     failed = lint_failed(corpus, strict=args.strict)
     if args.json:
         from apr.cli.output import emit_json
