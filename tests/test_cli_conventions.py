@@ -82,3 +82,15 @@ def test_export_without_format_writes_gguf_for_a_gguf_name(tmp_path, monkeypatch
     assert main(["export", "m.apr", "-o", "m.gguf"]) == 0
     assert (tmp_path / "m.gguf").is_file() and (tmp_path / "m.gguf").read_bytes()[:4] == b"GGUF"
     assert main(["export", "m.apr", "-o", "hf"]) == 0 and (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_piped_tables_are_never_cut(monkeypatch, capsys):
+    """`apr contracts list | less` was cut at 80 columns ("apr-arc…"): off a terminal, full width."""
+    from pathlib import Path
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(["contracts", "list"]) == 0
+    text = capsys.readouterr().out
+    names = sorted(p.stem for p in Path("contracts").glob("*.yaml"))
+    assert "…" not in text and all(name in text and f"contracts/{name}.yaml" in text for name in names)

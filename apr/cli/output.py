@@ -34,15 +34,28 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _NON_FINITE_NAMES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _console(stderr: bool):  # rich is imported lazily: `apr --help` should not pay for it
+# Width of results written to a pipe or file: rich would cut tables at 80 columns ("apr-arc…"),
+# and what is piped is read by programs and pagers, not a terminal that wraps.
+PIPE_WIDTH = 10_000
+
+
+def _console(stderr: bool, width: int | None = None):  # rich is imported lazily: `apr --help` should not pay for it
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True, highlight=False, markup=False, emoji=False)
+    return Console(stderr=stderr, soft_wrap=True, highlight=False, markup=False, emoji=False, width=width)
 
 
 def out():
-    """The console for results (stdout). Strings print literally unless ``markup=True`` is passed."""
-    return _console(stderr=False)
+    """The console for results (stdout). Strings print literally unless ``markup=True`` is passed.
+
+    Off a terminal (and without ``COLUMNS``) tables keep their full width instead of rich's 80
+    columns: ``apr contracts list | less`` shows every name whole (issue 17).
+    """
+    import os
+
+    stream = sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty())
+    return _console(stderr=False, width=PIPE_WIDTH if piped and not os.environ.get("COLUMNS") else None)
 
 
 def err():
