@@ -22,6 +22,11 @@ from falsifiers.errors import VerifyError
 AUTOLOAD_ENV = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
 
 
+# Set for the child pytest of `run_verify`: its plugin leaves the verdict table to the caller, which
+# renders it from the receipt (the table used to be printed twice: issue 17).
+TABLE_ENV = "APR_CONTRACTS_TABLE"
+
+
 def pytest_command(
     pytest_args: Sequence[str],
     receipt: str | os.PathLike[str],
@@ -89,16 +94,18 @@ def run_verify(
         command = pytest_command(pytest_args, receipt_path, profile=profile, falsifiers=falsifiers,
                                  contracts=contracts, artifact=artifact, model_card=model_card,
                                  mutants=mutants)
+        # the table is rendered once, by the caller from the receipt, not also by the child pytest
+        env = {**os.environ, TABLE_ENV: "receipt"}
         try:
             fileno = sink.fileno()
         except (AttributeError, OSError, ValueError):
             fileno = None
         if fileno is not None:
             sink.flush()
-            process = subprocess.run(command, cwd=cwd, stdout=fileno, stderr=subprocess.STDOUT, check=False)
+            process = subprocess.run(command, cwd=cwd, stdout=fileno, stderr=subprocess.STDOUT, check=False, env=env)
         else:  # a captured stream (tests): copy the output over
             process = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, check=False)
+                                     text=True, check=False, env=env)
             sink.write(process.stdout)
         if not receipt_path.is_file():
             raise VerifyError(
@@ -130,4 +137,4 @@ def _split_receipt_option(pytest_args: Sequence[str]) -> tuple[list[str], str | 
     return rest, path
 
 
-__all__ = ["pytest_command", "run_verify"]
+__all__ = ["TABLE_ENV", "pytest_command", "run_verify"]

@@ -224,6 +224,8 @@ class ContractsSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or (self.report is None and self.corroborated is None):
             return
+        if os.environ.get("APR_CONTRACTS_TABLE") == "receipt":  # falsifiers.runner.TABLE_ENV: the caller prints it
+            return
         errors = [f for f in self.corpus.findings if f.is_error] if self.index.has_errors else []
         if errors:
             terminalreporter.write_sep("-", f"contract errors ({len(errors)})", red=True)

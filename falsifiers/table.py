@@ -49,6 +49,36 @@ def fold(entries: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
     return {name: (count, total) for name, (count, total, held) in seen.items() if count > 1 and held}
 
 
+FOLD_AT = 3  # undetermined rows sharing one reason, from which on they are one line
+
+
+def fold_same_reason(table: list[tuple[str, str, str, str, str]]) -> list[tuple[str, str, str, str, str]]:
+    """Rows (contract, falsifier, outcome, style, detail) of undetermined falsifiers that share their
+    outcome and reason, ``FOLD_AT`` or more of them, become one row with the count, where the
+    first of them stood: a binding error at collection used to print 133 identical rows (issue 17).
+
+    Example:
+        >>> rows = [("c", f"F-{i}", "UNDETERMINED", "yellow", "did not run") for i in range(4)]
+        >>> fold_same_reason(rows)
+        [('4 falsifiers', 'F-0 … F-3', 'UNDETERMINED', 'yellow', 'did not run')]
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, (_contract, _falsifier, outcome, _style, detail) in enumerate(table):
+        if outcome.startswith("UNDETERMINED"):
+            groups.setdefault((outcome, detail), []).append(index)
+    folded = {indices[0]: indices for indices in groups.values() if len(indices) >= FOLD_AT}
+    dropped = {index for indices in folded.values() for index in indices[1:]}
+    result = []
+    for index, row in enumerate(table):
+        if index in folded:
+            indices = folded[index]
+            first, last = table[indices[0]][1], table[indices[-1]][1]
+            result.append((f"{len(indices)} falsifiers", f"{first} … {last}", row[2], row[3], row[4]))
+        elif index not in dropped:
+            result.append(row)
+    return result
+
+
 def render_table(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any]], problems: Sequence[str],
                  notes: Sequence[str], summary: str, verdict: str, *, width: int, color: bool, verbose: bool,
                  artifact: dict[str, Any] | None = None, mutants: dict[str, Any] | None = None,
@@ -80,6 +110,8 @@ def render_table(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any
             outcome = row["outcome"]
             label = outcome + ("" if row.get("required", True) else " (tolerated)")
             table.append((contract, row["id"], label, STYLE[outcome], "\n".join(details(row))))
+    if not verbose:
+        table = fold_same_reason(table)
     lines: list[str] = []
     if table:
         headers = ("contract", "falsifier", "outcome")
@@ -87,7 +119,8 @@ def render_table(rows: Sequence[dict[str, Any]], invalid: Sequence[dict[str, Any
         left = sum(widths) + 2 * len(widths)
         wrap_at = max(width - left, 30)
         lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + "  evidence / reason")
-        lines.append("-" * min(width, left + wrap_at))
+        widest = max([len("evidence / reason")] + [len(part) for *_, detail in table for part in detail.splitlines()])
+        lines.append("-" * min(width, left + min(wrap_at, widest)))  # as wide as the table, not the console
         for contract, falsifier, outcome, style, detail in table:
             wrapped: list[str] = []
             for part in detail.splitlines() or [""]:
@@ -133,4 +166,4 @@ def details(row: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["OUTCOMES", "STYLE", "details", "fold", "passed_reason", "render_table", "summary_text"]
+__all__ = ["FOLD_AT", "OUTCOMES", "STYLE", "details", "fold", "fold_same_reason", "passed_reason", "render_table", "summary_text"]
