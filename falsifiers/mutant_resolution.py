@@ -163,7 +163,8 @@ def _import(what: str, dotted: str, module_name: str, importer: Callable[[str], 
         if module_name == missing or module_name.startswith(missing + "."):
             return None  # that module (or its package) does not exist: not an import failure inside it
         raise _missing(what, dotted, f"importing {module_name} failed: {type(err).__name__}: {err}",
-                       f"fix the import error in {module_name}") from err
+                       f"install {missing.split('.')[0]!r} (the project's test dependencies, e.g. pip install -e "
+                       "'.[test]'), or fix the import in " + module_name) from err
     except (_Refused, KeyboardInterrupt):
         raise
     except BaseException as err:  # noqa: BLE001 - a module that fails to import (raises, exits, skips) is a finding
