@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,8 +99,11 @@ def child_args(run: MutantRun, receipt: Path, *, profile: str, extra: Sequence[s
 
 def run_mutants(runs: Sequence[MutantRun], *, rootdir: str | os.PathLike[str], profile: str, jobs: int = 1,
                 extra: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT,
-                corpus_snapshot: str | os.PathLike[str] | None = None) -> list[MutantResult]:
+                corpus_snapshot: str | os.PathLike[str] | None = None,
+                progress: Callable[[MutantResult, int, int], None] | None = None) -> list[MutantResult]:
     """Run every planned mutant (``jobs`` at a time) and say which were killed.
+
+    ``progress(result, done, total)`` is called in this thread as each mutant finishes.
 
     ``corpus_snapshot``: a `falsifiers.corpus_cache.write_snapshot` file the children read instead
     of linting the contracts again (they still check its key against the files).
@@ -123,6 +126,9 @@ def run_mutants(runs: Sequence[MutantRun], *, rootdir: str | os.PathLike[str], p
             futures = {n: pool.submit(_run_slot, slots, runs[n], Path(folder) / f"{n}.json", rootdir, profile,
                                       extra, env, timeout)
                        for n in order}
+            if progress is not None:
+                for finished, future in enumerate(as_completed(futures.values()), start=1):
+                    progress(future.result(), finished, len(runs))
             return [futures[n].result() for n in range(len(runs))]
     finally:
         for zygote in started:

@@ -41,6 +41,9 @@ class ContractsSession:
         self.settings = settings
         self.profile = profile
         self.is_worker = hasattr(config, "workerinput")
+        # `falsifiers.runner` prints the table from the receipt (TABLE_ENV). Taken out of the
+        # environment here, so a pytest that one of this run's tests starts prints its own.
+        self.table_to_caller = os.environ.pop("APR_CONTRACTS_TABLE", None) == "receipt"
         # pytest's cache (absent under -p no:cacheprovider) answers for an unchanged contracts folder;
         # xdist workers only read it, so they never race the controller's write. A mutant child runs
         # without it and reads the snapshot its parent wrote instead.
@@ -224,7 +227,7 @@ class ContractsSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or (self.report is None and self.corroborated is None):
             return
-        if os.environ.get("APR_CONTRACTS_TABLE") == "receipt":  # falsifiers.runner.TABLE_ENV: the caller prints it
+        if self.table_to_caller:
             return
         errors = [f for f in self.corpus.findings if f.is_error] if self.index.has_errors else []
         if errors:
@@ -303,8 +306,15 @@ class ContractsSession:
             snapshot = Path(folder) / "corpus.json"
             write_snapshot(snapshot, self.corpus, self.settings.contracts_dir, relative_to=Path(self.config.rootpath),
                            max_bytes=self.settings.max_bytes)
+            progress = None
+            if reporter is not None:
+                from falsifiers.mutant_progress import MutantProgress
+
+                on_terminal = reporter.isatty() if callable(getattr(reporter, "isatty", None)) else False
+                progress = MutantProgress([run.falsifier.contract for run in runs], reporter.write_line,
+                                          (lambda line: reporter.rewrite(line, erase=True)) if on_terminal else None)
             done = run_mutants(runs, rootdir=self.config.rootpath, profile=self.profile.name, jobs=jobs, extra=extra,
-                               corpus_snapshot=snapshot)
+                               corpus_snapshot=snapshot, progress=progress)
         self.mutant_note = f"mutants: {len(runs)} run in {time.perf_counter() - started:.1f} s, {jobs} at a time"
         return [*done, *not_run]
 

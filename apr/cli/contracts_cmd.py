@@ -129,9 +129,12 @@ def _corpus(settings: Any) -> Any:
 
 
 def _width() -> int:
-    from apr.cli.output import out
+    """The verdict table's width: the terminal's (at least 100); 120 off a terminal, where results
+    are otherwise unbounded (`apr.cli.output.PIPE_WIDTH`) but long reasons should still wrap."""
+    from apr.cli.output import PIPE_WIDTH, out
 
-    return max(out().width, 100)
+    width = out().width
+    return 120 if width >= PIPE_WIDTH else max(width, 100)
 
 
 # --- commands -------------------------------------------------------------------------------------
