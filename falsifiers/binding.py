@@ -69,7 +69,7 @@ def bind_falsifiers(
         >>> f = Falsifier("FALSIFY-A-001", "a", ("INV-A-001",), "r", "p", "f", Location("a.yaml", 9, 5))
         >>> b = bind_falsifiers({f.id: f}, [Claim("t.py::t", ("FALSIFY-A-01",), Location("t.py", 3))])
         >>> [p.code for p in b.problems]
-        ['unknown-id', 'unbound']
+        ['unbound', 'unknown-id']
     """
     tests: dict[str, list[str]] = {}
     problems: list[BindingProblem] = []

@@ -63,8 +63,19 @@ def generate_text(loaded: LoadedModel, prompt: str, sampling: "SamplingConfig", 
             yield delta
 
 
+def __getattr__(name: str) -> object:
+    """``SamplingConfig`` on first use (PEP 562): `apr.run.generate` imports torch, which this
+    package's importers (`apr.qa`, the CLI) should pay for only when they generate."""
+    if name == "SamplingConfig":
+        from apr.run.generate import SamplingConfig
+
+        return SamplingConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "LoadedModel",
+    "SamplingConfig",
     "chatml",
     "generate_text",
     "load_model",
