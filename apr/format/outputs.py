@@ -273,7 +273,6 @@ __all__ = [
     "describe_foreign",
     "file_record",
     "folder_output",
-    "manifest_bytes",
     "read_manifest",
     "record_tree",
     "recover_folder",

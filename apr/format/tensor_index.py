@@ -78,7 +78,7 @@ def parse_index(data: bytes | memoryview, tensor_count: int, *, base_offset: int
     for i in range(tensor_count):
         start = pos
 
-        def fail(msg: str, *, at: int = start) -> TensorIndexError:
+        def fail(msg: str, *, at: int = start, i: int = i) -> TensorIndexError:
             return TensorIndexError(
                 f"tensor index entry {i}: {msg}",
                 offset=base_offset + at,
