@@ -285,7 +285,11 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         if added.id < len(types):
             types[added.id] = 3 if added.special else 4
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-2")
+    # llama.cpp picks its pre-tokenizer regex by this name: the imported file's (e.g. "smollm") is
+    # kept, since "gpt-2" splits digits and some punctuation differently (issue 15)
+    pre = meta.get("tokenizer.pre_type")
+    writer.add_tokenizer_pre(utf8_text(pre, field="tokenizer.pre_type", path=path) if isinstance(pre, str) and pre
+                             else "gpt-2")
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     if record.merges:

@@ -99,7 +99,29 @@ def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
         meta["vocab_size"] = vocab
     if isinstance(fields.get("general.name"), str):
         meta["description"] = f"imported from GGUF model {fields['general.name']!r}"
+    meta["license"] = license_from_gguf(fields.get("general.license"))
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def license_from_gguf(value: Any) -> str | None:
+    """``general.license`` as the APR ``license`` field: its canonical SPDX (or Hub) form, or None.
+
+    The key was dropped on import, so an imported model lost its license and 25 quality points
+    (issue 15). A value that is not a license expression stays only in ``source_metadata``.
+
+    >>> license_from_gguf("apache-2.0"), license_from_gguf("MIT"), license_from_gguf("see LICENSE"), license_from_gguf(3)
+    ('Apache-2.0', 'MIT', None, None)
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    from apr.errors import LicenseError
+    from apr.stamp.spdx import validate_license
+
+    try:
+        return validate_license(value, flag="general.license")
+    except LicenseError:
+        log.warning("general.license %r is not an SPDX expression: kept in source_metadata only", value)
+        return None
 
 
 def _gguf_key_for(fields: dict[str, Any], arch: str) -> Callable[[str], str]:
