@@ -74,7 +74,7 @@ def bind_falsifiers(
     tests: dict[str, list[str]] = {}
     problems: list[BindingProblem] = []
     for claim in claims:
-        test_file = claim.nodeid.split("::", 1)[0]
+        test_file = claim.nodeid.partition("::")[0]
         for bad in claim.bad_args:
             problems.append(
                 BindingProblem(

@@ -51,7 +51,12 @@ class Verdict(str, enum.Enum):
 
     @property
     def exit_code(self) -> int:
-        return {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.UNKNOWN: 2}[self]
+        return exit_code_of(self)
+
+
+def exit_code_of(verdict: Verdict) -> int:
+    """The process exit code for a verdict: GO 0, NO-GO 1, UNKNOWN 2 (a plain function: mutmut measures it)."""
+    return {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.UNKNOWN: 2}[verdict]
 
 
 class TestStatus(str, enum.Enum):
@@ -96,7 +101,12 @@ class FalsifierOutcome:
 
     @property
     def duration(self) -> float:
-        return sum(t.duration for t in self.tests)
+        return total_duration(self.tests)
+
+
+def total_duration(tests: Iterable[TestResult]) -> float:
+    """Seconds spent in a falsifier's tests, all phases."""
+    return sum(t.duration for t in tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +179,9 @@ def judge_falsifier(
         word = first.status.value
         more = f" ({len(skipped)} of {len(chosen)} tests)" if len(chosen) > 1 else ""
         return Outcome.UNDETERMINED, f"{word}{more}: {first.reason or first.nodeid}"
-    if len(ran) < len(chosen):
-        return Outcome.UNDETERMINED, f"{len(chosen) - len(ran)} of {len(chosen)} bound tests did not run"
-    return Outcome.CORROBORATED, passed_reason(len(ran))
+    # Every test that ran passed, in a valid contract: had all of them run, the first check above
+    # would have corroborated it (rule 5), so some did not (len(ran) < len(chosen) here).
+    return Outcome.UNDETERMINED, f"{len(chosen) - len(ran)} of {len(chosen)} bound tests did not run"
 
 
 def is_required(falsifier: Falsifier, outcome: Outcome, reason: str, profile: Profile, *,
@@ -256,18 +266,28 @@ def compute_verdict(
             outcome, reason, required = Outcome.UNDETERMINED, vacuous[falsifier.id], True
         tests = tuple([results[n] for n in nodeids if n in results and n in chosen])
         outcomes.append(FalsifierOutcome(falsifier, outcome, reason, required, tests, nodeids))
-    if artifact_changed:
-        verdict = Verdict.UNKNOWN
-    elif any(o.outcome is Outcome.REFUTED for o in outcomes):
-        verdict = Verdict.NO_GO
-    elif invalid or problems or any(o.outcome is Outcome.UNDETERMINED and o.required for o in outcomes):
-        verdict = Verdict.UNKNOWN
-    elif not outcomes:
-        verdict = Verdict.UNKNOWN  # nothing was promised and checked: a decline, never an accept
-    else:
-        verdict = Verdict.GO
+    verdict = fold_verdict(outcomes, invalid=bool(invalid), problems=bool(problems), artifact_changed=artifact_changed)
     return VerdictReport(verdict, profile, tuple(outcomes), tuple(invalid), tuple(problems), tuple(notes), artifact,
                          artifact_changed, tuple(mutants) if mutants is not None else None)
+
+
+def fold_verdict(outcomes: Sequence[FalsifierOutcome], *, invalid: bool = False, problems: bool = False,
+                 artifact_changed: str | None = None) -> Verdict:
+    """The one verdict for judged falsifiers (the overall rule of the module docstring).
+
+    In this order: the artifact changed during the run -> UNKNOWN; any REFUTED -> NO-GO; an invalid
+    contract, a binding problem or a required UNDETERMINED -> UNKNOWN; nothing judged -> UNKNOWN;
+    else GO.
+    """
+    if artifact_changed:
+        return Verdict.UNKNOWN
+    if any(o.outcome is Outcome.REFUTED for o in outcomes):
+        return Verdict.NO_GO
+    if invalid or problems or any(o.outcome is Outcome.UNDETERMINED and o.required for o in outcomes):
+        return Verdict.UNKNOWN
+    if not outcomes:
+        return Verdict.UNKNOWN  # nothing was promised and checked: a decline, never an accept
+    return Verdict.GO
 
 
 def _invalid_mutants(mutants: Sequence[MutantResult] | None) -> dict[str, str]:
@@ -287,6 +307,9 @@ __all__ = [
     "Verdict",
     "VerdictReport",
     "compute_verdict",
+    "exit_code_of",
+    "fold_verdict",
     "is_required",
     "judge_falsifier",
+    "total_duration",
 ]
