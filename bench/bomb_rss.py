@@ -1,4 +1,4 @@
-"""Peak RSS of every resource bomb, each consumed in a fresh child (os.wait4), against 256 MiB.
+"""Peak RSS of every resource bomb, each consumed in a fresh child (its own VmHWM), against 256 MiB.
 
 Usage::
 

@@ -236,10 +236,39 @@ BOMBS: dict[str, Bomb] = {b.name: b for b in (
 # --- child / parent -----------------------------------------------------------------------------
 
 
+HWM_ENV = "APR_BOMB_HWM"  # where a child writes its own peak RSS (VmHWM, KiB) as it exits
+
+
+def own_peak_rss_kib() -> int | None:
+    """This process's peak RSS since its exec (``VmHWM``), or None off Linux.
+
+    Why not ``wait4``'s ``ru_maxrss``: Linux carries the pre-exec address space's high-water mark
+    into it, and a child forked (``preexec_fn``) from a large pytest worker starts out "using" the
+    worker's whole RSS (313 MiB after a test imported torch); every bomb then measured the same.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _write_peak() -> None:
+    path, peak = os.environ.get(HWM_ENV), own_peak_rss_kib()
+    if path and peak is not None:
+        Path(path).write_text(str(peak))
+
+
 def _child(name: str, folder: Path) -> int:
+    import atexit
+
     from apr.errors import AprError, AprFileNotFoundError
     from tests.reliability.mutants import install_from_env
 
+    atexit.register(_write_peak)
     install_from_env()
     try:
         BOMBS[name].run(folder)
@@ -280,7 +309,10 @@ def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
     BOMBS[name].build(folder)
     from tests.reliability.mutants import child_env
 
+    peak_file = folder / ".peak-rss-kib"
+    peak_file.unlink(missing_ok=True)
     env = dict(child_env(), PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env[HWM_ENV] = os.fspath(peak_file)
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.bombs", name, os.fspath(folder)],
                             cwd=ROOT, env=env, preexec_fn=_limits, stderr=subprocess.PIPE)
@@ -298,7 +330,8 @@ def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
     proc.returncode = os.waitstatus_to_exitcode(status)
     detail = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
     seconds = time.monotonic() - started
-    rss = usage.ru_maxrss / 1024  # KiB on Linux
+    # the child's own high-water mark; wait4's figure (KiB on Linux) only if it could not write one
+    rss = (int(peak_file.read_text()) if peak_file.is_file() else usage.ru_maxrss) / 1024
     if timed_out:
         outcome = "timeout"
     elif os.WIFSIGNALED(status):
@@ -310,10 +343,11 @@ def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
 
 def baseline_rss(timeout: float = 30.0) -> float:
     """Peak RSS of a child that imports what the bombs import and does nothing else."""
-    code = "import apr.format, apr.convert.hf_import, apr.convert.gguf_import, apr.tokenizer, falsifiers.loader"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, preexec_fn=_limits)
-    _, _, usage = os.wait4(proc.pid, 0)
-    return round(usage.ru_maxrss / 1024, 1)
+    code = ("import apr.format, apr.convert.hf_import, apr.convert.gguf_import, apr.tokenizer, falsifiers.loader\n"
+            "from tests.reliability.bombs import own_peak_rss_kib\nprint(own_peak_rss_kib())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, preexec_fn=_limits, capture_output=True, text=True,
+                          timeout=timeout, check=True)
+    return round(int(done.stdout.split()[-1]) / 1024, 1)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 ``python -m tests.reliability.runtime_probe RESULT COMMANDS_JSON`` runs each command (an argv list)
 in this one process, in order, and writes their exit codes to RESULT as a JSON list. It installs the mutant
 the harness has patched into the parent (``APR_CONTRACTS_MUTANT``) first, so a fault reaches the
-child. `measure` starts it under an address-space limit and a time limit and reads the child's
-own peak RSS from ``os.wait4``, as `tests.reliability.bombs` does for the reader's bombs.
+child. `measure` starts it under an address-space limit and a time limit; the child reports its
+own peak RSS (VmHWM), as `tests.reliability.bombs` does for the reader's bombs.
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ def measure(commands: list[list[str]], *, timeout: float = 120.0, env: dict[str,
         err.seek(0)
         detail = err.read().decode(errors="replace")[-1500:]
         text = result.read_text() if result.is_file() else "[]"
-    rss, seconds = round(usage.ru_maxrss / 1024, 1), round(time.monotonic() - started, 2)  # ru_maxrss: KiB
+        peak = result.with_suffix(".peak")
+        # the child's own VmHWM (`tests.reliability.bombs.own_peak_rss_kib`: wait4's ru_maxrss
+        # counts the forking worker's RSS too); wait4's figure only if the child died first
+        kib = int(peak.read_text()) if peak.is_file() else usage.ru_maxrss
+    rss, seconds = round(kib / 1024, 1), round(time.monotonic() - started, 2)
     if timed_out:
         return ProbeResult("timeout", [], rss, detail, seconds)
     if os.WIFSIGNALED(status) or proc.returncode != 0:
@@ -83,6 +87,11 @@ def _child(result: str, commands: list[list[str]]) -> int:
         except SystemExit as stop:
             codes.append(stop.code if isinstance(stop.code, int) else None)
     Path(result).write_text(json.dumps(codes))
+    from tests.reliability.bombs import own_peak_rss_kib
+
+    peak = own_peak_rss_kib()
+    if peak is not None:
+        Path(result).with_suffix(".peak").write_text(str(peak))
     return 0
 
 

@@ -1,8 +1,9 @@
 """Lying headers and bombs are refused before allocation, each within 256 MiB peak RSS.
 
-Each bomb runs in a fresh child under a 2 GiB address-space limit; its own peak RSS comes from
-``os.wait4``. ``bench/bomb_rss.py`` prints the same table. Known failures are in another team's
-module (or a limit choice) and are reported; they must fail here until fixed.
+Each bomb runs in a fresh child under a 2 GiB address-space limit; the child reports its own peak
+RSS (VmHWM; ``os.wait4`` would count the forking worker's RSS too). ``bench/bomb_rss.py`` prints
+the same table. Known failures are in another team's module (or a limit choice) and are reported;
+they must fail here until fixed.
 """
 
 from __future__ import annotations

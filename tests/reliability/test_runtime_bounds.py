@@ -3,7 +3,7 @@ pretrain, tokenize and export (issue 14, item 3, the runtime side).
 
 * 013: a shape from metadata or a config is checked against the tensors present (and a stated
   ceiling) before any model is built; the huge claims run in a child under a 4 GiB address-space
-  limit whose peak RSS comes from ``os.wait4`` (`runtime_probe`). In this process only small lies
+  limit whose peak RSS is its own VmHWM (`runtime_probe`). In this process only small lies
   are used, so a mutant that drops a check fails a test instead of filling the machine.
 * 014: chat templates render under time, memory and size limits; ``apr tokenize`` streams, with
   the ids of whole-file encoding and a peak RSS that does not follow the file's size.
