@@ -112,14 +112,13 @@ def validate_license(value: str, *, flag: str = "--license") -> str:
         from license_expression import LicenseSymbol, Licensing
 
         licensing = Licensing(list(licensing.known_symbols.values()) + [LicenseSymbol(r) for r in set(refs)])
-    try:
+    try:  # license-expression sets normalized_expression exactly when it reports no error
         info = licensing.validate(text)
         errors, normalized = info.errors, info.normalized_expression
     except Exception:  # license-expression itself trips on some malformed input ("MIT AND")
         errors, normalized = ["incomplete expression"], None
-    if errors or not normalized:
-        reason = errors[0] if errors else "empty"
-        raise _error(value, flag, f"is not a valid SPDX expression ({reason})", suggest_license(text))
+    if errors:
+        raise _error(value, flag, f"is not a valid SPDX expression ({errors[0]})", suggest_license(text))
     return str(normalized)
 
 

@@ -190,6 +190,8 @@ def test_default_flag_is_license():
     ("LicenseRef-", "LicenseRef-", None),
     ("LicenseRef-a_b", "LicenseRef-a_b", None),
     ("DocumentRef-x:LicenseRef-y", "DocumentRef-x:LicenseRef-y", None),
+    ("X", "X", None),  # tokens that are neither parentheses nor operators are symbols, however short
+    ("XX", "XX", None),
 ])
 @pytest.mark.parametrize("flag", ["--license", "--data-license"])
 def test_unknown_ids_are_named(typed, named, suggestion, flag):
@@ -244,3 +246,11 @@ def test_suggestions_are_canonical_ids():
     for typed in ("apache2", "bsd3", "mpl 2", "gpl3", "Unlicensed"):
         guess = suggest_license(typed)
         assert guess in KNOWN, (typed, guess)
+
+
+@pytest.mark.parametrize("typed,token", [("GPL OR", "GPL"), ("OR GPL", "GPL"), ("with GPL", "GPL"), ("( bsd3 )", "bsd3"),
+                                         ("bsd3 and", "bsd3"), ("(Apache2)", "Apache2")])
+def test_one_unknown_symbol_is_guessed_from_itself_not_from_the_operators_around_it(typed, token):
+    err = rejected(typed)
+    assert f"names {token!r}" in err.message
+    assert err.suggestion == suggest_license(token) is not None
