@@ -177,7 +177,7 @@ def salvage_command(tensor_family: str, path: str = "<input.apr>", output: str =
     def quote(arg: str) -> str:  # placeholders stay readable; real paths must survive the shell
         return arg if arg.startswith("<") and arg.endswith(">") else shlex.quote(arg)
 
-    hf_class = HF_CLASS_FOR_FAMILY.get(tensor_family, "")
+    hf_class = HF_CLASS_FOR_FAMILY.get(tensor_family)
     parts = ["apr stamp", quote(path), "--architecture", tensor_family]
     if hf_class:
         parts += ["--hf-architecture", hf_class]
@@ -215,7 +215,7 @@ def validate_init_arch_matches_tensor_evidence(
     tensor_family = family_from_tensor_names(tensor_names)
     if tensor_family == "unknown" or tensor_family == metadata_family:
         return
-    command = salvage_command(tensor_family, path or "<input.apr>", "<stamped.apr>")
+    command = salvage_command(tensor_family, path or "<input.apr>")  # output: <stamped.apr>
     message = (
         f"FALSIFY-INIT-ARCH-MATCH-001: --init APR metadata claims architecture family "
         f"`{metadata_family}` (from `{metadata_arch}`) but tensor naming implies family "

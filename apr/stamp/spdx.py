@@ -20,6 +20,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from apr.errors import LicenseError
 
@@ -41,8 +43,16 @@ def _licensing():
 @functools.lru_cache(maxsize=1)
 def _spdx_ids() -> dict[str, str]:
     """lower-case id -> canonical id: current SPDX keys plus deprecated SPDX ids (``GPL-2.0``)."""
+    return _spdx_id_table(_licensing().known_symbols)
+
+
+def _spdx_id_table(known_symbols: Mapping[str, Any]) -> dict[str, str]:
+    """The table of `_spdx_ids` from license-expression's ``known_symbols`` (uncached, so tests and
+    mutation testing see the rules): every key, and each alias shaped like an SPDX id (letters,
+    digits, ``.+-``, with a ``-`` or ``+``; not a ``LicenseRef-``). A key always wins its lower-case
+    spelling; of two aliases with the same spelling, the first seen wins."""
     ids: dict[str, str] = {}
-    for key, symbol in _licensing().known_symbols.items():
+    for key, symbol in known_symbols.items():
         ids[key.lower()] = key
         for alias in symbol.aliases:
             looks_like_id = _SPDX_ID_SHAPE.match(alias) and ("-" in alias or "+" in alias)
@@ -94,20 +104,31 @@ def validate_license(value: str, *, flag: str = "--license") -> str:
     if unknown:
         suggestion = (suggest_license(text) if len(symbols) > 1 else None) or suggest_license(unknown[0])
         raise _error(value, flag, f"names {unknown[0]!r}, which is not an SPDX license id", suggestion)
+    for ref, key in _aliased_refs(refs):
+        why = f"names {ref!r}, which the SPDX license list already has as an alias of {key!r}"
+        raise _error(value, flag, why, key)
     licensing = _licensing()
     if refs:
         from license_expression import LicenseSymbol, Licensing
 
         licensing = Licensing(list(licensing.known_symbols.values()) + [LicenseSymbol(r) for r in set(refs)])
-    try:
+    try:  # license-expression sets normalized_expression exactly when it reports no error
         info = licensing.validate(text)
         errors, normalized = info.errors, info.normalized_expression
     except Exception:  # license-expression itself trips on some malformed input ("MIT AND")
         errors, normalized = ["incomplete expression"], None
-    if errors or not normalized:
-        reason = errors[0] if errors else "empty"
-        raise _error(value, flag, f"is not a valid SPDX expression ({reason})", suggest_license(text))
+    if errors:
+        raise _error(value, flag, f"is not a valid SPDX expression ({errors[0]})", suggest_license(text))
     return str(normalized)
+
+
+def _aliased_refs(refs: list[str]) -> list[tuple[str, str]]:
+    """The ``LicenseRef-`` names that license-expression already knows as an alias of another id
+    (``LicenseRef-AGPL`` is ``AGPL-3.0-or-later``), each with that id. Declaring one anew as a
+    symbol of its own would collide with the alias (license-expression refuses the symbol table),
+    and storing the alias would hide which license it means: the caller is told the id instead."""
+    licensing = _licensing()
+    return [(ref, key) for ref in refs if (key := licensing.parse(ref).key) != ref]
 
 
 def _error(value: str, flag: str, why: str, suggestion: str | None) -> LicenseError:
