@@ -446,7 +446,11 @@ def parity(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     state: dict[str, Any] = {"calls": [], "cosines": [1.0, 1.0]}
     calls = state["calls"]
-    monkeypatch.setattr(hf_export, "export_safetensors", lambda src, dst: calls.append(("st", src, Path(dst).name)))
+    def export_safetensors(src: str, dst: str) -> None:
+        assert Path(dst).parent.name.startswith("apr-qa-parity-")  # in a temporary folder of ours
+        calls.append(("st", src, Path(dst).name))
+
+    monkeypatch.setattr(hf_export, "export_safetensors", export_safetensors)
     monkeypatch.setattr(hf_import, "import_hf", lambda src, dst: calls.append(("hf", Path(src).name, Path(dst).name)))
     monkeypatch.setattr(gguf_export, "export_gguf", lambda src, dst, *, quantize, measure_error: calls.append(
         ("gguf", src, Path(dst).name, quantize, measure_error)))
@@ -518,6 +522,13 @@ def test_gpu_speedup_is_always_a_skip_with_its_reason(monkeypatch: pytest.Monkey
     assert gate_gpu_speedup(_session()).to_dict() == {
         "name": "gpu_speedup", "passed": False, "skipped": True, "message": message, "value": None,
         "threshold": None, "duration_ms": 0.0}
+
+
+def test_gpu_speedup_without_torch_is_the_no_cuda_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    assert gate_gpu_speedup(_session()).message == "Skipped: no CUDA device on this machine"
 
 
 # --- performance_regression ------------------------------------------------------------------

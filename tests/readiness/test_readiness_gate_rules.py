@@ -140,6 +140,19 @@ def test_every_gate_runs_in_order_with_the_file_metadata_and_a_raising_gate_fail
         run_readiness(path, options)
 
 
+def test_gates_run_on_a_file_whose_header_checksum_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened without verifying the header checksum: the validate and quality gates report it, with
+    their fixes, instead of one "cannot open" gate hiding the other six."""
+    path = write_checkpoint(tmp_path / "m.apr", metadata={"architecture": "qwen2"})
+    data = bytearray(Path(path).read_bytes())
+    data[40] ^= 0xFF  # the stored header checksum
+    Path(path).write_bytes(bytes(data))
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(rg, "GATES", (("probe", lambda p, o, m: seen.append(m) or GateResult("probe", True, False, "")),))
+    report = run_readiness(path, NO_CARD)
+    assert [g.name for g in report.gates] == ["probe"] and seen[0]["architecture"] == "qwen2"
+
+
 def test_the_seven_gates_in_their_order() -> None:
     assert rg.GATES == (
         ("validate", rg._gate_validate), ("quality", rg._gate_quality), ("qa", rg._gate_qa),
@@ -163,6 +176,19 @@ def test_validate_gate_passes_a_valid_file_and_lists_failed_checks(tmp_path: Pat
     detail = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in failed)
     assert rg._gate_validate(bad, NO_CARD, {}).to_dict() == _doc(
         "validate", False, f"apr validate: INVALID — {detail}", fix=f"apr validate {bad}")
+
+
+def test_validate_gate_lists_every_failed_check_and_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import apr.format.validate as validate
+
+    def check(id: str, status: Any) -> Any:
+        return types.SimpleNamespace(id=id, name=f"rule {id}", detail=f"detail {id}", status=status)
+
+    failed = [check("F-1", validate.Status.FAIL), check("W-2", validate.Status.WARN), check("F-3", validate.Status.FAIL)]
+    monkeypatch.setattr(validate, "validate_file", lambda p: types.SimpleNamespace(passed=False, failed=failed))
+    assert rg._gate_validate("m.apr", NO_CARD, {}).to_dict() == _doc(
+        "validate", False, "apr validate: INVALID — [F-1] rule F-1: detail F-1; [F-3] rule F-3: detail F-3",
+        fix="apr validate m.apr")
 
 
 # --- quality ---------------------------------------------------------------------------------
@@ -442,6 +468,7 @@ def _export(monkeypatch: pytest.MonkeyPatch, fail: str | None = None) -> tuple[d
 
     def gguf(src: str, dst: str, *, quantize: Any, measure_error: bool) -> None:
         calls.append(("gguf", src, os.path.basename(dst), quantize, measure_error))
+        assert os.path.basename(os.path.dirname(dst)).startswith("apr-readiness-")  # a temporary folder of ours
         if fail == "gguf":
             raise ConvertError("non-finite weights", hint="apr validate m.apr")
 
