@@ -182,7 +182,10 @@ def test_timed_turns_a_project_error_into_a_failed_gate_and_measures_it(monkeypa
     doc = _timed("golden_output", raises, _session()).to_dict()
     assert doc == {"name": "golden_output", "passed": False, "skipped": False, "message": "tokenizer is broken",
                    "value": None, "threshold": None, "duration_ms": 250.0, "fix": "apr import again"}
-    ok = _timed("x", lambda s: GateResult("x", True, False, "fine", value=3.0), _session())
+    session = _session()
+    got: list[_Session] = []
+    ok = _timed("x", lambda s: got.append(s) or GateResult("x", True, False, "fine", value=3.0), session)
+    assert got == [session]  # the gate gets the shared session
     assert (ok.passed, ok.value, ok.duration_ms) == (True, 3.0, 250.0)
 
     def bug(_s: _Session) -> GateResult:
@@ -227,13 +230,26 @@ def test_tensor_contract_passes_a_valid_file_and_names_each_violation(tmp_path: 
                                 "threshold": None, "duration_ms": 0.0}
     bad_tensor = np.array([[1.0, np.nan, 3.0]], dtype=np.float32)
     bad = write_checkpoint(tmp_path / "bad.apr", tensors={QWEN2_NAMES[1]: bad_tensor})
-    failed = gate_tensor_contract(_session(path=bad))
+    failed = gate_tensor_contract(_session(path=bad)).to_dict()
     bad_report = validate_file(bad)
     violations = [c for c in bad_report.failed if c.status.name == "FAIL"]
-    assert violations and not failed.passed and not failed.skipped
-    assert failed.message.startswith(f"{len(bad_report.failed)} contract violations: ")
-    assert all(f"[{c.id}] {c.name}: {c.detail}" in failed.message for c in violations)
-    assert failed.fix == f"apr validate {bad}  (then re-export or retrain the affected tensors)"
+    assert violations
+    detail = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in violations)
+    assert failed == {"name": "tensor_contract", "passed": False, "skipped": False, "value": None, "threshold": None,
+                      "message": f"{len(bad_report.failed)} contract violations: {detail}", "duration_ms": 0.0,
+                      "fix": f"apr validate {bad}  (then re-export or retrain the affected tensors)"}
+
+
+def test_tensor_contract_joins_every_failed_check_and_counts_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import apr.format.validate as validate
+
+    def check(id: str, status: Any) -> Any:
+        return types.SimpleNamespace(id=id, name=f"rule {id}", detail=f"detail {id}", status=status)
+
+    failed = [check("F-1", validate.Status.FAIL), check("W-2", validate.Status.WARN), check("F-3", validate.Status.FAIL)]
+    monkeypatch.setattr(validate, "validate_file", lambda p: types.SimpleNamespace(passed=False, failed=failed))
+    assert gate_tensor_contract(_session(path="m.apr")).message == (
+        "3 contract violations: [F-1] rule F-1: detail F-1; [F-3] rule F-3: detail F-3")
 
 
 PLAUSIBLE = {"architecture": "qwen2", "rope_theta": 1000000.0, "max_position_embeddings": 128, "rms_norm_eps": 1e-6}
@@ -268,6 +284,7 @@ def test_metadata_plausibility_passes_real_values_and_fails_with_the_reimport_fi
     (("blk.0.attn_q.weight",), "GPT2LMHeadModel", False,
      "family 'gpt2' is not one `apr run` supports (llama, qwen2, qwen3)"),
     (QWEN2_NAMES, 7, True, "qwen2 is supported by apr run"),  # a claim that is not a string is no claim
+    (QWEN2_NAMES, ["LlamaForCausalLM"], True, "qwen2 is supported by apr run"),  # nor is a list (no lookup)
 ])
 def test_capability_match_decides_on_the_tensors_then_the_claim(names, claim, passed, message) -> None:
     meta = {} if claim is None else {"architecture": claim}
@@ -293,6 +310,7 @@ def _outputs(monkeypatch: pytest.MonkeyPatch, *texts: str) -> list[int]:
     calls: list[int] = []
 
     def fake(s: _Session) -> tuple[str, int]:
+        assert isinstance(s, _Session)
         calls.append(1)
         return texts[len(calls) - 1], 3
 
@@ -384,7 +402,11 @@ def test_throughput_gate_decides_on_tokens_per_cpu_second_at_the_threshold(
         monkeypatch: pytest.MonkeyPatch, threshold: float, passed: bool) -> None:
     loads: list[int] = []
     clocks = TickClocks(1 / 16)  # each reading advances 1/16 CPU-second: 4 tokens per reading pair -> 64/s
-    monkeypatch.setattr(qa_gates, "_generate", lambda s: ("text", 4))
+    def generate(session: _Session) -> tuple[str, int]:
+        assert session is s
+        return "text", 4
+
+    monkeypatch.setattr(qa_gates, "_generate", generate)
     s = _session(options=QaOptions(assert_tps=threshold, clocks=Clocks(cpu=clocks.cpu, wall=clocks.wall)),
                  _loaded=types.SimpleNamespace())
     monkeypatch.setattr(_Session, "loaded", lambda self: loads.append(1) or self._loaded)
@@ -405,6 +427,8 @@ def test_cosine_min_is_the_worst_row() -> None:
     assert _cosine_min(ref, other) == pytest.approx(1 / math.sqrt(2), abs=1e-12)
     assert _cosine_min(ref, -ref) == pytest.approx(-1.0, abs=1e-12)
     assert isinstance(_cosine_min(ref, ref), float)
+    batch = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # (1, 2, 2): cosines along the last axis are 4/5 and 24/25
+    assert _cosine_min(batch, torch.tensor([[[2.0, 1.0], [4.0, 3.0]]])) == pytest.approx(0.8, abs=1e-12)
 
 
 def test_logits_are_the_first_batch_row_in_float32() -> None:
@@ -451,13 +475,25 @@ def parity(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         calls.append(("st", src, Path(dst).name))
 
     monkeypatch.setattr(hf_export, "export_safetensors", export_safetensors)
-    monkeypatch.setattr(hf_import, "import_hf", lambda src, dst: calls.append(("hf", Path(src).name, Path(dst).name)))
+    def tmp_name(p: str) -> str:  # every intermediate file lies in the temporary folder
+        assert Path(p).parent.name.startswith("apr-qa-parity-"), p
+        return Path(p).name
+
+    def teacher_forced_ids(s: _Session) -> list[int]:
+        assert isinstance(s, _Session)
+        return list(range(65))
+
+    def logits(loaded: Any, ids: list[int]) -> Any:
+        assert ids == list(range(65))  # every copy is scored on the same teacher-forced ids
+        return loaded
+
+    monkeypatch.setattr(hf_import, "import_hf", lambda src, dst: calls.append(("hf", tmp_name(src), tmp_name(dst))))
     monkeypatch.setattr(gguf_export, "export_gguf", lambda src, dst, *, quantize, measure_error: calls.append(
-        ("gguf", src, Path(dst).name, quantize, measure_error)))
-    monkeypatch.setattr(gguf_import, "import_gguf", lambda src, dst: calls.append(("ig", Path(src).name, Path(dst).name)))
-    monkeypatch.setattr(apr.run, "load_model", lambda p: calls.append(("load", Path(p).name)) or Path(p).name)
-    monkeypatch.setattr(qa_gates, "_teacher_forced_ids", lambda s: list(range(65)))
-    monkeypatch.setattr(qa_gates, "_logits", lambda loaded, ids: loaded)
+        ("gguf", src, tmp_name(dst), quantize, measure_error)))
+    monkeypatch.setattr(gguf_import, "import_gguf", lambda src, dst: calls.append(("ig", tmp_name(src), tmp_name(dst))))
+    monkeypatch.setattr(apr.run, "load_model", lambda p: calls.append(("load", tmp_name(p))) or Path(p).name)
+    monkeypatch.setattr(qa_gates, "_teacher_forced_ids", teacher_forced_ids)
+    monkeypatch.setattr(qa_gates, "_logits", logits)
     scores = iter(())
 
     def cosine(reference: Any, other: Any) -> float:
