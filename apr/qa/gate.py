@@ -45,6 +45,37 @@ class GateResult:
         return doc
 
 
+def executed_gates(gates: list[GateResult]) -> list[GateResult]:
+    """The gates that ran (a skipped gate neither passes nor fails)."""
+    return [g for g in gates if not g.skipped]
+
+
+def failed_gates(gates: list[GateResult]) -> list[GateResult]:
+    """The gates that ran and did not pass: the blockers, in run order."""
+    return [g for g in executed_gates(gates) if not g.passed]
+
+
+def qa_passed(gates: list[GateResult], min_executed: int) -> bool:
+    """GO: no executed gate failed and at least ``min_executed`` gates ran."""
+    return not failed_gates(gates) and len(executed_gates(gates)) >= min_executed
+
+
+def verdict_word(passed: bool) -> str:
+    """The ``verdict`` key of `apr qa --json` and `apr readiness --json`."""
+    return "GO" if passed else "NO-GO"
+
+
+def qa_summary(gates: list[GateResult], min_executed: int) -> str:
+    """One line for the report: the failed gates, too few gates run, or the counts."""
+    failed = failed_gates(gates)
+    e = len(executed_gates(gates))
+    if failed:
+        return "Failed gates: " + ", ".join(g.name for g in failed)
+    if e < min_executed:
+        return f"Insufficient gate execution: {e} < {min_executed} minimum"
+    return f"All QA gates passed ({e} executed, {len(gates) - e} skipped)"
+
+
 @dataclass
 class QaReport:
     model: str
@@ -56,28 +87,23 @@ class QaReport:
 
     @property
     def executed(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.skipped]
+        return executed_gates(self.gates)
 
     @property
     def failed(self) -> list[GateResult]:
-        return [g for g in self.executed if not g.passed]
+        return failed_gates(self.gates)
 
     @property
     def passed(self) -> bool:
-        return not self.failed and len(self.executed) >= self.min_executed
+        return qa_passed(self.gates, self.min_executed)
 
     @property
     def verdict(self) -> str:
-        return "GO" if self.passed else "NO-GO"
+        return verdict_word(self.passed)
 
     @property
     def summary(self) -> str:
-        e, s = len(self.executed), len(self.gates) - len(self.executed)
-        if self.failed:
-            return "Failed gates: " + ", ".join(g.name for g in self.failed)
-        if e < self.min_executed:
-            return f"Insufficient gate execution: {e} < {self.min_executed} minimum"
-        return f"All QA gates passed ({e} executed, {s} skipped)"
+        return qa_summary(self.gates, self.min_executed)
 
     def to_dict(self) -> dict[str, Any]:
         return {

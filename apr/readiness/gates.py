@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apr.errors import AprError, AprFileNotFoundError
-from apr.qa.gate import GateResult
+from apr.qa.gate import GateResult, failed_gates, verdict_word
 
 
 @dataclass
@@ -26,11 +26,11 @@ class ReadinessReport:
 
     @property
     def failed(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.skipped and not g.passed]
+        return failed_gates(self.gates)
 
     @property
     def verdict(self) -> str:
-        return "NO-GO" if self.failed else "GO"
+        return verdict_word(not self.failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
