@@ -44,8 +44,10 @@ _GLOBAL: dict[str, str] = {
 }
 _LAYER_SUFFIXES_BACK = {v: k for k, v in _LAYER_SUFFIXES.items()}
 _GLOBAL_BACK = {v: k for k, v in _GLOBAL.items()}
-_HF_LAYER = re.compile(r"^model\.layers\.(0|[1-9][0-9]*)\.(.+)$")
-_GGUF_LAYER = re.compile(r"^blk\.(0|[1-9][0-9]*)\.(.+)$")
+# Matched with fullmatch: `$` would also match before a trailing newline, so "…q_proj.weight\n"
+# would map to the clean name of another tensor and the maps would stop being a bijection.
+_HF_LAYER = re.compile(r"model\.layers\.(0|[1-9][0-9]*)\.(.+)")
+_GGUF_LAYER = re.compile(r"blk\.(0|[1-9][0-9]*)\.(.+)")
 
 GGUF_MAX_NAME_BYTES = 63  # ggml's C reader rejects names of 64 bytes or more
 
@@ -62,7 +64,7 @@ def hf_to_gguf(name: str) -> str:
     """
     if name in _GLOBAL:
         return _GLOBAL[name]
-    match = _HF_LAYER.match(name)
+    match = _HF_LAYER.fullmatch(name)
     if match and match.group(2) in _LAYER_SUFFIXES:
         return f"blk.{match.group(1)}.{_LAYER_SUFFIXES[match.group(2)]}"
     raise ConvertError(
@@ -84,7 +86,7 @@ def gguf_to_hf(name: str) -> str:
     """
     if name in _GLOBAL_BACK:
         return _GLOBAL_BACK[name]
-    match = _GGUF_LAYER.match(name)
+    match = _GGUF_LAYER.fullmatch(name)
     if match and match.group(2) in _LAYER_SUFFIXES_BACK:
         return f"model.layers.{match.group(1)}.{_LAYER_SUFFIXES_BACK[match.group(2)]}"
     raise ConvertError(
@@ -96,7 +98,7 @@ def gguf_to_hf(name: str) -> str:
 
 def is_qk_projection(hf_name: str) -> bool:
     """Whether ``hf_name`` is a q_proj or k_proj weight/bias (the rows llama permutes)."""
-    return bool(re.search(r"\.self_attn\.[qk]_proj\.(weight|bias)$", hf_name))
+    return bool(re.search(r"\.self_attn\.[qk]_proj\.(weight|bias)\Z", hf_name))
 
 
 def _heads_for(hf_name: str, num_heads: int, num_kv_heads: int) -> int:

@@ -25,6 +25,11 @@ def estimate_param_count(config: ModelConfig) -> int:
     return config.vocab_size * h + config.num_layers * (4 * h * h + 3 * h * config.intermediate_size) + h
 
 
+def chinchilla_ratio(tokens: int, params: int) -> float:
+    """D / N as reported (``inf`` for N = 0); the gate itself compares D with 20 N in integers."""
+    return tokens / params if params else math.inf
+
+
 class GateStatus(str, enum.Enum):
     PASSED = "PASSED"  # D >= 20 N: silent
     BYPASSED = "BYPASSED"  # D < 20 N with --force-under-provisioned: warned
@@ -43,7 +48,7 @@ class ChinchillaVerdict:
 
     @property
     def ratio(self) -> float:
-        return self.tokens / self.params if self.params else math.inf
+        return chinchilla_ratio(self.tokens, self.params)
 
     def to_json(self) -> dict[str, object]:
         return {"status": self.status.value, "N": self.params, "D": self.tokens, "ratio": self.ratio,
