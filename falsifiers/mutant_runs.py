@@ -88,9 +88,7 @@ def child_command(run: MutantRun, receipt: Path, *, profile: str, extra: Sequenc
 
 def child_args(run: MutantRun, receipt: Path, *, profile: str, extra: Sequence[str] = ()) -> list[str]:
     """`child_command`'s pytest arguments (what a forked child passes to ``pytest.main``)."""
-    command = []
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        command += ["-p", "falsifiers.plugin"]
+    command = ["-p", "falsifiers.plugin"]  # explicit, as falsifiers.runner does
     command += [*run.nodeids, f"--falsifier={run.falsifier.id}", f"--apply-mutant={run.falsifier.id}:{run.mutant.name}",
                 f"--contracts-json={receipt}", f"--contracts-profile={profile}", "-x", "-q", "--no-header",
                 "-p", "no:cacheprovider", "-p", "no:xdist", "-W", "ignore::pytest.PytestUnknownMarkWarning", *extra]

@@ -19,9 +19,6 @@ from typing import IO, Any
 
 from falsifiers.errors import VerifyError
 
-AUTOLOAD_ENV = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
-
-
 # Set for the child pytest of `run_verify`: its plugin leaves the verdict table to the caller, which
 # renders it from the receipt (the table used to be printed twice: issue 17).
 TABLE_ENV = "APR_CONTRACTS_TABLE"
@@ -39,9 +36,9 @@ def pytest_command(
     mutants: bool = False,
 ) -> list[str]:
     """The child command line: this interpreter's pytest, the plugin's options, the user's args."""
-    command = [sys.executable, "-m", "pytest"]
-    if os.environ.get(AUTOLOAD_ENV):
-        command += ["-p", "falsifiers.plugin"]  # entry points are off: load the plugin by module
+    # named explicitly: the harness is on whether or not the project's pyproject.toml opts in
+    # (falsifiers.entry) and whether or not entry points are loaded (PYTEST_DISABLE_PLUGIN_AUTOLOAD)
+    command = [sys.executable, "-m", "pytest", "-p", "falsifiers.plugin"]
     command += list(pytest_args)
     command.append(f"--contracts-json={os.fspath(receipt)}")
     if profile:
