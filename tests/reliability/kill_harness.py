@@ -52,6 +52,7 @@ def _zygote_main() -> None:  # runs in the zygote process
     import apr.convert.hf_export  # noqa: F401
     import apr.convert.hf_import  # noqa: F401
     import apr.stamp  # noqa: F401
+    import ml_dtypes  # noqa: F401 - apr imports it only for BF16 work now (~1 s): warm, or it fills the kill window
     import apr.train.checkpoint as checkpoint
     import numpy as np
 
