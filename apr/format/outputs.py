@@ -264,24 +264,6 @@ def describe_foreign(names: tuple[str, ...]) -> str:
 
 
 __all__ = [
-    "MANIFEST_NAME",
-    "FileRecord",
-    "FolderTarget",
-    "apply_commit",
-    "check_file_output",
-    "check_folder_output",
-    "describe_foreign",
-    "file_record",
-    "folder_output",
-    "read_manifest",
-    "record_tree",
-    "recover_folder",
-    "refuse_overlap",
-    "remove_previous",
-]
-
-
-__all__ = [
     "LEGACY_SWAP_COMMAND",
     "MANIFEST_NAME",
     "FileRecord",
