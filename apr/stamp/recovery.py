@@ -30,6 +30,7 @@ import shlex
 from apr.errors import AprIOError, StampJournalError
 from apr.stamp import journal as _journal
 from apr.stamp.journal import Journal, JournalSite, os_failure, state_digest
+from apr.stamp.source import pread_exact
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +73,6 @@ def _mismatch(site: JournalSite, journal_file: str, why: str) -> StampJournalErr
     )
 
 
-def _pread(fd: int, size: int, offset: int, path: str) -> bytes:
-    chunks = []
-    while size > 0:
-        chunk = os.pread(fd, min(size, 1 << 30), offset)
-        if not chunk:
-            raise AprIOError(f"the file ended at byte {offset} while being read; nothing was written", path=path,
-                             hint="another program is writing this file; retry when it is done")
-        chunks.append(chunk)
-        offset += len(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
 def write_at(fd: int, data: bytes, offset: int) -> None:
     """``pwrite`` all of ``data`` at ``offset``; a short write (a filling disk) is an OSError like the next call's."""
     if os.pwrite(fd, data, offset) != len(data):
@@ -105,8 +93,8 @@ def _restore(site: JournalSite, record: Journal, journal_file: str) -> None:
                 raise AprIOError("the file was replaced while it was being recovered; nothing was written",
                                  path=site.target, hint=f"retry: apr stamp {shlex.quote(site.target)} --recover")
             length = len(record.old_prefix)
-            prefix = _pread(fd, length, 0, site.target)
-            footer = int.from_bytes(_pread(fd, 4, record.file_size - 4, site.target), "little")
+            prefix = pread_exact(fd, length, 0, site.target)
+            footer = int.from_bytes(pread_exact(fd, 4, record.file_size - 4, site.target), "little")
         except OSError as err:
             if isinstance(err, AprIOError):
                 raise
