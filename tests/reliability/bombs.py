@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RSS_LIMIT_MIB = 256
@@ -262,6 +263,19 @@ def _write_peak() -> None:
         Path(path).write_text(str(peak))
 
 
+def wait_or_kill(proc: subprocess.Popen, started: float, timeout: float, poll: float = 0.01) -> tuple[int, Any, bool]:
+    """Wait for ``proc`` (killing it ``timeout`` s after ``started``); (wait status, rusage, timed out)."""
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage, False
+        if time.monotonic() - started > timeout:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            return status, usage, True
+        time.sleep(poll)
+
+
 def _child(name: str, folder: Path) -> int:
     import atexit
 
@@ -316,17 +330,7 @@ def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.bombs", name, os.fspath(folder)],
                             cwd=ROOT, env=env, preexec_fn=_limits, stderr=subprocess.PIPE)
-    timed_out = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - started > timeout:
-            proc.kill()
-            timed_out = True
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.01)
+    status, usage, timed_out = wait_or_kill(proc, started, timeout)
     proc.returncode = os.waitstatus_to_exitcode(status)
     detail = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
     seconds = time.monotonic() - started

@@ -47,17 +47,10 @@ def measure(commands: list[list[str]], *, timeout: float = 120.0, env: dict[str,
         proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.runtime_probe", str(result),
                                  json.dumps(commands)], cwd=ROOT, env=env, preexec_fn=_limits,
                                 stdout=subprocess.DEVNULL, stderr=err)
-        started, timed_out = time.monotonic(), False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > timeout:
-                proc.kill()
-                timed_out = True
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
+        from tests.reliability.bombs import wait_or_kill
+
+        started = time.monotonic()
+        status, usage, timed_out = wait_or_kill(proc, started, timeout, poll=0.02)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         detail = err.read().decode(errors="replace")[-1500:]
