@@ -165,7 +165,7 @@ def export_gguf(
     target = check_output(output, force=force, inputs=(source,))
     with open_file(source, verify_checksum=not allow_damaged) as reader, FooterCheck(source) as crc:
         config = model_config_of(reader)
-        arch = config.family
+        arch = _gguf_arch(config, reader.path)
         names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
         gguf_names = {n: hf_to_gguf(n) for n in names}
         too_long = [g for g in gguf_names.values() if len(g.encode("utf-8")) > GGUF_MAX_NAME_BYTES]
@@ -222,7 +222,9 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
     value = reader.get_tensor(name)
     shape = reader.entry(name).shape
     kind = storage_type(quantize, shape)
-    permute = config.family == "llama" and is_qk_projection(name)
+    from apr.arch import REGISTRY
+
+    permute = REGISTRY[config.family].gguf_permute_qk and is_qk_projection(name)
     heads = qk_heads(name, config.num_heads, config.num_kv_heads)
     if isinstance(value, PackedTensor) and value.dtype.name == kind:  # Q4_K/Q6_K already: keep the bytes
         rows = np.asarray(value.data).reshape(shape[0], -1)
@@ -245,11 +247,35 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
     return array, raw_dtype, kind, err
 
 
+def _gguf_arch(config: Any, path: str | None) -> str:
+    """llama.cpp's ``general.architecture`` for the file's registry entry.
+
+    Mistral is written as ``llama`` (llama.cpp's converter does the same), whose runtime has no
+    sliding window: a window shorter than the context would be silently dropped, so it is refused.
+
+    Raises:
+        UnsupportedArchitectureError: a sliding window GGUF's llama architecture cannot carry.
+    """
+    from apr.arch import REGISTRY
+    from apr.errors import UnsupportedArchitectureError
+
+    spec = REGISTRY[config.family]
+    if config.sliding_window is not None:
+        raise UnsupportedArchitectureError(
+            f"a {config.family} model with a sliding window of {config.sliding_window} tokens (context "
+            f"{config.max_position_embeddings}) cannot be exported to GGUF exactly: llama.cpp's "
+            f"{spec.gguf_arch!r} architecture has no sliding window",
+            architecture=config.family, reasons=("sliding window not representable in GGUF",), path=path,
+            field="sliding_window", hint="export to safetensors instead (apr export FILE --format safetensors -o DIR)",
+        )
+    return spec.gguf_arch
+
+
 def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> None:
     from apr.tokenizer import has_embedded_tokenizer, record_from_metadata
 
     meta = reader.metadata
-    arch = config.family
+    arch = _gguf_arch(config, reader.path)
     path = reader.path
     writer.add_name(utf8_text(str(meta.get("name") or "model"), field="name", path=path))
     writer.add_file_type(_FILE_TYPE[quantize])

@@ -57,6 +57,7 @@ _ALIASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("num_experts_per_tok", ("num_experts_per_tok", "num_experts_per_token")),
     ("moe_intermediate_size", ("moe_intermediate_size",)),
 )
+HF_CONFIG_ALIASES = _ALIASES  # public: apr.arch.config_keys joins it with the GGUF keys
 _INT_KEYS = frozenset({
     "hidden_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size", "intermediate_size",
     "max_position_embeddings", "head_dim", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
@@ -232,10 +233,16 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if hf_architecture is not None:
         out["hf_architecture"] = hf_architecture
     out["rope_type"] = rope_type_for(model_type)
+    from apr.arch.features import FLAG_KEYS  # keys that change the maths: kept so run/export can refuse them
+
+    for key in FLAG_KEYS:
+        if config.get(key) is not None and key not in out:
+            out[key] = config[key]
     return out
 
 
 __all__ = [
+    "HF_CONFIG_ALIASES",
     "config_key_for",
     "hf_architecture_from_config",
     "metadata_from_hf_config",

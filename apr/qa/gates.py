@@ -103,9 +103,13 @@ def gate_metadata_plausibility(s: _Session) -> GateResult:
 
 
 def gate_capability_match(s: _Session) -> GateResult:
+    from apr.arch import REGISTRY, architecture_from_metadata  # the registry decides, never a similar family
     from apr.identity import family_from_tensor_names, salvage_command
     from apr.identity.family import normalize_metadata_arch_family
 
+    resolution = architecture_from_metadata(s.metadata, s.tensor_names)
+    if resolution.refusal is not None and resolution.architecture not in REGISTRY:  # not implemented at all
+        return GateResult("capability_match", False, False, resolution.refusal.message, fix=resolution.refusal.hint)
     tensor_family = family_from_tensor_names(s.tensor_names)
     claim = s.metadata.get("architecture")
     claimed_family = normalize_metadata_arch_family(claim if isinstance(claim, str) else None)
@@ -115,13 +119,9 @@ def gate_capability_match(s: _Session) -> GateResult:
             f"architecture claim {claim!r} ({claimed_family}) contradicts the tensors ({tensor_family}) — INV-INIT-ARCH-MATCH-001",
             fix=salvage_command(tensor_family, s.path, s.path).replace(f" -o {s.path}", " --in-place"),
         )
-    family = tensor_family if tensor_family != "unknown" else claimed_family
-    if family not in SUPPORTED_FAMILIES:
-        return GateResult(
-            "capability_match", False, False,
-            f"family {family or 'unknown'!r} is not one `apr run` supports ({', '.join(SUPPORTED_FAMILIES)})",
-        )
-    return GateResult("capability_match", True, False, f"{family} is supported by apr run")
+    if resolution.refusal is not None:
+        return GateResult("capability_match", False, False, resolution.refusal.message, fix=resolution.refusal.hint)
+    return GateResult("capability_match", True, False, f"{resolution.architecture} is supported by apr run")
 
 
 def _generate(s: _Session) -> tuple[str, int]:

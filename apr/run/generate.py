@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from apr.errors import InferenceError, UsageError
-from apr.train.model import CausalLM, apply_rope, rope_cos_sin
+from apr.train.model import CausalLM, apply_rope, causal_mask, rope_cos_sin
 
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
@@ -111,7 +111,10 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
     x = stack.embed_tokens(input_ids)  # (B, T, C)
     positions = torch.arange(start, start + T, device=input_ids.device)
     cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
-    if T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
+    window = model.config.sliding_window
+    if window is not None and start + T > window:  # mistral: only the last `window` positions
+        mask = causal_mask(positions, torch.arange(start + T, device=x.device), window)  # (T, S)
+    elif T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
         mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
     else:
         mask = None

@@ -1,10 +1,11 @@
-"""The shape of a decoder-only model (llama, qwen2, qwen3) as one frozen record.
+"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
 transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
-written back as either. Unsupported features (rope scaling, sliding windows, MLP or o_proj biases)
-are refused by name rather than silently ignored: a model that trains differently from its
-Hugging Face twin is worse than no model.
+written back as either. The family is a registry entry (`apr.arch`); unsupported features (rope
+scaling, a sliding window the family does not implement, MLP or o_proj biases) are refused by name
+rather than silently ignored: a model that trains differently from its Hugging Face twin is worse
+than no model.
 """
 
 from __future__ import annotations
@@ -17,21 +18,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from apr.arch import IMPLEMENTED, REGISTRY, Feature, require_architecture, spec_from_metadata
+from apr.arch.features import active_sliding_window
 from apr.errors import AprFileNotFoundError, AprIOError, ModelConfigError
-from apr.identity import (
-    HF_CLASS_FOR_FAMILY,
-    HF_MODEL_TYPE_FOR_FAMILY,
-    family_from_tensor_names,
-    normalize_metadata_arch_family,
-)
 
-SUPPORTED_FAMILIES: tuple[str, ...] = ("llama", "qwen2", "qwen3")
+SUPPORTED_FAMILIES: tuple[str, ...] = IMPLEMENTED
 
 # Hugging Face defaults that differ per family (LlamaConfig, Qwen2Config, Qwen3Config).
 _HF_DEFAULTS: dict[str, dict[str, Any]] = {
     "llama": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 2048},
     "qwen2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768},
     "qwen3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768, "head_dim": 128},
+    "mistral": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 4096 * 32},
 }
 
 
@@ -57,6 +55,7 @@ class ModelConfig:
     rms_norm_eps: float = 1e-6
     tie_word_embeddings: bool = True
     initializer_range: float = 0.02  # std of the normal init, as Hugging Face's _init_weights
+    sliding_window: int | None = None  # mistral: each query sees itself and the window - 1 keys before it
 
     def __post_init__(self) -> None:
         if self.family not in SUPPORTED_FAMILIES:
@@ -84,26 +83,34 @@ class ModelConfig:
                 and self.initializer_range >= 0):
             raise ModelConfigError(f"initializer_range must be a finite number >= 0, got {self.initializer_range!r}",
                                    field="initializer_range")
+        if self.sliding_window is not None:
+            if not REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
+                raise ModelConfigError(f"a {self.family} model has no sliding window (got {self.sliding_window!r})",
+                                       field="sliding_window", hint="use family mistral, or drop sliding_window")
+            if isinstance(self.sliding_window, bool) or not isinstance(self.sliding_window, int) \
+                    or self.sliding_window <= 0:
+                raise ModelConfigError(f"sliding_window must be a positive integer, got {self.sliding_window!r}",
+                                       field="sliding_window")
 
     # --- identity -------------------------------------------------------------------------------
 
     @property
     def qkv_bias(self) -> bool:
         """qwen2 puts biases on q/k/v (and not on o_proj)."""
-        return self.family == "qwen2"
+        return REGISTRY[self.family].honours(Feature.QKV_BIAS)
 
     @property
     def qk_norm(self) -> bool:
         """qwen3 normalises each query and key head (RMSNorm over head_dim) before RoPE."""
-        return self.family == "qwen3"
+        return REGISTRY[self.family].honours(Feature.QK_NORM)
 
     @property
     def hf_architecture(self) -> str:
-        return HF_CLASS_FOR_FAMILY[self.family]
+        return REGISTRY[self.family].hf_class
 
     @property
     def hf_model_type(self) -> str:
-        return HF_MODEL_TYPE_FOR_FAMILY[self.family]
+        return REGISTRY[self.family].model_type
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         """Hugging Face tensor name -> shape, for every tensor a checkpoint of this model holds.
@@ -162,16 +169,17 @@ class ModelConfig:
             ModelConfigError: unknown family, a missing dimension, or an unsupported feature.
         """
         model_type = config.get("model_type")
-        family = model_type if model_type in SUPPORTED_FAMILIES else None
-        if family is None:
+        claim = model_type if isinstance(model_type, str) else None
+        if claim is None:
             architectures = config.get("architectures") or []
-            claim = architectures[0] if isinstance(architectures, list) and architectures else None
-            family = normalize_metadata_arch_family(claim) if isinstance(claim, str) else None
-        if family not in SUPPORTED_FAMILIES:
+            first = architectures[0] if isinstance(architectures, list) and architectures else None
+            claim = first if isinstance(first, str) else None
+        if claim is None:
             raise ModelConfigError(
-                f"config.json model_type {model_type!r} is not llama, qwen2 or qwen3", path=path,
-                field="model_type", hint="set \"model_type\" to \"llama\", \"qwen2\" or \"qwen3\"",
+                "config.json has no model_type", path=path, field="model_type",
+                hint=f"set \"model_type\" to one of {', '.join(SUPPORTED_FAMILIES)}",
             )
+        family = require_architecture(claim, config, path=path).model_type  # UnsupportedArchitectureError
         _refuse_unsupported(config, family, path)
         defaults = _HF_DEFAULTS[family]
 
@@ -199,6 +207,7 @@ class ModelConfig:
             rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
             tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
             initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
+            sliding_window=_window(family, config),
         )
 
     @classmethod
@@ -245,10 +254,12 @@ class ModelConfig:
             "initializer_range": self.initializer_range,
             "hidden_act": "silu",
         }
-        if self.family in ("llama", "qwen3"):
+        if self.family in ("llama", "qwen3", "mistral"):
             config["attention_bias"] = False
         if self.family == "llama":
             config["mlp_bias"] = False
+        if REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
+            config["sliding_window"] = self.sliding_window  # null: no window
         return config
 
     # --- APR metadata ---------------------------------------------------------------------------
@@ -267,12 +278,13 @@ class ModelConfig:
             "intermediate_size": self.intermediate_size,
             "max_position_embeddings": self.max_position_embeddings,
             "rope_theta": self.rope_theta,
-            # aprender's import rule: NEOX (2) for the qwen families, NORM (0) for llama
-            "rope_type": 0 if self.family == "llama" else 2,
+            # aprender's import rule: NEOX (2) for the qwen families, NORM (0) for llama/mistral
+            "rope_type": REGISTRY[self.family].rope_type,
             "rms_norm_eps": self.rms_norm_eps,
             "head_dim": self.head_dim,
             "param_count": self.param_count,
             "tied_embeddings": self.tie_word_embeddings,
+            **({"sliding_window": self.sliding_window} if self.sliding_window is not None else {}),
         }
 
     @classmethod
@@ -289,20 +301,9 @@ class ModelConfig:
             ModelConfigError: a dimension is missing or not an integer, or the family is unknown.
         """
         names = list(tensor_names) if tensor_names is not None else []
-        family = family_from_tensor_names(names) if names else "unknown"
-        if family == "unknown":
-            for key in ("architecture", "hf_architecture", "hf_model_type"):
-                claim = metadata.get(key)
-                family = normalize_metadata_arch_family(claim) if isinstance(claim, str) else None
-                if family:
-                    break
-        if family not in SUPPORTED_FAMILIES:
-            raise ModelConfigError(
-                f"cannot tell a llama/qwen2/qwen3 family from architecture={metadata.get('architecture')!r}, "
-                f"hf_architecture={metadata.get('hf_architecture')!r} and the tensor names",
-                path=path, field="architecture",
-                hint="apr stamp FILE --architecture qwen2 --hf-architecture Qwen2ForCausalLM -o STAMPED.apr",
-            )
+        # the registry names the family from the claims (or, with none, the tensor names) and
+        # refuses what it does not implement exactly: UnsupportedArchitectureError
+        family = spec_from_metadata(metadata, names or None, path=path).model_type
 
         def dim(key: str, default: Any = None) -> Any:
             value = metadata.get(key, default)
@@ -330,6 +331,7 @@ class ModelConfig:
             rope_theta=_real(metadata.get("rope_theta") or 10000.0, "rope_theta", path),
             rms_norm_eps=_real(metadata.get("rms_norm_eps") or 1e-6, "rms_norm_eps", path),
             tie_word_embeddings=tied,
+            sliding_window=_window(family, metadata),
         )
 
     def with_(self, **changes: Any) -> "ModelConfig":
@@ -342,7 +344,7 @@ class ModelConfig:
 
 ARCH_FIELDS: tuple[str, ...] = (
     "family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
-    "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings",
+    "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings", "sliding_window",
 )
 
 
@@ -377,6 +379,13 @@ def _read_json_object(file: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ModelConfigError("config.json must hold a JSON object", path=file, field="--config")
     return document
+
+
+def _window(family: str, settings: Mapping[str, Any]) -> int | None:
+    """The sliding window a family that implements one honours (None: none, or one covering the context)."""
+    if not REGISTRY[family].honours(Feature.SLIDING_WINDOW):
+        return None  # the registry has refused a window this family would ignore
+    return active_sliding_window(settings)
 
 
 def _is_real(value: Any) -> bool:

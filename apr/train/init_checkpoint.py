@@ -6,7 +6,8 @@ Order, each step naming its falsifier in the error:
 1. the file exists                                    FALSIFY-APR-PRETRAIN-INIT-003 (exit 3)
 2. it starts with the APR v2 magic                    FALSIFY-APR-PRETRAIN-INIT-004
 3. its header, index and metadata parse               FALSIFY-APR-PRETRAIN-INIT-005
-4. the architecture claim agrees with tensor names    FALSIFY-INIT-ARCH-MATCH-001 (names only)
+4. the registry implements the architecture (apr.arch) UnsupportedArchitectureError (exit 5)
+   and the claim agrees with tensor names            FALSIFY-INIT-ARCH-MATCH-001 (names only)
 5. the metadata gives a full llama/qwen2/qwen3 shape  FALSIFY-APR-PRETRAIN-INIT-005
 6. that shape equals the target (``--config``)        FALSIFY-APR-PRETRAIN-INIT-005
 7. the metadata's dims agree with the tensors and      FALSIFY-APR-PRETRAIN-INIT-011
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from apr.arch import REGISTRY, architecture_from_metadata
 from apr.errors import EXIT_NOT_FOUND, FormatError, InitCheckpointError, ModelConfigError, TokenizerError
 from apr.identity import validate_init_arch_matches_tensor_evidence
 from apr.tokenizer import TokenizerRecord, has_embedded_tokenizer, record_from_metadata
@@ -103,6 +105,11 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
     with reader:
         metadata = dict(reader.metadata)
         names = list(reader.keys())
+        # an architecture the runtime does not implement at all is refused first, by the registry
+        # (the identity table below would take it for a similar family and suggest a wrong stamp)
+        resolution = architecture_from_metadata(metadata, names)
+        if resolution.refusal is not None and resolution.architecture not in REGISTRY:
+            raise resolution.refusal.error(path=os.fspath(file))
         # INV-INIT-ARCH-MATCH-001: decided on names alone, before any weight is read
         claim = metadata.get("architecture")
         validate_init_arch_matches_tensor_evidence(claim if isinstance(claim, str) else None, names,

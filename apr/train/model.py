@@ -1,7 +1,7 @@
-"""A decoder-only transformer (llama, qwen2, qwen3) in plain PyTorch, top to bottom.
+"""A decoder-only transformer (llama, mistral, qwen2, qwen3) in plain PyTorch, top to bottom.
 
 Parameter names and maths are Hugging Face's (``model.layers.N.self_attn.q_proj.weight``, RMSNorm
-computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention), so a state dict moves
+computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention, mistral's sliding window), so a state dict moves
 between this model and ``transformers``' ``*ForCausalLM`` unchanged and both give the same logits.
 Attention goes through ``scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
 
@@ -45,6 +45,19 @@ def rope_cos_sin(
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
 
+def causal_mask(queries: torch.Tensor, keys: torch.Tensor, window: int | None) -> torch.Tensor:
+    """Which keys each query attends to: (Tq, Tk) bool, from absolute positions.
+
+    Causal (key <= query) and, with a sliding ``window``, only the last ``window`` positions:
+    query - key < window (Hugging Face's ``sliding_window_overlay``: ``kv_idx > q_idx - window``).
+    """
+    q, k = queries[:, None], keys[None, :]
+    allowed = k <= q
+    if window is not None:
+        allowed = allowed & (q - k < window)
+    return allowed
+
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate pairs (i, i + D/2) of each head by its position's angle. x: (B, H, T, D)."""
     half = x.shape[-1] // 2
@@ -59,6 +72,7 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = config.num_heads, config.num_kv_heads, config.head_dim
         self.rope_theta = config.rope_theta
+        self.sliding_window = config.sliding_window
         q_dim, kv_dim = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
         self.q_proj = nn.Linear(config.hidden_size, q_dim, bias=config.qkv_bias)
         self.k_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
@@ -84,7 +98,12 @@ class Attention(nn.Module):
             groups = self.num_heads // self.num_kv_heads
             k = k[:, :, None].expand(B, self.num_kv_heads, groups, T, self.head_dim).reshape(B, self.num_heads, T, self.head_dim)
             v = v[:, :, None].expand(B, self.num_kv_heads, groups, T, self.head_dim).reshape(B, self.num_heads, T, self.head_dim)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
+        if self.sliding_window is not None and T > self.sliding_window:
+            positions = torch.arange(T, device=x.device)
+            mask = causal_mask(positions, positions, self.sliding_window)  # (T, T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # (B, T, H*D)
         return self.o_proj(y)  # (B, T, C)
 
@@ -191,4 +210,4 @@ def flops_per_token(config: ModelConfig, seq_length: int) -> float:
     return 6.0 * config.param_count + 12.0 * config.num_layers * config.hidden_size * seq_length
 
 
-__all__ = ["CausalLM", "RMSNorm", "apply_rope", "flops_per_token", "rope_cos_sin"]
+__all__ = ["CausalLM", "RMSNorm", "apply_rope", "causal_mask", "flops_per_token", "rope_cos_sin"]

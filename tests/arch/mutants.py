@@ -1,0 +1,56 @@
+"""Faults for contract arch-registry-v1 (`apr contracts verify --mutants`): each must turn a test red."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def resolve_accepting_any(architecture: Any, settings: Any = None, tensor_names: Any = None) -> Any:
+    """The registry accepts every architecture, as llama when it does not know it."""
+    from apr.arch.registry import REGISTRY, slug_of
+    from apr.arch.resolve import Resolution
+
+    slug = slug_of(architecture) if architecture else None
+    return Resolution(slug or "llama", spec=REGISTRY.get(slug or "", REGISTRY["llama"]))
+
+
+def no_schema_problems(schema: Any, names: Any, *, limit: int = 6) -> list[str]:
+    return []
+
+
+def no_config_problems(spec: Any, settings: Any) -> list[str]:
+    return []
+
+
+def mask_without_window(queries: Any, keys: Any, window: Any) -> Any:
+    return keys[None, :] <= queries[:, None]
+
+
+def mask_window_off_by_one(queries: Any, keys: Any, window: Any) -> Any:
+    q, k = queries[:, None], keys[None, :]
+    allowed = k <= q
+    return allowed & (q - k <= window) if window is not None else allowed
+
+
+def no_window(family: str, settings: Any) -> None:
+    return None
+
+
+def hf_config_without_window(self: Any) -> dict[str, Any]:
+    """config.json as the real method writes it, without ``sliding_window``."""
+    return _original_to_hf_config(self)
+
+
+def _original_to_hf_config(config: Any) -> dict[str, Any]:
+    """The unpatched method's result for ``config`` (a copy without the window)."""
+    document = {
+        "architectures": [config.hf_architecture], "model_type": config.hf_model_type,
+        "vocab_size": config.vocab_size, "hidden_size": config.hidden_size,
+        "num_hidden_layers": config.num_layers, "num_attention_heads": config.num_heads,
+        "num_key_value_heads": config.num_kv_heads, "intermediate_size": config.intermediate_size,
+        "head_dim": config.head_dim, "max_position_embeddings": config.max_position_embeddings,
+        "rope_theta": config.rope_theta, "rms_norm_eps": config.rms_norm_eps,
+        "tie_word_embeddings": config.tie_word_embeddings, "initializer_range": config.initializer_range,
+        "hidden_act": "silu", "attention_bias": False,
+    }
+    return document

@@ -1,0 +1,205 @@
+"""Contract arch-registry-v1: the registry of architectures implemented exactly, and refusal.
+
+FALSIFY-ARCH-REG-001 is pure (Hypothesis over names and configs); 002-004 build tiny real models
+with transformers (skipped without it: `requires: [transformers]`) and take expected values from
+transformers, never from our own output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apr.arch import IMPLEMENTED, NOT_IMPLEMENTED, REGISTRY, resolve_architecture
+from apr.arch.registry import slug_of
+from apr.cli.main import main
+
+# --- FALSIFY-ARCH-REG-001: the registry, as a pure function ------------------------------------
+
+
+def _names(family: str, layers: int, tied: bool) -> list[str]:
+    schema = REGISTRY[family].schema
+    names = list(schema.global_required) + ([] if tied else ["lm_head.weight"])
+    names += [f"model.layers.{i}.{suffix}" for i in range(layers) for suffix in schema.layer_required]
+    return names
+
+
+_FOREIGN = ("pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight", "mlp.experts.0.up_proj.weight",
+            "mlp.gate.weight", "self_attn.qkv_proj.weight", "mlp.gate_up_proj.weight", "self_attn.o_proj.bias")
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
+@given(family=st.sampled_from(IMPLEMENTED), layers=st.integers(1, 6), tied=st.booleans(), data=st.data())
+def test_falsify_arch_reg_001_schema_decides(family, layers, tied, data):
+    names = _names(family, layers, tied)
+    clean = resolve_architecture(family, {}, data.draw(st.permutations(names)))
+    assert clean.ok and clean.spec.model_type == family
+    fault = data.draw(st.sampled_from(["extra", "drop"]))
+    if fault == "extra":
+        suffix = data.draw(st.sampled_from([s for s in _FOREIGN]))
+        bad = f"model.layers.{data.draw(st.integers(0, layers - 1))}.{suffix}"
+        faulty = names + [bad]
+    else:
+        bad = data.draw(st.sampled_from([n for n in names if n != "lm_head.weight"]))
+        faulty = [n for n in names if n != bad]
+    result = resolve_architecture(family, {}, faulty)
+    assert not result.ok and result.refusal.architecture == family
+    assert any(bad in reason for reason in result.refusal.reasons), result.refusal.reasons
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
+@given(name=st.sampled_from(sorted(NOT_IMPLEMENTED)) | st.text(min_size=1, max_size=20).filter(
+    lambda s: slug_of(s) is None), family=st.sampled_from(IMPLEMENTED))
+def test_falsify_arch_reg_001_unimplemented_refused(name, family):
+    result = resolve_architecture(name, {}, _names(family, 2, False))  # even with llama-shaped tensors
+    assert not result.ok and result.refusal.architecture == name
+    assert repr(name) in result.refusal.message
+
+
+_FLAGS = [
+    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, "llama3"),
+    ({"rope_parameters": {"rope_type": "yarn", "factor": 4.0}}, "yarn"),
+    ({"rope_scaling": {"type": "linear", "factor": 2.0}}, "linear"),
+    ({"use_sliding_window": True, "sliding_window": 8, "max_position_embeddings": 128}, "sliding-window"),
+    ({"final_logit_softcapping": 30.0}, "final_logit_softcapping"),
+    ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping"),
+    ({"hidden_act": "gelu_pytorch_tanh"}, "gelu_pytorch_tanh"),
+    ({"mlp_bias": True}, "mlp_bias"),
+]
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
+@given(family=st.sampled_from(IMPLEMENTED), flag=st.sampled_from(_FLAGS))
+def test_falsify_arch_reg_001_flags_refused(family, flag):
+    settings, word = flag
+    if family == "mistral" and word == "sliding-window":
+        assert resolve_architecture(family, settings).ok  # mistral honours its window
+        return
+    result = resolve_architecture(family, settings)
+    assert not result.ok and any(word in reason for reason in result.refusal.reasons), result
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
+def test_falsify_arch_reg_001_inactive_windows_accepted():
+    # qwen2's default config: a window that use_sliding_window switches off; a window over the context
+    assert resolve_architecture("qwen2", {"use_sliding_window": False, "sliding_window": 4096}).ok
+    assert resolve_architecture("llama", {"sliding_window": 256, "max_position_embeddings": 128}).ok
+    assert resolve_architecture("qwen2", {"attention_bias": True}).ok  # qwen2 has its q/k/v biases
+    assert not resolve_architecture("llama", {"attention_bias": True}).ok
+
+
+# --- transformers-built models -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    from tests.convert.tiny_hf import train_tokenizer
+
+    folder = tmp_path_factory.mktemp("tok")
+    train_tokenizer(folder)
+    return folder
+
+
+def _vocab(tokenizer_dir) -> int:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(os.fspath(tokenizer_dir / "tokenizer.json")).get_vocab_size()
+
+
+def _imported(tmp_path, tokenizer_dir, model_type, **overrides):
+    pytest.importorskip("transformers")
+    from apr.convert.hf_import import import_hf
+    from tests.arch.hf_models import build_model, save_model
+
+    model = build_model(model_type, _vocab(tokenizer_dir), **overrides)
+    source = save_model(model, tmp_path / f"{model_type}-hf", tokenizer_dir)
+    out = tmp_path / f"{model_type}.apr"
+    import_hf(source, out)
+    return model, source, out
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-002")
+@pytest.mark.parametrize("model_type", ["gemma", "gemma2", "qwen2_moe", "olmo2", "phi3", "gpt2"])
+def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_type, capsys):
+    from apr.errors import UnsupportedArchitectureError
+    from apr.train.init_checkpoint import load_init_checkpoint
+
+    _, _, apr_file = _imported(tmp_path, tokenizer_dir, model_type)
+    for argv in (["run", os.fspath(apr_file), "Hello", "--max-tokens", "2", "--json"],
+                 ["export", os.fspath(apr_file), "--format", "safetensors", "-o", os.fspath(tmp_path / "st"), "--json"],
+                 ["export", os.fspath(apr_file), "--format", "gguf", "-o", os.fspath(tmp_path / "m.gguf"), "--json"]):
+        capsys.readouterr()
+        assert main(argv) == 5, argv
+        error = json.loads(capsys.readouterr().out)["error"]
+        assert error["type"] == "UnsupportedArchitectureError" and error["architecture"] == model_type, error
+        assert model_type in error["message"]
+    with pytest.raises(UnsupportedArchitectureError) as refused:
+        load_init_checkpoint(apr_file)  # the gate `apr pretrain --init` runs before any step
+    assert refused.value.architecture == model_type and refused.value.exit_code == 5
+    capsys.readouterr()
+    main(["qa", os.fspath(apr_file), "--json", "--skip-throughput", "--skip-format-parity", "--skip-golden-output"])
+    gates = {g["name"]: g for g in json.loads(capsys.readouterr().out)["gates"]}
+    assert gates["capability_match"]["passed"] is False
+    assert model_type in json.dumps(gates["capability_match"])
+    for argv in (["inspect", os.fspath(apr_file), "--json"], ["validate", os.fspath(apr_file), "--json"]):
+        assert main(argv) == 0, argv
+    assert not (tmp_path / "st").exists() and not (tmp_path / "m.gguf").exists()
+
+
+# --- FALSIFY-ARCH-REG-003: parity with transformers ---------------------------------------------
+
+PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral")
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-003")
+@pytest.mark.parametrize("model_type", PARITY_FAMILIES)
+def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir, model_type):
+    import torch
+
+    from apr.run import load_model
+    from apr.run.generate import KVCache, forward_cached
+
+    reference, _, apr_file = _imported(tmp_path, tokenizer_dir, model_type)
+    loaded = load_model(apr_file)
+    if model_type == "mistral":
+        assert loaded.config.sliding_window == 4 == reference.config.sliding_window
+    ids = torch.tensor([[(7 * i + 3) % _vocab(tokenizer_dir) for i in range(12)]])
+    with torch.no_grad():
+        theirs = reference(ids).logits[0]
+        ours = loaded.model(ids)[0]
+    assert float((theirs - ours).abs().max()) <= 1e-4
+    cache = KVCache(loaded.model, 1, 12)
+    steps = [forward_cached(loaded.model, ids[:, :5], cache, last_only=False)[0]]
+    steps += [forward_cached(loaded.model, ids[:, t:t + 1], cache, last_only=False)[0] for t in range(5, 12)]
+    assert float((torch.cat(steps) - theirs).abs().max()) <= 1e-4
+
+
+# --- FALSIFY-ARCH-REG-004: mistral HF -> APR -> HF ------------------------------------------------
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-004")
+def test_falsify_arch_reg_004_mistral_round_trip(tmp_path, tokenizer_dir):
+    transformers = pytest.importorskip("transformers")
+    import torch
+    from safetensors.numpy import load_file
+
+    from apr.convert.hf_export import export_safetensors
+
+    reference, source, apr_file = _imported(tmp_path, tokenizer_dir, "mistral", tied=False)
+    export_safetensors(apr_file, tmp_path / "out")
+    before, after = load_file(source / "model.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
+    assert sorted(before) == sorted(after)
+    for name in before:
+        assert before[name].dtype == after[name].dtype and before[name].tobytes() == after[name].tobytes(), name
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["model_type"] == "mistral" and config["sliding_window"] == 4
+    exported = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    assert type(exported).__name__ == "MistralForCausalLM"
+    ids = torch.arange(12)[None] % 50 + 5
+    with torch.no_grad():
+        assert float((exported(ids).logits - reference(ids).logits).abs().max()) <= 1e-4
