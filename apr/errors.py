@@ -303,28 +303,6 @@ class ArchitectureMismatchError(AprError, ValueError):
         super().__init__(message, **kwargs)
 
 
-class UnsupportedArchitectureError(AprError, ValueError):
-    """The architecture is not one the runtime implements exactly (`apr.arch.REGISTRY`), or the
-    config asks for a feature its module does not implement (a rope scaling type, a sliding window,
-    softcapping), or its tensors do not fit the family's schema. ``architecture`` names it and
-    ``reasons`` lists what is missing or unsupported. `apr inspect`, `validate` and `stamp` still
-    work on such a file; `run`, `pretrain --init`, `qa` and `export` refuse it."""
-
-    code = "unsupported-architecture"
-    exit_code = EXIT_VALIDATION
-
-    def __init__(self, message: str, *, architecture: str, reasons: tuple[str, ...] = (), **kwargs: Any) -> None:
-        self.architecture = architecture
-        self.reasons = tuple(reasons)
-        super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["architecture"] = self.architecture
-        document["reasons"] = list(self.reasons)
-        return document
-
-
 # --- caller mistakes ----------------------------------------------------------------------------
 
 
@@ -373,6 +351,28 @@ class ModelConfigError(AprError, ValueError):
 
     code = "invalid-model-config"
     exit_code = EXIT_VALIDATION
+
+
+class UnsupportedArchitectureError(ModelConfigError):
+    """The architecture is not one the runtime implements exactly (`apr.arch.REGISTRY`), or the
+    config asks for a feature its module does not implement (a rope scaling type, a sliding window,
+    softcapping), or its tensors do not fit the family's schema. ``architecture`` names it and
+    ``reasons`` lists what is missing or unsupported. `apr inspect`, `validate` and `stamp` still
+    work on such a file; `run`, `pretrain --init`, `qa` and `export` refuse it."""
+
+    code = "unsupported-architecture"
+    exit_code = EXIT_VALIDATION
+
+    def __init__(self, message: str, *, architecture: str, reasons: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.architecture = architecture
+        self.reasons = tuple(reasons)
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = super().to_dict()
+        document["architecture"] = self.architecture
+        document["reasons"] = list(self.reasons)
+        return document
 
 
 class InitCheckpointError(AprError, ValueError):

@@ -32,7 +32,7 @@ class Refusal:
 
     @property
     def message(self) -> str:
-        return f"architecture {self.architecture!r} is not implemented exactly: {'; '.join(self.reasons)}"
+        return f"the runtime does not implement architecture {self.architecture!r} exactly: {'; '.join(self.reasons)}"
 
     def error(self, *, path: str | None = None) -> UnsupportedArchitectureError:
         return UnsupportedArchitectureError(self.message, architecture=self.architecture, reasons=self.reasons,

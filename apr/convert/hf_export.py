@@ -26,7 +26,7 @@ import numpy as np
 
 from apr.convert.export_fields import utf8_text
 from apr.convert.outputs import check_folder_output, folder_output
-from apr.errors import ConvertError, ModelConfigError
+from apr.errors import ConvertError, ModelConfigError, UnsupportedArchitectureError
 from apr.format import PackedTensor, open_file
 from apr.format.dtypes import DType, element_count
 from apr.format.footer_check import Damage, FooterCheck, refuse_damage
@@ -76,6 +76,8 @@ def model_config_of(reader: Any) -> Any:
         config = ModelConfig.from_metadata(reader.metadata, shapes, path=reader.path)
         check_against_tensors(config, shapes, path=reader.path)
         return config
+    except UnsupportedArchitectureError:
+        raise  # the registry's refusal, naming the architecture: not rewrapped
     except ModelConfigError as err:
         raise ConvertError(f"cannot describe this model for export: {err.message}", path=reader.path,
                            field=err.field, hint=err.hint) from err

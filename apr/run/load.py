@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from apr.errors import ConvertError, MissingTokenizerError, ModelConfigError
+from apr.errors import ConvertError, MissingTokenizerError, ModelConfigError, UnsupportedArchitectureError
 from apr.format import open_file
 from apr.tokenizer import TokenizerRecord, build_tokenizer, has_embedded_tokenizer, record_from_metadata
 
@@ -73,6 +73,8 @@ def checked_config(reader: Any, path: str) -> Any:
     try:
         config = ModelConfig.from_metadata(reader.metadata, shapes, path=path)
         check_against_tensors(config, shapes, path=path)
+    except UnsupportedArchitectureError:
+        raise  # the registry's refusal, naming the architecture: not rewrapped
     except ModelConfigError as err:
         raise ConvertError(f"cannot run this model: {err.message}", path=path, field=err.field,
                            hint=err.hint) from err

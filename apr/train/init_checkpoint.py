@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from apr.arch import REGISTRY, architecture_from_metadata
-from apr.errors import EXIT_NOT_FOUND, FormatError, InitCheckpointError, ModelConfigError, TokenizerError
+from apr.errors import (
+    EXIT_NOT_FOUND,
+    FormatError,
+    InitCheckpointError,
+    ModelConfigError,
+    TokenizerError,
+    UnsupportedArchitectureError,
+)
 from apr.identity import validate_init_arch_matches_tensor_evidence
 from apr.tokenizer import TokenizerRecord, has_embedded_tokenizer, record_from_metadata
 from apr.train.bounds import check_against_tensors, tensor_shape_problems
@@ -140,6 +147,8 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
 def _config_from(metadata: dict[str, Any], names: list[str], file: Path) -> ModelConfig:
     try:
         return ModelConfig.from_metadata(metadata, names, path=os.fspath(file))
+    except UnsupportedArchitectureError:
+        raise  # the registry's refusal, naming the architecture: not rewrapped
     except ModelConfigError as err:
         raise InitCheckpointError(
             f"{BAD_METADATA}: --init APR file has missing or invalid architecture metadata "

@@ -46,7 +46,7 @@ def test_unsupported_features_are_refused_by_name(extra: dict) -> None:
 
 
 def test_unknown_family_and_missing_field() -> None:
-    with pytest.raises(ModelConfigError, match="not llama, qwen2 or qwen3"):
+    with pytest.raises(ModelConfigError, match="does not implement architecture 'gpt2'"):
         ModelConfig.from_hf_config({**TINY_CONFIG, "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]})
     document = dict(TINY_CONFIG)
     document.pop("intermediate_size")
