@@ -133,11 +133,16 @@ def test_falsify_ready_006_architecture_claim_contradicts_tensors(tmp_path: Path
     path = build_checkpoint(tmp_path / "m.apr", tokenizer=tok_meta, overrides={"architecture": "LlamaForCausalLM"})
     card = _card(path, tmp_path / "CARD.md")
     report = _readiness(path, card)
-    assert [g.name for g in report.failed] == ["qa"]
+    # the runtime refuses conflicting claims too, so the smoke run and the export fail with qa:
+    # every blocker names the one stamp that makes the claims agree with the tensors
+    assert [g.name for g in report.failed] == ["qa", "smoke_run", "export"]
+    for gate in report.failed:
+        assert f"apr stamp {path} --architecture qwen2 --hf-architecture Qwen2ForCausalLM --hf-model-type qwen2 " \
+               "--in-place" in (gate.fix or ""), gate.name
+        assert "the tensors are qwen2" in gate.message or "contradicts the tensors (qwen2)" in gate.message
     qa = _gate(report, "qa")
     assert "capability_match" in qa.message and "qwen2" in qa.message
     fix = qa.fix or ""
-    assert "--architecture qwen2" in fix
     _run_fix(fix.split(" ; ")[0])
     assert _readiness(path, card).verdict == "GO"
 

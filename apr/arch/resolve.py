@@ -35,8 +35,12 @@ class Refusal:
         return f"the runtime does not implement architecture {self.architecture!r} exactly: {'; '.join(self.reasons)}"
 
     def error(self, *, path: str | None = None) -> UnsupportedArchitectureError:
+        """The error to raise; a ``FILE`` placeholder in the hint becomes ``path`` (shell-quoted)."""
+        import shlex
+
+        hint = self.hint.replace(" FILE ", f" {shlex.quote(path)} ") if path else self.hint
         return UnsupportedArchitectureError(self.message, architecture=self.architecture, reasons=self.reasons,
-                                            path=path, field="architecture", hint=self.hint)
+                                            path=path, field="architecture", hint=hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,23 @@ def resolve_architecture(
     return Resolution(name, spec=spec)
 
 
+def _conflicting_claims(claims: list[tuple[str, str]], names: list[str] | None) -> Refusal:
+    """Claims that name more than one architecture: the tensors say which stamp makes them agree."""
+    from apr.identity import family_from_tensor_names, salvage_command
+
+    shown = ", ".join(f"{k}={v!r}" for k, v in claims)
+    reasons = [f"the metadata names more than one architecture ({shown})"]
+    family = family_from_tensor_names(names) if names else "unknown"
+    if family in IMPLEMENTED:
+        reasons.append(f"the tensors are {family}")
+        hint = salvage_command(family, "FILE").replace(" -o <stamped.apr>", " --in-place")
+    else:
+        hint = "apr stamp FILE --architecture SLUG --hf-architecture CLASS --hf-model-type SLUG --in-place, " \
+               "with the architecture of the weights"
+    named = sorted({slug_of(v) or v for _, v in claims})
+    return Refusal(named[0], tuple(reasons), f"{hint} ({KEEP_WORKING})")
+
+
 def architecture_from_metadata(metadata: Mapping[str, Any], tensor_names: Iterable[str] | None = None) -> Resolution:
     """The architecture APR metadata claims, as a `Resolution`.
 
@@ -127,11 +148,7 @@ def architecture_from_metadata(metadata: Mapping[str, Any], tensor_names: Iterab
     slugs = {value: slug_of(value) for _, value in claims}
     named = sorted({s or v for v, s in slugs.items()})
     if len(named) > 1:
-        shown = ", ".join(f"{k}={v!r}" for k, v in claims)
-        refusal = Refusal(named[0], (f"the metadata names more than one architecture ({shown})",),
-                          f"apr stamp FILE --architecture SLUG --hf-architecture CLASS --hf-model-type SLUG "
-                          f"--in-place, with the architecture of the weights ({KEEP_WORKING})")
-        return Resolution(named[0], refusal=refusal)
+        return Resolution(named[0], refusal=_conflicting_claims(claims, names))
     if named:
         return resolve_architecture(named[0], metadata, names)
     if names:

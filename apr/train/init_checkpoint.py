@@ -121,6 +121,7 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
         claim = metadata.get("architecture")
         validate_init_arch_matches_tensor_evidence(claim if isinstance(claim, str) else None, names,
                                                    path=os.fspath(file))
+        _check_tensor_presence(resolution.architecture, names, file)
         config = _config_from(metadata, names, file)
         if target is not None:
             differences = config_differences(config, target)
@@ -142,6 +143,20 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
                 path=file, field=err.field, hint="re-stamp it: apr stamp FILE --tokenizer DIR -o STAMPED.apr",
             ) from err
     return InitCheckpoint(path=os.fspath(file), config=config, tensors=tensors, metadata=metadata, tokenizer=tokenizer)
+
+
+def _check_tensor_presence(architecture: str, names: list[str], file: Path) -> None:
+    """FALSIFY-APR-PRETRAIN-INIT-011 on names: every tensor its registry entry requires, and no other."""
+    from apr.arch.schema import schema_problems
+
+    spec = REGISTRY.get(architecture)
+    problems = schema_problems(spec.schema, names) if spec is not None else []
+    if problems:
+        raise InitCheckpointError(
+            f"{BAD_TENSORS}: --init tensors do not match the {architecture} architecture: {'; '.join(problems)}",
+            falsifier=BAD_TENSORS, path=file, field="tensors",
+            hint="the file lost or gained tensors; re-export the checkpoint from its source",
+        )
 
 
 def _config_from(metadata: dict[str, Any], names: list[str], file: Path) -> ModelConfig:

@@ -270,27 +270,59 @@ def test_metadata_plausibility_passes_real_values_and_fails_with_the_reimport_fi
                        "so rope_theta and friends are real")
 
 
+# One decoder layer as Hugging Face names it (written out here, not read from apr.arch).
+_LLAMA_FULL = ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+               *(f"model.layers.0.{s}" for s in (
+                   "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                   "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+                   "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")))
+_QWEN2_FULL = _LLAMA_FULL + tuple(f"model.layers.0.self_attn.{p}_proj.bias" for p in "qkv")
+_QWEN3_FULL = _LLAMA_FULL + ("model.layers.0.self_attn.q_norm.weight", "model.layers.0.self_attn.k_norm.weight")
+_IMPLEMENTED = "the runtime implements llama, mistral, qwen2, qwen3; run this model with transformers " \
+               "(apr inspect, apr validate and apr stamp still work on this file)"
+
+
+def _refused(arch: str, reason: str) -> str:
+    return f"the runtime does not implement architecture {arch!r} exactly: {reason}"
+
+
 @pytest.mark.parametrize(("names", "claim", "passed", "message"), [
-    (QWEN2_NAMES, None, True, "qwen2 is supported by apr run"),
-    (QWEN2_NAMES, "Qwen2ForCausalLM", True, "qwen2 is supported by apr run"),
-    (LLAMA_NAMES, "llama", True, "llama is supported by apr run"),
-    (("model.layers.0.self_attn.q_norm.weight",), None, True, "qwen3 is supported by apr run"),
-    (("blk.0.attn_q.weight",), "LlamaForCausalLM", True, "llama is supported by apr run"),  # tensors unknown: the claim
+    (_QWEN2_FULL, None, True, "qwen2 is supported by apr run"),
+    (_QWEN2_FULL, "Qwen2ForCausalLM", True, "qwen2 is supported by apr run"),
+    (_LLAMA_FULL, "llama", True, "llama is supported by apr run"),
+    (_LLAMA_FULL[:2] + _LLAMA_FULL[3:], None, True, "llama is supported by apr run"),  # tied: no lm_head
+    (_LLAMA_FULL, "mistral", True, "mistral is supported by apr run"),  # the claim picks among equal schemas
+    (_QWEN3_FULL, None, True, "qwen3 is supported by apr run"),
+    (_QWEN2_FULL, 7, True, "qwen2 is supported by apr run"),  # a claim that is not a string is no claim
+    (_QWEN2_FULL, ["LlamaForCausalLM"], True, "qwen2 is supported by apr run"),  # nor is a list (no lookup)
+    # near misses: one tensor short, one tensor foreign, nothing the registry knows
+    (_LLAMA_FULL[1:], "llama", False, _refused("llama", "1 missing tensor: model.embed_tokens.weight")),
+    (_LLAMA_FULL + ("model.layers.0.mlp.experts.0.up_proj.weight",), "llama", False,
+     _refused("llama", "1 unexpected tensor: model.layers.0.mlp.experts.0.up_proj.weight")),
     (("blk.0.attn_q.weight",), "WeirdForCausalLM", False,
-     "family 'unknown' is not one `apr run` supports (llama, qwen2, qwen3)"),
-    (("blk.0.attn_q.weight",), None, False, "family 'unknown' is not one `apr run` supports (llama, qwen2, qwen3)"),
-    (("transformer.h.0.attn.c_attn.weight",), None, False,
-     "family 'gpt2' is not one `apr run` supports (llama, qwen2, qwen3)"),
-    (("blk.0.attn_q.weight",), "GPT2LMHeadModel", False,
-     "family 'gpt2' is not one `apr run` supports (llama, qwen2, qwen3)"),
-    (QWEN2_NAMES, 7, True, "qwen2 is supported by apr run"),  # a claim that is not a string is no claim
-    (QWEN2_NAMES, ["LlamaForCausalLM"], True, "qwen2 is supported by apr run"),  # nor is a list (no lookup)
+     _refused("WeirdForCausalLM", "it is not a model_type the registry knows")),
+    (("blk.0.attn_q.weight",), None, False, _refused("unknown", "no architecture is named")),
 ])
 def test_capability_match_decides_on_the_tensors_then_the_claim(names, claim, passed, message) -> None:
     meta = {} if claim is None else {"architecture": claim}
     result = gate_capability_match(_session(tensor_names=list(names), metadata=meta))
-    assert result.to_dict() == {"name": "capability_match", "passed": passed, "skipped": False, "message": message,
-                                "value": None, "threshold": None, "duration_ms": 0.0}
+    expected = {"name": "capability_match", "passed": passed, "skipped": False, "message": message,
+                "value": None, "threshold": None, "duration_ms": 0.0}
+    if not passed:
+        expected["fix"] = _IMPLEMENTED
+    assert result.to_dict() == expected
+
+
+@pytest.mark.parametrize(("names", "claim", "architecture"), [
+    (("transformer.h.0.attn.c_attn.weight",), None, "gpt2"),
+    (("blk.0.attn_q.weight",), "GPT2LMHeadModel", "gpt2"),
+    (_LLAMA_FULL, "gemma", "gemma"),
+])
+def test_capability_match_refuses_a_family_the_runtime_does_not_implement(names, claim, architecture) -> None:
+    meta = {} if claim is None else {"architecture": claim}
+    result = gate_capability_match(_session(tensor_names=list(names), metadata=meta))
+    assert (result.passed, result.skipped, result.fix) == (False, False, _IMPLEMENTED)
+    assert result.message.startswith(_refused(architecture, "the runtime does not implement it: "))
 
 
 def test_capability_match_fails_a_contradicting_claim_with_the_in_place_stamp() -> None:

@@ -27,7 +27,10 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from apr.cli.main import main
-from apr.errors import AprError, ConvertError, DatasetError, InferenceError, ModelConfigError, TokenizerError, UsageError
+from apr.errors import (
+    AprError, ConvertError, DatasetError, InferenceError, ModelConfigError, TokenizerError, UnsupportedArchitectureError,
+    UsageError,
+)
 from apr.format import open_file, save_file
 from tests.convert.tiny_hf import build_hf_folder, train_tokenizer
 from tests.reliability.runtime_probe import measure
@@ -154,12 +157,23 @@ def test_falsify_reliability_013_error_names_field_claim_and_tensors(tiny, capsy
 
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-013")
 def test_falsify_reliability_013_unconfirmed_dimension_bounded_by_ratio(tiny):
-    """No embedding to pin vocab_size: the claim may imply at most 10x the values present."""
+    """No embedding to pin vocab_size: the claim may imply at most 10x the values present.
+
+    `apr run` never gets that far (the registry refuses a file without its embedding by name,
+    before any shape is trusted), so the bound is attacked directly as well."""
     from apr.run import load_model
+    from apr.train.bounds import check_against_tensors
+    from apr.train.config import ModelConfig
 
     path = tiny.variant("noembed.apr", {"vocab_size": 2**40}, drop=("model.embed_tokens.weight", "lm_head.weight"))
-    with no_model_built(), pytest.raises(ConvertError) as info:
+    with no_model_built(), pytest.raises(UnsupportedArchitectureError) as refused:
         load_model(path)
+    assert "1 missing tensor: model.embed_tokens.weight" in refused.value.message
+    with open_file(path) as reader:
+        shapes = {name: tuple(reader.entry(name).shape) for name in reader.keys()}
+        config = ModelConfig.from_metadata(reader.metadata)  # no names: the shape alone
+    with pytest.raises(ModelConfigError) as info:
+        check_against_tensors(config, shapes, path=path)
     assert info.value.field == "vocab_size" and "10x" in info.value.message and "parameters" in info.value.message
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from apr.errors import ArchitectureMismatchError, InitCheckpointError
+from apr.errors import ArchitectureMismatchError, InitCheckpointError, UnsupportedArchitectureError
 from apr.format import load_file, open_file, save_file
 from apr.train.init_checkpoint import load_init_checkpoint
 
@@ -193,12 +193,24 @@ def test_falsify_init_arch_match_001_rejects_qwen2_stamped_llama(tmp_path: Path)
 
 
 @pytest.mark.falsifies("FALSIFY-INIT-ARCH-MATCH-001")
-@pytest.mark.parametrize("claim", ["qwen2", "Qwen2ForCausalLM", "WeirdNovelArchForCausalLM", None])
+@pytest.mark.parametrize("claim", ["qwen2", "Qwen2ForCausalLM", None])
 def test_falsify_init_arch_match_001_no_false_positive(tmp_path: Path, short_run: dict, claim) -> None:
     path = rewrite(epoch_ckpt(short_run, 0), tmp_path / "ok.apr",
                    metadata_changes={} if claim is None else {"architecture": claim},
                    metadata_drop=("architecture",) if claim is None else ())
     assert load_init_checkpoint(path).config.family == "qwen2"
+
+
+def test_an_unknown_claim_is_refused_by_the_registry_not_guessed(tmp_path: Path, short_run: dict) -> None:
+    """An architecture nobody implements is no arch-match false positive, and no licence to run
+    the tensors' family either: the registry refuses it, naming it, with the stamp that fixes it."""
+    path = rewrite(epoch_ckpt(short_run, 0), tmp_path / "weird.apr",
+                   metadata_changes={"architecture": "WeirdNovelArchForCausalLM"})
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        load_init_checkpoint(path)
+    assert not isinstance(info.value, ArchitectureMismatchError)
+    assert "WeirdNovelArchForCausalLM" in info.value.message and info.value.exit_code == 5
+    assert f"apr stamp {path} --architecture qwen2 " in (info.value.hint or "")
 
 
 @pytest.mark.falsifies("FALSIFY-INIT-ARCH-MATCH-001")
