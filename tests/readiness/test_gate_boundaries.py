@@ -47,7 +47,7 @@ from apr.qa.gates import (
     gate_throughput,
 )
 from apr.qa.throughput import UNIT, Clocks, ThroughputSample
-from tests.stamp_builders import LLAMA_NAMES, QWEN2_NAMES, write_checkpoint
+from tests.stamp_builders import QWEN2_NAMES, write_checkpoint
 
 GATE_KEYS = ["name", "passed", "skipped", "message", "value", "threshold", "duration_ms"]
 REPORT_KEYS = ["model", "sha256", "passed", "verdict", "gates", "gates_executed", "gates_skipped",

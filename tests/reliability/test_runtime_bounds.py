@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from apr.cli.main import main
 from apr.errors import (
-    AprError, ConvertError, DatasetError, InferenceError, ModelConfigError, TokenizerError, UnsupportedArchitectureError,
+    AprError, DatasetError, InferenceError, ModelConfigError, TokenizerError, UnsupportedArchitectureError,
     UsageError,
 )
 from apr.format import open_file, save_file

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from apr.errors import ArchitectureMismatchError, InitCheckpointError, UnsupportedArchitectureError
+from apr.errors import ArchitectureMismatchError, UnsupportedArchitectureError
 from apr.format import load_file, open_file, save_file
 from apr.train.init_checkpoint import load_init_checkpoint
 
