@@ -15,11 +15,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apr.arch import IMPLEMENTED, NOT_IMPLEMENTED, REGISTRY, resolve_architecture
+import apr.arch.resolve as arch_resolve
+from apr.arch import IMPLEMENTED, NOT_IMPLEMENTED, REGISTRY
 from apr.arch.registry import slug_of
 from apr.cli.main import main
 
 # --- FALSIFY-ARCH-REG-001: the registry, as a pure function ------------------------------------
+
+
+def resolve_architecture(*args, **kwargs):
+    """Looked up at each call, so a declared mutant of `apr.arch.resolve` is the one under test."""
+    return arch_resolve.resolve_architecture(*args, **kwargs)
 
 
 def _names(family: str, layers: int, tied: bool) -> list[str]:
