@@ -84,11 +84,18 @@ REGISTRY: dict[str, ArchSpec] = {
         tensor_family="qwen3", gguf_arch="qwen3", gguf_permute_qk=False, rope_type=2,
         aliases=("Qwen3ForCausalLM", "Qwen3"),
     ),
+    "gemma": ArchSpec(
+        "gemma", "GemmaForCausalLM", _MODULE, _LLAMA_SCHEMA,
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.GELU_TANH, Feature.NORM_PLUS_ONE, Feature.SCALED_EMBEDDINGS}),
+        # llama.cpp's Gemma converter neither permutes q/k (NEOX rope) nor keeps the zero-centred
+        # norms: it writes 1 + weight (apr.convert.gguf_export)
+        tensor_family="llama", gguf_arch="gemma", gguf_permute_qk=False, rope_type=2,
+        aliases=("GemmaForCausalLM", "Gemma"),
+    ),
 }
 
 # Families people import that the runtime does not implement, and what it lacks for each.
 NOT_IMPLEMENTED: dict[str, str] = {
-    "gemma": "RMSNorm with (1 + weight), a GELU (tanh) MLP and embeddings scaled by sqrt(hidden_size)",
     "gemma2": "Gemma's maths plus attention and final-logit softcapping, pre/post feed-forward norms, "
               "alternating sliding-window layers and query_pre_attn_scalar",
     "gemma3": "Gemma 2's maths plus q/k norms, local/global RoPE and a 5:1 sliding-window pattern",
@@ -108,7 +115,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
 
 # Other spellings of the not-implemented families (HF classes, identity slugs).
 _NOT_IMPLEMENTED_ALIASES: dict[str, str] = {
-    "GemmaForCausalLM": "gemma", "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3",
+    "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3",
     "Gemma3ForConditionalGeneration": "gemma3", "gemma3_text": "gemma3",
     "Phi3ForCausalLM": "phi3", "PhiForCausalLM": "phi", "phi4": "phi3", "Phi3": "phi3", "Phi": "phi",
     "Olmo2ForCausalLM": "olmo2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3MoeForCausalLM": "qwen3_moe",

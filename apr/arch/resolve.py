@@ -66,7 +66,7 @@ def _config_problems(spec: ArchSpec, settings: Mapping[str, Any]) -> list[str]:
     problems = list(other)
     for feature, value in features.items():
         if not spec.honours(feature):
-            shown = f" ({value})" if feature is Feature.SOFTCAPPING else \
+            shown = f" ({value})" if feature in (Feature.SOFTCAPPING, Feature.GELU_TANH) else \
                 f" of {value} tokens, shorter than the context" if feature is Feature.SLIDING_WINDOW else ""
             problems.append(f"{feature.value}{shown}, which the {spec.model_type} module does not implement")
     kind = rope_scaling_type(settings)
@@ -97,7 +97,7 @@ def resolve_architecture(
         tensor_names: the checkpoint's tensors (Hugging Face names), if any.
 
     Example:
-        >>> resolve_architecture("gemma").refusal.reasons[0][:34]
+        >>> resolve_architecture("gemma2").refusal.reasons[0][:34]
         'the runtime does not implement it:'
         >>> resolve_architecture("mistral", {"sliding_window": 4}).spec.model_type
         'mistral'

@@ -240,11 +240,27 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
     if value is not None and not isinstance(value, PackedTensor) and value.dtype.kind not in "fV":
         raise ConvertError(f"tensor {name!r} is an integer tensor; GGUF export takes float weights", field=name)
     require_finite(name, values, kind)
+    offset = gguf_norm_offset(config.family, name)
+    if offset:
+        values = values + np.float32(offset)
     if permute:
         values = permute_qk(values, heads)
     array, raw_dtype = _encode(values, kind)
     err = relative_rmse(values, array, raw_dtype) if measure_error and kind not in ("F32",) else None
     return array, raw_dtype, kind, err
+
+
+def gguf_norm_offset(family: str, name: str) -> float:
+    """What llama.cpp's converter adds to a tensor: 1 to Gemma's zero-centred RMSNorm weights
+    (llama.cpp's norm multiplies by the stored weight; Gemma's by 1 + weight), else 0.
+
+    Example:
+        >>> gguf_norm_offset("gemma", "model.norm.weight"), gguf_norm_offset("llama", "model.norm.weight")
+        (1.0, 0.0)
+    """
+    from apr.arch import REGISTRY, Feature
+
+    return 1.0 if REGISTRY[family].honours(Feature.NORM_PLUS_ONE) and name.endswith("norm.weight") else 0.0
 
 
 def _gguf_arch(config: Any, path: str | None) -> str:

@@ -108,7 +108,7 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
         raise InferenceError(f"the sequence would reach {start + T} tokens, over the cache's {cache.capacity}",
                              hint="lower --max-tokens or shorten the prompt")
     cache.reserve(start + T)
-    x = stack.embed_tokens(input_ids)  # (B, T, C)
+    x = stack.embed(input_ids)  # (B, T, C)
     positions = torch.arange(start, start + T, device=input_ids.device)
     cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
     window = model.config.sliding_window

@@ -1,4 +1,4 @@
-"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3) as one frozen record.
+"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
 transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from apr.arch import IMPLEMENTED, REGISTRY, Feature, require_architecture, spec_from_metadata
-from apr.arch.features import active_sliding_window
+from apr.arch.features import ACTIVATIONS, active_sliding_window, activation_of
 from apr.errors import AprFileNotFoundError, AprIOError, ModelConfigError
 
 SUPPORTED_FAMILIES: tuple[str, ...] = IMPLEMENTED
@@ -30,6 +30,8 @@ _HF_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768},
     "qwen3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768, "head_dim": 128},
     "mistral": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 4096 * 32},
+    "gemma": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
+              "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True},
 }
 
 
@@ -56,6 +58,7 @@ class ModelConfig:
     tie_word_embeddings: bool = True
     initializer_range: float = 0.02  # std of the normal init, as Hugging Face's _init_weights
     sliding_window: int | None = None  # mistral: each query sees itself and the window - 1 keys before it
+    hidden_act: str = "silu"  # the MLP's activation: gemma's is gelu_pytorch_tanh
 
     def __post_init__(self) -> None:
         if self.family not in SUPPORTED_FAMILIES:
@@ -83,6 +86,11 @@ class ModelConfig:
                 and self.initializer_range >= 0):
             raise ModelConfigError(f"initializer_range must be a finite number >= 0, got {self.initializer_range!r}",
                                    field="initializer_range")
+        needs = ACTIVATIONS.get(self.hidden_act, Feature.GELU_TANH) if isinstance(self.hidden_act, str) else None
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS or \
+                (needs is not None and not REGISTRY[self.family].honours(needs)):
+            raise ModelConfigError(f"a {self.family} model cannot use activation {self.hidden_act!r}",
+                                   field="hidden_act", hint="use silu (gemma: gelu_pytorch_tanh)")
         if self.sliding_window is not None:
             if not REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
                 raise ModelConfigError(f"a {self.family} model has no sliding window (got {self.sliding_window!r})",
@@ -103,6 +111,16 @@ class ModelConfig:
     def qk_norm(self) -> bool:
         """qwen3 normalises each query and key head (RMSNorm over head_dim) before RoPE."""
         return REGISTRY[self.family].honours(Feature.QK_NORM)
+
+    @property
+    def norm_plus_one(self) -> bool:
+        """gemma: every RMSNorm scales by (1 + weight), its weights centred on zero."""
+        return REGISTRY[self.family].honours(Feature.NORM_PLUS_ONE)
+
+    @property
+    def embed_scale(self) -> float | None:
+        """gemma multiplies the embeddings by sqrt(hidden_size); ``None`` for the others."""
+        return self.hidden_size ** 0.5 if REGISTRY[self.family].honours(Feature.SCALED_EMBEDDINGS) else None
 
     @property
     def hf_architecture(self) -> str:
@@ -205,9 +223,10 @@ class ModelConfig:
             rope_theta=_real(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"])), "rope_theta",
                              path),
             rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
-            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+            tie_word_embeddings=bool(config.get("tie_word_embeddings", defaults.get("tie_word_embeddings", False))),
             initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
             sliding_window=_window(family, config),
+            hidden_act=activation_of(config, defaults.get("hidden_act", "silu")),
         )
 
     @classmethod
@@ -252,9 +271,9 @@ class ModelConfig:
             "rms_norm_eps": self.rms_norm_eps,
             "tie_word_embeddings": self.tie_word_embeddings,
             "initializer_range": self.initializer_range,
-            "hidden_act": "silu",
+            "hidden_act": self.hidden_act,
         }
-        if self.family in ("llama", "qwen3", "mistral"):
+        if self.family in ("llama", "qwen3", "mistral", "gemma"):
             config["attention_bias"] = False
         if self.family == "llama":
             config["mlp_bias"] = False
@@ -285,6 +304,7 @@ class ModelConfig:
             "param_count": self.param_count,
             "tied_embeddings": self.tie_word_embeddings,
             **({"sliding_window": self.sliding_window} if self.sliding_window is not None else {}),
+            **({"hidden_act": self.hidden_act} if self.hidden_act != "silu" else {}),
         }
 
     @classmethod
@@ -332,6 +352,7 @@ class ModelConfig:
             rms_norm_eps=_real(metadata.get("rms_norm_eps") or 1e-6, "rms_norm_eps", path),
             tie_word_embeddings=tied,
             sliding_window=_window(family, metadata),
+            hidden_act=activation_of(metadata, _HF_DEFAULTS[family].get("hidden_act", "silu")),
         )
 
     def with_(self, **changes: Any) -> "ModelConfig":
@@ -345,6 +366,7 @@ class ModelConfig:
 ARCH_FIELDS: tuple[str, ...] = (
     "family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
     "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings", "sliding_window",
+    "hidden_act",
 )
 
 
@@ -420,11 +442,12 @@ def _refuse_unsupported(config: Mapping[str, Any], family: str, path: str | None
         rope_type = rope_parameters.get("rope_type")
     if rope_type not in (None, "default"):
         problems.append(f"rope scaling {rope_type!r}")
-    if config.get("hidden_act", "silu") != "silu":
-        problems.append(f"hidden_act {config.get('hidden_act')!r}")
+    activation = activation_of(config, _HF_DEFAULTS[family].get("hidden_act", "silu"))
+    if activation != "silu" and not REGISTRY[family].honours(ACTIVATIONS.get(activation) or Feature.GELU_TANH):
+        problems.append(f"hidden_act {activation!r}")
     if config.get("mlp_bias"):
         problems.append("mlp_bias")
-    if family in ("llama", "qwen3") and config.get("attention_bias"):
+    if not REGISTRY[family].honours(Feature.QKV_BIAS) and config.get("attention_bias"):
         problems.append("attention_bias")
     if config.get("use_sliding_window"):
         problems.append("use_sliding_window")

@@ -1,7 +1,8 @@
-"""A decoder-only transformer (llama, mistral, qwen2, qwen3) in plain PyTorch, top to bottom.
+"""A decoder-only transformer (llama, mistral, qwen2, qwen3, gemma) in plain PyTorch, top to bottom.
 
 Parameter names and maths are Hugging Face's (``model.layers.N.self_attn.q_proj.weight``, RMSNorm
-computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention, mistral's sliding window), so a state dict moves
+computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention, mistral's sliding window, gemma's
+(1 + weight) norms, GELU (tanh) MLP and scaled embeddings), so a state dict moves
 between this model and ``transformers``' ``*ForCausalLM`` unchanged and both give the same logits.
 Attention goes through ``scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
 
@@ -21,17 +22,24 @@ from apr.train.loss import linear_cross_entropy
 
 
 class RMSNorm(nn.Module):
-    """x / rms(x) * weight, computed in fp32 whatever the input dtype (as Hugging Face does)."""
+    """x / rms(x) * weight, computed in fp32 whatever the input dtype (as Hugging Face does).
 
-    def __init__(self, dim: int, eps: float) -> None:
+    ``plus_one`` is Gemma's form: the weight is centred on zero (initialised to zeros) and the
+    product (x / rms(x)) * (1 + weight) is taken in fp32 before the cast back, as GemmaRMSNorm does.
+    """
+
+    def __init__(self, dim: int, eps: float, *, plus_one: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.weight = nn.Parameter(torch.zeros(dim) if plus_one else torch.ones(dim))
         self.eps = eps
+        self.plus_one = plus_one
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        if self.plus_one:
+            return (x * (1.0 + self.weight.float())).to(dtype)
         return self.weight * x.to(dtype)
 
 
@@ -79,8 +87,8 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
         self.o_proj = nn.Linear(q_dim, config.hidden_size, bias=False)
         if config.qk_norm:
-            self.q_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
-            self.k_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
+            self.q_norm = RMSNorm(config.head_dim, config.rms_norm_eps, plus_one=config.norm_plus_one)
+            self.k_norm = RMSNorm(config.head_dim, config.rms_norm_eps, plus_one=config.norm_plus_one)
         self.qk_norm = config.qk_norm
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -108,17 +116,25 @@ class Attention(nn.Module):
         return self.o_proj(y)  # (B, T, C)
 
 
+def activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The MLP's gate activation by its config.json name (`apr.arch.features.ACTIVATIONS`)."""
+    if name == "gelu_pytorch_tanh":
+        return F.gelu(x, approximate="tanh")
+    return F.silu(x)
+
+
 class MLP(nn.Module):
-    """SwiGLU: down(silu(gate(x)) * up(x))."""
+    """Gated MLP: down(act(gate(x)) * up(x)); SwiGLU with silu, GeGLU (tanh) for gemma."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
         self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.hidden_act = config.hidden_act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # (B, T, I) -> (B, T, C)
+        return self.down_proj(activation(self.hidden_act, self.gate_proj(x)) * self.up_proj(x))  # (B,T,I)->(B,T,C)
 
 
 class DecoderLayer(nn.Module):
@@ -126,9 +142,10 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, plus_one=config.norm_plus_one)
         self.self_attn = Attention(config)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps,
+                                                plus_one=config.norm_plus_one)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -143,11 +160,19 @@ class DecoderStack(nn.Module):
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_layers))
-        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps, plus_one=config.norm_plus_one)
         self.head_dim, self.rope_theta = config.head_dim, config.rope_theta
+        self.embed_scale = config.embed_scale
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings (B, T, C); gemma scales them by sqrt(hidden_size), cast to their dtype first."""
+        x = self.embed_tokens(input_ids)
+        if self.embed_scale is not None:
+            x = x * torch.tensor(self.embed_scale, dtype=torch.float32, device=x.device).to(x.dtype)
+        return x
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        x = self.embed_tokens(input_ids)  # (B, T, C)
+        x = self.embed(input_ids)  # (B, T, C)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_theta, dtype)  # (T, D)
@@ -210,4 +235,4 @@ def flops_per_token(config: ModelConfig, seq_length: int) -> float:
     return 6.0 * config.param_count + 12.0 * config.num_layers * config.hidden_size * seq_length
 
 
-__all__ = ["CausalLM", "RMSNorm", "apply_rope", "causal_mask", "flops_per_token", "rope_cos_sin"]
+__all__ = ["CausalLM", "RMSNorm", "activation", "apply_rope", "causal_mask", "flops_per_token", "rope_cos_sin"]

@@ -16,6 +16,7 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 4}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 16}),
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", {"head_dim": 16, "sliding_window": 4}),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", {"head_dim": 16, "sliding_window": 4}),
     "qwen2_moe": ("Qwen2MoeConfig", "Qwen2MoeForCausalLM",
                   {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                    "shared_expert_intermediate_size": 64}),
@@ -25,7 +26,7 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
                                             "bos_token_id": None, "eos_token_id": None}),
 }
 
-NOT_IMPLEMENTED: tuple[str, ...] = ("gemma", "gemma2", "qwen2_moe", "olmo2", "phi3", "gpt2")
+NOT_IMPLEMENTED: tuple[str, ...] = ("gemma2", "gemma3", "qwen2_moe", "olmo2", "phi3", "gpt2")
 
 
 def build_model(model_type: str, vocab: int, *, seed: int = 0, tied: bool | None = None, **overrides: Any) -> Any:

@@ -51,6 +51,38 @@ def _original_to_hf_config(config: Any) -> dict[str, Any]:
         "head_dim": config.head_dim, "max_position_embeddings": config.max_position_embeddings,
         "rope_theta": config.rope_theta, "rms_norm_eps": config.rms_norm_eps,
         "tie_word_embeddings": config.tie_word_embeddings, "initializer_range": config.initializer_range,
-        "hidden_act": "silu", "attention_bias": False,
+        "hidden_act": config.hidden_act, "attention_bias": False,
     }
     return document
+
+
+def norm_without_plus_one(self: Any, x: Any) -> Any:
+    """RMSNorm in llama's form for every family: x / rms(x) * w (gemma's 1 + w dropped)."""
+    import torch
+
+    dtype = x.dtype
+    x = x.float()
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+    return self.weight * x.to(dtype)
+
+
+def embed_unscaled(self: Any, input_ids: Any) -> Any:
+    return self.embed_tokens(input_ids)
+
+
+def always_silu(name: str, x: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.silu(x)
+
+
+def hf_config_as_silu(self: Any) -> dict[str, Any]:
+    document = _original_to_hf_config(self)
+    document["hidden_act"] = "silu"
+    if self.sliding_window is not None:
+        document["sliding_window"] = self.sliding_window
+    return document
+
+
+def no_norm_offset(family: str, name: str) -> float:
+    return 0.0

@@ -79,12 +79,16 @@ _FLAGS = [
 ]
 
 
+# the flags a family's own module computes (mistral's window, gemma's GELU)
+_HONOURED = {("mistral", "sliding-window"), ("gemma", "gelu_pytorch_tanh")}
+
+
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
 @given(family=st.sampled_from(IMPLEMENTED), flag=st.sampled_from(_FLAGS))
 def test_falsify_arch_reg_001_flags_refused(family, flag):
     settings, word = flag
-    if family == "mistral" and word == "sliding-window":
-        assert resolve_architecture(family, settings).ok  # mistral honours its window
+    if (family, word) in _HONOURED:
+        assert resolve_architecture(family, settings).ok
         return
     result = resolve_architecture(family, settings)
     assert not result.ok and any(word in reason for reason in result.refusal.reasons), result
@@ -130,7 +134,7 @@ def _imported(tmp_path, tokenizer_dir, model_type, **overrides):
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-002")
-@pytest.mark.parametrize("model_type", ["gemma", "gemma2", "qwen2_moe", "olmo2", "phi3", "gpt2"])
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3", "qwen2_moe", "olmo2", "phi3", "gpt2"])
 def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_type, capsys):
     from apr.errors import UnsupportedArchitectureError
     from apr.train.init_checkpoint import load_init_checkpoint
@@ -159,7 +163,7 @@ def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_typ
 
 # --- FALSIFY-ARCH-REG-003: parity with transformers ---------------------------------------------
 
-PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral")
+PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma")
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-003")
@@ -183,29 +187,62 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
     steps = [forward_cached(loaded.model, ids[:, :5], cache, last_only=False)[0]]
     steps += [forward_cached(loaded.model, ids[:, t:t + 1], cache, last_only=False)[0] for t in range(5, 12)]
     assert float((torch.cat(steps) - theirs).abs().max()) <= 1e-4
+    # one training step's loss: the fused, chunked head + cross-entropy against transformers' loss
+    with torch.no_grad():
+        their_loss = float(reference(ids, labels=ids).loss)
+        our_loss = float(loaded.model(ids[:, :-1], ids[:, 1:]))
+    assert abs(their_loss - our_loss) <= 1e-4
 
 
 # --- FALSIFY-ARCH-REG-004: mistral HF -> APR -> HF ------------------------------------------------
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-004")
-def test_falsify_arch_reg_004_mistral_round_trip(tmp_path, tokenizer_dir):
+@pytest.mark.parametrize(("model_type", "window"), [("mistral", 4), ("gemma", None)])
+def test_falsify_arch_reg_004_round_trip(tmp_path, tokenizer_dir, model_type, window):
     transformers = pytest.importorskip("transformers")
     import torch
     from safetensors.numpy import load_file
 
     from apr.convert.hf_export import export_safetensors
 
-    reference, source, apr_file = _imported(tmp_path, tokenizer_dir, "mistral", tied=False)
+    reference, source, apr_file = _imported(tmp_path, tokenizer_dir, model_type, tied=model_type == "gemma")
     export_safetensors(apr_file, tmp_path / "out")
     before, after = load_file(source / "model.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
     assert sorted(before) == sorted(after)
     for name in before:
         assert before[name].dtype == after[name].dtype and before[name].tobytes() == after[name].tobytes(), name
     config = json.loads((tmp_path / "out" / "config.json").read_text())
-    assert config["model_type"] == "mistral" and config["sliding_window"] == 4
+    original = json.loads((source / "config.json").read_text())
+    assert config["model_type"] == model_type and config.get("sliding_window") == window
+    for key in ("hidden_act", "head_dim", "tie_word_embeddings", "rms_norm_eps", "num_key_value_heads"):
+        assert config[key] == original[key], key
     exported = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
-    assert type(exported).__name__ == "MistralForCausalLM"
+    assert type(exported).__name__ == type(reference).__name__
     ids = torch.arange(12)[None] % 50 + 5
     with torch.no_grad():
         assert float((exported(ids).logits - reference(ids).logits).abs().max()) <= 1e-4
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-005")
+def test_falsify_arch_reg_005_gemma_gguf_as_llama_cpp_converts_it(tmp_path, tokenizer_dir):
+    """llama.cpp's Gemma converter: architecture gemma, tensors not permuted, norms stored as 1 + w."""
+    gguf = pytest.importorskip("gguf")
+    from safetensors.numpy import load_file
+
+    from apr.convert.gguf_export import export_gguf
+
+    _, source, apr_file = _imported(tmp_path, tokenizer_dir, "gemma", tied=True)
+    export_gguf(apr_file, tmp_path / "m.gguf")
+    reader = gguf.GGUFReader(tmp_path / "m.gguf")
+    field = reader.fields["general.architecture"]
+    assert bytes(field.parts[field.data[0]]).decode() == "gemma"
+    tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
+    hf = load_file(source / "model.safetensors")
+    assert "output.weight" not in tensors  # tied: llama.cpp reads token_embd
+    np.testing.assert_array_equal(tensors["blk.0.attn_norm.weight"], hf["model.layers.0.input_layernorm.weight"] + 1)
+    np.testing.assert_array_equal(tensors["output_norm.weight"], hf["model.norm.weight"] + 1)
+    np.testing.assert_array_equal(tensors["blk.1.ffn_norm.weight"],
+                                  hf["model.layers.1.post_attention_layernorm.weight"] + 1)
+    np.testing.assert_array_equal(tensors["blk.0.attn_q.weight"], hf["model.layers.0.self_attn.q_proj.weight"])
+    np.testing.assert_array_equal(tensors["blk.0.attn_k.weight"], hf["model.layers.0.self_attn.k_proj.weight"])

@@ -1,0 +1,109 @@
+"""Gemma's pieces against formulas written out here in numpy (the default suite, no transformers).
+
+The transformers tier (FALSIFY-ARCH-REG-003..005) compares whole models; these pin each piece
+where CI runs: the (1 + w) norm, GELU with the tanh approximation, the sqrt(hidden) embedding
+scale, the config defaults Gemma's config.json leaves out, and the GGUF norm offset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+torch = pytest.importorskip("torch")
+
+from apr.convert.gguf_export import gguf_norm_offset  # noqa: E402
+from apr.train.config import ModelConfig  # noqa: E402
+from apr.train.model import CausalLM, RMSNorm, activation  # noqa: E402
+
+GEMMA = {"model_type": "gemma", "vocab_size": 40, "hidden_size": 16, "intermediate_size": 32,
+         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8}
+_floats = st.floats(-4, 4, width=32, allow_nan=False)
+
+
+@given(x=hnp.arrays(np.float32, (3, 8), elements=_floats), w=hnp.arrays(np.float32, 8, elements=_floats))
+def test_gemma_norm_scales_by_one_plus_weight(x, w):
+    norm = RMSNorm(8, 1e-6, plus_one=True)
+    with torch.no_grad():
+        norm.weight.copy_(torch.from_numpy(w))
+        ours = norm(torch.from_numpy(x)).numpy()
+    x64 = x.astype(np.float64)
+    expected = x64 / np.sqrt((x64 ** 2).mean(-1, keepdims=True) + 1e-6) * (1.0 + w.astype(np.float64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_gemma_norm_starts_as_the_identity_scale():
+    assert torch.equal(RMSNorm(4, 1e-6, plus_one=True).weight, torch.zeros(4))
+    assert torch.equal(RMSNorm(4, 1e-6).weight, torch.ones(4))
+
+
+@given(x=hnp.arrays(np.float32, 16, elements=_floats))
+def test_gelu_is_the_tanh_approximation_and_silu_stays_silu(x):
+    x64 = x.astype(np.float64)
+    tanh_gelu = 0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)))
+    np.testing.assert_allclose(activation("gelu_pytorch_tanh", torch.from_numpy(x)).numpy(), tanh_gelu,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activation("silu", torch.from_numpy(x)).numpy(), x64 / (1 + np.exp(-x64)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_gemma_embeddings_are_scaled_by_the_root_of_the_width():
+    config = ModelConfig.from_hf_config(GEMMA)
+    model = CausalLM(config)
+    ids = torch.tensor([[0, 5, 39]])
+    table = model.model.embed_tokens.weight.detach().numpy()
+    np.testing.assert_allclose(model.model.embed(ids)[0].detach().numpy(), table[[0, 5, 39]] * np.float32(4.0),
+                               rtol=1e-6)
+    llama = CausalLM(ModelConfig.from_hf_config({**GEMMA, "model_type": "llama"}))
+    assert torch.equal(llama.model.embed(ids), llama.model.embed_tokens(ids))
+
+
+def test_gemma_config_defaults_and_metadata_round_trip():
+    config = ModelConfig.from_hf_config(GEMMA)
+    assert (config.family, config.hidden_act, config.tie_word_embeddings, config.max_position_embeddings) == \
+        ("gemma", "gelu_pytorch_tanh", True, 8192)
+    assert config.norm_plus_one and config.embed_scale == 4.0
+    meta = config.to_metadata()
+    assert (meta["architecture"], meta["hf_architecture"], meta["hidden_act"], meta["rope_type"]) == \
+        ("gemma", "GemmaForCausalLM", "gelu_pytorch_tanh", 2)
+    assert ModelConfig.from_metadata(meta) == config
+    hf = config.to_hf_config()
+    assert (hf["model_type"], hf["hidden_act"], hf["attention_bias"], hf["tie_word_embeddings"]) == \
+        ("gemma", "gelu_pytorch_tanh", False, True)
+    # transformers 4's key wins over hidden_act, as GemmaMLP read it
+    assert ModelConfig.from_hf_config({**GEMMA, "hidden_act": "gelu_pytorch_tanh",
+                                       "hidden_activation": "silu"}).hidden_act == "silu"
+    llama = ModelConfig.from_hf_config({**GEMMA, "model_type": "llama"})
+    assert "hidden_act" not in llama.to_metadata() and not llama.norm_plus_one and llama.embed_scale is None
+
+
+@pytest.mark.parametrize("settings", [{"hidden_act": "gelu"}, {"hidden_act": "relu"},
+                                      {"use_bidirectional_attention": True}])
+def test_gemma_requests_the_module_does_not_compute_are_refused(settings):
+    from apr.errors import UnsupportedArchitectureError
+
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        ModelConfig.from_hf_config({**GEMMA, **settings})
+    assert info.value.architecture == "gemma" and info.value.exit_code == 5
+
+
+def test_a_llama_with_gemma_activation_is_refused():
+    from apr.errors import UnsupportedArchitectureError
+
+    with pytest.raises(UnsupportedArchitectureError, match="gelu_pytorch_tanh"):
+        ModelConfig.from_hf_config({**GEMMA, "model_type": "llama", "hidden_act": "gelu_pytorch_tanh"})
+
+
+@pytest.mark.parametrize(("family", "name", "offset"), [
+    ("gemma", "model.norm.weight", 1.0), ("gemma", "model.layers.3.input_layernorm.weight", 1.0),
+    ("gemma", "model.layers.0.post_attention_layernorm.weight", 1.0),
+    ("gemma", "model.layers.0.self_attn.q_proj.weight", 0.0), ("gemma", "model.embed_tokens.weight", 0.0),
+    ("llama", "model.norm.weight", 0.0), ("qwen3", "model.layers.0.self_attn.q_norm.weight", 0.0),
+])
+def test_gguf_norm_offset_is_gemmas_alone(family, name, offset):
+    assert gguf_norm_offset(family, name) == offset
