@@ -25,6 +25,7 @@ class Feature(enum.Enum):
     GELU_TANH = "GELU (tanh) MLP"
     NORM_PLUS_ONE = "RMSNorm scaled by (1 + weight)"
     SCALED_EMBEDDINGS = "embeddings scaled by sqrt(hidden_size)"
+    FUSED_PROJECTIONS = "fused qkv_proj and gate_up_proj"
 
 
 # Activations (config.json ``hidden_act``) the runtime computes, and the feature each needs

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from apr.arch.features import Feature
 from apr.arch.schema import (
+    FUSED_LAYER,
     GLOBAL_OPTIONAL,
     GLOBAL_REQUIRED,
     LLAMA_LAYER,
@@ -92,6 +93,13 @@ REGISTRY: dict[str, ArchSpec] = {
         tensor_family="llama", gguf_arch="gemma", gguf_permute_qk=False, rope_type=2,
         aliases=("GemmaForCausalLM", "Gemma"),
     ),
+    "phi3": ArchSpec(
+        "phi3", "Phi3ForCausalLM", _MODULE, TensorSchema(GLOBAL_REQUIRED, GLOBAL_OPTIONAL, FUSED_LAYER),
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.SLIDING_WINDOW, Feature.FUSED_PROJECTIONS}),
+        # llama.cpp's phi3 keeps the fused tensors (attn_qkv, ffn_up = gate | up) and NEOX rope
+        tensor_family="qwen2", gguf_arch="phi3", gguf_permute_qk=False, rope_type=2,
+        aliases=("Phi3ForCausalLM", "Phi3", "phi4", "Phi4"),
+    ),
 }
 
 # Families people import that the runtime does not implement, and what it lacks for each.
@@ -99,7 +107,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "gemma2": "Gemma's maths plus attention and final-logit softcapping, pre/post feed-forward norms, "
               "alternating sliding-window layers and query_pre_attn_scalar",
     "gemma3": "Gemma 2's maths plus q/k norms, local/global RoPE and a 5:1 sliding-window pattern",
-    "phi3": "fused qkv_proj and gate_up_proj projections and its rope scaling",
     "phi": "LayerNorm, partial rotary embeddings, a GELU MLP and a parallel attention/MLP block",
     "olmo2": "full-width q/k norms and post-attention/post-feed-forward norms instead of pre-norms",
     "qwen2_moe": "a mixture-of-experts MLP with a router and a gated shared expert",
@@ -117,7 +124,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
 _NOT_IMPLEMENTED_ALIASES: dict[str, str] = {
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3",
     "Gemma3ForConditionalGeneration": "gemma3", "gemma3_text": "gemma3",
-    "Phi3ForCausalLM": "phi3", "PhiForCausalLM": "phi", "phi4": "phi3", "Phi3": "phi3", "Phi": "phi",
+    "PhiForCausalLM": "phi", "Phi": "phi",
     "Olmo2ForCausalLM": "olmo2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3MoeForCausalLM": "qwen3_moe",
     "MixtralForCausalLM": "mixtral", "GPT2LMHeadModel": "gpt2", "Gpt2": "gpt2", "GPT2": "gpt2",
     "GPTNeoXForCausalLM": "gpt_neox", "gpt-neox": "gpt_neox", "gptneox": "gpt_neox", "pythia": "gpt_neox",

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from apr.convert.hf_export import ExportReport, model_config_of
-from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf, is_qk_projection, permute_qk, qk_heads
+from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf_for, is_qk_projection, permute_qk, qk_heads
 from apr.convert.export_fields import float32_value, utf8_text
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
@@ -167,7 +167,7 @@ def export_gguf(
         config = model_config_of(reader)
         arch = _gguf_arch(config, reader.path)
         names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
-        gguf_names = {n: hf_to_gguf(n) for n in names}
+        gguf_names = {n: hf_to_gguf_for(config.family, n) for n in names}
         too_long = [g for g in gguf_names.values() if len(g.encode("utf-8")) > GGUF_MAX_NAME_BYTES]
         if too_long:
             raise ConvertError(f"GGUF tensor name {too_long[0]!r} is 64 bytes or longer; ggml refuses it",
@@ -276,7 +276,7 @@ def _gguf_arch(config: Any, path: str | None) -> str:
     from apr.errors import UnsupportedArchitectureError
 
     spec = REGISTRY[config.family]
-    if config.sliding_window is not None:
+    if config.sliding_window is not None and spec.gguf_arch != "phi3":  # llama.cpp's phi3 has a window
         raise UnsupportedArchitectureError(
             f"a {config.family} model with a sliding window of {config.sliding_window} tokens (context "
             f"{config.max_position_embeddings}) cannot be exported to GGUF exactly: llama.cpp's "
@@ -285,6 +285,14 @@ def _gguf_arch(config: Any, path: str | None) -> str:
             field="sliding_window", hint="export to safetensors instead (apr export FILE --format safetensors -o DIR)",
         )
     return spec.gguf_arch
+
+
+def write_arch_keys(writer: Any, arch: str, config: Any) -> None:
+    """Keys only one llama.cpp architecture reads: phi3's original context and sliding window,
+    as llama.cpp's Phi3MiniModel writes them (window 0: none)."""
+    if arch == "phi3":
+        writer.add_rope_scaling_orig_ctx_len(config.max_position_embeddings)
+        writer.add_sliding_window(config.sliding_window or 0)
 
 
 def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> None:
@@ -306,6 +314,7 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
     writer.add_rope_freq_base(float32_value(config.rope_theta, field="rope_theta", path=path))
     writer.add_rope_dimension_count(config.head_dim)
     writer.add_vocab_size(config.vocab_size)
+    write_arch_keys(writer, arch, config)
     if arch == "qwen3" or config.head_dim * config.num_heads != config.hidden_size:
         writer.add_key_length(config.head_dim)
         writer.add_value_length(config.head_dim)

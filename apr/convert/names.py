@@ -42,6 +42,12 @@ _GLOBAL: dict[str, str] = {
     "model.norm.weight": "output_norm.weight",
     "lm_head.weight": "output.weight",
 }
+# Phi-3's fused projections, as llama.cpp's phi3 architecture names them (export only: ffn_up
+# holds gate | up there, so the reverse map would collide with llama's ffn_up).
+_FUSED_SUFFIXES: dict[str, str] = {
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_up.weight",
+}
 _LAYER_SUFFIXES_BACK = {v: k for k, v in _LAYER_SUFFIXES.items()}
 _GLOBAL_BACK = {v: k for k, v in _GLOBAL.items()}
 # Matched with fullmatch: `$` would also match before a trailing newline, so "…q_proj.weight\n"
@@ -72,6 +78,19 @@ def hf_to_gguf(name: str) -> str:
         field=name,
         hint="only llama, qwen2 and qwen3 checkpoints can be exported to GGUF",
     )
+
+
+def hf_to_gguf_for(family: str, name: str) -> str:
+    """`hf_to_gguf`, plus the fused tensors of the families that keep them (phi3).
+
+    Example:
+        >>> hf_to_gguf_for("phi3", "model.layers.0.mlp.gate_up_proj.weight")
+        'blk.0.ffn_up.weight'
+    """
+    match = _HF_LAYER.fullmatch(name)
+    if family == "phi3" and match and match.group(2) in _FUSED_SUFFIXES:
+        return f"blk.{match.group(1)}.{_FUSED_SUFFIXES[match.group(2)]}"
+    return hf_to_gguf(name)
 
 
 def gguf_to_hf(name: str) -> str:
@@ -137,6 +156,7 @@ __all__ = [
     "SUPPORTED_FAMILIES",
     "gguf_to_hf",
     "hf_to_gguf",
+    "hf_to_gguf_for",
     "is_qk_projection",
     "permute_qk",
     "qk_heads",

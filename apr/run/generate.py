@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from apr.errors import InferenceError, UsageError
-from apr.train.model import CausalLM, apply_rope, causal_mask, rope_cos_sin
+from apr.train.model import CausalLM, causal_mask, rope_cos_sin
 
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
@@ -120,14 +120,7 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
         mask = None
     for index, layer in enumerate(stack.layers):
         attn = layer.self_attn
-        h = layer.input_layernorm(x)
-        q = attn.q_proj(h).view(B, T, attn.num_heads, attn.head_dim)  # (B, T, H, D)
-        k = attn.k_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)  # (B, T, K, D)
-        v = attn.v_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)
-        if attn.qk_norm:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|K, T, D)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = attn.project(layer.input_layernorm(x), cos, sin)  # (B, H|K, T, D)
         cache.keys[index, :, :, start:start + T] = k
         cache.values[index, :, :, start:start + T] = v
         keys = cache.keys[index, :, :, : start + T]  # (B, K, S, D)

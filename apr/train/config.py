@@ -1,4 +1,4 @@
-"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma) as one frozen record.
+"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma, phi3) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
 transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
@@ -32,6 +32,7 @@ _HF_DEFAULTS: dict[str, dict[str, Any]] = {
     "mistral": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 4096 * 32},
     "gemma": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
               "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True},
+    "phi3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096},
 }
 
 
@@ -118,6 +119,11 @@ class ModelConfig:
         return REGISTRY[self.family].honours(Feature.NORM_PLUS_ONE)
 
     @property
+    def fused_projections(self) -> bool:
+        """phi3: one ``qkv_proj`` (rows q | k | v) and one ``gate_up_proj`` (rows gate | up)."""
+        return REGISTRY[self.family].honours(Feature.FUSED_PROJECTIONS)
+
+    @property
     def embed_scale(self) -> float | None:
         """gemma multiplies the embeddings by sqrt(hidden_size); ``None`` for the others."""
         return self.hidden_size ** 0.5 if REGISTRY[self.family].honours(Feature.SCALED_EMBEDDINGS) else None
@@ -141,9 +147,12 @@ class ModelConfig:
         for i in range(self.num_layers):
             p = f"model.layers.{i}."
             shapes[p + "input_layernorm.weight"] = (h,)
-            shapes[p + "self_attn.q_proj.weight"] = (q, h)
-            shapes[p + "self_attn.k_proj.weight"] = (kv, h)
-            shapes[p + "self_attn.v_proj.weight"] = (kv, h)
+            if self.fused_projections:
+                shapes[p + "self_attn.qkv_proj.weight"] = (q + 2 * kv, h)
+            else:
+                shapes[p + "self_attn.q_proj.weight"] = (q, h)
+                shapes[p + "self_attn.k_proj.weight"] = (kv, h)
+                shapes[p + "self_attn.v_proj.weight"] = (kv, h)
             if self.qkv_bias:
                 shapes[p + "self_attn.q_proj.bias"] = (q,)
                 shapes[p + "self_attn.k_proj.bias"] = (kv,)
@@ -153,8 +162,11 @@ class ModelConfig:
                 shapes[p + "self_attn.k_norm.weight"] = (self.head_dim,)
             shapes[p + "self_attn.o_proj.weight"] = (h, q)
             shapes[p + "post_attention_layernorm.weight"] = (h,)
-            shapes[p + "mlp.gate_proj.weight"] = (self.intermediate_size, h)
-            shapes[p + "mlp.up_proj.weight"] = (self.intermediate_size, h)
+            if self.fused_projections:
+                shapes[p + "mlp.gate_up_proj.weight"] = (2 * self.intermediate_size, h)
+            else:
+                shapes[p + "mlp.gate_proj.weight"] = (self.intermediate_size, h)
+                shapes[p + "mlp.up_proj.weight"] = (self.intermediate_size, h)
             shapes[p + "mlp.down_proj.weight"] = (h, self.intermediate_size)
         shapes["model.norm.weight"] = (h,)
         if not self.tie_word_embeddings:
@@ -279,6 +291,8 @@ class ModelConfig:
             config["mlp_bias"] = False
         if REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
             config["sliding_window"] = self.sliding_window  # null: no window
+        if self.family == "phi3":  # Phi3Config's defaults would pad with id 32000, past a small vocabulary
+            config.update(pad_token_id=None, bos_token_id=None, eos_token_id=None)
         return config
 
     # --- APR metadata ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A decoder-only transformer (llama, mistral, qwen2, qwen3, gemma) in plain PyTorch, top to bottom.
+"""A decoder-only transformer (llama, mistral, qwen2, qwen3, gemma, phi3) in plain PyTorch, top to bottom.
 
 Parameter names and maths are Hugging Face's (``model.layers.N.self_attn.q_proj.weight``, RMSNorm
 computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention, mistral's sliding window, gemma's
@@ -82,24 +82,39 @@ class Attention(nn.Module):
         self.rope_theta = config.rope_theta
         self.sliding_window = config.sliding_window
         q_dim, kv_dim = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
-        self.q_proj = nn.Linear(config.hidden_size, q_dim, bias=config.qkv_bias)
-        self.k_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
-        self.v_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
+        self.fused = config.fused_projections
+        if self.fused:  # phi3: rows q | k | v
+            self.qkv_proj = nn.Linear(config.hidden_size, q_dim + 2 * kv_dim, bias=False)
+        else:
+            self.q_proj = nn.Linear(config.hidden_size, q_dim, bias=config.qkv_bias)
+            self.k_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
+            self.v_proj = nn.Linear(config.hidden_size, kv_dim, bias=config.qkv_bias)
         self.o_proj = nn.Linear(q_dim, config.hidden_size, bias=False)
         if config.qk_norm:
             self.q_norm = RMSNorm(config.head_dim, config.rms_norm_eps, plus_one=config.norm_plus_one)
             self.k_norm = RMSNorm(config.head_dim, config.rms_norm_eps, plus_one=config.norm_plus_one)
         self.qk_norm = config.qk_norm
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q (B, H, T, D), k and v (B, K, T, D): projected, normed (qwen3), rotated. Shared with
+        the KV-cache path (`apr.run.generate.forward_cached`)."""
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim)  # (B, T, H, D)
-        k = self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
-        v = self.v_proj(x).view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
+        q_dim, kv_dim = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        if self.fused:
+            q, k, v = self.qkv_proj(x).split((q_dim, kv_dim, kv_dim), dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.view(B, T, self.num_heads, self.head_dim)  # (B, T, H, D)
+        k = k.view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
+        v = v.view(B, T, self.num_kv_heads, self.head_dim)  # (B, T, K, D)
         if self.qk_norm:  # qwen3: per-head RMSNorm before RoPE
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|K, T, D)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
         if self.num_kv_heads != self.num_heads:
             # Expand K/V heads to match queries (Hugging Face's repeat_kv); every SDPA backend,
             # flash included, accepts the result, unlike `enable_gqa` on older torch.
@@ -128,13 +143,21 @@ class MLP(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.fused = config.fused_projections
+        if self.fused:  # phi3: rows gate | up
+            self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
+        else:
+            self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+            self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
         self.hidden_act = config.hidden_act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(activation(self.hidden_act, self.gate_proj(x)) * self.up_proj(x))  # (B,T,I)->(B,T,C)
+        if self.fused:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(activation(self.hidden_act, gate) * up)  # (B, T, I) -> (B, T, C)
 
 
 class DecoderLayer(nn.Module):

@@ -21,12 +21,14 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
                   {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                    "shared_expert_intermediate_size": 64}),
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None}),
-    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None}),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None,
+                                               "sliding_window": 4}),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", {"num_local_experts": 4, "num_experts_per_tok": 2}),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
                                             "bos_token_id": None, "eos_token_id": None}),
 }
 
-NOT_IMPLEMENTED: tuple[str, ...] = ("gemma2", "gemma3", "qwen2_moe", "olmo2", "phi3", "gpt2")
+NOT_IMPLEMENTED: tuple[str, ...] = ("gemma2", "gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2")
 
 
 def build_model(model_type: str, vocab: int, *, seed: int = 0, tied: bool | None = None, **overrides: Any) -> Any:

@@ -86,3 +86,30 @@ def hf_config_as_silu(self: Any) -> dict[str, Any]:
 
 def no_norm_offset(family: str, name: str) -> float:
     return 0.0
+
+
+def project_k_v_swapped(self: Any, x: Any, cos: Any, sin: Any) -> Any:
+    """Phi-3's fused rows read as q | v | k."""
+    from apr.train.model import apply_rope
+
+    if not self.fused:
+        raise AssertionError("mutant written for the fused path")
+    B, T, _ = x.shape
+    q_dim, kv_dim = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+    q, v, k = self.qkv_proj(x).split((q_dim, kv_dim, kv_dim), dim=-1)
+    q = q.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+    k = k.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+    v = v.view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+    return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+
+def mlp_up_gate_swapped(self: Any, x: Any) -> Any:
+    """Phi-3's gate_up rows read as up | gate."""
+    from apr.train.model import activation
+
+    up, gate = self.gate_up_proj(x).chunk(2, dim=-1) if self.fused else (self.up_proj(x), self.gate_proj(x))
+    return self.down_proj(activation(self.hidden_act, gate) * up)
+
+
+def no_arch_keys(writer: Any, arch: str, config: Any) -> None:
+    return None

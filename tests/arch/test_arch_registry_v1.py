@@ -36,7 +36,8 @@ def _names(family: str, layers: int, tied: bool) -> list[str]:
 
 
 _FOREIGN = ("pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight", "mlp.experts.0.up_proj.weight",
-            "mlp.gate.weight", "self_attn.qkv_proj.weight", "mlp.gate_up_proj.weight", "self_attn.o_proj.bias")
+            "mlp.gate.weight", "self_attn.qkv_proj.weight", "mlp.gate_up_proj.weight", "self_attn.o_proj.bias",
+            "self_attn.q_proj.weight", "mlp.up_proj.weight")
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
@@ -47,7 +48,9 @@ def test_falsify_arch_reg_001_schema_decides(family, layers, tied, data):
     assert clean.ok and clean.spec.model_type == family
     fault = data.draw(st.sampled_from(["extra", "drop"]))
     if fault == "extra":
-        suffix = data.draw(st.sampled_from([s for s in _FOREIGN]))
+        # foreign to this family: Phi-3's fused tensors are llama's strangers, and the reverse
+        suffix = data.draw(st.sampled_from([s for s in _FOREIGN
+                                            if not REGISTRY[family].schema.knows(f"model.layers.0.{s}")]))
         bad = f"model.layers.{data.draw(st.integers(0, layers - 1))}.{suffix}"
         faulty = names + [bad]
     else:
@@ -80,7 +83,7 @@ _FLAGS = [
 
 
 # the flags a family's own module computes (mistral's window, gemma's GELU)
-_HONOURED = {("mistral", "sliding-window"), ("gemma", "gelu_pytorch_tanh")}
+_HONOURED = {("mistral", "sliding-window"), ("phi3", "sliding-window"), ("gemma", "gelu_pytorch_tanh")}
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
@@ -134,7 +137,7 @@ def _imported(tmp_path, tokenizer_dir, model_type, **overrides):
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-002")
-@pytest.mark.parametrize("model_type", ["gemma2", "gemma3", "qwen2_moe", "olmo2", "phi3", "gpt2"])
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2"])
 def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_type, capsys):
     from apr.errors import UnsupportedArchitectureError
     from apr.train.init_checkpoint import load_init_checkpoint
@@ -163,7 +166,7 @@ def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_typ
 
 # --- FALSIFY-ARCH-REG-003: parity with transformers ---------------------------------------------
 
-PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma")
+PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma", "phi3")
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-003")
@@ -176,7 +179,7 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
 
     reference, _, apr_file = _imported(tmp_path, tokenizer_dir, model_type)
     loaded = load_model(apr_file)
-    if model_type == "mistral":
+    if model_type in ("mistral", "phi3"):
         assert loaded.config.sliding_window == 4 == reference.config.sliding_window
     ids = torch.tensor([[(7 * i + 3) % _vocab(tokenizer_dir) for i in range(12)]])
     with torch.no_grad():
@@ -198,7 +201,7 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-004")
-@pytest.mark.parametrize(("model_type", "window"), [("mistral", 4), ("gemma", None)])
+@pytest.mark.parametrize(("model_type", "window"), [("mistral", 4), ("gemma", None), ("phi3", 4)])
 def test_falsify_arch_reg_004_round_trip(tmp_path, tokenizer_dir, model_type, window):
     transformers = pytest.importorskip("transformers")
     import torch
@@ -215,8 +218,9 @@ def test_falsify_arch_reg_004_round_trip(tmp_path, tokenizer_dir, model_type, wi
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     original = json.loads((source / "config.json").read_text())
     assert config["model_type"] == model_type and config.get("sliding_window") == window
-    for key in ("hidden_act", "head_dim", "tie_word_embeddings", "rms_norm_eps", "num_key_value_heads"):
+    for key in ("hidden_act", "tie_word_embeddings", "rms_norm_eps", "num_key_value_heads"):
         assert config[key] == original[key], key
+    assert config["head_dim"] == original.get("head_dim", original["hidden_size"] // original["num_attention_heads"])
     exported = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
     assert type(exported).__name__ == type(reference).__name__
     ids = torch.arange(12)[None] % 50 + 5
@@ -246,3 +250,35 @@ def test_falsify_arch_reg_005_gemma_gguf_as_llama_cpp_converts_it(tmp_path, toke
                                   hf["model.layers.1.post_attention_layernorm.weight"] + 1)
     np.testing.assert_array_equal(tensors["blk.0.attn_q.weight"], hf["model.layers.0.self_attn.q_proj.weight"])
     np.testing.assert_array_equal(tensors["blk.0.attn_k.weight"], hf["model.layers.0.self_attn.k_proj.weight"])
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-005")
+def test_falsify_arch_reg_005_phi3_gguf_as_llama_cpp_converts_it(tmp_path, tokenizer_dir):
+    """llama.cpp's Phi3MiniModel: architecture phi3, fused attn_qkv and ffn_up (gate | up) kept as
+    they are, the sliding window and the original context written."""
+    gguf = pytest.importorskip("gguf")
+    from safetensors.numpy import load_file
+
+    from apr.convert.gguf_export import export_gguf
+
+    _, source, apr_file = _imported(tmp_path, tokenizer_dir, "phi3", tied=False)
+    export_gguf(apr_file, tmp_path / "m.gguf")
+    reader = gguf.GGUFReader(tmp_path / "m.gguf")
+
+    def scalar(key):
+        field = reader.fields[key]
+        value = field.parts[field.data[0]]
+        return bytes(value).decode() if field.types[0] == gguf.GGUFValueType.STRING else value.item()
+
+    assert scalar("general.architecture") == "phi3"
+    assert (scalar("phi3.attention.sliding_window"), scalar("phi3.rope.scaling.original_context_length"),
+            scalar("phi3.rope.dimension_count")) == (4, 128, 16)
+    tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
+    hf = load_file(source / "model.safetensors")
+    assert {n for n in tensors if n.startswith("blk.0.")} == {
+        f"blk.0.{s}" for s in ("attn_norm.weight", "attn_qkv.weight", "attn_output.weight", "ffn_norm.weight",
+                               "ffn_up.weight", "ffn_down.weight")}
+    np.testing.assert_array_equal(tensors["blk.1.attn_qkv.weight"], hf["model.layers.1.self_attn.qkv_proj.weight"])
+    np.testing.assert_array_equal(tensors["blk.1.ffn_up.weight"], hf["model.layers.1.mlp.gate_up_proj.weight"])
+    np.testing.assert_array_equal(tensors["output.weight"], hf["lm_head.weight"])
+    np.testing.assert_array_equal(tensors["blk.0.attn_norm.weight"], hf["model.layers.0.input_layernorm.weight"])

@@ -278,7 +278,7 @@ _LLAMA_FULL = ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight
                    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")))
 _QWEN2_FULL = _LLAMA_FULL + tuple(f"model.layers.0.self_attn.{p}_proj.bias" for p in "qkv")
 _QWEN3_FULL = _LLAMA_FULL + ("model.layers.0.self_attn.q_norm.weight", "model.layers.0.self_attn.k_norm.weight")
-_IMPLEMENTED = "the runtime implements llama, mistral, qwen2, qwen3, gemma; run this model with transformers " \
+_IMPLEMENTED = "the runtime implements llama, mistral, qwen2, qwen3, gemma, phi3; run this model with transformers " \
                "(apr inspect, apr validate and apr stamp still work on this file)"
 
 

@@ -1,8 +1,10 @@
-"""Gemma's pieces against formulas written out here in numpy (the default suite, no transformers).
+"""Gemma's and Phi-3's pieces against independent constructions (the default suite, no transformers).
 
 The transformers tier (FALSIFY-ARCH-REG-003..005) compares whole models; these pin each piece
-where CI runs: the (1 + w) norm, GELU with the tanh approximation, the sqrt(hidden) embedding
-scale, the config defaults Gemma's config.json leaves out, and the GGUF norm offset.
+where CI runs: Gemma's (1 + w) norm, GELU with the tanh approximation, the sqrt(hidden) embedding
+scale, the config defaults Gemma's config.json leaves out and the GGUF norm offset (formulas
+written out in numpy); Phi-3's fused projections against the unfused llama model carrying the
+same rows.
 """
 
 from __future__ import annotations
@@ -107,3 +109,57 @@ def test_a_llama_with_gemma_activation_is_refused():
 ])
 def test_gguf_norm_offset_is_gemmas_alone(family, name, offset):
     assert gguf_norm_offset(family, name) == offset
+
+
+PHI3 = {**GEMMA, "model_type": "phi3", "head_dim": 8, "num_hidden_layers": 2}
+
+
+def test_phi3_fused_projections_compute_what_the_split_rows_compute():
+    """rows q | k | v of qkv_proj and gate | up of gate_up_proj, in that order: a llama model given
+    those rows as separate tensors gives the same logits, in the forward and the KV-cache path."""
+    from apr.run.generate import KVCache, forward_cached
+
+    phi3 = ModelConfig.from_hf_config(PHI3)
+    llama = ModelConfig.from_hf_config({**PHI3, "model_type": "llama", "rms_norm_eps": 1e-5})  # phi3's default
+    assert phi3.param_count == llama.param_count
+    torch.manual_seed(0)
+    fused, split = CausalLM(phi3).eval(), CausalLM(llama).eval()
+    q, kv, inner = 2 * 8, 1 * 8, 32
+    state = {}
+    for name, value in fused.hf_state_dict().items():
+        value = value.detach().normal_(0, 0.3) if value.dim() == 2 else value.detach()
+        if name.endswith("qkv_proj.weight"):
+            base = name.removesuffix("qkv_proj.weight")
+            state[base + "q_proj.weight"], state[base + "k_proj.weight"], state[base + "v_proj.weight"] = \
+                value[:q], value[q:q + kv], value[q + kv:]
+        elif name.endswith("gate_up_proj.weight"):
+            base = name.removesuffix("gate_up_proj.weight")
+            state[base + "gate_proj.weight"], state[base + "up_proj.weight"] = value[:inner], value[inner:]
+        else:
+            state[name] = value
+    split.load_state_dict(state, strict=False)
+    assert set(fused.hf_state_dict()) == set(phi3.parameter_shapes())
+    ids = torch.tensor([[1, 7, 3, 9, 2, 5]])
+    with torch.no_grad():
+        ours, theirs = fused(ids), split(ids)
+        cache = KVCache(fused, 1, 6)
+        cached = torch.cat([forward_cached(fused, ids[:, :3], cache, last_only=False),
+                            forward_cached(fused, ids[:, 3:], cache, last_only=False)], dim=1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cached, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_phi3_shapes_metadata_and_gguf_names():
+    from apr.convert.names import hf_to_gguf_for
+
+    config = ModelConfig.from_hf_config(PHI3)
+    shapes = config.parameter_shapes()
+    assert shapes["model.layers.1.self_attn.qkv_proj.weight"] == (2 * 8 + 2 * 8, 16)
+    assert shapes["model.layers.1.mlp.gate_up_proj.weight"] == (64, 16)
+    assert "model.layers.0.self_attn.q_proj.weight" not in shapes and "lm_head.weight" in shapes  # untied
+    assert (config.rms_norm_eps, config.max_position_embeddings, config.tie_word_embeddings) == (1e-5, 4096, False)
+    assert ModelConfig.from_metadata(config.to_metadata(), list(shapes)) == config
+    assert hf_to_gguf_for("phi3", "model.layers.2.self_attn.qkv_proj.weight") == "blk.2.attn_qkv.weight"
+    assert hf_to_gguf_for("phi3", "model.layers.2.mlp.down_proj.weight") == "blk.2.ffn_down.weight"
+    with pytest.raises(Exception, match="no llama.cpp name"):
+        hf_to_gguf_for("llama", "model.layers.2.self_attn.qkv_proj.weight")
