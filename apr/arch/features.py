@@ -26,6 +26,9 @@ class Feature(enum.Enum):
     NORM_PLUS_ONE = "RMSNorm scaled by (1 + weight)"
     SCALED_EMBEDDINGS = "embeddings scaled by sqrt(hidden_size)"
     FUSED_PROJECTIONS = "fused qkv_proj and gate_up_proj"
+    SANDWICH_NORMS = "norms after attention and around the feed-forward (pre/post feed-forward norms)"
+    ALTERNATING_WINDOW = "sliding-window and full-attention layers (layer_types)"
+    QUERY_SCALAR = "query_pre_attn_scalar"
 
 
 # Activations (config.json ``hidden_act``) the runtime computes, and the feature each needs
@@ -121,7 +124,10 @@ def requested_features(settings: Mapping[str, Any]) -> tuple[dict[Feature, Any],
     if settings.get("use_bidirectional_attention"):
         other.append("use_bidirectional_attention (the runtime is causal)")
     if settings.get("query_pre_attn_scalar") is not None:
-        other.append(f"query_pre_attn_scalar {settings.get('query_pre_attn_scalar')!r}")
+        features[Feature.QUERY_SCALAR] = settings.get("query_pre_attn_scalar")
+    types = settings.get("layer_types")
+    if isinstance(types, list) and len(set(map(str, types))) > 1:
+        features[Feature.ALTERNATING_WINDOW] = sorted(set(map(str, types)))
     return features, other
 
 

@@ -18,6 +18,7 @@ from apr.arch.schema import (
     LLAMA_LAYER,
     QK_NORM_LAYER,
     QKV_BIAS_LAYER,
+    SANDWICH_LAYER,
     TensorSchema,
 )
 
@@ -93,6 +94,14 @@ REGISTRY: dict[str, ArchSpec] = {
         tensor_family="llama", gguf_arch="gemma", gguf_permute_qk=False, rope_type=2,
         aliases=("GemmaForCausalLM", "Gemma"),
     ),
+    "gemma2": ArchSpec(
+        "gemma2", "Gemma2ForCausalLM", _MODULE, TensorSchema(GLOBAL_REQUIRED, GLOBAL_OPTIONAL, SANDWICH_LAYER),
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.GELU_TANH, Feature.NORM_PLUS_ONE, Feature.SCALED_EMBEDDINGS,
+                   Feature.SOFTCAPPING, Feature.SANDWICH_NORMS, Feature.SLIDING_WINDOW, Feature.ALTERNATING_WINDOW,
+                   Feature.QUERY_SCALAR}),
+        tensor_family="llama", gguf_arch="gemma2", gguf_permute_qk=False, rope_type=2,
+        aliases=("Gemma2ForCausalLM", "Gemma2"),
+    ),
     "phi3": ArchSpec(
         "phi3", "Phi3ForCausalLM", _MODULE, TensorSchema(GLOBAL_REQUIRED, GLOBAL_OPTIONAL, FUSED_LAYER),
         frozenset({Feature.TIED_EMBEDDINGS, Feature.SLIDING_WINDOW, Feature.FUSED_PROJECTIONS}),
@@ -104,8 +113,6 @@ REGISTRY: dict[str, ArchSpec] = {
 
 # Families people import that the runtime does not implement, and what it lacks for each.
 NOT_IMPLEMENTED: dict[str, str] = {
-    "gemma2": "Gemma's maths plus attention and final-logit softcapping, pre/post feed-forward norms, "
-              "alternating sliding-window layers and query_pre_attn_scalar",
     "gemma3": "Gemma 2's maths plus q/k norms, local/global RoPE and a 5:1 sliding-window pattern",
     "phi": "LayerNorm, partial rotary embeddings, a GELU MLP and a parallel attention/MLP block",
     "olmo2": "full-width q/k norms and post-attention/post-feed-forward norms instead of pre-norms",
@@ -122,7 +129,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
 
 # Other spellings of the not-implemented families (HF classes, identity slugs).
 _NOT_IMPLEMENTED_ALIASES: dict[str, str] = {
-    "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3",
+    "Gemma3ForCausalLM": "gemma3",
     "Gemma3ForConditionalGeneration": "gemma3", "gemma3_text": "gemma3",
     "PhiForCausalLM": "phi", "Phi": "phi",
     "Olmo2ForCausalLM": "olmo2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3MoeForCausalLM": "qwen3_moe",

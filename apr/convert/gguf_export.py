@@ -276,6 +276,14 @@ def _gguf_arch(config: Any, path: str | None) -> str:
     from apr.errors import UnsupportedArchitectureError
 
     spec = REGISTRY[config.family]
+    if spec.gguf_arch == "gemma2":
+        problems = gemma2_gguf_problems(config)
+        if problems:
+            raise UnsupportedArchitectureError(
+                f"this gemma2 model cannot be exported to GGUF exactly: {'; '.join(problems)}",
+                architecture=config.family, reasons=tuple(problems), path=path, field="architecture",
+                hint="export to safetensors instead (apr export FILE --format safetensors -o DIR)")
+        return spec.gguf_arch
     if config.sliding_window is not None and spec.gguf_arch != "phi3":  # llama.cpp's phi3 has a window
         raise UnsupportedArchitectureError(
             f"a {config.family} model with a sliding window of {config.sliding_window} tokens (context "
@@ -287,9 +295,34 @@ def _gguf_arch(config: Any, path: str | None) -> str:
     return spec.gguf_arch
 
 
+def gemma2_gguf_problems(config: Any) -> list[str]:
+    """What llama.cpp's gemma2 cannot compute as this model does.
+
+    llama.cpp scales queries by 1/sqrt(head_dim) (except for its 27B size class), alternates
+    sliding-window layers from layer 0, always softcaps, and reads the head from token_embd.
+    """
+    problems = []
+    if config.query_pre_attn_scalar != config.head_dim:
+        problems.append(f"query_pre_attn_scalar {config.query_pre_attn_scalar} != head_dim {config.head_dim} "
+                        "(llama.cpp scales queries by 1/sqrt(head_dim))")
+    default = tuple("sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(config.num_layers))
+    if config.layer_types != default:
+        problems.append("layer_types is not the alternating pattern llama.cpp's gemma2 uses")
+    if config.attn_softcap is None or config.final_softcap is None:
+        problems.append("a softcap is off (llama.cpp's gemma2 always softcaps)")
+    if not config.tie_word_embeddings:
+        problems.append("the head is not tied (llama.cpp's gemma2 reads it from token_embd)")
+    return problems
+
+
 def write_arch_keys(writer: Any, arch: str, config: Any) -> None:
-    """Keys only one llama.cpp architecture reads: phi3's original context and sliding window,
-    as llama.cpp's Phi3MiniModel writes them (window 0: none)."""
+    """Keys only one llama.cpp architecture reads: phi3's original context and sliding window, as
+    llama.cpp's Phi3MiniModel writes them (window 0: none); gemma2's softcaps and window (a
+    window covering the context when it has none)."""
+    if arch == "gemma2":
+        writer.add_attn_logit_softcapping(config.attn_softcap)
+        writer.add_final_logit_softcapping(config.final_softcap)
+        writer.add_sliding_window(config.sliding_window or config.max_position_embeddings)
     if arch == "phi3":
         writer.add_rope_scaling_orig_ctx_len(config.max_position_embeddings)
         writer.add_sliding_window(config.sliding_window or 0)

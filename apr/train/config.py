@@ -1,4 +1,4 @@
-"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma, phi3) as one frozen record.
+"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma, gemma2, phi3) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
 transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
@@ -33,7 +33,11 @@ _HF_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
               "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True},
     "phi3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096},
+    "gemma2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
+               "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True, "sliding_window": 4096,
+               "query_pre_attn_scalar": 256, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0},
 }
+LAYER_TYPES: tuple[str, ...] = ("sliding_attention", "full_attention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,12 @@ class ModelConfig:
     initializer_range: float = 0.02  # std of the normal init, as Hugging Face's _init_weights
     sliding_window: int | None = None  # mistral: each query sees itself and the window - 1 keys before it
     hidden_act: str = "silu"  # the MLP's activation: gemma's is gelu_pytorch_tanh
+    # gemma2: logits squashed as cap * tanh(z / cap), 1 / sqrt(query_pre_attn_scalar) attention scale,
+    # and which layers use the sliding window (None: all of them, when there is one)
+    attn_softcap: float | None = None
+    final_softcap: float | None = None
+    query_pre_attn_scalar: float | None = None
+    layer_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in SUPPORTED_FAMILIES:
@@ -92,6 +102,7 @@ class ModelConfig:
                 (needs is not None and not REGISTRY[self.family].honours(needs)):
             raise ModelConfigError(f"a {self.family} model cannot use activation {self.hidden_act!r}",
                                    field="hidden_act", hint="use silu (gemma: gelu_pytorch_tanh)")
+        _check_gemma2_fields(self)
         if self.sliding_window is not None:
             if not REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
                 raise ModelConfigError(f"a {self.family} model has no sliding window (got {self.sliding_window!r})",
@@ -122,6 +133,17 @@ class ModelConfig:
     def fused_projections(self) -> bool:
         """phi3: one ``qkv_proj`` (rows q | k | v) and one ``gate_up_proj`` (rows gate | up)."""
         return REGISTRY[self.family].honours(Feature.FUSED_PROJECTIONS)
+
+    @property
+    def sandwich_norms(self) -> bool:
+        """gemma2: a norm on the attention output and norms before and after the MLP."""
+        return REGISTRY[self.family].honours(Feature.SANDWICH_NORMS)
+
+    def window_for(self, layer: int) -> int | None:
+        """The sliding window of layer ``layer`` (gemma2 alternates; the others use one for all)."""
+        if self.layer_types is not None and self.layer_types[layer] != "sliding_attention":
+            return None
+        return self.sliding_window
 
     @property
     def embed_scale(self) -> float | None:
@@ -162,6 +184,9 @@ class ModelConfig:
                 shapes[p + "self_attn.k_norm.weight"] = (self.head_dim,)
             shapes[p + "self_attn.o_proj.weight"] = (h, q)
             shapes[p + "post_attention_layernorm.weight"] = (h,)
+            if self.sandwich_norms:
+                shapes[p + "pre_feedforward_layernorm.weight"] = (h,)
+                shapes[p + "post_feedforward_layernorm.weight"] = (h,)
             if self.fused_projections:
                 shapes[p + "mlp.gate_up_proj.weight"] = (2 * self.intermediate_size, h)
             else:
@@ -186,6 +211,8 @@ class ModelConfig:
             layer += q + 2 * kv
         if self.qk_norm:
             layer += 2 * d
+        if self.sandwich_norms:
+            layer += 2 * h
         heads = 1 if self.tie_word_embeddings else 2  # embedding, plus an untied lm_head
         return heads * self.vocab_size * h + self.num_layers * layer + h
 
@@ -237,8 +264,9 @@ class ModelConfig:
             rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
             tie_word_embeddings=bool(config.get("tie_word_embeddings", defaults.get("tie_word_embeddings", False))),
             initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
-            sliding_window=_window(family, config),
+            sliding_window=_window(family, {**defaults, **config}),
             hidden_act=activation_of(config, defaults.get("hidden_act", "silu")),
+            **_gemma2_fields(family, {**defaults, **config}, config.get("num_hidden_layers"), path),
         )
 
     @classmethod
@@ -291,6 +319,9 @@ class ModelConfig:
             config["mlp_bias"] = False
         if REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
             config["sliding_window"] = self.sliding_window  # null: no window
+        config.update(self.gemma2_settings())
+        if self.family == "gemma2":  # Gemma2Config reads hidden_activation
+            config["hidden_activation"] = config.pop("hidden_act")
         if self.family == "phi3":  # Phi3Config's defaults would pad with id 32000, past a small vocabulary
             config.update(pad_token_id=None, bos_token_id=None, eos_token_id=None)
         return config
@@ -317,9 +348,20 @@ class ModelConfig:
             "head_dim": self.head_dim,
             "param_count": self.param_count,
             "tied_embeddings": self.tie_word_embeddings,
-            **({"sliding_window": self.sliding_window} if self.sliding_window is not None else {}),
+            # gemma2 writes a null window too: its default (4096) must not come back on load
+            **({"sliding_window": self.sliding_window}
+               if self.sliding_window is not None or self.family == "gemma2" else {}),
             **({"hidden_act": self.hidden_act} if self.hidden_act != "silu" else {}),
+            **self.gemma2_settings(),
         }
+
+    def gemma2_settings(self) -> dict[str, Any]:
+        """Gemma 2's keys under their config.json names (also the APR metadata keys); {} otherwise."""
+        if self.family != "gemma2":
+            return {}
+        return {"attn_logit_softcapping": self.attn_softcap, "final_logit_softcapping": self.final_softcap,
+                "query_pre_attn_scalar": self.query_pre_attn_scalar,
+                "layer_types": list(self.layer_types) if self.layer_types is not None else None}
 
     @classmethod
     def from_metadata(
@@ -365,8 +407,9 @@ class ModelConfig:
             rope_theta=_real(metadata.get("rope_theta") or 10000.0, "rope_theta", path),
             rms_norm_eps=_real(metadata.get("rms_norm_eps") or 1e-6, "rms_norm_eps", path),
             tie_word_embeddings=tied,
-            sliding_window=_window(family, metadata),
+            sliding_window=_window(family, {**_HF_DEFAULTS[family], **metadata}),
             hidden_act=activation_of(metadata, _HF_DEFAULTS[family].get("hidden_act", "silu")),
+            **_gemma2_fields(family, {**_HF_DEFAULTS[family], **metadata}, metadata.get("num_layers"), path),
         )
 
     def with_(self, **changes: Any) -> "ModelConfig":
@@ -380,7 +423,7 @@ class ModelConfig:
 ARCH_FIELDS: tuple[str, ...] = (
     "family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
     "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings", "sliding_window",
-    "hidden_act",
+    "hidden_act", "attn_softcap", "final_softcap", "query_pre_attn_scalar", "layer_types",
 )
 
 
@@ -422,6 +465,49 @@ def _window(family: str, settings: Mapping[str, Any]) -> int | None:
     if not REGISTRY[family].honours(Feature.SLIDING_WINDOW):
         return None  # the registry has refused a window this family would ignore
     return active_sliding_window(settings)
+
+
+def _gemma2_fields(family: str, settings: Mapping[str, Any], num_layers: Any, path: str | None) -> dict[str, Any]:
+    """Gemma 2's softcaps, query scalar and layer types from a config or metadata (with its defaults)."""
+    if family != "gemma2":
+        return {}
+    types = settings.get("layer_types")
+    if types is None and isinstance(num_layers, int) and not isinstance(num_layers, bool) and 0 < num_layers <= 2**20:
+        types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(num_layers)]  # HF's default
+    return {
+        "attn_softcap": _optional_real(settings.get("attn_logit_softcapping"), "attn_logit_softcapping", path),
+        "final_softcap": _optional_real(settings.get("final_logit_softcapping"), "final_logit_softcapping", path),
+        "query_pre_attn_scalar": _optional_real(settings.get("query_pre_attn_scalar"), "query_pre_attn_scalar", path),
+        "layer_types": tuple(types) if isinstance(types, list) else types,
+    }
+
+
+def _optional_real(value: Any, key: str, path: str | None) -> float | None:
+    """A number as written (an int stays an int: Gemma2Config types query_pre_attn_scalar as int)."""
+    if value is None:
+        return None
+    _real(value, key, path)  # refuses what is not a number
+    return value
+
+
+def _check_gemma2_fields(config: ModelConfig) -> None:
+    """Softcaps and the query scalar positive and finite; layer types one per layer, each known."""
+    for name in ("attn_softcap", "final_softcap", "query_pre_attn_scalar"):
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if config.family != "gemma2":
+            raise ModelConfigError(f"a {config.family} model has no {name}", field=name)
+        if not (_is_real(value) and math.isfinite(value) and value > 0):
+            raise ModelConfigError(f"{name} must be a positive number, got {value!r}", field=name)
+    types = config.layer_types
+    if types is None:
+        return
+    if config.family != "gemma2":
+        raise ModelConfigError(f"a {config.family} model has no layer_types", field="layer_types")
+    if not isinstance(types, tuple) or len(types) != config.num_layers or any(t not in LAYER_TYPES for t in types):
+        raise ModelConfigError(f"layer_types must list {config.num_layers} of {', '.join(LAYER_TYPES)}, got {types!r}",
+                               field="layer_types")
 
 
 def _is_real(value: Any) -> bool:

@@ -113,3 +113,23 @@ def mlp_up_gate_swapped(self: Any, x: Any) -> Any:
 
 def no_arch_keys(writer: Any, arch: str, config: Any) -> None:
     return None
+
+
+def add_attention_without_sandwich(self: Any, x: Any, attended: Any) -> Any:
+    """gemma2's post-attention norm dropped: the llama residual."""
+    return x + attended
+
+
+def attend_without_softcap(self: Any, q: Any, k: Any, v: Any, mask: Any, *, causal: bool) -> Any:
+    import torch.nn.functional as F
+
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                          scale=self.scale)
+
+
+def logits_without_softcap(self: Any, h: Any) -> Any:
+    return self.lm_head(h)
+
+
+def every_layer_windowed(self: Any, layer: int) -> Any:
+    return self.sliding_window

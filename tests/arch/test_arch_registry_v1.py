@@ -83,7 +83,9 @@ _FLAGS = [
 
 
 # the flags a family's own module computes (mistral's window, gemma's GELU)
-_HONOURED = {("mistral", "sliding-window"), ("phi3", "sliding-window"), ("gemma", "gelu_pytorch_tanh")}
+_HONOURED = {("mistral", "sliding-window"), ("phi3", "sliding-window"), ("gemma", "gelu_pytorch_tanh"),
+             ("gemma2", "sliding-window"), ("gemma2", "gelu_pytorch_tanh"), ("gemma2", "final_logit_softcapping"),
+             ("gemma2", "attn_logit_softcapping")}
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-001")
@@ -137,7 +139,7 @@ def _imported(tmp_path, tokenizer_dir, model_type, **overrides):
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-002")
-@pytest.mark.parametrize("model_type", ["gemma2", "gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2"])
+@pytest.mark.parametrize("model_type", ["gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2"])
 def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_type, capsys):
     from apr.errors import UnsupportedArchitectureError
     from apr.train.init_checkpoint import load_init_checkpoint
@@ -166,7 +168,7 @@ def test_falsify_arch_reg_002_commands_refuse(tmp_path, tokenizer_dir, model_typ
 
 # --- FALSIFY-ARCH-REG-003: parity with transformers ---------------------------------------------
 
-PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma", "phi3")
+PARITY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma", "phi3", "gemma2")
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-003")
@@ -179,7 +181,7 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
 
     reference, _, apr_file = _imported(tmp_path, tokenizer_dir, model_type)
     loaded = load_model(apr_file)
-    if model_type in ("mistral", "phi3"):
+    if model_type in ("mistral", "phi3", "gemma2"):
         assert loaded.config.sliding_window == 4 == reference.config.sliding_window
     ids = torch.tensor([[(7 * i + 3) % _vocab(tokenizer_dir) for i in range(12)]])
     with torch.no_grad():
@@ -201,7 +203,7 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
 
 
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-004")
-@pytest.mark.parametrize(("model_type", "window"), [("mistral", 4), ("gemma", None), ("phi3", 4)])
+@pytest.mark.parametrize(("model_type", "window"), [("mistral", 4), ("gemma", None), ("phi3", 4), ("gemma2", 4)])
 def test_falsify_arch_reg_004_round_trip(tmp_path, tokenizer_dir, model_type, window):
     transformers = pytest.importorskip("transformers")
     import torch
@@ -218,8 +220,11 @@ def test_falsify_arch_reg_004_round_trip(tmp_path, tokenizer_dir, model_type, wi
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     original = json.loads((source / "config.json").read_text())
     assert config["model_type"] == model_type and config.get("sliding_window") == window
-    for key in ("hidden_act", "tie_word_embeddings", "rms_norm_eps", "num_key_value_heads"):
-        assert config[key] == original[key], key
+    for key in ("tie_word_embeddings", "rms_norm_eps", "num_key_value_heads", "attn_logit_softcapping",
+                "final_logit_softcapping", "query_pre_attn_scalar", "layer_types"):
+        assert config.get(key) == original.get(key), key
+    activation = "hidden_activation" if model_type == "gemma2" else "hidden_act"
+    assert config[activation] == original[activation]
     assert config["head_dim"] == original.get("head_dim", original["hidden_size"] // original["num_attention_heads"])
     exported = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
     assert type(exported).__name__ == type(reference).__name__
@@ -282,3 +287,37 @@ def test_falsify_arch_reg_005_phi3_gguf_as_llama_cpp_converts_it(tmp_path, token
     np.testing.assert_array_equal(tensors["blk.1.ffn_up.weight"], hf["model.layers.1.mlp.gate_up_proj.weight"])
     np.testing.assert_array_equal(tensors["output.weight"], hf["lm_head.weight"])
     np.testing.assert_array_equal(tensors["blk.0.attn_norm.weight"], hf["model.layers.0.input_layernorm.weight"])
+
+
+@pytest.mark.falsifies("FALSIFY-ARCH-REG-005")
+def test_falsify_arch_reg_005_gemma2_gguf_as_llama_cpp_converts_it(tmp_path, tokenizer_dir):
+    """llama.cpp's gemma2: sandwich norms under its names (+1), softcaps and window as keys; a model
+    llama.cpp would compute differently (query scalar != head_dim) is refused, nothing written."""
+    gguf = pytest.importorskip("gguf")
+    from safetensors.numpy import load_file
+
+    from apr.convert.gguf_export import export_gguf
+    from apr.errors import UnsupportedArchitectureError
+
+    _, source, apr_file = _imported(tmp_path, tokenizer_dir, "gemma2", query_pre_attn_scalar=16)
+    export_gguf(apr_file, tmp_path / "m.gguf")
+    reader = gguf.GGUFReader(tmp_path / "m.gguf")
+
+    def scalar(key):
+        field = reader.fields[key]
+        value = field.parts[field.data[0]]
+        return bytes(value).decode() if field.types[0] == gguf.GGUFValueType.STRING else value.item()
+
+    assert scalar("general.architecture") == "gemma2"
+    assert (scalar("gemma2.attn_logit_softcapping"), scalar("gemma2.final_logit_softcapping"),
+            scalar("gemma2.attention.sliding_window")) == (2.0, 3.0, 4)
+    tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
+    hf = load_file(source / "model.safetensors")
+    for ours, theirs in (("attn_norm", "input_layernorm"), ("post_attention_norm", "post_attention_layernorm"),
+                         ("ffn_norm", "pre_feedforward_layernorm"), ("post_ffw_norm", "post_feedforward_layernorm")):
+        np.testing.assert_array_equal(tensors[f"blk.1.{ours}.weight"], hf[f"model.layers.1.{theirs}.weight"] + 1)
+    assert "output.weight" not in tensors
+    _, _, scaled = _imported(tmp_path / "scaled", tokenizer_dir, "gemma2")  # query_pre_attn_scalar 24
+    with pytest.raises(UnsupportedArchitectureError, match="query_pre_attn_scalar 24 != head_dim 16"):
+        export_gguf(scaled, tmp_path / "scaled.gguf")
+    assert not (tmp_path / "scaled.gguf").exists()

@@ -163,3 +163,68 @@ def test_phi3_shapes_metadata_and_gguf_names():
     assert hf_to_gguf_for("phi3", "model.layers.2.mlp.down_proj.weight") == "blk.2.ffn_down.weight"
     with pytest.raises(Exception, match="no llama.cpp name"):
         hf_to_gguf_for("llama", "model.layers.2.self_attn.qkv_proj.weight")
+
+
+GEMMA2 = {**GEMMA, "model_type": "gemma2", "num_hidden_layers": 3, "max_position_embeddings": 64, "sliding_window": 4}
+
+
+@given(cap=st.floats(0.5, 30.0), chunk=st.integers(1, 7))
+def test_softcapped_fused_loss_and_its_gradients_equal_autograd(cap, chunk):
+    """The hand-written backward through cap * tanh(z / cap) against autograd on the full logits."""
+    from apr.train.loss import linear_cross_entropy
+
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(6, 8, generator=generator, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(11, 8, generator=generator, dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([1, 0, 10, -100, 4, 7])
+    ours = linear_cross_entropy(hidden, weight, targets, chunk_rows=chunk, softcap=cap)
+    grads = torch.autograd.grad(ours, (hidden, weight))
+    logits = torch.tanh((hidden @ weight.T) / cap) * cap
+    reference = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100)
+    expected = torch.autograd.grad(reference, (hidden, weight))
+    torch.testing.assert_close(ours, reference)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_gemma2_config_defaults_layers_and_metadata_round_trip():
+    config = ModelConfig.from_hf_config(GEMMA2)
+    assert (config.attn_softcap, config.final_softcap, config.query_pre_attn_scalar) == (50.0, 30.0, 256)
+    assert config.layer_types == ("sliding_attention", "full_attention", "sliding_attention")  # HF's default
+    assert [config.window_for(i) for i in range(3)] == [4, None, 4]
+    shapes = config.parameter_shapes()
+    assert shapes["model.layers.2.pre_feedforward_layernorm.weight"] == (16,)
+    assert config.param_count == sum(math.prod(s) for s in shapes.values())
+    meta = config.to_metadata()
+    assert meta["layer_types"] == list(config.layer_types) and meta["final_logit_softcapping"] == 30.0
+    assert ModelConfig.from_metadata(meta, list(shapes)) == config
+    hf = config.to_hf_config()
+    assert hf["hidden_activation"] == "gelu_pytorch_tanh" and "hidden_act" not in hf
+    # a window covering the context is none, and stays none through the metadata (not the 4096 default)
+    wide = ModelConfig.from_hf_config({**GEMMA2, "sliding_window": 64})
+    assert wide.sliding_window is None and ModelConfig.from_metadata(wide.to_metadata()).sliding_window is None
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"layer_types": ["sliding_attention"]}, "layer_types"),
+    ({"layer_types": ["sliding_attention", "global", "full_attention"]}, "layer_types"),
+    ({"attn_logit_softcapping": 0}, "attn_softcap"),
+    ({"final_logit_softcapping": -3.0}, "final_softcap"),
+])
+def test_gemma2_fields_are_checked(changes, field):
+    from apr.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError) as info:
+        ModelConfig.from_hf_config({**GEMMA2, **changes})
+    assert info.value.field == field
+
+
+def test_only_gemma2_carries_gemma2_fields():
+    from apr.errors import ModelConfigError
+
+    llama = ModelConfig.from_hf_config({**GEMMA, "model_type": "llama"})
+    with pytest.raises(ModelConfigError):
+        llama.with_(attn_softcap=50.0)
+    with pytest.raises(ModelConfigError):
+        llama.with_(layer_types=("full_attention",))
+    assert llama.gemma2_settings() == {} and [llama.window_for(0)] == [None]
