@@ -26,11 +26,13 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None,
                                                "sliding_window": 4}),
     "mixtral": ("MixtralConfig", "MixtralForCausalLM", {"num_local_experts": 4, "num_experts_per_tok": 2}),
+    "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"bos_token_id": None, "eos_token_id": None}),
+    "bert": ("BertConfig", "BertForMaskedLM", {"max_position_embeddings": 128, "pad_token_id": 0}),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
                                             "bos_token_id": None, "eos_token_id": None}),
 }
 
-NOT_IMPLEMENTED: tuple[str, ...] = ("gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2")
+NOT_IMPLEMENTED: tuple[str, ...] = ("gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2", "gpt_neox", "bert")
 
 
 def build_model(model_type: str, vocab: int, *, seed: int = 0, tied: bool | None = None, **overrides: Any) -> Any:
