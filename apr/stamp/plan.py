@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apr.format.crc import crc32
-from apr.format.header import HEADER_SIZE, VERSION, Header, align64
+from apr.format.header import FOOTER_SIZE, HEADER_SIZE, VERSION, Header, align64
 from apr.format.metadata import canonical_metadata, encode_metadata
 from apr.format.tensor_index import TensorEntry, encode_index
 from apr.stamp.patch import ProvenancePatch, apply_patch
@@ -69,11 +69,22 @@ class StampPlan:
     @property
     def fits_in_place(self) -> bool:
         """True when the data section keeps its offset (only prefix and footer change)."""
-        return self.header.data_offset == self.old_data_offset
+        return fits_in_place(self.header.data_offset, self.old_data_offset)
 
     @property
     def output_size(self) -> int:
-        return self.header.data_offset + self.data_length + 4
+        return output_size(self.header.data_offset, self.data_length)
+
+
+# The decisions behind `StampPlan`'s properties, as plain functions (mutation testing reaches them).
+def fits_in_place(data_offset: int, old_data_offset: int) -> bool:
+    """True when the new ``data_offset`` is the old one: the data section does not move."""
+    return data_offset == old_data_offset
+
+
+def output_size(data_offset: int, data_length: int) -> int:
+    """Bytes of the stamped file: the prefix, the data section and the 4-byte footer CRC."""
+    return data_offset + data_length + FOOTER_SIZE
 
 
 _POLY = 0xEDB88320
@@ -192,7 +203,9 @@ __all__ = [
     "StampPlan",
     "crc_shift",
     "data_crc_from_footer",
+    "fits_in_place",
     "footer_after_prefix_change",
     "layout_data_offset",
+    "output_size",
     "plan_stamp",
 ]
