@@ -333,3 +333,30 @@ def test_main_maps_ctrl_c_and_os_errors(capsys, monkeypatch, tmp_path, as_json) 
         captured = capsys.readouterr()
         if as_json and code != 130:
             assert json.loads(captured.out)["error"]["exit_code"] == code
+
+
+def test_the_fd_2_fallback_escapes_what_ascii_cannot_say(capfd, monkeypatch) -> None:
+    class Broken:
+        def write(self, _text):
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "no")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Broken())
+    guard._write_stderr("café ☕\n")
+    monkeypatch.undo()
+    assert capfd.readouterr().err == "caf\\xe9 \\u2615\n"
+
+
+def test_the_fd_2_fallback_gives_up_quietly(monkeypatch) -> None:
+    class Broken:
+        def write(self, _text):
+            raise ValueError("closed")
+
+    def no_fd(_fd, _data):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(sys, "stderr", Broken())
+    monkeypatch.setattr(guard.os, "write", no_fd)
+    assert exit_code_for(KeyboardInterrupt(), as_json=False) == 130

@@ -149,3 +149,17 @@ def test_usage_errors_exit_2_in_text_and_json(argv, close, prog, as_json) -> Non
 def test_no_command_is_usage_exit_2(capsys) -> None:
     assert main([]) == 2
     assert "usage: apr" in capsys.readouterr().err
+
+
+def test_a_mistyped_word_containing_choose_from_is_not_taken_for_the_choices() -> None:
+    # the choices are those after the last "choose from"; the user's word came before it
+    msg = "argument command: invalid choice: 'xchoose fromx' (choose from 'inspect', 'contracts')"
+    assert suggestion(msg, _tree(), ["xchoose fromx"]) is None
+    msg = "argument command: invalid choice: 'choose fro' (choose from 'inspect', 'choose')"
+    assert suggestion(msg, _tree(), ["choose fro"]) == "did you mean 'choose'?"
+
+
+def test_only_the_first_equals_sign_ends_a_flag() -> None:
+    msg = "unrecognized arguments: --qualty=/a/long/path/to/some/file=x"
+    assert suggestion(msg, _tree(), ["inspect", "--qualty=/a/long/path/to/some/file=x"]) == "did you mean --quality?"
+
