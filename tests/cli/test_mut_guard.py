@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import traceback
 
 import pytest
 
@@ -112,9 +113,11 @@ def _line_of(location: str) -> str:
         return handle.read().splitlines()[int(lineno) - 1]
 
 
-def test_internal_error_names_the_type_message_and_innermost_package_frame() -> None:
-    # command_parser calls subcommand_parsers, which fails on None: two package frames; the inner one counts
-    error = _raised(usage.command_parser, None, ["inspect"])
+def test_internal_error_names_the_type_message_and_innermost_package_frame(tmp_path, monkeypatch) -> None:
+    # suggestion -> command_parser -> subcommand_parsers, which fails on None: three package frames;
+    # the innermost counts, named relative to the package's folder whatever the working directory
+    monkeypatch.chdir(tmp_path)
+    error = _raised(usage.suggestion, "unrecognized arguments: --x", None, ["inspect"])
     assert isinstance(error, AttributeError)
     bug = internal_error(error)
     assert type(bug) is InternalError and bug.exit_code == 70
@@ -123,8 +126,10 @@ def test_internal_error_names_the_type_message_and_innermost_package_frame() -> 
     assert "parser._actions" in _line_of(bug.location)
     first = str(error).splitlines()[0]
     assert bug.message == f"internal error: AttributeError: {first} (at {bug.location})"
-    assert bug.hint.startswith("this is a bug in apr, not a problem with your input.")
-    assert "APR_DEBUG=1" in bug.hint and "-v" in bug.hint
+    assert bug.hint == (
+        "this is a bug in apr, not a problem with your input. Please report it with the command you ran, the "
+        "output of `apr --version` and the traceback (rerun with -v, or with APR_DEBUG=1 in the environment, "
+        "to print it)")
     document = bug.to_dict()
     assert document["exception"] == "AttributeError" and document["location"] == bug.location
     assert document["exit_code"] == 70 and document["code"] == "internal-error"
@@ -179,10 +184,16 @@ def test_a_closed_pipe_points_stdout_at_devnull(tmp_path, monkeypatch) -> None:
     with open(target, "w", encoding="utf-8") as handle:
         monkeypatch.setattr(sys, "stdout", handle)
         monkeypatch.setattr(sys, "stderr", io.StringIO())
+        open_before = _open_descriptors()
         assert exit_code_for(BrokenPipeError(), as_json=False) == 7
+        assert _open_descriptors() == open_before  # /dev/null's own descriptor is closed again
         handle.write("after the reader left")
         handle.flush()
     assert target.read_text(encoding="utf-8") == ""
+
+
+def _open_descriptors() -> int | None:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
 
 
 def test_a_closed_pipe_with_a_stdout_that_is_no_file(monkeypatch) -> None:
@@ -227,6 +238,7 @@ def test_a_bug_prints_its_traceback_only_when_asked(capsys, monkeypatch, debug) 
     else:
         assert exit_code_for(error, as_json=False, verbosity=1) == 70
     text = capsys.readouterr().err
+    assert text.startswith("".join(traceback.format_exception(error)))
     assert text.startswith("Traceback (most recent call last):")
     assert "AttributeError" in text and "error: internal error: AttributeError" in text
 

@@ -9,6 +9,7 @@ the result under test.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import types
 from pathlib import Path
@@ -87,16 +88,20 @@ def test_the_same_stamp_twice_is_unchanged(src) -> None:
     raw = Path(src).read_bytes()
     again = stamp_file(src, PATCH, in_place=True)
     assert again.mode == "unchanged"
+    assert again.input == again.output == src and again.recovered == "none"
     assert again.tensor_bytes_copied == 0 and again.copy_method == "none"
     assert again.output_bytes == again.input_bytes == len(raw)
     assert Path(src).read_bytes() == raw
 
 
-def test_an_in_place_stamp_that_does_not_fit_rewrites(src) -> None:
+def test_an_in_place_stamp_that_does_not_fit_rewrites(src, caplog) -> None:
     data = data_section(src)
     old_offset = _data_offset(src)
-    result = stamp_file(src, ProvenancePatch(description="d" * 6000), in_place=True)
-    assert result.mode == "rewrite"
+    with caplog.at_level(logging.INFO, logger="apr.stamp.file"):
+        result = stamp_file(src, ProvenancePatch(description="d" * 6000), in_place=True)
+    assert [r.getMessage() for r in caplog.records if r.name == "apr.stamp.file"] == [
+        f"{src}: the new metadata does not fit before the data section; rewriting the file"]
+    assert result.mode == "rewrite" and result.recovered == "none"
     assert result.output == src
     assert _data_offset(src) > old_offset
     assert result.tensor_bytes_copied == len(data)
@@ -126,13 +131,34 @@ def test_in_place_removes_stray_temporaries_of_a_killed_rewrite(tmp_path, src, i
     assert not stray.exists()
 
 
-def test_a_stray_that_cannot_be_removed_does_not_stop_the_stamp(src, monkeypatch) -> None:
+@pytest.mark.parametrize(("error", "reason"), [
+    (OSError(errno.EACCES, "Permission denied"), "Permission denied"),
+    (OSError("no errno"), "no errno"),  # no strerror: the error itself
+])
+def test_a_stray_that_cannot_be_removed_does_not_stop_the_stamp(src, monkeypatch, caplog, error, reason) -> None:
     def refuse(_path):
-        raise OSError(errno.EACCES, "Permission denied")
+        raise error
 
     monkeypatch.setattr(stamp_module, "remove_stale_temporaries", refuse)
+    with caplog.at_level(logging.WARNING, logger="apr.stamp.file"):
+        assert stamp_file(src, PATCH, in_place=True).mode == "in-place"
+        assert recover_file(src) == "none"
+    real = os.path.realpath(src)
+    assert [r.getMessage() for r in caplog.records if r.name == "apr.stamp.file"] == [
+        f"{real}: could not remove stray temporaries: {reason}"] * 2
+
+
+def test_in_place_reads_through_the_locked_descriptor(src, monkeypatch) -> None:
+    real_read, seen = stamp_module.read_source, []
+
+    def read_source(path, fd=None):
+        seen.append((path, fd))
+        assert fd is not None and os.fstat(fd).st_ino == os.stat(path).st_ino
+        return real_read(path, fd)
+
+    monkeypatch.setattr(stamp_module, "read_source", read_source)
     assert stamp_file(src, PATCH, in_place=True).mode == "in-place"
-    assert recover_file(src) == "none"
+    assert len(seen) == 1 and seen[0][0] == src
 
 
 # --- refusals before anything is written ----------------------------------------------------------
@@ -312,8 +338,18 @@ def test_a_raw_os_error_in_recovery(src, monkeypatch) -> None:
     assert info.value.path == src and info.value.exit_code == 7
 
 
-def test_recover_reports_the_outcome(src, monkeypatch) -> None:
+def test_recover_reports_the_outcome(src, monkeypatch, caplog) -> None:
     monkeypatch.setattr(stamp_module, "recover", lambda _path: "rolled-back")
     assert recover_file(Path(src)) == "rolled-back"
-    result = stamp_file(Path(src), PATCH, in_place=True)
+    with caplog.at_level(logging.WARNING, logger="apr.stamp.file"):
+        result = stamp_file(Path(src), PATCH, in_place=True)
     assert result.recovered == "rolled-back" and result.input == src
+    assert [r.getMessage() for r in caplog.records if r.name == "apr.stamp.file"] == [
+        f"{src}: an interrupted in-place stamp was rolled back first; the file was as before it"]
+    assert stamp_file(src, PATCH, in_place=True).recovered == "rolled-back"  # the unchanged route too
+
+
+def test_no_warning_without_a_roll_back(src, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="apr.stamp.file"):
+        stamp_file(src, PATCH, in_place=True)
+    assert [r for r in caplog.records if r.name == "apr.stamp.file"] == []

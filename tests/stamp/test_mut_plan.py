@@ -168,3 +168,15 @@ def test_plan_of_an_unchanged_patch_reproduces_the_file(tmp_path) -> None:
 def test_an_unchanged_prefix_keeps_any_footer(prefix, length, footer) -> None:
     # why `stamp_file` calls a plan with the same prefix "unchanged" without comparing footers
     assert footer_after_prefix_change(footer, prefix, prefix, length) == footer
+
+
+def test_the_power_table_is_x_to_the_2_to_the_k() -> None:
+    # reflected order: bit 31 is x^0, so x^1, x^2, x^4 are bits 30, 29, 27; from x^8 on, x^(2^k) is the
+    # factor that appends 2^(k-3) zero bytes: crc32_combine(x^0, 0, 2^(k-3)) by zlib's matrix method
+    from apr.stamp.plan import _x2n_table
+
+    table = _x2n_table()
+    assert len(table) == 32
+    assert table[:3] == (1 << 30, 1 << 29, 1 << 27)
+    for k in range(3, 32):
+        assert table[k] == crc32_combine(1 << 31, 0, 2 ** (k - 3)), k
