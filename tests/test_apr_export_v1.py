@@ -501,4 +501,4 @@ def test_import_quantize_options(tmp_path, tokenizer_dir):
         with open_file(tmp_path / f"{quant}.apr") as apr:
             assert apr.entry("model.layers.0.mlp.up_proj.weight").dtype is dtype
             assert apr.metadata["quantization"]["quant_type"] in (dtype.name, "APR_Q4", "APR_Q8")
-    assert main(["import", os.fspath(src), "-o", os.fspath(tmp_path / "x.apr"), "--quantize", "q3"]) == 2
+    assert main(["import", os.fspath(src), "-o", os.fspath(tmp_path / "x.apr"), "--quantize", "q3"]) == 64

@@ -112,4 +112,4 @@ def test_a_mistyped_command_still_gets_its_did_you_mean(capsys) -> None:
 
     with pytest.raises(SystemExit) as exited:
         main(["inspekt", "m.apr"])
-    assert exited.value.code == 2 and "inspect" in capsys.readouterr().err
+    assert exited.value.code == 64 and "inspect" in capsys.readouterr().err

@@ -48,7 +48,7 @@ _ROOT: list[argparse.ArgumentParser] = []
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a usage error (exit 2) with a did-you-mean and the
+    """argparse that reports a bad flag as a usage error (exit 64, EX_USAGE) with a did-you-mean and the
     command's help hint, as JSON on stdout under ``--json`` (`apr.cli.usage`)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -167,7 +167,7 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one `apr` command; return its exit code (argparse's usage errors exit 2 themselves)."""
+    """Run one `apr` command; return its exit code (usage errors exit 64 through SystemExit)."""
     from apr.cli.guard import exit_code_for
     from apr.cli.output import protect_streams
 

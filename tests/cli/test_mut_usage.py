@@ -123,14 +123,14 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     (["inspect", "m.apr", "--zzzzzz"], None, "apr inspect"),
 ])
 @pytest.mark.parametrize("as_json", [False, True])
-def test_usage_errors_exit_2_in_text_and_json(argv, close, prog, as_json) -> None:
+def test_usage_errors_exit_64_in_text_and_json(argv, close, prog, as_json) -> None:
     code, out, err = _run(argv + (["--json"] if as_json else []))
-    assert code == 2
+    assert code == 64
     hint = f"run `{prog} --help` for the accepted flags"
     if as_json:
         assert err == ""
         error = json.loads(out)["error"]
-        assert error["exit_code"] == 2 and error["code"] == "usage" and error["type"] == "UsageError"
+        assert error["exit_code"] == 64 and error["code"] == "usage" and error["type"] == "UsageError"
         assert error["hint"] == hint
         if close:
             assert error["message"].endswith(f" ({close})")
@@ -146,8 +146,8 @@ def test_usage_errors_exit_2_in_text_and_json(argv, close, prog, as_json) -> Non
             assert "did you mean" not in err
 
 
-def test_no_command_is_usage_exit_2(capsys) -> None:
-    assert main([]) == 2
+def test_no_command_is_usage_exit_64(capsys) -> None:
+    assert main([]) == 64
     assert "usage: apr" in capsys.readouterr().err
 
 
