@@ -117,6 +117,8 @@ def test_rms_norm_eps_must_be_in_open_unit_interval(value, ok):
     (8, 2, False), (8, 8, False), (8, 1, False), (8, 3, True), (7, 2, True), (2, 4, True),
     (8, 0, False),  # kv out of range: its own problem, no division rule
     (2**16 + 8, 3, False),  # heads above the ceiling: not a 'good' count
+    (2**16, 3, True),  # at the ceiling: checked
+    (9, 2**16, True),
 ])
 def test_kv_heads_must_divide_heads(heads, kv, bad):
     problems = [p for p in dm._range_problems({"num_heads": heads, "num_kv_heads": kv}, spell)
@@ -128,6 +130,7 @@ def test_kv_heads_must_divide_heads(heads, kv, bad):
 
 @pytest.mark.parametrize(("experts", "per_token", "bad"), [
     (8, 2, False), (8, 8, False), (8, 9, True), (1, 2, True), (0, 2, False), (8, 2**16 + 1, False),
+    (5, 2**16, True), (2**16 + 1, 2**16 + 2, False),
 ])
 def test_experts_per_token_at_most_experts(experts, per_token, bad):
     problems = [p for p in dm._range_problems({"num_experts": experts, "num_experts_per_tok": per_token}, spell)
@@ -361,13 +364,16 @@ def test_at_most_twelve_problems_are_listed():
 # ---- implied parameters against the tensors present -----------------------------------------------
 
 def test_implied_bound_at_exactly_ten_times_passes():
-    dm.check_dimensions({"vocab_size": 10, "hidden_size": 2}, {"w": (10,), "v": (2, 5)}, source="s", path=None,
-                        spell=spell, hint="h")  # 20 == 10 × (10 + 2·5)
+    dm.check_dimensions({"vocab_size": 100, "hidden_size": 2}, {"w": (10,), "v": (2, 5)}, source="s", path=None,
+                        spell=spell, hint="h")  # 200 == 10 × (10 + 2·5)
+    err, lines = refusal({"vocab_size": 201, "hidden_size": 1}, {"w": (10,), "v": (2, 5)})
+    assert lines == ["cfg.vocab_size = 201, cfg.hidden_size = 1 imply at least 201 parameters, more than 10× the 20 "
+                     "in the tensors"]
 
 
 @given(st.integers(1, 50), st.integers(1, 50), st.integers(1, 50))
-@example(10, 20, 1)
-@example(10, 21, 1)
+@example(10, 100, 1)
+@example(10, 101, 1)
 def test_implied_bound(present, vocab, hidden):
     meta = {"vocab_size": vocab, "hidden_size": hidden}
     implied = vocab * hidden

@@ -190,3 +190,13 @@ def test_wrongly_typed_keys_in_a_real_file_are_refused(tmp_path, key, add, found
         gf.check_gguf_fields(fields, path)
     assert info.value.field == key
     assert f"GGUF {key} is {found}, expected" in str(info.value)
+
+
+class Xylo:
+    def __repr__(self) -> str:
+        return "Xylo()"
+
+
+def test_describe_value_article_follows_the_type_name():
+    assert gf.describe_value(Xylo()) == "a Xylo (Xylo())"
+    assert gf.describe_value([Xylo()]) == "an array of Xylos"

@@ -357,3 +357,16 @@ def test_mapping_or_refuse():
     err = info.value
     assert (err.field, err.path, err.hint, err.message) == ("t.json", "m/t.json", "fix it",
                                                             "t.json is a string ('x'), expected an object")
+
+
+def test_read_json_file_default_limit_is_64_mib(tmp_path):
+    limit = 64 * 1024 * 1024
+    with open(tmp_path / "tokenizer.json", "wb") as f:  # sparse: nothing is written but the size
+        f.truncate(limit)
+    with pytest.raises(ConvertError) as info:  # at the limit: read, and refused as JSON
+        sf.read_json_file(tmp_path, "tokenizer.json")
+    assert "tokenizer.json is not valid JSON" in str(info.value)
+    with open(tmp_path / "tokenizer.json", "wb") as f:
+        f.truncate(limit + 1)
+    with pytest.raises(ConvertError, match="over the 67108864-byte limit"):
+        sf.read_json_file(tmp_path, "tokenizer.json")

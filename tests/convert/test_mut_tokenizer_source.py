@@ -409,3 +409,39 @@ def test_a_jinja_symlink_out_of_the_folder_is_refused(tmp_path):
     (folder / "chat_template.jinja").symlink_to(outside)
     with pytest.raises(ConvertError):
         ts.chat_template_from_folder(folder)
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "vocab.json",
+                                  "merges.txt", "added_tokens.json", "special_tokens_map.json"])
+def test_every_tokenizer_side_file_is_checked_in_an_override_folder(trained, tmp_path, name):
+    model = tmp_path / "model"
+    model.mkdir()
+    override = tmp_path / "tok"
+    override.mkdir()
+    if name != "tokenizer.json":
+        (override / "tokenizer.json").write_bytes((trained / "tokenizer.json").read_bytes())
+    if name != "tokenizer_config.json":  # a template here: chat_template.jinja is not read for it
+        (override / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ t }}"}))
+    (override / name).mkdir()  # a folder where a file belongs
+    with pytest.raises(ConvertError) as info:
+        ts.tokenizer_keys_from_folder(model, None, override)
+    assert name in str(info.value)
+
+
+def test_an_override_file_that_is_a_fifo_is_refused_unopened(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "tokenizer.json")
+    model = tmp_path / "model"
+    model.mkdir()
+    with pytest.raises(ConvertError):
+        ts.tokenizer_keys_from_folder(model, None, tmp_path / "tokenizer.json")
+
+
+def test_an_override_file_over_64_mib_is_refused(tmp_path):
+    with open(tmp_path / "tokenizer.json", "wb") as f:
+        f.truncate(64 * 1024 * 1024 + 1)
+    model = tmp_path / "model"
+    model.mkdir()
+    with pytest.raises(ConvertError, match="over the 67108864-byte limit"):
+        ts.tokenizer_keys_from_folder(model, None, tmp_path / "tokenizer.json")
