@@ -220,7 +220,7 @@ def test_layer_count_must_match(layers, text):
 def test_layers_with_a_gap_are_refused_even_when_the_count_matches():
     meta, shapes = llama(layers=3)
     shapes = {k: v for k, v in shapes.items() if not k.startswith("model.layers.1.")}
-    err, lines = refusal({**meta, "num_layers": 2}, shapes)
+    _, lines = refusal({**meta, "num_layers": 2}, shapes)
     assert lines == ["cfg.num_layers = 2, but the tensors hold 2 layers numbered 0 … 2, with 1 missing"]
 
 
@@ -332,7 +332,7 @@ def test_expert_count_from_layer_zero(names, count):
         shapes[f"model.layers.0{n}w{i}.weight"] = (1,)
     shapes["model.layers.1.mlp.experts.9.w.weight"] = (1,)  # another layer: not counted
     meta = {**meta, "num_layers": 2}
-    err, lines = refusal({**meta, "num_experts": count + 1}, shapes)
+    _, lines = refusal({**meta, "num_experts": count + 1}, shapes)
     assert f"cfg.num_experts = {count + 1}, but layer 0 holds {count} experts" in lines
     dm.check_dimensions({**meta, "num_experts": count}, shapes, source="s", path=None, spell=spell, hint="h")
 
@@ -347,7 +347,7 @@ def test_expert_near_misses_are_not_counted(name):
 
 def test_a_tensor_problem_hides_the_range_problem_of_its_key_only():
     meta, shapes = llama()
-    err, lines = refusal({**meta, "num_layers": 2**16 + 1, "rope_theta": 0.0}, shapes)
+    _, lines = refusal({**meta, "num_layers": 2**16 + 1, "rope_theta": 0.0}, shapes)
     assert lines == ["cfg.num_layers = 65537, but the tensors hold 2 layers (model.layers.0 … model.layers.1)",
                      "cfg.rope_theta = 0.0 must be a finite number > 0"]
 
@@ -366,7 +366,7 @@ def test_at_most_twelve_problems_are_listed():
 def test_implied_bound_at_exactly_ten_times_passes():
     dm.check_dimensions({"vocab_size": 100, "hidden_size": 2}, {"w": (10,), "v": (2, 5)}, source="s", path=None,
                         spell=spell, hint="h")  # 200 == 10 × (10 + 2·5)
-    err, lines = refusal({"vocab_size": 201, "hidden_size": 1}, {"w": (10,), "v": (2, 5)})
+    _, lines = refusal({"vocab_size": 201, "hidden_size": 1}, {"w": (10,), "v": (2, 5)})
     assert lines == ["cfg.vocab_size = 201, cfg.hidden_size = 1 imply at least 201 parameters, more than 10× the 20 "
                      "in the tensors"]
 
@@ -399,14 +399,14 @@ def test_implied_bound_lists_every_dimension_key():
     keys = ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
             "intermediate_size", "num_experts", "moe_intermediate_size")
     meta = {k: 2 for k in keys} | {"max_position_embeddings": 2}
-    err, lines = refusal(meta, {"w": (1,)})
+    _, lines = refusal(meta, {"w": (1,)})
     # 2·2 + 2·(2·2·2·2 + 2·2·2·2 + 2·2·2·2)
     assert lines == [", ".join(f"cfg.{k} = 2" for k in keys) + " imply at least 100 parameters, more than "
                      "10× the 1 in the tensors"]
 
 
 def test_thousands_separators():
-    err, lines = refusal({"vocab_size": 1001, "hidden_size": 1000}, {"w": (10, 10)})
+    _, lines = refusal({"vocab_size": 1001, "hidden_size": 1000}, {"w": (10, 10)})
     assert lines == ["cfg.vocab_size = 1001, cfg.hidden_size = 1000 imply at least 1,001,000 parameters, "
                      "more than 10× the 100 in the tensors"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
@@ -223,8 +222,7 @@ def test_folder_keys_key_by_key(trained, tmp_path):
     keys, record = ts.tokenizer_keys_from_folder(folder, {"bos_token_id": 1, "eos_token_id": [0, 2]})
     assert keys["chat_template"] == CHATML
     assert keys["tokenizer.vocab_size"] == len(vocab) == record.vocab_size
-    assert keys["tokenizer.vocabulary"][vocab["ab"] if "ab" in vocab else 0] == (
-        "ab" if "ab" in vocab else "<|endoftext|>")
+    assert all(keys["tokenizer.vocabulary"][index] == token for token, index in vocab.items())
     assert keys["tokenizer.bos_token_id"] == 1 and record.bos_token_id == 1
     assert keys["tokenizer.eos_token_id"] == 0  # the list's first id
     assert keys["special_tokens"] == {"bos_token": "<|im_start|>", "eos_token": "<|endoftext|>", "unk_token": None,
@@ -300,7 +298,7 @@ def test_override_as_a_tokenizer_json_file(trained, tmp_path):
 def test_vocab_json_alone_counts_as_a_tokenizer(tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2}))
     (tmp_path / "merges.txt").write_text("#version: 0.2\na b\n")
-    keys, record = ts.tokenizer_keys_from_folder(tmp_path, None)
+    keys, _ = ts.tokenizer_keys_from_folder(tmp_path, None)
     assert keys["tokenizer.vocabulary"] == ["a", "b", "ab"]
     assert keys["tokenizer.merges"] == ["a b"]
 
