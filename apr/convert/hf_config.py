@@ -139,7 +139,7 @@ def synthesize_hf_architecture_from_family(family: str) -> str:
     """
     if family in _SYNTHESIZED_CLASS:
         return _SYNTHESIZED_CLASS[family]
-    return (family[:1].upper() + family[1:] + "ForCausalLM") if family else "ForCausalLM"
+    return family[:1].upper() + family[1:] + "ForCausalLM"  # "" gives "ForCausalLM"
 
 
 def rope_type_for(model_type: str | None) -> int:

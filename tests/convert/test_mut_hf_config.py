@@ -75,7 +75,7 @@ def test_not_json_names_line_and_column():
 def test_too_deep_nesting_is_refused():
     err = _refusal("[" * 200_000 + "]" * 200_000)
     assert (err.field, err.path, err.hint) == ("config.json", "m/config.json", RESAVE)
-    assert "nests too deeply" in str(err)
+    assert err.message == "config.json nests too deeply to parse"
 
 
 def test_integer_longer_than_python_allows_is_refused():
@@ -282,6 +282,10 @@ def test_a_full_llama_config_key_by_key():
         "hf_architecture": "LlamaForCausalLM", "rope_type": 0,
         "attention_bias": False, "mlp_bias": False, "hidden_act": "silu",
     }
+    out = hc.metadata_from_hf_config(config)
+    assert {k for k, v in out.items() if type(v) is int} == {
+        "hidden_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size", "intermediate_size",
+        "max_position_embeddings", "head_dim", "rope_type"}
 
 
 def test_defaults_of_an_almost_empty_config():
@@ -292,7 +296,7 @@ def test_defaults_derived_from_hidden_and_heads():
     out = hc.metadata_from_hf_config({"model_type": "qwen2", "hidden_size": 48, "num_attention_heads": 6})
     assert out["num_kv_heads"] == 6
     assert out["intermediate_size"] == 4 * 48
-    assert out["head_dim"] == 8
+    assert out["head_dim"] == 8 and type(out["head_dim"]) is int
     assert out["rope_type"] == 2
     assert "hf_architecture" not in out
 
