@@ -248,8 +248,8 @@ def test_generation_config_must_be_an_object():
 def test_token_ids_of_the_wrong_type(key, value):
     err = _gen_error({key: value})
     assert err.field == key
-    assert err.message.endswith("expected a token id (an integer), a list of them, or null")
-    assert err.message.startswith(f"generation_config.json {key!r} is ")
+    assert err.message == (f"generation_config.json {key!r} is {sf.json_type(value)} ({sf.shown(value)}), "
+                           "expected a token id (an integer), a list of them, or null")
 
 
 @pytest.mark.parametrize("key", ["bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"])
@@ -290,7 +290,8 @@ def test_count_keys(key):
     for bad in (-1, 1.0, True, "5", [5]):
         err = _gen_error({key: bad})
         assert err.field == key
-        assert err.message.endswith("expected an integer ≥ 0 or null")
+        assert err.message == (f"generation_config.json {key!r} is {sf.json_type(bad)} ({sf.shown(bad)}), "
+                               "expected an integer ≥ 0 or null")
 
 
 @pytest.mark.parametrize("key", FLOAT_KEYS)
@@ -300,7 +301,8 @@ def test_number_keys(key):
     for bad in (True, "0.7", [0.7]):
         err = _gen_error({key: bad})
         assert err.field == key
-        assert err.message.endswith("expected a number or null")
+        assert err.message == (f"generation_config.json {key!r} is {sf.json_type(bad)} ({sf.shown(bad)}), "
+                               "expected a number or null")
 
 
 def test_do_sample():
@@ -309,7 +311,8 @@ def test_do_sample():
     for bad in (1, 0, "true"):
         err = _gen_error({"do_sample": bad})
         assert err.field == "do_sample"
-        assert err.message.endswith("expected true or false or null")
+        assert err.message == (f"generation_config.json 'do_sample' is {sf.json_type(bad)} ({sf.shown(bad)}), "
+                               "expected true or false or null")
 
 
 def test_read_generation_config(tmp_path):
@@ -345,8 +348,8 @@ def test_check_token_id_refuses(value):
         sf.check_token_id("config.json", Path("m/c.json"), "eos_token_id", value, "fix it")
     err = info.value
     assert (err.field, err.path, err.hint) == ("eos_token_id", "m/c.json", "fix it")
-    assert err.message.startswith("config.json 'eos_token_id' is ")
-    assert err.message.endswith("expected a token id (an integer ≥ 0), a list of them, or null")
+    assert err.message == (f"config.json 'eos_token_id' is {sf.json_type(value)} ({sf.shown(value)}), "
+                           "expected a token id (an integer ≥ 0), a list of them, or null")
 
 
 def test_mapping_or_refuse():
@@ -370,3 +373,12 @@ def test_read_json_file_default_limit_is_64_mib(tmp_path):
         f.truncate(limit + 1)
     with pytest.raises(ConvertError, match="over the 67108864-byte limit"):
         sf.read_json_file(tmp_path, "tokenizer.json")
+
+
+def test_read_json_file_opens_the_checked_path_without_following_a_symlink(tmp_path, monkeypatch):
+    # a symlink swapped in after file_inside allowed the name (a race) must not be followed
+    (tmp_path / "elsewhere.json").write_text('{"secret": 1}')
+    (tmp_path / "config.json").symlink_to(tmp_path / "elsewhere.json")
+    monkeypatch.setattr(sf, "file_inside", lambda folder, name, error: Path(folder) / name)
+    with pytest.raises(ConvertError):
+        sf.read_json_file(tmp_path, "config.json")

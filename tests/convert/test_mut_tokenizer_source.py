@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
@@ -443,3 +444,12 @@ def test_an_override_file_over_64_mib_is_refused(tmp_path):
     model.mkdir()
     with pytest.raises(ConvertError, match="over the 67108864-byte limit"):
         ts.tokenizer_keys_from_folder(model, None, tmp_path / "tokenizer.json")
+
+
+def test_the_jinja_file_is_opened_without_following_a_symlink(tmp_path, monkeypatch):
+    # a symlink swapped in after file_inside allowed the name (a race) must not be followed
+    (tmp_path / "elsewhere.jinja").write_text("{{ secret }}")
+    (tmp_path / "chat_template.jinja").symlink_to(tmp_path / "elsewhere.jinja")
+    monkeypatch.setattr(ts, "file_inside", lambda folder, name, error: Path(folder) / name)
+    with pytest.raises(ConvertError):
+        ts.chat_template_from_folder(tmp_path)
