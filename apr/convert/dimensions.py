@@ -210,7 +210,8 @@ def _projection_problems(shapes: Mapping[str, tuple[int, ...]], layer: str, head
         if proj in wrong:
             problems.append((key, f"{spell(key)} = {count} × head_dim {head_dim}{derived} = {count * head_dim}, "
                                   f"but {layer}self_attn.{proj}.weight has {rows[proj]} rows"))
-        elif rows[proj] is not None and _positive(count) and not _positive(head_dim) and rows[proj] % count:
+        # (with a head_dim, a projection not in `wrong` has count × head_dim rows: always divisible)
+        elif rows[proj] is not None and _positive(count) and rows[proj] % count:
             problems.append((key, f"{spell(key)} = {count} does not divide the {rows[proj]} rows of "
                                   f"{layer}self_attn.{proj}.weight"))
     return problems

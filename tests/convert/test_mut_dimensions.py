@@ -66,6 +66,7 @@ dims = st.one_of(st.none(), st.integers(-2, 40), st.booleans(), st.just(3.0))
           "intermediate_size": 11, "num_experts": 3, "moe_intermediate_size": 13})
 @example({"hidden_size": 5, "num_layers": 2, "num_heads": 2, "intermediate_size": 11, "num_experts": 3})
 @example({"hidden_size": 6, "num_layers": 1, "num_heads": 4, "head_dim": True, "num_kv_heads": -1})
+@example({"hidden_size": 4, "num_layers": 1, "num_kv_heads": 2})  # no heads: head_dim 0, not 1
 def test_implied_parameters_formula(metadata):
     assert dm.implied_parameters(metadata) == oracle(metadata)
 
@@ -79,6 +80,8 @@ def test_implied_parameters_by_hand():
                                   "moe_intermediate_size": 5, "intermediate_size": 100}) == 120
     assert dm.implied_parameters({"hidden_size": 4, "num_layers": 1, "num_experts": 3,
                                   "intermediate_size": 7}) == 168
+    # kv heads without heads: no head_dim can be derived, so attention counts 0
+    assert dm.implied_parameters({"hidden_size": 4, "num_layers": 1, "num_kv_heads": 2}) == 0
 
 
 # ---- ranges ---------------------------------------------------------------------------------------
