@@ -254,6 +254,7 @@ def test_config_ids_of_the_wrong_type_are_refused(trained, tmp_path, key, value)
     err = info.value
     assert (err.field, err.path) == (key, str(folder / "config.json"))
     assert err.hint == f"set {key} in config.json to a token id, or remove it"
+    assert err.message.startswith(f"config.json {key!r} is ")
 
 
 def test_chat_template_from_jinja_when_the_config_has_none(trained, tmp_path):
@@ -453,3 +454,21 @@ def test_the_jinja_file_is_opened_without_following_a_symlink(tmp_path, monkeypa
     monkeypatch.setattr(ts, "file_inside", lambda folder, name, error: Path(folder) / name)
     with pytest.raises(ConvertError):
         ts.chat_template_from_folder(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "vocab.json"])
+def test_a_tokenizer_file_that_is_a_folder_is_refused(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(ConvertError) as info:
+        ts.tokenizer_keys_from_folder(tmp_path, None)
+    assert name in str(info.value)
+
+
+def test_an_override_folder_is_checked_for_tokenizer_files_only(trained, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    override = folder_copy(trained, tmp_path)
+    for name in ("config.json", "model.safetensors", "generation_config.json", "model.safetensors.index.json"):
+        (override / name).mkdir()  # not a tokenizer file: not this import's business
+    keys, record = ts.tokenizer_keys_from_folder(model, None, override)
+    assert record.vocab_size == 320 and keys["chat_template"] == CHATML
