@@ -12,6 +12,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from apr.convert import tokenizer_source as ts
+from apr.convert.hf_side_files import json_type, shown
 from apr.errors import ConvertError, TokenizerError
 from apr.tokenizer import AddedToken, TokenizerRecord
 from tests.convert.tiny_hf import CHATML, train_tokenizer
@@ -324,7 +325,8 @@ def tc_error(tmp_path, config):
 def test_special_token_entries_of_the_wrong_type(tmp_path, key, value):
     err = tc_error(tmp_path, {key: value})
     assert err.field == key
-    assert err.message.endswith('expected a token string, {"content": string}, or null')
+    assert err.message == (f"tokenizer_config.json {key!r} is {json_type(value)} ({shown(value)}), "
+                           'expected a token string, {"content": string}, or null')
 
 
 @pytest.mark.parametrize("value", ["<s>", {"content": "<s>", "lstrip": False}, None, {"lstrip": False}])
@@ -342,7 +344,8 @@ def test_the_document_must_be_an_object(tmp_path):
 def test_a_template_that_is_neither_text_nor_a_list(tmp_path, template):
     err = tc_error(tmp_path, {"chat_template": template})
     assert err.field == "chat_template"
-    assert err.message.endswith("expected a string or a list of {name, template}")
+    assert err.message == (f"tokenizer_config.json 'chat_template' is {json_type(template)} ({shown(template)}), "
+                           "expected a string or a list of {name, template}")
 
 
 @pytest.mark.parametrize("entry", [{"name": "default"}, {"template": "x"}, {"name": 1, "template": "x"},
@@ -350,13 +353,17 @@ def test_a_template_that_is_neither_text_nor_a_list(tmp_path, template):
 def test_malformed_named_templates(tmp_path, entry):
     err = tc_error(tmp_path, {"chat_template": [{"name": "tool_use", "template": "t"}, entry]})
     assert err.field == "chat_template[1]"
-    assert err.message.endswith('expected an object {"name": string, "template": string}')
+    found = "null" if entry is None else f"{json_type(entry)} ({shown(entry)})"
+    assert err.message == (f"tokenizer_config.json 'chat_template[1]' is {found}, "
+                           'expected an object {"name": string, "template": string}')
 
 
-def test_the_default_named_template_is_taken(tmp_path):
+def test_the_default_named_template_is_taken(tmp_path, caplog):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": [
         {"name": "tool_use", "template": "{{ tools }}"}, {"name": "default", "template": "{{ d }}"}]}))
-    assert ts.chat_template_from_folder(tmp_path) == "{{ d }}"
+    with caplog.at_level(logging.DEBUG, logger="apr.convert.tokenizer_source"):
+        assert ts.chat_template_from_folder(tmp_path) == "{{ d }}"
+    assert caplog.records == []
 
 
 def test_no_default_named_template_embeds_none_and_warns(tmp_path, caplog):
@@ -365,7 +372,9 @@ def test_no_default_named_template_embeds_none_and_warns(tmp_path, caplog):
     (tmp_path / "chat_template.jinja").write_text("{{ j }}")
     with caplog.at_level(logging.WARNING, logger="apr.convert.tokenizer_source"):
         assert ts.chat_template_from_folder(tmp_path) == "{{ j }}"
-    assert "none of the chat templates ['rag', 'tool_use'] is named 'default'; none is embedded" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'tokenizer_config.json'}: none of the chat templates ['rag', 'tool_use'] is named 'default'; "
+        "none is embedded"]
 
 
 def test_template_size_limit_below_at_above(tmp_path):
@@ -376,13 +385,14 @@ def test_template_size_limit_below_at_above(tmp_path):
     with pytest.raises(ConvertError) as info:
         ts.chat_template_from_folder(tmp_path)
     err = info.value
-    assert err.field == "chat_template"
+    assert (err.field, err.path) == ("chat_template", str(tmp_path / "tokenizer_config.json"))
     assert err.hint == "a chat template is a few KB; check the file"
-    assert f"the chat template is {limit + 1} characters, over the {limit} limit" in str(err)
+    assert err.message == f"the chat template is {limit + 1} characters, over the {limit} limit"
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": [
         {"name": "default", "template": "x" * (limit + 1)}]}))
-    with pytest.raises(ConvertError, match="over the 1048576 limit"):
+    with pytest.raises(ConvertError, match="over the 1048576 limit") as info:
         ts.chat_template_from_folder(tmp_path)
+    assert (info.value.field, info.value.path) == ("chat_template", str(tmp_path / "tokenizer_config.json"))
 
 
 def test_jinja_file_limit_and_encoding(tmp_path):
