@@ -159,10 +159,12 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
     `apr stamp` itself recovers, so it names none.
     """
     paths = [path for name in getattr(args, "reads_checkpoints", ()) if (path := getattr(args, name, None))]
-    if paths:
-        from apr.stamp.journal import require_no_pending_journal
+    from apr.stamp.journal_site import any_journal_entry  # a few lstat calls, stdlib only
 
-        for path in paths:
+    for path in paths:
+        if any_journal_entry(path):  # only then load the journal reader to judge the entry
+            from apr.stamp.journal import require_no_pending_journal
+
             require_no_pending_journal(path)
 
 
