@@ -398,10 +398,10 @@ def test_every_built_in_mutator_is_accepted() -> None:
 
 def test_mutant_resolution_reports_what_does_not_resolve_and_skips_the_rest() -> None:
     falsifier = fal("FALSIFY-A-001", mutants=(
-        Mutant("missing", "falsifiers.report.NO_SUCH_NAME", "falsifiers.mutation:VACUOUS"),
-        Mutant("fine", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"),
-        Mutant("foreign", "os.system", "tests.m:f"),  # refused by `_mutants` already: not imported, not repeated
         Mutant("art", artifact="no-such-mutator"),  # artifact mutants are not resolved
+        Mutant("foreign", "os.system", "tests.m:f"),  # refused by `_mutants` already: not imported, not repeated
+        Mutant("fine", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"),
+        Mutant("missing", "falsifiers.report.NO_SUCH_NAME", "falsifiers.mutation:VACUOUS"),
     ))
     found = check_mutant_resolution([con("a-v1", (), (falsifier,))], REPO)
     assert [(f.severity, f.code, f.location) for f in found] == [(Severity.ERROR, "mutant-unresolved",
@@ -418,6 +418,10 @@ def test_an_empty_folder_is_one_warning_without_place(tmp_path: Path) -> None:
     assert corpus.findings == (Finding(Severity.WARNING, "no-contracts", f"no contract files (*.yaml) under {tmp_path}",
                                        hint="create one with `apr contracts new NAME`"),)
     assert corpus.contracts == () and not corpus.has_errors
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (finding,) = lint_paths([tmp_path / "a", tmp_path / "b"]).findings
+    assert finding.message == f"no contract files (*.yaml) under {tmp_path / 'a'}, {tmp_path / 'b'}"
 
 
 def test_paths_are_shown_relative_to_the_root_or_as_given(tmp_path: Path) -> None:

@@ -87,6 +87,15 @@ def test_the_article_follows_the_expected_type(expected: str, article: str) -> N
     assert finding.location == Location("d.yaml", 1, 1)
 
 
+def test_a_wrong_type_at_the_top_of_the_document() -> None:
+    (finding,) = translate({"type": "string"}, 5)
+    assert (finding.code, finding.message, finding.hint) == ("wrong-type", "`the document` must be a string, not int 5",
+                                                             "quote the value")
+    (finding,) = translate({"type": "object"}, [1])
+    assert (finding.code, finding.message, finding.hint) == ("wrong-type", "`the document` must be an object, not "
+                                                             "list [1]", "write an object")
+
+
 def test_a_long_value_is_shortened_in_the_message() -> None:
     (finding,) = translate({"type": "object", "properties": {"x": {"type": "integer"}}}, {"x": "y" * 80})
     assert finding.message == "`x` must be an integer, not str " + repr("y" * 80)[:59] + "…"
