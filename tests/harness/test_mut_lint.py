@@ -500,3 +500,20 @@ def test_lint_paths_fills_and_reuses_the_schema_cache(tmp_path: Path) -> None:
     cache[key] = []  # a cached answer is used as it is
     again = lint_paths([tmp_path], schema_cache=cache)
     assert "unknown-key" in codes(list(first.findings)) and "unknown-key" not in codes(list(again.findings))
+
+
+def test_compat_mode_checks_bindings_against_each_contracts_equations(tmp_path: Path) -> None:
+    def with_equations(prefix: str, *names: str) -> str:
+        return contract_yaml(prefix) + "equations:\n" + "".join(f'  {n}: {{formula: "f"}}\n' for n in names)
+
+    (tmp_path / "good-v1.yaml").write_text(with_equations("GOOD", "eq1"))
+    (tmp_path / "bad-v1.yaml").write_text(with_equations("BAD", "eq2").replace("if_fails", "if_fail"))  # invalid
+    (tmp_path / "broken-v1.yaml").write_text("metadata: [unclosed\n")  # unreadable: no equation known
+    entries = [("good-v1.yaml", "eq1"), ("good-v1.yaml", "eqX"), ("bad-v1.yaml", "eq9"), ("broken-v1.yaml", "any")]
+    (tmp_path / "binding.yaml").write_text("bindings:\n" + "".join(
+        f"  - {{contract: {c}, equation: {e}}}\n" for c, e in entries))
+    corpus = lint_paths([tmp_path], compat_mode=True, relative_to=tmp_path)
+    dangling = [(f.location.line, f.message) for f in corpus.findings if f.code == "binding-dangling"]
+    assert dangling == [(3, "binding names equation 'eqX', which good-v1.yaml does not define"),
+                        (4, "binding names equation 'eq9', which bad-v1.yaml does not define")]
+    assert not any(f.code == "binding-dangling" for f in lint_paths([tmp_path], relative_to=tmp_path).findings)
