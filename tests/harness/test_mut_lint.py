@@ -517,3 +517,22 @@ def test_compat_mode_checks_bindings_against_each_contracts_equations(tmp_path: 
     assert dangling == [(3, "binding names equation 'eqX', which good-v1.yaml does not define"),
                         (4, "binding names equation 'eq9', which bad-v1.yaml does not define")]
     assert not any(f.code == "binding-dangling" for f in lint_paths([tmp_path], relative_to=tmp_path).findings)
+
+
+def test_mutant_resolution_imports_as_pytest_would_from_the_given_root(tmp_path: Path) -> None:
+    """A module that imports a sibling by bare name (as test helpers do) resolves: its folder goes on sys.path."""
+    import sys
+
+    package = f"mutprobe_{os.getpid()}"
+    folder = tmp_path / "apr" / package  # `apr` is a namespace package: the root's apr/ joins it
+    folder.mkdir(parents=True)
+    (folder / "helper.py").write_text(f"import {package}_sibling\nVALUE = {package}_sibling.VALUE\n")
+    (folder / f"{package}_sibling.py").write_text("VALUE = 1\n")
+    mutant = Mutant("m", f"apr.{package}.helper.VALUE", "falsifiers.mutation:VACUOUS")
+    before = list(sys.path)
+    try:
+        assert check_mutant_resolution([con("a-v1", (), (fal("FALSIFY-A-001", mutants=(mutant,)),))], tmp_path) == []
+        assert sys.path == before  # the folders it added are gone again
+    finally:
+        for name in [n for n in sys.modules if package in n]:
+            del sys.modules[name]

@@ -123,7 +123,7 @@ def test_invalid_mutant_reasons_only_for_invalid_first_one_per_falsifier() -> No
 def test_mutant_summary_counts_key_by_key() -> None:
     m1, m2, m3 = Mutant("a", TARGET, REPLACEMENT), Mutant("b", TARGET, REPLACEMENT), Mutant("c", artifact="x")
     falsifiers_ = [falsifier("F-1", "one", (m1, m2, m3)), falsifier("F-2", "one", (m1,)), falsifier("F-3", "one"),
-                   falsifier("F-4", "two", (m1, m2))]
+                   falsifier("F-4", "two", (m1, m2)), falsifier("F-5", "one")]
     results = [result("F-1", MutantStatus.KILLED, "a", "one"), result("F-1", MutantStatus.KILLED, "b", "one"),
                result("F-1", MutantStatus.NOT_RUN, "c", "one"), result("F-2", MutantStatus.SURVIVED, "a", "one"),
                result("F-4", MutantStatus.ERROR, "a", "two"), result("F-4", MutantStatus.INVALID, "b", "two"),
@@ -133,7 +133,7 @@ def test_mutant_summary_counts_key_by_key() -> None:
     assert list(summary["one"]) == ["declared", "killed", "survived", "not_run", "error", "invalid", "falsifiers",
                                     "without_mutant", "with_killed_mutant"]
     assert summary["one"] == {"declared": 4, "killed": 2, "survived": 1, "not_run": 1, "error": 0, "invalid": 0,
-                              "falsifiers": 3, "without_mutant": 1, "with_killed_mutant": 1}
+                              "falsifiers": 4, "without_mutant": 2, "with_killed_mutant": 1}
     assert summary["two"] == {"declared": 2, "killed": 0, "survived": 0, "not_run": 0, "error": 1, "invalid": 1,
                               "falsifiers": 1, "without_mutant": 0, "with_killed_mutant": 0}
     assert mutant_summary([], results) == {}
@@ -229,6 +229,33 @@ def test_a_foreign_name_is_refused_before_anything_is_patched(mutant: Mutant) ->
     assert falsifiers.report.HARNESS == "apr-contracts" and INHERIT_ENV not in os.environ
 
 
+@pytest.mark.parametrize("mutant", [Mutant("half", None, REPLACEMENT), Mutant("half", TARGET, None)])
+def test_a_code_mutant_needs_both_target_and_replacement(mutant: Mutant) -> None:
+    with pytest.raises(AssertionError):
+        patch_in(mutant)
+    with pytest.raises(AssertionError):
+        resolve_mutant(_corpus(mutant), "F-1:half")
+    assert falsifiers.report.HARNESS == "apr-contracts" and INHERIT_ENV not in os.environ
+
+
+def test_patch_out_copes_with_the_variable_gone() -> None:
+    patch = patch_in(CODE)
+    del os.environ[INHERIT_ENV]  # the block removed it itself
+    patch_out(patch)
+    assert INHERIT_ENV not in os.environ and falsifiers.report.HARNESS == "apr-contracts"
+
+
+def test_the_announced_paths_come_from_both_target_and_replacement() -> None:
+    # `apr` is a namespace package (no __file__): only the other side names a folder
+    for mutant in (Mutant("m", TARGET, "apr.cli.exit_codes:GO"), Mutant("m", "apr.cli.exit_codes.GO", REPLACEMENT)):
+        patch = patch_in(mutant)
+        try:
+            assert json.loads(os.environ[INHERIT_ENV])["paths"] == [ROOT]
+        finally:
+            patch_out(patch)
+    assert falsifiers.report.HARNESS == "apr-contracts"
+
+
 def test_a_classmethod_is_restored_as_the_descriptor_itself() -> None:
     descriptor = ArtifactRecord.__dict__["from_dict"]
     assert isinstance(descriptor, classmethod)
@@ -268,6 +295,10 @@ def test_import_roots_one_folder_per_top_package_in_order() -> None:
     assert roots(TARGET, REPLACEMENT) == [ROOT]  # both from the same folder: listed once
     assert roots("falsifiers.x:y") == [ROOT]  # the module part before ':' names the package
     assert roots("no_such_package_here.x") == []
+    assert roots("tests:x") == [ROOT]  # a module without a dot
+    assert roots("tests.harness.projects:contract_yaml") == [ROOT]  # the top package, not `tests.harness`
+    assert getattr(sys.modules["tests.harness"], "__file__", None) is None  # (a namespace package: no folder)
+    assert roots("apr.cli.exit_codes:GO") == []  # `apr` is a namespace package too
     assert roots("pytest.x", TARGET) == [os.fspath(Path(pytest.__file__).resolve().parent.parent), ROOT]
 
 
@@ -343,6 +374,39 @@ def test_quiet_hypothesis_loads_a_derandomized_profile_and_gives_back_the_previo
     finally:
         restore()
     assert settings._current_profile == previous
+
+
+def test_quiet_hypothesis_overrides_a_random_profile_with_a_database() -> None:
+    from hypothesis import settings
+    from hypothesis.database import InMemoryExampleDatabase
+
+    previous = settings._current_profile
+    settings.register_profile("test-mut-random", derandomize=False, database=InMemoryExampleDatabase())
+    settings.register_profile("apr-contracts-mutant", derandomize=False, database=InMemoryExampleDatabase())  # stale
+    settings.load_profile("test-mut-random")
+    try:
+        restore = quiet_hypothesis()
+        assert settings._current_profile == "apr-contracts-mutant"
+        assert settings.default.derandomize is True and settings.default.database is None
+        restore()
+        assert settings._current_profile == "test-mut-random"
+        assert settings.default.derandomize is False
+    finally:
+        settings.load_profile(previous)
+
+
+def test_quiet_hypothesis_restores_the_default_profile_when_none_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypothesis import settings
+
+    previous = settings._current_profile
+    try:
+        monkeypatch.setattr(settings, "_current_profile", None)
+        restore = quiet_hypothesis()
+        restore()
+        assert settings._current_profile == "default"
+    finally:
+        monkeypatch.undo()
+        settings.load_profile(previous)
 
 
 def test_quiet_hypothesis_without_hypothesis_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

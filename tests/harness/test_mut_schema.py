@@ -179,10 +179,10 @@ def test_a_pattern_error_at_the_top_is_a_bad_value() -> None:
 
 def test_expected_wording_comes_from_the_schema_or_a_matching_definition() -> None:
     defs = schema.contract_schema()["$defs"]
-    assert schema._expected(None, {"x-expected": "a thing", "pattern": "x"}) == "a thing"
-    assert schema._expected(None, {"pattern": defs["date"]["pattern"]}) == defs["date"]["x-expected"]
-    assert schema._expected(None, {"pattern": defs["text"]["pattern"]}) == "matched by the pattern '\\\\S'"
-    assert schema._expected(None, {"pattern": "^q$"}) == "matched by the pattern '^q$'"
+    assert schema._expected({"x-expected": "a thing", "pattern": "x"}) == "a thing"
+    assert schema._expected({"pattern": defs["date"]["pattern"]}) == defs["date"]["x-expected"]
+    assert schema._expected({"pattern": defs["text"]["pattern"]}) == "matched by the pattern '\\\\S'"
+    assert schema._expected({"pattern": "^q$"}) == "matched by the pattern '^q$'"
 
 
 NNN = "an id PREFIX-NNN"
@@ -258,9 +258,15 @@ def test_a_mutant_with_both_kinds() -> None:
 
 
 def test_any_other_error_keeps_the_validator_message_without_hint() -> None:
-    (finding,) = translate({"properties": {"n": {"maximum": 3}}}, {"n": 5})
-    assert (finding.severity, finding.code, finding.message, finding.hint) == (
-        Severity.ERROR, "schema", "`n`: 5 is greater than the maximum of 3", None)
+    doc = Document("d.yaml", "", data={"n": 5}, positions={("n",): (4, 7)})
+    (error,) = jsonschema.Draft202012Validator({"properties": {"n": {"maximum": 3}}}).iter_errors(doc.data)
+    assert schema._translate(error, doc, Severity.ERROR) == [
+        Finding(Severity.ERROR, "schema", "`n`: 5 is greater than the maximum of 3", Location("d.yaml", 4, 7))]
+
+
+def test_a_false_schema_is_reported_without_crashing() -> None:
+    (finding,) = translate({"properties": {"n": False}}, {"n": 5})
+    assert finding.code == "schema" and finding.message.endswith(": False schema does not allow 5")
 
 
 # --- required keys --------------------------------------------------------------------------------
