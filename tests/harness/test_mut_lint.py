@@ -536,3 +536,37 @@ def test_mutant_resolution_imports_as_pytest_would_from_the_given_root(tmp_path:
     finally:
         for name in [n for n in sys.modules if package in n]:
             del sys.modules[name]
+
+
+def test_lint_paths_applies_the_given_limits(tmp_path: Path) -> None:
+    from falsifiers.loader import Limits
+
+    text = contract_yaml("A")
+    (tmp_path / "a-v1.yaml").write_text(text)
+    assert "file-too-large" not in codes(list(lint_paths([tmp_path]).findings))
+    corpus = lint_paths([tmp_path], limits=Limits(max_bytes=len(text) - 1), relative_to=tmp_path)
+    (finding,) = [f for f in corpus.findings if f.code == "file-too-large"]
+    assert str(finding.location) == "a-v1.yaml" and f"{len(text):,} bytes" in finding.message
+    assert corpus.contracts[0].is_valid is False
+
+
+def test_check_corpus_keeps_the_findings_of_every_rule() -> None:
+    i, f = pair("A-001")
+    twin = con("a-v1", (i,), (f,), path="other/a-v1.yaml")
+    found = check_corpus([con("a-v1", (i,), (f,)), twin])
+    assert codes(found) == ["duplicate-contract", "duplicate-id", "duplicate-id"]
+
+
+def test_a_pv_contract_does_not_end_the_check_of_the_others() -> None:
+    found = lint._invariant_links([con("pv-v1", (inv("INV-P-001", "pv-v1"),), style="pv"),
+                                   con("b-v1", (inv("INV-B-001", "b-v1"),))])
+    assert [(f.code, f.location) for f in found] == [("unfalsified-invariant", at("b-v1.yaml", 5))]
+
+
+def test_a_sibling_dependency_does_not_end_the_check_of_the_others(tmp_path: Path) -> None:
+    (tmp_path / "sib-v1.yaml").write_text("")
+    contract = con("a-v1", path=os.fspath(tmp_path / "a-v1.yaml"), depends_on=("sib-v1", "nope-v1", "b-v1"))
+    found = lint._dependencies([contract, con("b-v1", depends_on=("a-v1",))], {})
+    assert [(f.code, f.message) for f in found] == [
+        ("unknown-dependency", "a-v1 depends on 'nope-v1', which is not a contract here"),
+        ("dependency-cycle", "depends_on forms a cycle: a-v1 -> b-v1 -> a-v1")]
