@@ -410,12 +410,13 @@ def test_sort_key_of_findings_is_line_then_column_numerically() -> None:
     text = "\n".join(["metadata:", "  version: 1.0.0", "  status: X", "  description: d",
                       "  changelog: [{version: 1.0.0, date: '2026-01-01', changes: c}]",
                       "invariants: [{id: INV-A-001, statement: s}]",
-                      "falsification_tests: [{level: x, id: FALSIFY-A-001, invariant: INV-A-001, rule: r,"
-                      " prediction: p, if_fails: f, requires: [A]}]"]) + "\n"
+                      "falsification_tests: [{requires: [A], id: FALSIFY-A-001, invariant: INV-A-001, rule: r,"
+                      " prediction: p, if_fails: f, level: x}]"]) + "\n"
     last = text.splitlines()[6]
-    level, requires = last.index("level: x") + 8, last.index("[A]") + 2  # 1-based columns of `x` and `A`
-    assert [f[3] for f in findings(text)] == ["c.yaml:3:11", f"c.yaml:7:{level}", f"c.yaml:7:{requires}"]
-    assert level < 100 < requires  # compared as numbers (as text, '123' < '31')
+    requires, level = last.index("[A]") + 2, last.index("level: x") + 8  # 1-based columns of `A` and `x`
+    # jsonschema reports `level` before `requires` (the schema's order); the findings follow the text
+    assert [f[3] for f in findings(text)] == ["c.yaml:3:11", f"c.yaml:7:{requires}", f"c.yaml:7:{level}"]
+    assert requires < 100 < level  # compared as numbers (as text, '1xx' < '2x')
 
 
 @pytest.mark.parametrize(("optional", "kept"), [
