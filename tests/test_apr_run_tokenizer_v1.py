@@ -138,7 +138,7 @@ def test_falsify_run_tok_005_cli_chat_streams(models, capsys):
 @pytest.mark.parametrize("flag, value", [("--max-tokens", "0"), ("--temperature", "-1"), ("--top-k", "-1"),
                                          ("--top-p", "0"), ("--top-p", "1.5")])
 def test_falsify_run_tok_006_bad_sampling_arguments(models, capsys, flag, value):
-    assert main(["run", os.fspath(models["qwen2"][1]), "hi", flag, value]) == 2
+    assert main(["run", os.fspath(models["qwen2"][1]), "hi", flag, value]) == 64  # a usage error (EX_USAGE)
     captured = capsys.readouterr()
     assert captured.out == "" and flag in captured.err
 

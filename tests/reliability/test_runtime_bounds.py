@@ -558,10 +558,10 @@ def test_falsify_reliability_015_any_valid_sampling_picks_a_token(temperature, t
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-015")
 def test_falsify_reliability_015_run_with_extreme_sampling_flags(tiny, capsys):
     for flags, expected in ((["--temperature", "1e-45"], 0), (["--temperature", "0"], 0), (["--temperature", "1e308"], 0),
-                            (["--temperature", "nan"], 2), (["--temperature", "inf"], 2), (["--temperature", "-1"], 2),
+                            (["--temperature", "nan"], 64), (["--temperature", "inf"], 64), (["--temperature", "-1"], 64),
                             (["--temperature", "1", "--top-k", "99999999999999999999"], 0),
                             (["--temperature", "1", "--top-p", "1e-300"], 0),
-                            (["--seed", "99999999999999999999999"], 2)):
+                            (["--seed", "99999999999999999999999"], 64)):
         code, err = cli(capsys, "run", tiny.model, "hi", "--max-tokens", "2", *flags)
         assert code == expected, (flags, err)
 
