@@ -56,7 +56,7 @@ def refused(path: Path, **kwargs) -> InitCheckpointError:
     with pytest.raises(InitCheckpointError) as info:
         load_init_checkpoint(path, **kwargs)
     error = info.value
-    assert error.message.startswith(f"{error.falsifier}: ")
+    assert error.message.startswith(f"{error.falsifier}: ") and error.path == os.fspath(path)
     return error
 
 
