@@ -178,3 +178,17 @@ def test_file_sha256_over_several_blocks(tmp_path: Path) -> None:
     assert file_sha256(os.fspath(path)) == hashlib.sha256(data).hexdigest()
     path.write_bytes(b"")
     assert file_sha256(path) == hashlib.sha256(b"").hexdigest()
+
+
+def test_write_checkpoint_into_an_existing_folder(tmp_path: Path) -> None:
+    metadata, flags = checkpoint_metadata(CONFIG, None)
+    tensors = {"model.norm.weight": np.zeros(4, dtype=np.float32)}
+    write_checkpoint(tmp_path / "ckpt" / "epoch-001.apr", tensors, metadata, flags)
+    write_checkpoint(tmp_path / "ckpt" / "epoch-002.apr", tensors, metadata, flags)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-001.apr", "epoch-002.apr"]
+
+
+def test_sidecar_refuses_a_nested_non_finite_value(tmp_path: Path) -> None:
+    # only top-level floats become null; anything deeper must not be written as invalid JSON (NaN)
+    with pytest.raises(ValueError):
+        write_sidecar(tmp_path / "s.json", {"history": [1.0, math.nan]})

@@ -541,3 +541,13 @@ def test_differences_exactly() -> None:
     assert config_differences(left, right) == ["hidden_size: 4 != 8", "num_layers: 1 != 3",
                                                "tie_word_embeddings: True != False", "sliding_window: None != 4"]
     assert config_differences(make("llama"), make("qwen2")) == ["family: 'llama' != 'qwen2'"]
+
+
+def test_metadata_tensor_names_are_evidence() -> None:
+    qwen3 = ModelConfig("qwen3", vocab_size=10, hidden_size=8, num_layers=1, num_heads=2, num_kv_heads=2,
+                        intermediate_size=6, head_dim=4)
+    bare = {key: value for key, value in qwen3.to_metadata().items()
+            if key not in ("architecture", "hf_architecture", "hf_model_type")}
+    assert ModelConfig.from_metadata(bare, list(qwen3.parameter_shapes())).family == "qwen3"  # no claim: the names
+    with pytest.raises(UnsupportedArchitectureError):  # an incomplete tensor set is refused by the registry
+        ModelConfig.from_metadata(qwen3.to_metadata(), ["model.embed_tokens.weight"])

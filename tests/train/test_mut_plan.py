@@ -167,6 +167,8 @@ def test_global_batch_must_divide(options: PretrainOptions) -> None:
 def test_a_run_needs_a_shape(options: PretrainOptions) -> None:
     error = usage(options, config=None)
     assert error.message == "a from-scratch run needs the model's shape" and error.field == "--config"
+    assert error.hint == ("pass --config config.json (a Hugging Face llama/qwen2/qwen3 config), "
+                          "or --init FILE.apr")
 
 
 @pytest.mark.parametrize(("mode", "lr", "warmup", "target", "regime"), [("finetune", 5e-5, 100, 2.2, "finetune"),
@@ -205,6 +207,7 @@ def test_tokenizer_larger_than_the_model(options: PretrainOptions, tmp_path: Pat
     assert error.field == "--tokenizer"
     assert error.message == (f"the tokenizer has {vocab} tokens but the model's vocab_size is {vocab - 1}; "
                              f"ids past {vocab - 2} would index outside the embedding")
+    assert error.hint == "use the model's own tokenizer, or a config with a larger vocab_size"
 
 
 def test_check_vocab_at_and_past() -> None:
@@ -214,11 +217,13 @@ def test_check_vocab_at_and_past() -> None:
         _check_vocab(513, config, "--val-shard")
     assert info.value.field == "--val-shard"
     assert info.value.message == "--val-shard was tokenized with a 513-token vocabulary, larger than the model's 512"
+    assert info.value.hint == "re-tokenize with the model's tokenizer"
 
 
 def test_no_tokenizer_anywhere(options: PretrainOptions) -> None:
     error = usage(options, tokenizer=None)
     assert error.message == "no tokenizer: checkpoints must embed one" and error.field == "--tokenizer"
+    assert error.hint == ("pass --tokenizer DIR (the folder with tokenizer.json) or a checkpoint that embeds one")
 
 
 def test_val_shard_is_split_apart(options: PretrainOptions, val_dir: Path) -> None:
@@ -232,6 +237,7 @@ def test_run_dir_that_is_a_file(options: PretrainOptions, tmp_path: Path) -> Non
     (tmp_path / "run").write_text("x")
     error = usage(options)
     assert error.message == "--run-dir exists and is not a folder" and error.field == "--run-dir"
+    assert error.path == options.run_dir
 
 
 def test_run_dir_with_checkpoints(options: PretrainOptions, tmp_path: Path) -> None:
@@ -244,7 +250,8 @@ def test_run_dir_with_checkpoints(options: PretrainOptions, tmp_path: Path) -> N
     with pytest.raises(OutputExistsError) as info:
         plan_pretrain(options)
     assert info.value.message == "--run-dir already holds 2 checkpoint(s) (epoch-001.apr, ...)"
-    assert info.value.field == "--run-dir"
+    assert info.value.field == "--run-dir" and info.value.path == options.run_dir
+    assert info.value.hint == "pick a new --run-dir, or pass --force to overwrite its checkpoints"
     assert plan_pretrain(replace(options, force=True)).options.force
 
 
@@ -284,3 +291,26 @@ def test_init_and_a_different_config(options: PretrainOptions, init_file: Path, 
     other.write_text(__import__("json").dumps({**TINY_CONFIG, "num_hidden_layers": 3}))
     with pytest.raises(InitCheckpointError):
         plan_pretrain(replace(options, init=str(init_file), config=str(other), force_under_provisioned=True))
+
+
+@pytest.mark.parametrize("flag", ["--dataset", "--val-shard"])
+def test_each_shard_vocabulary_is_checked(options: PretrainOptions, val_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                          flag: str) -> None:
+    import apr.train.plan as plan_module
+
+    real = plan_module.open_dataset
+    big = str(val_dir) if flag == "--val-shard" else options.dataset
+
+    def opened(path: str):
+        segments, vocab = real(path)
+        return segments, (10**6 if path == big else vocab)
+
+    monkeypatch.setattr(plan_module, "open_dataset", opened)
+    error = usage(options, val_shard=str(val_dir))
+    assert error.field == flag
+    assert error.message == f"{flag} was tokenized with a 1000000-token vocabulary, larger than the model's 512"
+
+
+def test_warmup_as_long_as_the_run() -> None:
+    s = sched(lr_max=1.0, lr_min=0.25, warmup_steps=2, total_steps=2)
+    assert [s.at(step) for step in range(4)] == [0.5, 1.0, 0.25, 0.25]
