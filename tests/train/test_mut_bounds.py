@@ -294,3 +294,15 @@ def test_memory_ceiling_at_and_past(monkeypatch: pytest.MonkeyPatch) -> None:
                              f"parameters: {DIMS}); this machine has {(4 * count - 1) / 2**30:,.1f} GiB of memory")
     assert error.field == "--config" and error.path == "c.json"
     assert error.hint == "train a smaller model here, or run on a machine with more memory"
+
+
+def test_memory_message_in_gibibytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = LLAMA.with_(vocab_size=2**20, hidden_size=2**10)  # about 2**31 parameters: arithmetic only
+    count = big.param_count
+    monkeypatch.setattr(bounds, "physical_memory", lambda: 2**31)  # 2 GiB
+    with pytest.raises(ModelConfigError) as info:
+        check_config_ceiling(big)
+    gib = 4 * count / 2**30
+    assert gib > 2
+    assert info.value.message.startswith(f"the model's fp32 weights alone need {gib:,.1f} GiB ({count:,} parameters")
+    assert info.value.message.endswith("this machine has 2.0 GiB of memory")

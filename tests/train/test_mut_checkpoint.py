@@ -192,3 +192,31 @@ def test_sidecar_refuses_a_nested_non_finite_value(tmp_path: Path) -> None:
     # only top-level floats become null; anything deeper must not be written as invalid JSON (NaN)
     with pytest.raises(ValueError):
         write_sidecar(tmp_path / "s.json", {"history": [1.0, math.nan]})
+
+
+class Recorder(torch.Tensor):
+    """A tensor that records where it is asked to move (the device a GPU run would leave it on)."""
+
+    moves: list[tuple] = []
+
+    def to(self, *args, **kwargs):
+        Recorder.moves.append(args)
+        return torch.Tensor.to(self.as_subclass(torch.Tensor), *args, **kwargs)
+
+
+def test_model_tensors_and_optimizer_state_are_moved_to_the_cpu() -> None:
+    class Model(torch.nn.Module):
+        def hf_state_dict(self):
+            return {"w": torch.tensor([1.0, 2.0], dtype=torch.float64).as_subclass(Recorder)}
+
+    class Optimizer:
+        def state_dict(self):
+            return {"state": {0: {"exp_avg": torch.tensor([3.0]).as_subclass(Recorder)}}}
+
+    Recorder.moves = []
+    assert model_tensors(Model())["w"].dtype == np.float32
+    assert Recorder.moves == [("cpu", torch.float32)]
+    Recorder.moves = []
+    expected = hashlib.sha256(b"0.exp_avg" + np.array([3.0], dtype=np.float32).tobytes()).hexdigest()
+    assert optimizer_state_sha(Optimizer()) == expected
+    assert Recorder.moves == [("cpu",)]
