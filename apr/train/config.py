@@ -436,8 +436,9 @@ def _refuse_unsupported(config: Mapping[str, Any], path: str | None) -> None:
     ``use_sliding_window`` without a window. Rope scaling, another activation, ``mlp_bias`` and an
     ``attention_bias`` the family lacks are refused earlier, by `require_architecture`."""
     problems = []
-    if config.get("hidden_act", "silu") != "silu":
-        problems.append(f"hidden_act {config.get('hidden_act')!r}")
+    activation = config.get("hidden_act", "silu")
+    if activation != "silu":
+        problems.append(f"hidden_act {activation!r}")
     if config.get("use_sliding_window"):
         problems.append("use_sliding_window")
     if problems:

@@ -199,7 +199,7 @@ def _read_weights(reader: Any, config: ModelConfig, file: Path) -> dict[str, np.
     tensors = {}
     bad = []
     for name in config.parameter_shapes():
-        array = np.array(reader.get_float32(name), dtype=np.float32, copy=True)  # writable, off the mmap
+        array = reader.get_float32(name).copy()  # F32 (get_float32 casts), writable, off the mmap
         if not np.isfinite(array).all():
             bad.append(name)
         tensors[name] = array

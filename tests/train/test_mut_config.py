@@ -551,3 +551,9 @@ def test_metadata_tensor_names_are_evidence() -> None:
     assert ModelConfig.from_metadata(bare, list(qwen3.parameter_shapes())).family == "qwen3"  # no claim: the names
     with pytest.raises(UnsupportedArchitectureError):  # an incomplete tensor set is refused by the registry
         ModelConfig.from_metadata(qwen3.to_metadata(), ["model.embed_tokens.weight"])
+
+
+def test_the_registry_refusal_names_the_file() -> None:
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        ModelConfig.from_hf_config({"model_type": "gpt2", **HF_BASE}, path="c.json")
+    assert info.value.path == "c.json"
