@@ -304,7 +304,7 @@ def _from_hf_config(cls: type[ModelConfig], config: Mapping[str, Any], path: str
         rope_theta=_real(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"])), "rope_theta",
                          path),
         rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
-        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+        tie_word_embeddings=bool(config.get("tie_word_embeddings")),  # absent: untied
         initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
         sliding_window=_window(family, config),
     )

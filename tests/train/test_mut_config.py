@@ -321,6 +321,7 @@ def test_head_dim_needs_an_exact_division(hidden, heads) -> None:
 
 def test_head_dim_by_division() -> None:
     assert hf(hidden_size=12, num_attention_heads=3, num_key_value_heads=1).head_dim == 4
+    assert hf(hidden_size=8, num_attention_heads=1, num_key_value_heads=1).head_dim == 8  # one head: all of it
 
 
 @pytest.mark.parametrize("key", ["rope_theta", "rms_norm_eps", "initializer_range"])
