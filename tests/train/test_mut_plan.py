@@ -314,3 +314,8 @@ def test_each_shard_vocabulary_is_checked(options: PretrainOptions, val_dir: Pat
 def test_warmup_as_long_as_the_run() -> None:
     s = sched(lr_max=1.0, lr_min=0.25, warmup_steps=2, total_steps=2)
     assert [s.at(step) for step in range(4)] == [0.5, 1.0, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("target", [1e-9, 0.5, 1.0])
+def test_small_positive_targets_are_accepted(options: PretrainOptions, target: float) -> None:
+    assert plan_pretrain(replace(options, target_val_loss=target)).target_val_loss == target
