@@ -176,7 +176,7 @@ def _config_from(metadata: dict[str, Any], names: list[str], file: Path) -> Mode
 def _check_tensor_index(reader: Any, config: ModelConfig, names: list[str], file: Path) -> None:
     shapes = {name: tuple(reader.entry(name).shape) for name in names}
     try:  # the metadata's dims against the tensors, in integers, before anything is enumerated
-        check_against_tensors(config, shapes, path=file)
+        check_against_tensors(config, shapes)  # its message is rewrapped below, naming the file
     except ModelConfigError as err:
         raise InitCheckpointError(
             f"{BAD_TENSORS}: --init tensors do not match the architecture in its metadata: {err.message}",

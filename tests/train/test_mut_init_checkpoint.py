@@ -255,10 +255,14 @@ def test_problem_lists_are_cut_after_eight(tmp_path: Path, count: int) -> None:
     error = refused(write(tmp_path / "x.apr", tensors={**tensors, **chosen}))
     total = count + 3
     shown = error.message.split(": --init tensors do not match the architecture in its metadata: ", 1)[1]
+    parts = shown.split("; ")
     if total > 8:
-        assert shown.endswith(f"; ... ({total} in all)") and shown.count("; ") == 8
+        assert parts[8] == f"... ({total} in all)" and len(parts) == 9
+        parts = parts[:8]
     else:
-        assert "in all" not in shown and shown.count("; ") == total - 1
+        assert "in all" not in shown and len(parts) == total
+    assert all(part.startswith("model.layers.0.") and part.endswith(("]", "(quantized weights cannot train)"))
+               for part in parts)
 
 
 def test_quantized_weights_cannot_train(tmp_path: Path) -> None:
@@ -300,3 +304,17 @@ def test_malformed_embedded_tokenizer(tmp_path: Path) -> None:
 
 def test_flags_of_the_fixture() -> None:  # the helper writes HAS_VOCAB only with a tokenizer
     assert checkpoint_metadata(CONFIG, TOKENIZER)[1] == int(Flags.LAYOUT_ROW_MAJOR | Flags.HAS_VOCAB)
+
+
+def test_tensor_names_decide_a_tied_head(tmp_path: Path) -> None:
+    # the metadata says untied, but there is no lm_head.weight: the tensors win (no INIT-011)
+    loaded = load_init_checkpoint(write(tmp_path / "x.apr", changes={"tied_embeddings": False}))
+    assert loaded.config.tie_word_embeddings is True and "lm_head.weight" not in loaded.tensors
+
+
+def test_a_window_the_family_lacks_is_the_registrys_refusal_naming_the_file(tmp_path: Path) -> None:
+    qwen2 = CONFIG.with_(family="qwen2")
+    path = write(tmp_path / "x.apr", qwen2, changes={"sliding_window": 4})
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        load_init_checkpoint(path)
+    assert info.value.path == os.fspath(path)
