@@ -149,8 +149,7 @@ def _check_tensor_presence(architecture: str, names: list[str], file: Path) -> N
     """FALSIFY-APR-PRETRAIN-INIT-011 on names: every tensor its registry entry requires, and no other."""
     from apr.arch.schema import schema_problems
 
-    spec = REGISTRY.get(architecture)
-    problems = schema_problems(spec.schema, names) if spec is not None else []
+    problems = schema_problems(REGISTRY[architecture].schema, names)  # step 4 refused what the registry lacks
     if problems:
         raise InitCheckpointError(
             f"{BAD_TENSORS}: --init tensors do not match the {architecture} architecture: {'; '.join(problems)}",
