@@ -174,8 +174,9 @@ def test_a_mis_stamped_claim_is_an_architecture_mismatch(tmp_path: Path) -> None
     qwen2 = CONFIG.with_(family="qwen2")
     path = write(tmp_path / "x.apr", qwen2, changes={"architecture": "llama", "hf_architecture": "LlamaForCausalLM",
                                                      "hf_model_type": "llama", "model_type": "llama"})
-    with pytest.raises(ArchitectureMismatchError):
+    with pytest.raises(ArchitectureMismatchError) as info:
         load_init_checkpoint(path)
+    assert info.value.path == os.fspath(path)
 
 
 def test_without_an_architecture_claim_the_hf_fields_decide(tmp_path: Path) -> None:
@@ -184,11 +185,18 @@ def test_without_an_architecture_claim_the_hf_fields_decide(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("drop", "extra"), [(("model.norm.weight",), {}),
+                                             (("model.norm.weight", "model.layers.0.mlp.up_proj.weight"), {}),
                                              ((), {"model.layers.0.self_attn.o_proj.bias": np.ones(4, np.float32)})])
 def test_missing_or_foreign_tensor_names(tmp_path: Path, drop, extra) -> None:
     error = refused(write(tmp_path / "x.apr", drop=drop, tensors=extra))
     assert (error.falsifier, error.exit_code, error.field) == (BAD_TENSORS, EXIT_VALIDATION, "tensors")
     assert error.message.startswith(f"{BAD_TENSORS}: --init tensors do not match the llama architecture: ")
+    from apr.arch import REGISTRY
+    from apr.arch.schema import schema_problems
+
+    names = [name for name in {**weights(), **extra} if name not in drop]
+    assert error.message == (f"{BAD_TENSORS}: --init tensors do not match the llama architecture: "
+                             + "; ".join(schema_problems(REGISTRY["llama"].schema, names)))
     assert error.hint == "the file lost or gained tensors; re-export the checkpoint from its source"
 
 
@@ -318,3 +326,37 @@ def test_a_window_the_family_lacks_is_the_registrys_refusal_naming_the_file(tmp_
     with pytest.raises(UnsupportedArchitectureError) as info:
         load_init_checkpoint(path)
     assert info.value.path == os.fspath(path)
+
+
+def test_without_any_claim_the_tensor_names_decide(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.apr", remove=("architecture", "hf_architecture", "hf_model_type", "model_type"))
+    assert load_init_checkpoint(path).config == CONFIG
+
+
+def test_an_unreadable_header_keeps_the_readers_hint(tmp_path: Path) -> None:
+    from apr.errors import FormatError
+    from apr.format import open_file
+
+    path = tmp_path / "x.apr"
+    path.write_bytes(b"APR\x00" + bytes(60))
+    with pytest.raises(FormatError) as reader_error:
+        open_file(path)
+    error = refused(path)
+    assert error.hint == reader_error.value.hint and error.hint
+    assert error.message.endswith(reader_error.value.message)
+
+
+def test_an_unreadable_header_without_a_hint_gets_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import apr.format
+    from apr.errors import FormatError
+
+    def fail(path, **kwargs):
+        raise FormatError("bad index")
+
+    monkeypatch.setattr(apr.format, "open_file", fail)
+    path = tmp_path / "x.apr"
+    path.write_bytes(b"APR\x00" + bytes(60))
+    error = refused(path)
+    assert error.hint == "re-export the checkpoint"
+    assert error.message == (f"{BAD_METADATA}: --init file has APR magic but an unreadable header, index or "
+                             "metadata: bad index")
