@@ -136,7 +136,7 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
     tokenizer = None
     if has_embedded_tokenizer(metadata):
         try:
-            tokenizer = record_from_metadata(metadata, path=os.fspath(file))
+            tokenizer = record_from_metadata(metadata)  # its error is rewrapped below, naming the file
         except TokenizerError as err:
             raise InitCheckpointError(
                 f"{BAD_METADATA}: --init embedded tokenizer is malformed: {err.message}", falsifier=BAD_METADATA,
