@@ -94,6 +94,7 @@ def test_too_short_for_the_magic(tmp_path: Path, content: bytes) -> None:
                              f"({len(content)} bytes)")
     assert (error.falsifier, error.exit_code, error.field, error.offset) == (BAD_MAGIC, EXIT_VALIDATION, "--init", 0)
     assert error.hint == "the file is empty or truncated; re-copy it"
+    assert error.path == os.fspath(path)
 
 
 def test_exactly_the_magic_passes_steps_1_and_2(tmp_path: Path) -> None:
@@ -114,6 +115,7 @@ def test_wrong_magic(tmp_path: Path, magic: bytes, legacy: bool) -> None:
     error = info.value
     assert error.message == (f"{BAD_MAGIC}: --init file is not an APR v2 file (magic={list(magic)}, "
                              f"expected [65, 80, 82, 0])")
+    assert error.path == os.fspath(path)
     assert (error.falsifier, error.exit_code, error.field, error.offset) == (BAD_MAGIC, EXIT_VALIDATION, "--init", 0)
     assert error.hint == ("APR v1 files cannot initialise training; re-export the model as APR v2" if legacy else
                           "convert it first: `apr import` for safetensors/GGUF, or pass an `apr pretrain` checkpoint")
@@ -186,6 +188,8 @@ def test_without_an_architecture_claim_the_hf_fields_decide(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("drop", "extra"), [(("model.norm.weight",), {}),
                                              (("model.norm.weight", "model.layers.0.mlp.up_proj.weight"), {}),
+                                             (("model.norm.weight",),
+                                              {"model.layers.0.self_attn.o_proj.bias": np.ones(4, np.float32)}),
                                              ((), {"model.layers.0.self_attn.o_proj.bias": np.ones(4, np.float32)})])
 def test_missing_or_foreign_tensor_names(tmp_path: Path, drop, extra) -> None:
     error = refused(write(tmp_path / "x.apr", drop=drop, tensors=extra))
