@@ -306,3 +306,11 @@ def test_memory_message_in_gibibytes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gib > 2
     assert info.value.message.startswith(f"the model's fp32 weights alone need {gib:,.1f} GiB ({count:,} parameters")
     assert info.value.message.endswith("this machine has 2.0 GiB of memory")
+
+
+def test_kv_heads_are_checked_without_a_q_projection() -> None:
+    p = "model.layers.0.self_attn."
+    shapes = {name: shape for name, shape in LLAMA.parameter_shapes().items() if name != p + "q_proj.weight"}
+    shapes[p + "k_proj.weight"] = (4, 4)
+    assert found(LLAMA, shapes) == [
+        f"num_kv_heads = 1 in the metadata, but {p}k_proj.weight has 4 rows, not num_kv_heads x head_dim = 1 x 2"]

@@ -558,3 +558,16 @@ def test_the_registry_refusal_names_the_file() -> None:
     with pytest.raises(UnsupportedArchitectureError) as info:
         ModelConfig.from_hf_config({"model_type": "gpt2", **HF_BASE}, path="c.json")
     assert info.value.path == "c.json"
+
+
+@pytest.mark.parametrize("key", ["rope_theta", "rms_norm_eps"])
+def test_metadata_reals_must_be_numbers(key: str) -> None:
+    with pytest.raises(ModelConfigError) as info:
+        ModelConfig.from_metadata({**META, key: "big"}, path="m.apr")
+    assert (info.value.field, info.value.path, info.value.message) == (key, "m.apr", f"{key} = 'big' is not a number")
+
+
+def test_metadata_head_dim_by_division_names_the_file() -> None:
+    with pytest.raises(ModelConfigError) as info:
+        ModelConfig.from_metadata({**META, "hidden_size": 9}, path="m.apr")
+    assert (info.value.field, info.value.path) == ("head_dim", "m.apr")
