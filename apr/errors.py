@@ -26,7 +26,10 @@ from typing import Any
 # Exit codes (aprender apr-cli error.rs). Kept here because every error names its own code;
 # the CLI's exit_codes module re-exports them with the verdict codes.
 EXIT_GENERIC = 1
-EXIT_USAGE = 2
+# aprender exits 2 on a usage error (clap's code); ours is sysexits.h's EX_USAGE instead, because 2
+# is the UNKNOWN verdict of `apr contracts verify`, `apr qa` and `apr readiness`, and a CI job must
+# tell "the command line was wrong" from "the evidence was incomplete" by the code alone.
+EXIT_USAGE = 64
 EXIT_NOT_FOUND = 3
 EXIT_INVALID_FORMAT = 4
 EXIT_VALIDATION = 5

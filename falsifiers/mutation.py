@@ -78,9 +78,36 @@ def apply_mutant(mutant: Mutant) -> Iterator[None]:
     Raises:
         SelectionError: the mutant names something outside the allowed packages, or nothing at all.
     """
-    if mutant.artifact:
+    patch = patch_in(mutant)
+    try:
         yield
-        return
+    finally:
+        patch_out(patch)
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """What `patch_in` replaced, so that `patch_out` can put it back."""
+
+    owner: Any
+    name: str
+    original: Any
+    inherited: str | None  # APR_CONTRACTS_MUTANT before the patch (None: it was unset)
+
+
+def patch_in(mutant: Mutant) -> Patch | None:
+    """Set a code mutant's replacement on its target and announce it in ``APR_CONTRACTS_MUTANT``.
+
+    The body of `apply_mutant` (a plain function, so mutation testing measures it).
+
+    Returns:
+        What `patch_out` needs to undo it; ``None`` for an artifact mutant (nothing is patched).
+
+    Raises:
+        SelectionError: the mutant names something outside the allowed packages, or nothing at all.
+    """
+    if mutant.artifact:
+        return None
     problem = namespace_problem(mutant)
     if problem:
         raise SelectionError(problem, hint=f"targets and replacements must start with one of "
@@ -94,14 +121,18 @@ def apply_mutant(mutant: Mutant) -> Iterator[None]:
     os.environ[INHERIT_ENV] = json.dumps({"name": mutant.name, "target": mutant.target,
                                           "replacement": mutant.replacement,
                                           "paths": _import_roots(mutant.target, mutant.replacement)})
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
-        if inherited is None:
-            os.environ.pop(INHERIT_ENV, None)
-        else:
-            os.environ[INHERIT_ENV] = inherited
+    return Patch(owner, name, original, inherited)
+
+
+def patch_out(patch: Patch | None) -> None:
+    """Undo `patch_in`: the original attribute back, ``APR_CONTRACTS_MUTANT`` as it was before."""
+    if patch is None:
+        return
+    setattr(patch.owner, patch.name, patch.original)
+    if patch.inherited is None:
+        os.environ.pop(INHERIT_ENV, None)
+    else:
+        os.environ[INHERIT_ENV] = patch.inherited
 
 
 def _import_roots(*specs: str) -> list[str]:

@@ -163,7 +163,7 @@ def _translate(error: Any, doc: Document, unknown_keys: Severity) -> list[Findin
                     f"{name} must be {article} {expected}, not {type(value).__name__} {_short(value)}", where, hint=hint)
         ]
     if kind == "pattern":
-        expected = _expected(error, schema)
+        expected = _expected(schema)
         code = "id-format" if path and path[-1] in ("id", "invariant") or (len(path) > 1 and path[-2] == "invariant") else "bad-value"
         return [Finding(Severity.ERROR, code, f"{name} is {value!r}, which is not {expected}", where,
                         hint=_pattern_hint(value, expected))]
@@ -184,7 +184,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _expected(error: Any, schema: dict[str, Any]) -> str:
+def _expected(schema: dict[str, Any]) -> str:
     if "x-expected" in schema:
         return schema["x-expected"]
     # A $ref'd definition carries the wording; jsonschema reports the inner schema.

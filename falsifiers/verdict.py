@@ -16,7 +16,8 @@ evidence is broken: the verdict must be NO-GO, not GO beside a listed error); on
 mutant is capped at UNDETERMINED (VACUOUS).
 
 A skip is never a pass. Overall: any REFUTED -> NO-GO (exit 1); else any UNDETERMINED the profile
-requires, an invalid contract or a binding problem -> UNKNOWN (exit 2); else GO (exit 0). An
+requires, an invalid contract, a binding problem, or no CORROBORATED falsifier at all -> UNKNOWN
+(exit 2); else GO (exit 0). An
 UNDETERMINED falsifier is *not required* only when the profile says so — it allows pending ones,
 or the falsifier ``requires`` a capability the profile lists as optional (``cuda`` under ``cpu``);
 it is still reported, with that reason.
@@ -276,8 +277,8 @@ def fold_verdict(outcomes: Sequence[FalsifierOutcome], *, invalid: bool = False,
     """The one verdict for judged falsifiers (the overall rule of the module docstring).
 
     In this order: the artifact changed during the run -> UNKNOWN; any REFUTED -> NO-GO; an invalid
-    contract, a binding problem or a required UNDETERMINED -> UNKNOWN; nothing judged -> UNKNOWN;
-    else GO.
+    contract, a binding problem or a required UNDETERMINED -> UNKNOWN; nothing corroborated (none
+    judged, or only tolerated UNDETERMINED ones) -> UNKNOWN; else GO.
     """
     if artifact_changed:
         return Verdict.UNKNOWN
@@ -285,8 +286,10 @@ def fold_verdict(outcomes: Sequence[FalsifierOutcome], *, invalid: bool = False,
         return Verdict.NO_GO
     if invalid or problems or any(o.outcome is Outcome.UNDETERMINED and o.required for o in outcomes):
         return Verdict.UNKNOWN
-    if not outcomes:
-        return Verdict.UNKNOWN  # nothing was promised and checked: a decline, never an accept
+    if not any(o.outcome is Outcome.CORROBORATED for o in outcomes):
+        # nothing promised was checked (none judged, or every one tolerated as not run): a decline,
+        # never an accept; a GO must rest on at least one falsifier that was attacked and held
+        return Verdict.UNKNOWN
     return Verdict.GO
 
 

@@ -321,7 +321,7 @@ def test_falsify_export_007_llama_cpp_fallbacks(tmp_path, tokenizer_dir, quant, 
 
 @pytest.mark.falsifies("FALSIFY-EXPORT-007")
 def test_falsify_export_007_long_names_refused(monkeypatch, tmp_path, wide_models):
-    monkeypatch.setattr("apr.convert.gguf_export.hf_to_gguf", lambda n: "blk." + "x" * 70)
+    monkeypatch.setattr("apr.convert.gguf_export.hf_to_gguf_for", lambda family, n: "blk." + "x" * 70)
     with pytest.raises(ConvertError, match="64 bytes"):
         export_gguf(wide_models["qwen2"], tmp_path / "m.gguf")
     assert os.listdir(tmp_path) == []
@@ -501,4 +501,4 @@ def test_import_quantize_options(tmp_path, tokenizer_dir):
         with open_file(tmp_path / f"{quant}.apr") as apr:
             assert apr.entry("model.layers.0.mlp.up_proj.weight").dtype is dtype
             assert apr.metadata["quantization"]["quant_type"] in (dtype.name, "APR_Q4", "APR_Q8")
-    assert main(["import", os.fspath(src), "-o", os.fspath(tmp_path / "x.apr"), "--quantize", "q3"]) == 2
+    assert main(["import", os.fspath(src), "-o", os.fspath(tmp_path / "x.apr"), "--quantize", "q3"]) == 64

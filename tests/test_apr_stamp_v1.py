@@ -149,10 +149,11 @@ def test_falsify_stamp_005_aprender_examples_accepted(value):
 def test_falsify_stamp_005_rejected_with_exit_5_and_nothing_written(tmp_path, value):
     src = write_checkpoint(tmp_path / "in.apr")
     before = Path(src).read_bytes()
-    for flag in ("--license", "--data-license"):
-        code, _out, err = run_cli(["stamp", src, flag, value, "-o", str(tmp_path / "out.apr")])
+    for flag in (["--license"], ["--data-license"] if not value.strip() or value.strip().lower() in (
+            "unknown", "tbd", "proprietary", "custom") else ["--strict", "--data-license"]):
+        code, _out, err = run_cli(["stamp", src, *flag, value, "-o", str(tmp_path / "out.apr")])
         assert code == 5, err
-        assert "SPDX" in err and flag in err
+        assert "SPDX" in err and flag[-1] in err
     assert sorted(os.listdir(tmp_path)) == ["in.apr"] and Path(src).read_bytes() == before
 
 
@@ -328,3 +329,26 @@ def test_falsify_stamp_012_journal_durable_before_target_written(tmp_path, monke
     target_fsync = events.index(("fsync", "target"))
     assert first_write < target_fsync < events.index(("unlink", "journal"))
     assert ("fsync", "folder") in events[events.index(("unlink", "journal")):]
+
+
+@pytest.mark.falsifies("FALSIFY-STAMP-005")
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("Apache-2.0 / permissive-aggregate", "Apache-2.0 / permissive-aggregate"),  # the seed's own words
+    ("CC-BY-4.0 (captions), MIT (code)", "CC-BY-4.0 (captions), MIT (code)"),
+    ("apache-2.0", "Apache-2.0"),  # an SPDX expression is still stored canonical
+])
+def test_falsify_stamp_005_data_license_free_text_is_stored_verbatim(tmp_path, typed, stored):
+    """aprender stores --data-license as typed; so do we, and say where it is not SPDX."""
+    from apr.format import open_file
+    from apr.identity.explain import license_notes
+
+    src = write_checkpoint(tmp_path / "in.apr")
+    code, _out, err = run_cli(["stamp", src, "--data-license", typed, "-o", str(tmp_path / "out.apr")])
+    assert code == 0, err
+    with open_file(tmp_path / "out.apr") as reader:
+        assert reader.metadata["data_license"] == stored
+        notes = license_notes(reader.metadata)
+    assert (notes == []) == (stored == "Apache-2.0")
+    code, _out, err = run_cli(["stamp", src, "--strict", "--data-license", typed, "-o", str(tmp_path / "s.apr")])
+    assert code == (0 if stored == "Apache-2.0" else 5), err
+    assert (tmp_path / "s.apr").exists() == (stored == "Apache-2.0")

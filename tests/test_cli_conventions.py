@@ -10,7 +10,7 @@ from apr.cli.export_cmd import export_format
 from apr.cli.main import main
 from apr.errors import UsageError
 
-EXIT_USAGE = 2
+EXIT_USAGE = 64  # sysexits EX_USAGE, distinct from the UNKNOWN verdict (2); written out, not imported
 
 
 @pytest.mark.parametrize(("argv", "expected", "usage_of"), [

@@ -34,7 +34,7 @@ OURS = {
     "EXIT_MODEL_LOAD": "ModelLoadFailed", "EXIT_IO": "Io", "EXIT_INFERENCE": "InferenceFailed",
     "EXIT_FEATURE_DISABLED": "FeatureDisabled", "EXIT_GENERIC": "Aprender",
 }
-OTHER = {"OK": 0, "GO": 0, "NO_GO": 1, "UNKNOWN": 2, "EXIT_USAGE": 2, "INTERRUPTED": 130, "INTERNAL_ERROR": 70,
+OTHER = {"OK": 0, "GO": 0, "NO_GO": 1, "UNKNOWN": 2, "EXIT_USAGE": 64, "INTERRUPTED": 130, "INTERNAL_ERROR": 70,
          "EXIT_INTERNAL": 70}
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aprender.md"
@@ -63,7 +63,7 @@ def test_transcription_matches_the_reference_when_present() -> None:
 
 
 def test_documented_is_exactly_the_table() -> None:
-    assert exit_codes.DOCUMENTED == frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 70, 130})
+    assert exit_codes.DOCUMENTED == frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 64, 70, 130})
 
 
 def test_every_public_name_is_exported() -> None:
@@ -74,7 +74,7 @@ def test_every_public_name_is_exported() -> None:
 # Each error class's code: the aprender variant it corresponds to (refuse_overwrite is exit 5 there).
 CLASS_CODES = {
     "AprError": 1, "AprFileNotFoundError": 3, "OutputExistsError": 5, "AprIOError": 7, "FormatError": 4,
-    "ChecksumError": 4, "DamagedInputError": 5, "ArchitectureMismatchError": 5, "UsageError": 2,
+    "ChecksumError": 4, "DamagedInputError": 5, "ArchitectureMismatchError": 5, "UsageError": 64,
     "ValidationError": 5, "ChinchillaGateError": 5, "DatasetError": 4, "TrainingAbortedError": 1,
     "ConvertError": 5, "MissingTokenizerError": 6, "InferenceError": 8, "InternalError": 70,
 }
@@ -115,8 +115,8 @@ def test_not_found_and_invalid_format_exit_codes(tmp_path: Path, capsys, as_json
 def test_usage_exit_code(capsys) -> None:
     with pytest.raises(SystemExit) as info:
         main(["inspect", "--no-such-flag"])
-    assert info.value.code == 2
-    assert main([]) == 2
+    assert info.value.code == 64  # sysexits EX_USAGE: never the UNKNOWN verdict's 2
+    assert main([]) == 64
     capsys.readouterr()
 
 

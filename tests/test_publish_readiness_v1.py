@@ -163,3 +163,16 @@ def test_qa_json_has_a_verdict_key_aprender_never_wrote(tmp_path: Path, tok_meta
     skipped = {g["name"] for g in doc["gates"] if g["skipped"]}
     assert "format_parity" in skipped
     assert doc["gates_executed"] + doc["gates_skipped"] == len(doc["gates"]) == 8
+
+
+def test_the_card_says_when_the_data_license_is_free_text(tmp_path: Path, tok_meta) -> None:
+    """The seed's `--data-license "Apache-2.0 / permissive-aggregate"` is stored verbatim; the card
+    says it is not SPDX, and the file stays publishable (aprender gives it its points)."""
+    free = build_checkpoint(tmp_path / "free.apr", tokenizer=tok_meta,
+                            overrides={"data_license": "Apache-2.0 / permissive-aggregate"})
+    text = build_card(free)
+    assert ("> Note: data_license 'Apache-2.0 / permissive-aggregate' is free text, not an SPDX expression"
+            in text)
+    assert _readiness(free, _card(free, tmp_path / "CARD.md")).verdict == "GO"
+    plain = build_checkpoint(tmp_path / "plain.apr", tokenizer=tok_meta)
+    assert "> Note:" not in build_card(plain)

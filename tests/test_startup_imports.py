@@ -80,3 +80,36 @@ def test_a_warning_still_reaches_stderr_through_the_lazy_handler(tmp_path: Path)
                           check=False)
     assert done.returncode == 0, done.stderr
     assert "WARNING" in done.stderr and "disk [b]nearly[/b] full" in done.stderr and "hidden" not in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "module"), [
+    (["inspect", "m.apr"], "apr.cli.inspect_cmd"), (["-v", "stamp", "m.apr"], "apr.cli.stamp_cmd"),
+    (["card", "m.apr"], "apr.cli.readiness_cmd"), (["contracts", "lint"], "apr.cli.contracts_cmd"),
+])
+def test_a_command_builds_only_its_own_parser(argv: list[str], module: str) -> None:
+    """The other commands' modules are neither imported nor parsed: ~half of inspect's start-up."""
+    from apr.cli.main import COMMAND_MODULES, build_parser, command_module
+
+    assert command_module(argv) == module
+    subparsers = next(a for a in build_parser(argv)._actions if a.dest == "command")
+    names = set(subparsers.choices)
+    assert argv[argv[0] == "-v"] in names and names <= {"readiness", "card"} | {argv[argv[0] == "-v"]}
+    assert set(next(a for a in build_parser()._actions if a.dest == "command").choices) >= {
+        m.removeprefix("apr.cli.").removesuffix("_cmd") for m in COMMAND_MODULES}
+
+
+@pytest.mark.parametrize("argv", [["inspekt", "m.apr"], ["--help"], [], ["-v"]])
+def test_no_command_or_a_typo_builds_every_command(argv: list[str]) -> None:
+    from apr.cli.main import COMMAND_MODULES, build_parser, command_module
+
+    assert command_module(argv) is None
+    names = set(next(a for a in build_parser(argv)._actions if a.dest == "command").choices)
+    assert len(names) == len(COMMAND_MODULES) + 1  # `card` lives beside `readiness`
+
+
+def test_a_mistyped_command_still_gets_its_did_you_mean(capsys) -> None:
+    from apr.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["inspekt", "m.apr"])
+    assert exited.value.code == 64 and "inspect" in capsys.readouterr().err

@@ -22,6 +22,18 @@ class Feature(enum.Enum):
     QK_NORM = "per-head q/k RMSNorm"
     SLIDING_WINDOW = "sliding-window attention"
     SOFTCAPPING = "attention/logit softcapping"
+    GELU_TANH = "GELU (tanh) MLP"
+    NORM_PLUS_ONE = "RMSNorm scaled by (1 + weight)"
+    SCALED_EMBEDDINGS = "embeddings scaled by sqrt(hidden_size)"
+    FUSED_PROJECTIONS = "fused qkv_proj and gate_up_proj"
+    SANDWICH_NORMS = "norms after attention and around the feed-forward (pre/post feed-forward norms)"
+    ALTERNATING_WINDOW = "sliding-window and full-attention layers (layer_types)"
+    QUERY_SCALAR = "query_pre_attn_scalar"
+
+
+# Activations (config.json ``hidden_act``) the runtime computes, and the feature each needs
+# (``None``: every module computes it). `activation_of` reads the one a config asks for.
+ACTIVATIONS: dict[str, Feature | None] = {"silu": None, "gelu_pytorch_tanh": Feature.GELU_TANH}
 
 
 # Keys of config.json that change the maths; `apr import` copies them into the APR metadata
@@ -29,8 +41,22 @@ class Feature(enum.Enum):
 FLAG_KEYS: tuple[str, ...] = (
     "rope_scaling", "rope_parameters", "sliding_window", "use_sliding_window", "hidden_act",
     "hidden_activation", "attention_bias", "mlp_bias", "attn_logit_softcapping", "final_logit_softcapping",
-    "query_pre_attn_scalar", "partial_rotary_factor", "layer_types",
+    "query_pre_attn_scalar", "partial_rotary_factor", "layer_types", "use_bidirectional_attention",
 )
+
+
+def activation_of(settings: Mapping[str, Any], default: str = "silu") -> Any:
+    """The MLP activation a config asks for: ``hidden_activation`` (transformers 4's Gemma key)
+    over ``hidden_act``, else ``default`` (the family's).
+
+    Example:
+        >>> activation_of({"hidden_act": "gelu_pytorch_tanh"}), activation_of({}, "silu")
+        ('gelu_pytorch_tanh', 'silu')
+    """
+    for key in ("hidden_activation", "hidden_act"):
+        if settings.get(key) is not None:
+            return settings[key]
+    return default
 
 
 def rope_scaling_type(settings: Mapping[str, Any]) -> str | None:
@@ -85,17 +111,24 @@ def requested_features(settings: Mapping[str, Any]) -> tuple[dict[Feature, Any],
     kind = rope_scaling_type(settings)
     if kind is not None:
         other.append(f"rope scaling type {kind!r}")
-    for key in ("hidden_act", "hidden_activation"):
-        if settings.get(key) not in (None, "silu"):
-            other.append(f"{key} {settings.get(key)!r} (the runtime implements silu)")
+    activation = activation_of(settings)
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        other.append(f"hidden_act {activation!r} (the runtime implements {', '.join(ACTIVATIONS)})")
+    elif ACTIVATIONS[activation] is not None:
+        features[ACTIVATIONS[activation]] = activation
     if settings.get("mlp_bias"):
         other.append("mlp_bias")
     factor = settings.get("partial_rotary_factor")
     if factor not in (None, 1, 1.0):
         other.append(f"partial_rotary_factor {factor!r}")
+    if settings.get("use_bidirectional_attention"):
+        other.append("use_bidirectional_attention (the runtime is causal)")
     if settings.get("query_pre_attn_scalar") is not None:
-        other.append(f"query_pre_attn_scalar {settings.get('query_pre_attn_scalar')!r}")
+        features[Feature.QUERY_SCALAR] = settings.get("query_pre_attn_scalar")
+    types = settings.get("layer_types")
+    if isinstance(types, list) and len(set(map(str, types))) > 1:
+        features[Feature.ALTERNATING_WINDOW] = sorted(set(map(str, types)))
     return features, other
 
 
-__all__ = ["FLAG_KEYS", "Feature", "active_sliding_window", "requested_features", "rope_scaling_type"]
+__all__ = ["ACTIVATIONS", "FLAG_KEYS", "Feature", "activation_of", "active_sliding_window", "requested_features", "rope_scaling_type"]

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from apr.arch.features import Feature
 from apr.arch.schema import (
+    FUSED_LAYER,
     GLOBAL_OPTIONAL,
     GLOBAL_REQUIRED,
     LLAMA_LAYER,
     QK_NORM_LAYER,
     QKV_BIAS_LAYER,
+    SANDWICH_LAYER,
     TensorSchema,
 )
 
@@ -84,15 +86,34 @@ REGISTRY: dict[str, ArchSpec] = {
         tensor_family="qwen3", gguf_arch="qwen3", gguf_permute_qk=False, rope_type=2,
         aliases=("Qwen3ForCausalLM", "Qwen3"),
     ),
+    "gemma": ArchSpec(
+        "gemma", "GemmaForCausalLM", _MODULE, _LLAMA_SCHEMA,
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.GELU_TANH, Feature.NORM_PLUS_ONE, Feature.SCALED_EMBEDDINGS}),
+        # llama.cpp's Gemma converter neither permutes q/k (NEOX rope) nor keeps the zero-centred
+        # norms: it writes 1 + weight (apr.convert.gguf_export)
+        tensor_family="llama", gguf_arch="gemma", gguf_permute_qk=False, rope_type=2,
+        aliases=("GemmaForCausalLM", "Gemma"),
+    ),
+    "gemma2": ArchSpec(
+        "gemma2", "Gemma2ForCausalLM", _MODULE, TensorSchema(GLOBAL_REQUIRED, GLOBAL_OPTIONAL, SANDWICH_LAYER),
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.GELU_TANH, Feature.NORM_PLUS_ONE, Feature.SCALED_EMBEDDINGS,
+                   Feature.SOFTCAPPING, Feature.SANDWICH_NORMS, Feature.SLIDING_WINDOW, Feature.ALTERNATING_WINDOW,
+                   Feature.QUERY_SCALAR}),
+        tensor_family="llama", gguf_arch="gemma2", gguf_permute_qk=False, rope_type=2,
+        aliases=("Gemma2ForCausalLM", "Gemma2"),
+    ),
+    "phi3": ArchSpec(
+        "phi3", "Phi3ForCausalLM", _MODULE, TensorSchema(GLOBAL_REQUIRED, GLOBAL_OPTIONAL, FUSED_LAYER),
+        frozenset({Feature.TIED_EMBEDDINGS, Feature.SLIDING_WINDOW, Feature.FUSED_PROJECTIONS}),
+        # llama.cpp's phi3 keeps the fused tensors (attn_qkv, ffn_up = gate | up) and NEOX rope
+        tensor_family="qwen2", gguf_arch="phi3", gguf_permute_qk=False, rope_type=2,
+        aliases=("Phi3ForCausalLM", "Phi3", "phi4", "Phi4"),
+    ),
 }
 
 # Families people import that the runtime does not implement, and what it lacks for each.
 NOT_IMPLEMENTED: dict[str, str] = {
-    "gemma": "RMSNorm with (1 + weight), a GELU (tanh) MLP and embeddings scaled by sqrt(hidden_size)",
-    "gemma2": "Gemma's maths plus attention and final-logit softcapping, pre/post feed-forward norms, "
-              "alternating sliding-window layers and query_pre_attn_scalar",
     "gemma3": "Gemma 2's maths plus q/k norms, local/global RoPE and a 5:1 sliding-window pattern",
-    "phi3": "fused qkv_proj and gate_up_proj projections and its rope scaling",
     "phi": "LayerNorm, partial rotary embeddings, a GELU MLP and a parallel attention/MLP block",
     "olmo2": "full-width q/k norms and post-attention/post-feed-forward norms instead of pre-norms",
     "qwen2_moe": "a mixture-of-experts MLP with a router and a gated shared expert",
@@ -108,9 +129,9 @@ NOT_IMPLEMENTED: dict[str, str] = {
 
 # Other spellings of the not-implemented families (HF classes, identity slugs).
 _NOT_IMPLEMENTED_ALIASES: dict[str, str] = {
-    "GemmaForCausalLM": "gemma", "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3",
+    "Gemma3ForCausalLM": "gemma3",
     "Gemma3ForConditionalGeneration": "gemma3", "gemma3_text": "gemma3",
-    "Phi3ForCausalLM": "phi3", "PhiForCausalLM": "phi", "phi4": "phi3", "Phi3": "phi3", "Phi": "phi",
+    "PhiForCausalLM": "phi", "Phi": "phi",
     "Olmo2ForCausalLM": "olmo2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3MoeForCausalLM": "qwen3_moe",
     "MixtralForCausalLM": "mixtral", "GPT2LMHeadModel": "gpt2", "Gpt2": "gpt2", "GPT2": "gpt2",
     "GPTNeoXForCausalLM": "gpt_neox", "gpt-neox": "gpt_neox", "gptneox": "gpt_neox", "pythia": "gpt_neox",

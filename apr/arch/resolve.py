@@ -66,7 +66,8 @@ def _config_problems(spec: ArchSpec, settings: Mapping[str, Any]) -> list[str]:
     problems = list(other)
     for feature, value in features.items():
         if not spec.honours(feature):
-            shown = f" ({value})" if feature is Feature.SOFTCAPPING else \
+            shown = f" ({value})" if feature in (Feature.SOFTCAPPING, Feature.GELU_TANH, Feature.QUERY_SCALAR,
+                                                 Feature.ALTERNATING_WINDOW) else \
                 f" of {value} tokens, shorter than the context" if feature is Feature.SLIDING_WINDOW else ""
             problems.append(f"{feature.value}{shown}, which the {spec.model_type} module does not implement")
     kind = rope_scaling_type(settings)
@@ -78,9 +79,6 @@ def _config_problems(spec: ArchSpec, settings: Mapping[str, Any]) -> list[str]:
     if window is not None and spec.honours(Feature.SLIDING_WINDOW) and \
             (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
         problems.append(f"sliding_window {window!r} is not a positive integer")
-    types = settings.get("layer_types")
-    if isinstance(types, list) and len(set(map(str, types))) > 1:
-        problems.append(f"layer_types mixes {sorted(set(map(str, types)))} (alternating attention)")
     return problems
 
 
@@ -97,7 +95,7 @@ def resolve_architecture(
         tensor_names: the checkpoint's tensors (Hugging Face names), if any.
 
     Example:
-        >>> resolve_architecture("gemma").refusal.reasons[0][:34]
+        >>> resolve_architecture("gemma3").refusal.reasons[0][:34]
         'the runtime does not implement it:'
         >>> resolve_architecture("mistral", {"sliding_window": 4}).spec.model_type
         'mistral'

@@ -36,6 +36,13 @@ LLAMA_LAYER: tuple[str, ...] = (
     "self_attn.o_proj.weight", "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
     "mlp.down_proj.weight",
 )
+# Phi-3: q, k and v in one projection (rows q | k | v), gate and up in one (rows gate | up)
+FUSED_LAYER: tuple[str, ...] = (
+    "input_layernorm.weight", "self_attn.qkv_proj.weight", "self_attn.o_proj.weight",
+    "post_attention_layernorm.weight", "mlp.gate_up_proj.weight", "mlp.down_proj.weight",
+)
+# Gemma 2: a norm after attention (post_attention_layernorm) and two around the MLP
+SANDWICH_LAYER: tuple[str, ...] = LLAMA_LAYER + ("pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight")
 QKV_BIAS_LAYER: tuple[str, ...] = ("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias")
 QK_NORM_LAYER: tuple[str, ...] = ("self_attn.q_norm.weight", "self_attn.k_norm.weight")
 GLOBAL_REQUIRED: tuple[str, ...] = ("model.embed_tokens.weight", "model.norm.weight")
@@ -66,5 +73,5 @@ def schema_problems(schema: TensorSchema, names: Iterable[str], *, limit: int = 
     return problems
 
 
-__all__ = ["GLOBAL_OPTIONAL", "GLOBAL_REQUIRED", "LLAMA_LAYER", "QKV_BIAS_LAYER", "QK_NORM_LAYER",
+__all__ = ["SANDWICH_LAYER", "FUSED_LAYER", "GLOBAL_OPTIONAL", "GLOBAL_REQUIRED", "LLAMA_LAYER", "QKV_BIAS_LAYER", "QK_NORM_LAYER",
            "TensorSchema", "schema_problems"]

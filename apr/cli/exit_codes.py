@@ -1,9 +1,11 @@
 """Exit codes, in one module (pip's status_codes).
 
 `apr` commands follow aprender's apr-cli (reference/aprender.md Appendix A): 0 ok, 1 generic,
-2 usage, 3 not found, 4 invalid format, 5 validation failed, 6 model load, 7 I/O (disk full,
+3 not found, 4 invalid format, 5 validation failed, 6 model load, 7 I/O (disk full,
 read-only folder, permissions), 8 inference, 9 feature disabled. Verdict commands (`apr contracts
-verify`, `apr qa`, `apr readiness`) use GO 0 / NO-GO 1 / UNKNOWN 2. Ctrl-C is 130.
+verify`, `apr qa`, `apr readiness`) use GO 0 / NO-GO 1 / UNKNOWN 2. A usage error (a mistyped flag or
+command, a missing argument) is 64, sysexits.h's EX_USAGE, where aprender uses 2: ours would be
+the UNKNOWN verdict's code. Ctrl-C is 130.
 
 `INTERNAL_ERROR` (70, sysexits.h's EX_SOFTWARE; used by neither table) means a bug in `apr`: an
 exception no error class describes reached the top-level guard (`apr.cli.guard`). The message says

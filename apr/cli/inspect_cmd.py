@@ -68,7 +68,7 @@ def _empty(value: Any) -> bool:
 
 def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
     """The inspect document for an open `AprReader` (pure: no printing)."""
-    from apr.identity.explain import attainable_score, explain_quality
+    from apr.identity.explain import attainable_score, explain_quality, license_notes
     from apr.identity.quality import score_quality
 
     meta = reader.metadata
@@ -123,6 +123,7 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
             advice = explain_quality(score, path=reader.path or "FILE", metadata=meta, tensor_names=reader.keys())
             doc["quality"]["explain"] = [a.to_dict() for a in advice]
             doc["quality"]["attainable_score"] = attainable_score(score)
+            doc["quality"]["notes"] = license_notes(meta)
     return doc
 
 
@@ -200,6 +201,8 @@ def _render(doc: dict[str, Any]) -> None:
                     console.print(literal(f"          fix: {item['command']}"))
                 else:
                     console.print(literal(f"          note: {item['note']}"))
+            for note in q.get("notes", ()):
+                console.print(literal(f"    Note: {note}"))
     by_dtype: dict[str, int] = {}
     for t in doc["tensors"]:
         by_dtype[t["dtype"]] = by_dtype.get(t["dtype"], 0) + 1

@@ -37,6 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.readiness_cmd",
     "apr.cli.contracts_cmd",
 )
+# Commands a module registers beyond the one its name says (``<command>_cmd``).
+_EXTRA_COMMANDS: dict[str, str] = {"card": "apr.cli.readiness_cmd"}
 
 
 # The command line being parsed, for usage errors raised by a subcommand's parser (which does not
@@ -46,7 +48,7 @@ _ROOT: list[argparse.ArgumentParser] = []
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a usage error (exit 2) with a did-you-mean and the
+    """argparse that reports a bad flag as a usage error (exit 64, EX_USAGE) with a did-you-mean and the
     command's help hint, as JSON on stdout under ``--json`` (`apr.cli.usage`)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -106,12 +108,32 @@ class _LazyRichHandler(logging.Handler):
         self._handler.handle(record)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_module(argv: Sequence[str] | None) -> str | None:
+    """The module of the command ``argv`` names (its first word that is not a flag), if it names one.
+
+    Example:
+        >>> command_module(["-v", "inspect", "m.apr"]), command_module(["card", "m.apr"])
+        ('apr.cli.inspect_cmd', 'apr.cli.readiness_cmd')
+        >>> command_module(["inspekt"]) is None, command_module(["--help"]) is None
+        (True, True)
+    """
+    word = next((a for a in argv or () if not a.startswith("-")), None)
+    if word is None:
+        return None
+    module = _EXTRA_COMMANDS.get(word, f"apr.cli.{word}_cmd")
+    return module if module in COMMAND_MODULES else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `apr` parser. Given the command line, only the command it names is built (its module
+    imported and its flags added: about half of `apr inspect`'s start-up otherwise); every command
+    when it names none or a word no command has (`--help`, the did-you-mean of a typo)."""
     parser = _Parser(prog="apr", description="APR v2 checkpoints under contract.")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    wanted = command_module(argv)
+    for name in (wanted,) if wanted is not None else COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -137,23 +159,25 @@ def _refuse_interrupted_stamps(args: argparse.Namespace) -> None:
     `apr stamp` itself recovers, so it names none.
     """
     paths = [path for name in getattr(args, "reads_checkpoints", ()) if (path := getattr(args, name, None))]
-    if paths:
-        from apr.stamp.journal import require_no_pending_journal
+    from apr.stamp.journal_site import any_journal_entry  # a few lstat calls, stdlib only
 
-        for path in paths:
+    for path in paths:
+        if any_journal_entry(path):  # only then load the journal reader to judge the entry
+            from apr.stamp.journal import require_no_pending_journal
+
             require_no_pending_journal(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one `apr` command; return its exit code (argparse's usage errors exit 2 themselves)."""
+    """Run one `apr` command; return its exit code (usage errors exit 64 through SystemExit)."""
     from apr.cli.guard import exit_code_for
     from apr.cli.output import protect_streams
 
     protect_streams()
     args: argparse.Namespace | None = None
     try:
-        parser = build_parser()
         _ARGV[:] = list(argv) if argv is not None else sys.argv[1:]
+        parser = build_parser(_ARGV)
         _ROOT[:] = [parser]
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):

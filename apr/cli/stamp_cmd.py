@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fields = p.add_argument_group("fields (an empty string clears a field)")
     fields.add_argument("--license", metavar="SPDX", help="license of the weights, an SPDX expression (Apache-2.0, 'Apache-2.0 OR MIT')")
     fields.add_argument("--data-source", metavar="STR", help="training data, e.g. bigcode/the-stack-dedup or teacher-only")
-    fields.add_argument("--data-license", metavar="SPDX", help="license of the training data, an SPDX expression")
+    fields.add_argument("--data-license", metavar="TEXT",
+                        help="license of the training data: an SPDX expression (stored canonical), or free text "
+                        "such as 'Apache-2.0 / permissive-aggregate' (stored verbatim, as aprender does)")
     fields.add_argument("--hf-architecture", metavar="CLASS", help="Hugging Face class, e.g. Qwen2ForCausalLM")
     fields.add_argument("--hf-model-type", metavar="SLUG", help="config.json model_type, e.g. qwen2")
     fields.add_argument("--architecture", metavar="SLUG", help="family slug that `apr pretrain --init` reads, e.g. qwen2")
@@ -37,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("-o", "--output", metavar="OUT", help="write the stamped copy here")
     where.add_argument("--in-place", action="store_true", help="stamp FILE itself (crash-safe; rewrites only the header and metadata when they fit)")
     where.add_argument("--recover", action="store_true", help="only undo an interrupted --in-place stamp of FILE")
+    p.add_argument("--strict", action="store_true",
+                   help="--data-license must be an SPDX expression too (free text refused, exit 5)")
     p.add_argument("-f", "--force", action="store_true", help="with -o: replace an existing output file")
     p.add_argument("--allow-damaged", action="store_true",
                    help="with -o: salvage a FILE whose footer CRC does not match (the copy keeps the mismatch; "
@@ -47,11 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_patch(args: argparse.Namespace):
     """The `ProvenancePatch` the flags ask for; licenses validated first, the tokenizer read last."""
-    from apr.stamp import ProvenancePatch, validate_license
+    from apr.stamp import ProvenancePatch, validate_data_license, validate_license
 
     license_ = validate_license(args.license, flag="--license") if args.license is not None else None
     data_license = (
-        validate_license(args.data_license, flag="--data-license") if args.data_license is not None else None
+        validate_data_license(args.data_license, strict=getattr(args, "strict", False))
+        if args.data_license is not None else None
     )
     tokenizer = None
     if args.tokenizer is not None:

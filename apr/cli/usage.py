@@ -56,19 +56,26 @@ def suggestion(message: str, parser: argparse.ArgumentParser, argv: Sequence[str
     if unrecognized:
         accepted = option_strings(command_parser(parser, argv))
         for word in unrecognized.group(1).split():
-            flag = word.split("=", 1)[0]
+            flag = word.partition("=")[0]
             if flag.startswith("-"):
-                close = difflib.get_close_matches(flag, accepted, n=1, cutoff=0.6)
-                if close:
-                    return f"did you mean {close[0]}?"
+                close = _closest(flag, accepted)
+                if close is not None:
+                    return f"did you mean {close}?"
         return None
     invalid = _INVALID_CHOICE.search(message)
     if invalid:
-        choices = [c.strip("'") for c in re.findall(r"'([^']*)'", message.split("choose from", 1)[-1])]
-        close = difflib.get_close_matches(invalid.group(1), choices, n=1, cutoff=0.6)
-        if close:
-            return f"did you mean {close[0]!r}?"
+        # the choices follow the last "choose from" (the mistyped word itself may contain those words)
+        choices = re.findall(r"'([^']*)'", message.rpartition("choose from")[2])
+        close = _closest(invalid.group(1), choices)
+        if close is not None:
+            return f"did you mean {close!r}?"
     return None
+
+
+def _closest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate most like ``word`` (difflib ratio at least 0.6), or None."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 __all__ = ["command_parser", "option_strings", "subcommand_parsers", "suggestion"]

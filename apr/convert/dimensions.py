@@ -210,7 +210,8 @@ def _projection_problems(shapes: Mapping[str, tuple[int, ...]], layer: str, head
         if proj in wrong:
             problems.append((key, f"{spell(key)} = {count} × head_dim {head_dim}{derived} = {count * head_dim}, "
                                   f"but {layer}self_attn.{proj}.weight has {rows[proj]} rows"))
-        elif rows[proj] is not None and _positive(count) and not _positive(head_dim) and rows[proj] % count:
+        # (with a head_dim, a projection not in `wrong` has count × head_dim rows: always divisible)
+        elif rows[proj] is not None and _positive(count) and rows[proj] % count:
             problems.append((key, f"{spell(key)} = {count} does not divide the {rows[proj]} rows of "
                                   f"{layer}self_attn.{proj}.weight"))
     return problems
@@ -266,13 +267,14 @@ def check_dimensions(
             keys = [k for k in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
                                 "intermediate_size", "num_experts", "moe_intermediate_size") if k in metadata]
             stated = ", ".join(f"{spell(k)} = {metadata[k]}" for k in keys)
-            problems.append(("num_layers" if "num_layers" in metadata else keys[0] if keys else "",
+            # implied > 0 needs at least one of these keys, so keys is never empty here
+            problems.append(("num_layers" if "num_layers" in metadata else keys[0],
                              f"{stated} imply at least {implied:,} parameters, more than "
                              f"{IMPLIED_PARAMS_FACTOR}× the {present:,} in the tensors"))
     if problems:
         lines = "\n    ".join(text for _, text in problems[:_MAX_PROBLEMS])
         raise ConvertError(f"{source} does not describe the tensors beside it; nothing was written:\n    {lines}",
-                           path=path, field=spell(problems[0][0]) if problems[0][0] else None, hint=hint)
+                           path=path, field=spell(problems[0][0]), hint=hint)
 
 
 def check_vocabulary(tokens: int, metadata: Mapping[str, Any], *, source: str, path: str | os.PathLike[str] | None,

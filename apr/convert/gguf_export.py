@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from apr.convert.hf_export import ExportReport, model_config_of
-from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf, is_qk_projection, permute_qk, qk_heads
+from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf_for, is_qk_projection, permute_qk, qk_heads
 from apr.convert.export_fields import float32_value, utf8_text
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
@@ -167,7 +167,7 @@ def export_gguf(
         config = model_config_of(reader)
         arch = _gguf_arch(config, reader.path)
         names = [n for n in reader.keys() if not (config.tie_word_embeddings and n == "lm_head.weight")]
-        gguf_names = {n: hf_to_gguf(n) for n in names}
+        gguf_names = {n: hf_to_gguf_for(config.family, n) for n in names}
         too_long = [g for g in gguf_names.values() if len(g.encode("utf-8")) > GGUF_MAX_NAME_BYTES]
         if too_long:
             raise ConvertError(f"GGUF tensor name {too_long[0]!r} is 64 bytes or longer; ggml refuses it",
@@ -240,11 +240,27 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
     if value is not None and not isinstance(value, PackedTensor) and value.dtype.kind not in "fV":
         raise ConvertError(f"tensor {name!r} is an integer tensor; GGUF export takes float weights", field=name)
     require_finite(name, values, kind)
+    offset = gguf_norm_offset(config.family, name)
+    if offset:
+        values = values + np.float32(offset)
     if permute:
         values = permute_qk(values, heads)
     array, raw_dtype = _encode(values, kind)
     err = relative_rmse(values, array, raw_dtype) if measure_error and kind not in ("F32",) else None
     return array, raw_dtype, kind, err
+
+
+def gguf_norm_offset(family: str, name: str) -> float:
+    """What llama.cpp's converter adds to a tensor: 1 to Gemma's zero-centred RMSNorm weights
+    (llama.cpp's norm multiplies by the stored weight; Gemma's by 1 + weight), else 0.
+
+    Example:
+        >>> gguf_norm_offset("gemma", "model.norm.weight"), gguf_norm_offset("llama", "model.norm.weight")
+        (1.0, 0.0)
+    """
+    from apr.arch import REGISTRY, Feature
+
+    return 1.0 if REGISTRY[family].honours(Feature.NORM_PLUS_ONE) and name.endswith("norm.weight") else 0.0
 
 
 def _gguf_arch(config: Any, path: str | None) -> str:
@@ -260,7 +276,15 @@ def _gguf_arch(config: Any, path: str | None) -> str:
     from apr.errors import UnsupportedArchitectureError
 
     spec = REGISTRY[config.family]
-    if config.sliding_window is not None:
+    if spec.gguf_arch == "gemma2":
+        problems = gemma2_gguf_problems(config)
+        if problems:
+            raise UnsupportedArchitectureError(
+                f"this gemma2 model cannot be exported to GGUF exactly: {'; '.join(problems)}",
+                architecture=config.family, reasons=tuple(problems), path=path, field="architecture",
+                hint="export to safetensors instead (apr export FILE --format safetensors -o DIR)")
+        return spec.gguf_arch
+    if config.sliding_window is not None and spec.gguf_arch != "phi3":  # llama.cpp's phi3 has a window
         raise UnsupportedArchitectureError(
             f"a {config.family} model with a sliding window of {config.sliding_window} tokens (context "
             f"{config.max_position_embeddings}) cannot be exported to GGUF exactly: llama.cpp's "
@@ -269,6 +293,39 @@ def _gguf_arch(config: Any, path: str | None) -> str:
             field="sliding_window", hint="export to safetensors instead (apr export FILE --format safetensors -o DIR)",
         )
     return spec.gguf_arch
+
+
+def gemma2_gguf_problems(config: Any) -> list[str]:
+    """What llama.cpp's gemma2 cannot compute as this model does.
+
+    llama.cpp scales queries by 1/sqrt(head_dim) (except for its 27B size class), alternates
+    sliding-window layers from layer 0, always softcaps, and reads the head from token_embd.
+    """
+    problems = []
+    if config.query_pre_attn_scalar != config.head_dim:
+        problems.append(f"query_pre_attn_scalar {config.query_pre_attn_scalar} != head_dim {config.head_dim} "
+                        "(llama.cpp scales queries by 1/sqrt(head_dim))")
+    default = tuple("sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(config.num_layers))
+    if config.layer_types != default:
+        problems.append("layer_types is not the alternating pattern llama.cpp's gemma2 uses")
+    if config.attn_softcap is None or config.final_softcap is None:
+        problems.append("a softcap is off (llama.cpp's gemma2 always softcaps)")
+    if not config.tie_word_embeddings:
+        problems.append("the head is not tied (llama.cpp's gemma2 reads it from token_embd)")
+    return problems
+
+
+def write_arch_keys(writer: Any, arch: str, config: Any) -> None:
+    """Keys only one llama.cpp architecture reads: phi3's original context and sliding window, as
+    llama.cpp's Phi3MiniModel writes them (window 0: none); gemma2's softcaps and window (a
+    window covering the context when it has none)."""
+    if arch == "gemma2":
+        writer.add_attn_logit_softcapping(config.attn_softcap)
+        writer.add_final_logit_softcapping(config.final_softcap)
+        writer.add_sliding_window(config.sliding_window or config.max_position_embeddings)
+    if arch == "phi3":
+        writer.add_rope_scaling_orig_ctx_len(config.max_position_embeddings)
+        writer.add_sliding_window(config.sliding_window or 0)
 
 
 def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> None:
@@ -290,6 +347,7 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
     writer.add_rope_freq_base(float32_value(config.rope_theta, field="rope_theta", path=path))
     writer.add_rope_dimension_count(config.head_dim)
     writer.add_vocab_size(config.vocab_size)
+    write_arch_keys(writer, arch, config)
     if arch == "qwen3" or config.head_dim * config.num_heads != config.hidden_size:
         writer.add_key_length(config.head_dim)
         writer.add_value_length(config.head_dim)

@@ -139,7 +139,7 @@ def synthesize_hf_architecture_from_family(family: str) -> str:
     """
     if family in _SYNTHESIZED_CLASS:
         return _SYNTHESIZED_CLASS[family]
-    return (family[:1].upper() + family[1:] + "ForCausalLM") if family else "ForCausalLM"
+    return family[:1].upper() + family[1:] + "ForCausalLM"  # "" gives "ForCausalLM"
 
 
 def rope_type_for(model_type: str | None) -> int:
@@ -151,10 +151,9 @@ def _type_words(value: Any) -> str:
     return f"{json_type(value)} ({shown(value)})"
 
 
-def _number(config: Mapping[str, Any], key: str, value: Any, *, want_int: bool) -> int | float | None:
+def _number(key: str, value: Any, *, want_int: bool) -> int | float:
+    """``value`` (never None: callers skip null keys) as an int or a float, else a ConvertError."""
     fix = f"set {key} in config.json to the value the model was trained with (it must match the weights)"
-    if value is None:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConvertError(f"config.json {key!r} is not a number: it is {_type_words(value)}", field=key, hint=fix)
     if isinstance(value, float) and not math.isfinite(value):
@@ -206,13 +205,11 @@ def metadata_from_hf_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for key, aliases in _ALIASES:
         for alias in aliases:
             if alias in config and config[alias] is not None:
-                value = _number(config, alias, config[alias], want_int=key in _INT_KEYS)
-                if value is not None:
-                    out[key] = value
+                out[key] = _number(alias, config[alias], want_int=key in _INT_KEYS)
                 break
     rope = config.get("rope_parameters")
     if "rope_theta" not in out and isinstance(rope, dict) and rope.get("rope_theta") is not None:
-        out["rope_theta"] = _number(rope, "rope_parameters.rope_theta", rope["rope_theta"], want_int=False)
+        out["rope_theta"] = _number("rope_parameters.rope_theta", rope["rope_theta"], want_int=False)
     out.setdefault("rope_theta", 10000.0)
     out.setdefault("rms_norm_eps", 1e-6)
     if "num_heads" in out:

@@ -42,6 +42,20 @@ _GLOBAL: dict[str, str] = {
     "model.norm.weight": "output_norm.weight",
     "lm_head.weight": "output.weight",
 }
+# Phi-3's fused projections, as llama.cpp's phi3 architecture names them (export only: ffn_up
+# holds gate | up there, so the reverse map would collide with llama's ffn_up).
+_FUSED_SUFFIXES: dict[str, str] = {
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_up.weight",
+}
+# Gemma 2's sandwich norms, as llama.cpp's gemma2 names them (post_attention_layernorm there
+# normalises the attention output, so it is not llama's ffn_norm)
+_SANDWICH_SUFFIXES: dict[str, str] = {
+    "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+    "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+}
+_FAMILY_SUFFIXES: dict[str, dict[str, str]] = {"phi3": _FUSED_SUFFIXES, "gemma2": _SANDWICH_SUFFIXES}
 _LAYER_SUFFIXES_BACK = {v: k for k, v in _LAYER_SUFFIXES.items()}
 _GLOBAL_BACK = {v: k for k, v in _GLOBAL.items()}
 # Matched with fullmatch: `$` would also match before a trailing newline, so "…q_proj.weight\n"
@@ -72,6 +86,23 @@ def hf_to_gguf(name: str) -> str:
         field=name,
         hint="only llama, qwen2 and qwen3 checkpoints can be exported to GGUF",
     )
+
+
+def hf_to_gguf_for(family: str, name: str) -> str:
+    """`hf_to_gguf`, plus the tensors one llama.cpp architecture names its own way: phi3's fused
+    projections, gemma2's sandwich norms.
+
+    Example:
+        >>> hf_to_gguf_for("phi3", "model.layers.0.mlp.gate_up_proj.weight")
+        'blk.0.ffn_up.weight'
+        >>> hf_to_gguf_for("gemma2", "model.layers.0.post_attention_layernorm.weight")
+        'blk.0.post_attention_norm.weight'
+    """
+    match = _HF_LAYER.fullmatch(name)
+    own = _FAMILY_SUFFIXES.get(family, {})
+    if match and match.group(2) in own:
+        return f"blk.{match.group(1)}.{own[match.group(2)]}"
+    return hf_to_gguf(name)
 
 
 def gguf_to_hf(name: str) -> str:
@@ -137,6 +168,7 @@ __all__ = [
     "SUPPORTED_FAMILIES",
     "gguf_to_hf",
     "hf_to_gguf",
+    "hf_to_gguf_for",
     "is_qk_projection",
     "permute_qk",
     "qk_heads",

@@ -165,10 +165,10 @@ def tokenizer_keys_from_folder(
     record = _read_record(source)
     changes: dict[str, Any] = {}
     for key in ("bos_token_id", "eos_token_id"):
-        value = config.get(key)
-        if isinstance(value, list) and value and isinstance(value[0], int):
-            value = value[0]
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < record.vocab_size:
+        value = config.get(key)  # None, an int >= 0 or a list of them: check_token_id refused the rest
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is not None and value < record.vocab_size:
             changes[key] = value
     if changes:
         record = dataclasses.replace(record, **changes)

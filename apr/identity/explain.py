@@ -76,9 +76,31 @@ def explain_quality(
     return advice
 
 
+def license_notes(metadata: Mapping[str, Any]) -> list[str]:
+    """What a reader of the file should know about its licenses beyond the score: a license or
+    data license stored as free text (aprender accepts it, and it earns its points) is not an SPDX
+    expression, so the Hub and SPDX tools cannot read it.
+
+    Example:
+        >>> license_notes({"data_license": "Apache-2.0 / permissive-aggregate"})[0][:58]
+        "data_license 'Apache-2.0 / permissive-aggregate' is free t"
+        >>> license_notes({"license": "MIT", "data_license": None})
+        []
+    """
+    from apr.stamp.spdx import is_spdx_expression
+
+    notes = []
+    for key, flag in (("license", "--license"), ("data_license", "--data-license")):
+        value = metadata.get(key)
+        if isinstance(value, str) and value.strip() and not is_spdx_expression(value):
+            notes.append(f"{key} {value!r} is free text, not an SPDX expression: the Hub and SPDX tools cannot "
+                         f"read it (stamp {flag} with an SPDX expression or a LicenseRef- id if one applies)")
+    return notes
+
+
 def attainable_score(score: QualityScore) -> int:
     """The score the file reaches once every stampable field is stamped."""
     return score.score + sum(m.points for m in score.missing if m.field is not None)
 
 
-__all__ = ["Advice", "attainable_score", "explain_quality"]
+__all__ = ["Advice", "attainable_score", "explain_quality", "license_notes"]

@@ -110,6 +110,8 @@ def gate_capability_match(s: _Session) -> GateResult:
     resolution = architecture_from_metadata(s.metadata, s.tensor_names)
     if resolution.refusal is not None and resolution.architecture not in REGISTRY:  # not implemented at all
         return GateResult("capability_match", False, False, resolution.refusal.message, fix=resolution.refusal.hint)
+    if resolution.ok:  # claims name one entry and the tensors fit its schema exactly
+        return GateResult("capability_match", True, False, f"{resolution.architecture} is supported by apr run")
     tensor_family = family_from_tensor_names(s.tensor_names)
     claim = s.metadata.get("architecture")
     claimed_family = normalize_metadata_arch_family(claim if isinstance(claim, str) else None)
@@ -119,9 +121,8 @@ def gate_capability_match(s: _Session) -> GateResult:
             f"architecture claim {claim!r} ({claimed_family}) contradicts the tensors ({tensor_family}) — INV-INIT-ARCH-MATCH-001",
             fix=salvage_command(tensor_family, s.path, s.path).replace(f" -o {s.path}", " --in-place"),
         )
-    if resolution.refusal is not None:
-        return GateResult("capability_match", False, False, resolution.refusal.message, fix=resolution.refusal.hint)
-    return GateResult("capability_match", True, False, f"{resolution.architecture} is supported by apr run")
+    assert resolution.refusal is not None
+    return GateResult("capability_match", False, False, resolution.refusal.message, fix=resolution.refusal.hint)
 
 
 def _generate(s: _Session) -> tuple[str, int]:

@@ -100,6 +100,9 @@ def build_card(checkpoint: str | os.PathLike[str], report: dict[str, Any] | None
                 "license", "data_source", "data_license"):
         lines.append(f"| {key} | {meta.get(key) if meta.get(key) is not None else '(missing)'} |")
     lines += ["", f"Quality score: {quality.score} / 100 (ship-ready: {'yes' if quality.ship_ready else 'no'}).", ""]
+    from apr.identity.explain import license_notes
+
+    lines += [f"> Note: {note}." for note in license_notes(meta)] + ([""] if license_notes(meta) else [])
     if report:
         lines += ["## Training", "", "```json", json.dumps({k: report.get(k) for k in ("status", "final_val_loss", "epochs_completed") if k in report}, indent=2), "```", ""]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from apr.errors import InferenceError, UsageError
-from apr.train.model import CausalLM, apply_rope, causal_mask, rope_cos_sin
+from apr.train.model import CausalLM, causal_mask, repeat_kv, rope_cos_sin
 
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
@@ -108,40 +107,36 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
         raise InferenceError(f"the sequence would reach {start + T} tokens, over the cache's {cache.capacity}",
                              hint="lower --max-tokens or shorten the prompt")
     cache.reserve(start + T)
-    x = stack.embed_tokens(input_ids)  # (B, T, C)
+    x = stack.embed(input_ids)  # (B, T, C)
     positions = torch.arange(start, start + T, device=input_ids.device)
     cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
-    window = model.config.sliding_window
-    if window is not None and start + T > window:  # mistral: only the last `window` positions
-        mask = causal_mask(positions, torch.arange(start + T, device=x.device), window)  # (T, S)
-    elif T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
-        mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-    else:
-        mask = None
+    masks: dict[int | None, torch.Tensor | None] = {}  # per window: gemma2's layers alternate
     for index, layer in enumerate(stack.layers):
         attn = layer.self_attn
-        h = layer.input_layernorm(x)
-        q = attn.q_proj(h).view(B, T, attn.num_heads, attn.head_dim)  # (B, T, H, D)
-        k = attn.k_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)  # (B, T, K, D)
-        v = attn.v_proj(h).view(B, T, attn.num_kv_heads, attn.head_dim)
-        if attn.qk_norm:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|K, T, D)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        window = attn.sliding_window
+        if window not in masks:
+            masks[window] = _cached_mask(positions, start, T, window)
+        q, k, v = attn.project(layer.input_layernorm(x), cos, sin)  # (B, H|K, T, D)
         cache.keys[index, :, :, start:start + T] = k
         cache.values[index, :, :, start:start + T] = v
-        keys = cache.keys[index, :, :, : start + T]  # (B, K, S, D)
-        values = cache.values[index, :, :, : start + T]
-        y = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=mask, is_causal=mask is None and T > 1,
-            enable_gqa=attn.num_kv_heads != attn.num_heads,
-        )  # (B, H, T, D)
+        groups = attn.num_heads // attn.num_kv_heads
+        keys = repeat_kv(cache.keys[index, :, :, : start + T], groups)  # (B, H, S, D)
+        values = repeat_kv(cache.values[index, :, :, : start + T], groups)
+        y = attn.attend(q, keys, values, masks[window], causal=T > 1)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, attn.num_heads * attn.head_dim)
-        x = x + attn.o_proj(y)
-        x = x + layer.mlp(layer.post_attention_layernorm(x))
+        x = layer.add_mlp(layer.add_attention(x, attn.o_proj(y)))
     cache.length = start + T
     x = stack.norm(x[:, -1:] if last_only else x)
-    return model.lm_head(x)
+    return model.logits(x)
+
+
+def _cached_mask(positions: torch.Tensor, start: int, T: int, window: int | None) -> torch.Tensor | None:
+    """Which of the ``start + T`` cached keys each new query sees; ``None``: causal (or all, for one query)."""
+    if window is not None and start + T > window:  # only the last `window` positions
+        return causal_mask(positions, torch.arange(start + T, device=positions.device), window)  # (T, S)
+    if T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
+        return torch.ones(T, start + T, dtype=torch.bool, device=positions.device).tril(diagonal=start)
+    return None
 
 
 def pick_token(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> int:

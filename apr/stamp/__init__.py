@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from apr.stamp.file import StampResult, recover_file, stamp_file
     from apr.stamp.journal import has_pending_journal, require_no_pending_journal
     from apr.stamp.patch import ProvenancePatch, apply_patch
-    from apr.stamp.spdx import suggest_license, validate_license
+    from apr.stamp.spdx import suggest_license, validate_data_license, validate_license
 
 # Loaded on first use (PEP 562): every command that reads a checkpoint imports `apr.stamp.journal`
 # to refuse a half-stamped file, and should not pay for the planner, the SPDX list and the rewriter.
@@ -26,6 +26,7 @@ _EXPORTS = {
     "has_pending_journal": "apr.stamp.journal", "require_no_pending_journal": "apr.stamp.journal",
     "ProvenancePatch": "apr.stamp.patch", "apply_patch": "apr.stamp.patch",
     "suggest_license": "apr.stamp.spdx", "validate_license": "apr.stamp.spdx",
+    "validate_data_license": "apr.stamp.spdx",
 }
 
 
@@ -44,5 +45,6 @@ __all__ = [
     "require_no_pending_journal",
     "stamp_file",
     "suggest_license",
+    "validate_data_license",
     "validate_license",
 ]

@@ -186,7 +186,8 @@ def _stamp_in_place(path: str, patch: ProvenancePatch) -> StampResult:
             except OSError as err:  # AprIOError included: said before anything was written
                 raise _not_written(err, path, "cannot read the file") from err
             plan = _plan(source, patch)
-            if plan.prefix == source.prefix and plan.footer == source.footer:
+            # the same prefix gives the same footer (`footer_after_prefix_change` of an unchanged prefix)
+            if plan.prefix == source.prefix:
                 return _result(source, plan, path, "unchanged", "none", recovered)
             if plan.fits_in_place:
                 patch_in_place(fd, source, plan)

@@ -45,13 +45,12 @@ from dataclasses import dataclass, replace
 
 from apr.errors import AprError, AprIOError, StampJournalError
 from apr.stamp._crashpoints import crashpoint
+from apr.stamp.journal_site import JournalSite, locate
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"APRSTAMPJOURNAL2"
 LEGACY_MAGIC = b"APRSTAMPJOURNAL1"
-JOURNAL_PREFIX = ".apr-stamp-journal."
-LEGACY_SUFFIX = ".stamp-journal"
 # magic, device, inode, file size, prefix length, old footer, new footer, old digest, new digest
 _FIXED = struct.Struct("<16sQQQQII32s32s")
 _TRAILER = 32  # SHA-256 of everything before it
@@ -158,50 +157,6 @@ def os_failure(err: OSError, what: str, path: str, hint: str | None = None, *, s
 
 
 # --- where a file's journal lives ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class JournalSite:
-    """A file as the journal knows it: the path given, its resolved path and its identity."""
-
-    target: str
-    real: str
-    device: int
-    inode: int
-    size: int
-    owner: int
-
-    @property
-    def folder(self) -> str:
-        return os.path.dirname(self.real)
-
-    @property
-    def path(self) -> str:
-        """The journal's name: beside the real file, keyed by its inode."""
-        return os.path.join(self.folder, f"{JOURNAL_PREFIX}{self.inode}")
-
-    @property
-    def legacy_paths(self) -> tuple[str, ...]:
-        """Where version 1 put its journal: beside the path given (a link's own folder) and the real file."""
-        given = os.path.abspath(self.target)
-        paths = [os.path.join(os.path.dirname(p), f".{os.path.basename(p)}{LEGACY_SUFFIX}") for p in (given, self.real)]
-        return tuple(dict.fromkeys(paths))
-
-    def same_file(self, info: os.stat_result) -> bool:
-        return (info.st_dev, info.st_ino) == (self.device, self.inode)
-
-
-def locate(target: str | os.PathLike[str]) -> JournalSite:
-    """Resolve ``target`` (symlinks followed) to the file whose journal to look for.
-
-    Raises:
-        OSError: the file cannot be stat'ed (missing: `FileNotFoundError`).
-    """
-    given = os.fspath(target)
-    real = os.path.realpath(given)
-    info = os.stat(real)
-    return JournalSite(target=given, real=real, device=info.st_dev, inode=info.st_ino, size=info.st_size,
-                       owner=info.st_uid)
 
 
 def journal_path(target: str | os.PathLike[str]) -> str:

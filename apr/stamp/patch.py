@@ -59,11 +59,6 @@ class ProvenancePatch:
         """True iff at least one field is set (an empty patch is refused: nothing to write)."""
         return any(getattr(self, f.name) is not None for f in fields(self))
 
-    def set_fields(self) -> list[str]:
-        """Names of the fields this patch sets, in `STRING_FIELDS` order then ``tokenizer``."""
-        names = [name for name in STRING_FIELDS if getattr(self, name) is not None]
-        return names + (["tokenizer"] if self.tokenizer is not None else [])
-
 
 def apply_patch(metadata: Mapping[str, Any], flags: int, patch: ProvenancePatch) -> tuple[dict[str, Any], int]:
     """The metadata and header flags after ``patch``: pure, deterministic, idempotent.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apr.format.crc import crc32
-from apr.format.header import HEADER_SIZE, VERSION, Header, align64
+from apr.format.header import FOOTER_SIZE, HEADER_SIZE, VERSION, Header, align64
 from apr.format.metadata import canonical_metadata, encode_metadata
 from apr.format.tensor_index import TensorEntry, encode_index
 from apr.stamp.patch import ProvenancePatch, apply_patch
@@ -69,26 +69,39 @@ class StampPlan:
     @property
     def fits_in_place(self) -> bool:
         """True when the data section keeps its offset (only prefix and footer change)."""
-        return self.header.data_offset == self.old_data_offset
+        return fits_in_place(self.header.data_offset, self.old_data_offset)
 
     @property
     def output_size(self) -> int:
-        return self.header.data_offset + self.data_length + 4
+        return output_size(self.header.data_offset, self.data_length)
+
+
+# The decisions behind `StampPlan`'s properties, as plain functions (mutation testing reaches them).
+def fits_in_place(data_offset: int, old_data_offset: int) -> bool:
+    """True when the new ``data_offset`` is the old one: the data section does not move."""
+    return data_offset == old_data_offset
+
+
+def output_size(data_offset: int, data_length: int) -> int:
+    """Bytes of the stamped file: the prefix, the data section and the 4-byte footer CRC."""
+    return data_offset + data_length + FOOTER_SIZE
 
 
 _POLY = 0xEDB88320
 
 
 def _multmodp(a: int, b: int) -> int:
-    """a(x)·b(x) mod P(x) in zlib's reflected bit order (zlib 1.2.12 ``multmodp``)."""
-    m, product = 1 << 31, 0
-    while True:
-        if a & m:
+    """a(x)·b(x) mod P(x) in zlib's reflected bit order (zlib 1.2.12 ``multmodp``: bit 31 is x^0).
+
+    One pass over the 32 bits of ``a``, without zlib's early exit: the loop is bounded whatever
+    ``a`` is (zlib's ``while`` never ends for ``a == 0``), and the product is the same.
+    """
+    product = 0
+    for bit in range(31, -1, -1):
+        if a >> bit & 1:
             product ^= b
-            if not a & (m - 1):
-                return product
-        m >>= 1
         b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return product
 
 
 def _x2n_table() -> tuple[int, ...]:
@@ -106,12 +119,10 @@ def crc_shift(crc: int, length: int) -> int:
     """The CRC contribution of a prefix with CRC ``crc`` followed by ``length`` more bytes:
     ``crc32_combine(crc, 0, length)``, in O(log length) 32-bit multiplications (zlib's
     ``x2nmodp``), ~50× faster than the matrix method in pure Python."""
-    p, n, k = 1 << 31, length, 3  # x^0; length bytes = 8·length bits = x^(2^3·length)
-    while n:
-        if n & 1:
-            p = _multmodp(_X2N[k & 31], p)
-        n >>= 1
-        k += 1
+    p = 1 << 31  # x^0
+    for k in range(length.bit_length()):
+        if length >> k & 1:  # length bytes = 8·length bits: bit k of length is x^(2^(k+3))
+            p = _multmodp(_X2N[(k + 3) & 31], p)
     return _multmodp(p, crc & 0xFFFFFFFF)
 
 
@@ -192,7 +203,9 @@ __all__ = [
     "StampPlan",
     "crc_shift",
     "data_crc_from_footer",
+    "fits_in_place",
     "footer_after_prefix_change",
     "layout_data_offset",
+    "output_size",
     "plan_stamp",
 ]

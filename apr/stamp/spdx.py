@@ -146,4 +146,37 @@ def _error(value: str, flag: str, why: str, suggestion: str | None) -> LicenseEr
     )
 
 
-__all__ = ["HF_HUB_LICENSES", "spdx_license_ids", "suggest_license", "validate_license"]
+def validate_data_license(value: str, *, strict: bool = False) -> str:
+    """``--data-license``: an SPDX expression (stored in canonical form) or, unless ``strict``, free
+    text describing the data's terms, stored verbatim as aprender does (a corpus mixed from many
+    sources often has no single SPDX expression: "Apache-2.0 / permissive-aggregate").
+
+    Blank text and placeholders ("unknown", "TBD", "none", ...) describe nothing and are refused
+    either way; `is_spdx_expression` tells the free text apart for `inspect --explain` and the card.
+
+    Raises:
+        LicenseError: blank, a placeholder, or (``strict``) not an SPDX expression.
+
+    Example:
+        >>> validate_data_license("apache-2.0"), validate_data_license("Apache-2.0 / permissive-aggregate")
+        ('Apache-2.0', 'Apache-2.0 / permissive-aggregate')
+    """
+    try:
+        return validate_license(value, flag="--data-license")
+    except LicenseError:
+        if strict or not value.strip() or value.strip().lower() in _PLACEHOLDERS:
+            raise
+        return value
+
+
+def is_spdx_expression(value: str) -> bool:
+    """Whether ``value`` is an SPDX expression `validate_license` accepts (a Hub id included)."""
+    try:
+        validate_license(value)
+    except LicenseError:
+        return False
+    return True
+
+
+__all__ = ["HF_HUB_LICENSES", "is_spdx_expression", "spdx_license_ids", "suggest_license", "validate_data_license",
+           "validate_license"]

@@ -1,4 +1,4 @@
-"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3) as one frozen record.
+"""The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma, gemma2, phi3) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
 transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from apr.arch import IMPLEMENTED, REGISTRY, Feature, require_architecture, spec_from_metadata
-from apr.arch.features import active_sliding_window
+from apr.arch.features import ACTIVATIONS, active_sliding_window, activation_of
 from apr.errors import AprFileNotFoundError, AprIOError, ModelConfigError
 
 SUPPORTED_FAMILIES: tuple[str, ...] = IMPLEMENTED
@@ -30,7 +30,14 @@ _HF_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768},
     "qwen3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768, "head_dim": 128},
     "mistral": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 4096 * 32},
+    "gemma": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
+              "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True},
+    "phi3": {"rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096},
+    "gemma2": {"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 8192, "head_dim": 256,
+               "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True, "sliding_window": 4096,
+               "query_pre_attn_scalar": 256, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0},
 }
+LAYER_TYPES: tuple[str, ...] = ("sliding_attention", "full_attention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,13 @@ class ModelConfig:
     tie_word_embeddings: bool = True
     initializer_range: float = 0.02  # std of the normal init, as Hugging Face's _init_weights
     sliding_window: int | None = None  # mistral: each query sees itself and the window - 1 keys before it
+    hidden_act: str = "silu"  # the MLP's activation: gemma's is gelu_pytorch_tanh
+    # gemma2: logits squashed as cap * tanh(z / cap), 1 / sqrt(query_pre_attn_scalar) attention scale,
+    # and which layers use the sliding window (None: all of them, when there is one)
+    attn_softcap: float | None = None
+    final_softcap: float | None = None
+    query_pre_attn_scalar: float | None = None
+    layer_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in SUPPORTED_FAMILIES:
@@ -83,6 +97,12 @@ class ModelConfig:
                 and self.initializer_range >= 0):
             raise ModelConfigError(f"initializer_range must be a finite number >= 0, got {self.initializer_range!r}",
                                    field="initializer_range")
+        needs = ACTIVATIONS.get(self.hidden_act, Feature.GELU_TANH) if isinstance(self.hidden_act, str) else None
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS or \
+                (needs is not None and not REGISTRY[self.family].honours(needs)):
+            raise ModelConfigError(f"a {self.family} model cannot use activation {self.hidden_act!r}",
+                                   field="hidden_act", hint="use silu (gemma: gelu_pytorch_tanh)")
+        _check_gemma2_fields(self)
         if self.sliding_window is not None:
             if not REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
                 raise ModelConfigError(f"a {self.family} model has no sliding window (got {self.sliding_window!r})",
@@ -105,6 +125,32 @@ class ModelConfig:
         return REGISTRY[self.family].honours(Feature.QK_NORM)
 
     @property
+    def norm_plus_one(self) -> bool:
+        """gemma: every RMSNorm scales by (1 + weight), its weights centred on zero."""
+        return REGISTRY[self.family].honours(Feature.NORM_PLUS_ONE)
+
+    @property
+    def fused_projections(self) -> bool:
+        """phi3: one ``qkv_proj`` (rows q | k | v) and one ``gate_up_proj`` (rows gate | up)."""
+        return REGISTRY[self.family].honours(Feature.FUSED_PROJECTIONS)
+
+    @property
+    def sandwich_norms(self) -> bool:
+        """gemma2: a norm on the attention output and norms before and after the MLP."""
+        return REGISTRY[self.family].honours(Feature.SANDWICH_NORMS)
+
+    def window_for(self, layer: int) -> int | None:
+        """The sliding window of layer ``layer`` (gemma2 alternates; the others use one for all)."""
+        if self.layer_types is not None and self.layer_types[layer] != "sliding_attention":
+            return None
+        return self.sliding_window
+
+    @property
+    def embed_scale(self) -> float | None:
+        """gemma multiplies the embeddings by sqrt(hidden_size); ``None`` for the others."""
+        return self.hidden_size ** 0.5 if REGISTRY[self.family].honours(Feature.SCALED_EMBEDDINGS) else None
+
+    @property
     def hf_architecture(self) -> str:
         return REGISTRY[self.family].hf_class
 
@@ -123,9 +169,12 @@ class ModelConfig:
         for i in range(self.num_layers):
             p = f"model.layers.{i}."
             shapes[p + "input_layernorm.weight"] = (h,)
-            shapes[p + "self_attn.q_proj.weight"] = (q, h)
-            shapes[p + "self_attn.k_proj.weight"] = (kv, h)
-            shapes[p + "self_attn.v_proj.weight"] = (kv, h)
+            if self.fused_projections:
+                shapes[p + "self_attn.qkv_proj.weight"] = (q + 2 * kv, h)
+            else:
+                shapes[p + "self_attn.q_proj.weight"] = (q, h)
+                shapes[p + "self_attn.k_proj.weight"] = (kv, h)
+                shapes[p + "self_attn.v_proj.weight"] = (kv, h)
             if self.qkv_bias:
                 shapes[p + "self_attn.q_proj.bias"] = (q,)
                 shapes[p + "self_attn.k_proj.bias"] = (kv,)
@@ -135,8 +184,14 @@ class ModelConfig:
                 shapes[p + "self_attn.k_norm.weight"] = (self.head_dim,)
             shapes[p + "self_attn.o_proj.weight"] = (h, q)
             shapes[p + "post_attention_layernorm.weight"] = (h,)
-            shapes[p + "mlp.gate_proj.weight"] = (self.intermediate_size, h)
-            shapes[p + "mlp.up_proj.weight"] = (self.intermediate_size, h)
+            if self.sandwich_norms:
+                shapes[p + "pre_feedforward_layernorm.weight"] = (h,)
+                shapes[p + "post_feedforward_layernorm.weight"] = (h,)
+            if self.fused_projections:
+                shapes[p + "mlp.gate_up_proj.weight"] = (2 * self.intermediate_size, h)
+            else:
+                shapes[p + "mlp.gate_proj.weight"] = (self.intermediate_size, h)
+                shapes[p + "mlp.up_proj.weight"] = (self.intermediate_size, h)
             shapes[p + "mlp.down_proj.weight"] = (h, self.intermediate_size)
         shapes["model.norm.weight"] = (h,)
         if not self.tie_word_embeddings:
@@ -194,14 +249,19 @@ class ModelConfig:
             "rms_norm_eps": self.rms_norm_eps,
             "tie_word_embeddings": self.tie_word_embeddings,
             "initializer_range": self.initializer_range,
-            "hidden_act": "silu",
+            "hidden_act": self.hidden_act,
         }
-        if self.family in ("llama", "qwen3", "mistral"):
+        if self.family in ("llama", "qwen3", "mistral", "gemma"):
             config["attention_bias"] = False
         if self.family == "llama":
             config["mlp_bias"] = False
         if REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
             config["sliding_window"] = self.sliding_window  # null: no window
+        config.update(self.gemma2_settings())
+        if self.family == "gemma2":  # Gemma2Config reads hidden_activation
+            config["hidden_activation"] = config.pop("hidden_act")
+        if self.family == "phi3":  # Phi3Config's defaults would pad with id 32000, past a small vocabulary
+            config.update(pad_token_id=None, bos_token_id=None, eos_token_id=None)
         return config
 
     # --- APR metadata ---------------------------------------------------------------------------
@@ -226,8 +286,20 @@ class ModelConfig:
             "head_dim": self.head_dim,
             "param_count": self.param_count,
             "tied_embeddings": self.tie_word_embeddings,
-            **({"sliding_window": self.sliding_window} if self.sliding_window is not None else {}),
+            # gemma2 writes a null window too: its default (4096) must not come back on load
+            **({"sliding_window": self.sliding_window}
+               if self.sliding_window is not None or self.family == "gemma2" else {}),
+            **({"hidden_act": self.hidden_act} if self.hidden_act != "silu" else {}),
+            **self.gemma2_settings(),
         }
+
+    def gemma2_settings(self) -> dict[str, Any]:
+        """Gemma 2's keys under their config.json names (also the APR metadata keys); {} otherwise."""
+        if self.family != "gemma2":
+            return {}
+        return {"attn_logit_softcapping": self.attn_softcap, "final_logit_softcapping": self.final_softcap,
+                "query_pre_attn_scalar": self.query_pre_attn_scalar,
+                "layer_types": list(self.layer_types) if self.layer_types is not None else None}
 
     @classmethod
     def from_metadata(
@@ -261,6 +333,8 @@ def parameter_count(config: ModelConfig) -> int:
         layer += q + 2 * kv
     if config.qk_norm:
         layer += 2 * d
+    if config.sandwich_norms:
+        layer += 2 * h
     heads = 1 if config.tie_word_embeddings else 2  # embedding, plus an untied lm_head
     return heads * config.vocab_size * h + config.num_layers * layer + h
 
@@ -304,9 +378,12 @@ def _from_hf_config(cls: type[ModelConfig], config: Mapping[str, Any], path: str
         rope_theta=_real(config.get("rope_theta", rope.get("rope_theta", defaults["rope_theta"])), "rope_theta",
                          path),
         rms_norm_eps=_real(config.get("rms_norm_eps", defaults["rms_norm_eps"]), "rms_norm_eps", path),
-        tie_word_embeddings=bool(config.get("tie_word_embeddings")),  # absent: untied
+        # absent: the family's default (gemma ties, the others do not)
+        tie_word_embeddings=bool(config.get("tie_word_embeddings", defaults.get("tie_word_embeddings", False))),
         initializer_range=_real(config.get("initializer_range", 0.02), "initializer_range", path),
-        sliding_window=_window(family, config),
+        sliding_window=_window(family, {**defaults, **config}),
+        hidden_act=activation_of(config, defaults.get("hidden_act", "silu")),
+        **_gemma2_fields(family, {**defaults, **config}, config.get("num_hidden_layers"), path),
     )
 
 
@@ -360,13 +437,16 @@ def _from_metadata(cls: type[ModelConfig], metadata: Mapping[str, Any], tensor_n
         rope_theta=_real(metadata.get("rope_theta") or 10000.0, "rope_theta", path),
         rms_norm_eps=_real(metadata.get("rms_norm_eps") or 1e-6, "rms_norm_eps", path),
         tie_word_embeddings=tied,
-        sliding_window=_window(family, metadata),
+        sliding_window=_window(family, {**_HF_DEFAULTS[family], **metadata}),
+        hidden_act=activation_of(metadata, _HF_DEFAULTS[family].get("hidden_act", "silu")),
+        **_gemma2_fields(family, {**_HF_DEFAULTS[family], **metadata}, metadata.get("num_layers"), path),
     )
 
 
 ARCH_FIELDS: tuple[str, ...] = (
     "family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
     "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings", "sliding_window",
+    "hidden_act", "attn_softcap", "final_softcap", "query_pre_attn_scalar", "layer_types",
 )
 
 
@@ -410,6 +490,49 @@ def _window(family: str, settings: Mapping[str, Any]) -> int | None:
     return active_sliding_window(settings)
 
 
+def _gemma2_fields(family: str, settings: Mapping[str, Any], num_layers: Any, path: str | None) -> dict[str, Any]:
+    """Gemma 2's softcaps, query scalar and layer types from a config or metadata (with its defaults)."""
+    if family != "gemma2":
+        return {}
+    types = settings.get("layer_types")
+    if types is None and isinstance(num_layers, int) and not isinstance(num_layers, bool) and 0 < num_layers <= 2**20:
+        types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(num_layers)]  # HF's default
+    return {
+        "attn_softcap": _optional_real(settings.get("attn_logit_softcapping"), "attn_logit_softcapping", path),
+        "final_softcap": _optional_real(settings.get("final_logit_softcapping"), "final_logit_softcapping", path),
+        "query_pre_attn_scalar": _optional_real(settings.get("query_pre_attn_scalar"), "query_pre_attn_scalar", path),
+        "layer_types": tuple(types) if isinstance(types, list) else types,
+    }
+
+
+def _optional_real(value: Any, key: str, path: str | None) -> float | None:
+    """A number as written (an int stays an int: Gemma2Config types query_pre_attn_scalar as int)."""
+    if value is None:
+        return None
+    _real(value, key, path)  # refuses what is not a number
+    return value
+
+
+def _check_gemma2_fields(config: ModelConfig) -> None:
+    """Softcaps and the query scalar positive and finite; layer types one per layer, each known."""
+    for name in ("attn_softcap", "final_softcap", "query_pre_attn_scalar"):
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if config.family != "gemma2":
+            raise ModelConfigError(f"a {config.family} model has no {name}", field=name)
+        if not (_is_real(value) and math.isfinite(value) and value > 0):
+            raise ModelConfigError(f"{name} must be a positive number, got {value!r}", field=name)
+    types = config.layer_types
+    if types is None:
+        return
+    if config.family != "gemma2":
+        raise ModelConfigError(f"a {config.family} model has no layer_types", field="layer_types")
+    if not isinstance(types, tuple) or len(types) != config.num_layers or any(t not in LAYER_TYPES for t in types):
+        raise ModelConfigError(f"layer_types must list {config.num_layers} of {', '.join(LAYER_TYPES)}, got {types!r}",
+                               field="layer_types")
+
+
 def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -436,9 +559,8 @@ def _refuse_unsupported(config: Mapping[str, Any], path: str | None) -> None:
     ``use_sliding_window`` without a window. Rope scaling, another activation, ``mlp_bias`` and an
     ``attention_bias`` the family lacks are refused earlier, by `require_architecture`."""
     problems = []
-    activation = config.get("hidden_act", "silu")
-    if activation != "silu":
-        problems.append(f"hidden_act {activation!r}")
+    if "hidden_act" in config and config["hidden_act"] is None:  # transformers' ACT2FN has no None
+        problems.append("hidden_act None")
     if config.get("use_sliding_window"):
         problems.append("use_sliding_window")
     if problems:

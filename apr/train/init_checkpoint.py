@@ -117,10 +117,14 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
         resolution = architecture_from_metadata(metadata, names)
         if resolution.refusal is not None and resolution.architecture not in REGISTRY:
             raise resolution.refusal.error(path=os.fspath(file))
-        # INV-INIT-ARCH-MATCH-001: decided on names alone, before any weight is read
+        # INV-INIT-ARCH-MATCH-001: decided on names alone, before any weight is read. A file the
+        # registry matches exactly (its claims name one entry and its tensors fit that entry's
+        # schema) has passed a stricter test than aprender's name heuristics, which take Phi-3's
+        # fused qkv_proj for qwen2 and would refuse a correct phi3 file.
         claim = metadata.get("architecture")
-        validate_init_arch_matches_tensor_evidence(claim if isinstance(claim, str) else None, names,
-                                                   path=os.fspath(file))
+        if not resolution.ok:
+            validate_init_arch_matches_tensor_evidence(claim if isinstance(claim, str) else None, names,
+                                                       path=os.fspath(file))
         _check_tensor_presence(resolution.architecture, names, file)
         config = _config_from(metadata, names, file)
         if target is not None:

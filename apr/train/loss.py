@@ -22,7 +22,8 @@ DEFAULT_CHUNK_ROWS = 4096
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int,  # type: ignore[override]
+                softcap: float | None = None) -> torch.Tensor:
         # hidden (N, C) in the compute dtype; weight (V, C), master copy (fp32 under autocast)
         compute_dtype = hidden.dtype
         stats_dtype = torch.promote_types(compute_dtype, torch.float32)  # fp32, or fp64 for fp64 inputs
@@ -39,6 +40,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             keep = valid[start:start + chunk_rows]  # (n,)
             safe_t = torch.where(keep, t, torch.zeros_like(t))
             logits = (h @ w.t()).to(stats_dtype)  # (n, V), softmax statistics in fp32
+            if softcap is not None:  # gemma2: cap * tanh(z / cap); its derivative is 1 - tanh^2
+                squashed = torch.tanh(logits / softcap)
+                logits = squashed * softcap
             lse = torch.logsumexp(logits, dim=-1)  # (n,)
             picked = logits.gather(1, safe_t[:, None])[:, 0]  # (n,)
             total = total + torch.where(keep, lse - picked, torch.zeros_like(lse)).sum()
@@ -46,6 +50,8 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 probs = torch.exp(logits - lse[:, None])  # (n, V): d loss / d logits, before the one-hot
                 probs.scatter_add_(1, safe_t[:, None], torch.full_like(lse[:, None], -1.0))
                 probs = probs * (keep.to(stats_dtype) / count)[:, None]  # mean over valid targets
+                if softcap is not None:
+                    probs = probs * (1 - squashed * squashed)  # chain rule through the cap
                 g = probs.to(compute_dtype)  # (n, V)
                 grad_hidden[start:start + chunk_rows] = g @ w  # (n, C)
                 grad_weight += (g.t() @ h).to(stats_dtype)  # (V, C)
@@ -56,11 +62,13 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output.to(grad_hidden.dtype), grad_weight * grad_output.to(grad_weight.dtype), None, None
+        return (grad_hidden * grad_output.to(grad_hidden.dtype), grad_weight * grad_output.to(grad_weight.dtype),
+                None, None, None)
 
 
 def linear_cross_entropy(
-    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *, chunk_rows: int | None = None
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *, chunk_rows: int | None = None,
+    softcap: float | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, chunked over rows.
 
@@ -70,6 +78,7 @@ def linear_cross_entropy(
         targets: (N,) token ids, ``IGNORE_INDEX`` to skip a position.
         chunk_rows: rows per chunk; ``None`` uses `DEFAULT_CHUNK_ROWS`; ``0`` computes the full
             logits and calls ``F.cross_entropy`` (the reference the chunked path is tested against).
+        softcap: Gemma 2's final-logit softcapping: the loss is taken on ``cap * tanh(z / cap)``.
 
     Returns:
         A scalar fp32 tensor.
@@ -83,5 +92,12 @@ def linear_cross_entropy(
     """
     if chunk_rows == 0:
         logits = (hidden @ weight.to(hidden.dtype).t()).to(torch.promote_types(hidden.dtype, torch.float32))  # (N, V)
+        if softcap is not None:
+            logits = softcap_logits(logits, softcap)
         return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_rows or DEFAULT_CHUNK_ROWS)
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_rows or DEFAULT_CHUNK_ROWS, softcap)
+
+
+def softcap_logits(logits: torch.Tensor, cap: float) -> torch.Tensor:
+    """``cap * tanh(logits / cap)``: Gemma 2's attention and final-logit softcapping."""
+    return torch.tanh(logits / cap) * cap

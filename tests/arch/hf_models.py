@@ -15,17 +15,24 @@ TINY: dict[str, tuple[str, str, dict[str, Any]]] = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 4}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 16}),
-    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", {"head_dim": 16, "sliding_window": 4}),
+    # softcaps low enough to bite on random weights; a query scalar that is not head_dim
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", {"head_dim": 16, "sliding_window": 4, "query_pre_attn_scalar": 24,
+                                                   "attn_logit_softcapping": 2.0, "final_logit_softcapping": 3.0}),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", {"head_dim": 16, "sliding_window": 4}),
     "qwen2_moe": ("Qwen2MoeConfig", "Qwen2MoeForCausalLM",
                   {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                    "shared_expert_intermediate_size": 64}),
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None}),
-    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None}),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0, "bos_token_id": None, "eos_token_id": None,
+                                               "sliding_window": 4}),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", {"num_local_experts": 4, "num_experts_per_tok": 2}),
+    "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"bos_token_id": None, "eos_token_id": None}),
+    "bert": ("BertConfig", "BertForMaskedLM", {"max_position_embeddings": 128, "pad_token_id": 0}),
     "gpt2": ("GPT2Config", "GPT2LMHeadModel", {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
                                             "bos_token_id": None, "eos_token_id": None}),
 }
 
-NOT_IMPLEMENTED: tuple[str, ...] = ("gemma", "gemma2", "qwen2_moe", "olmo2", "phi3", "gpt2")
+NOT_IMPLEMENTED: tuple[str, ...] = ("gemma3", "qwen2_moe", "olmo2", "mixtral", "gpt2", "gpt_neox", "bert")
 
 
 def build_model(model_type: str, vocab: int, *, seed: int = 0, tied: bool | None = None, **overrides: Any) -> Any:

@@ -358,7 +358,6 @@ RUN_CONDITIONS: dict[str, Callable[[Run], None]] = {
 NO_GO = {"refuted", "invalid-mutant"}
 # a falsifier judged but not counted against the verdict (the cpu profile tolerates it)
 NOT_REQUIRED = {"tolerated-pending", "tolerated-cuda", "awaiting-artifact"}
-NO_FALSIFIER = {"binding-problem", "artifact-changed"}  # conditions that add no falsifier
 
 
 def _expected_verdict(names: set[str]) -> Verdict:
@@ -369,8 +368,8 @@ def _expected_verdict(names: set[str]) -> Verdict:
         return Verdict.NO_GO
     if names - NO_GO - NOT_REQUIRED - {"corroborated"}:
         return Verdict.UNKNOWN  # a required undetermined falsifier, an invalid contract, a binding problem
-    if not names - NO_FALSIFIER:
-        return Verdict.UNKNOWN  # nothing in scope: a decline, never an accept
+    if "corroborated" not in names:
+        return Verdict.UNKNOWN  # nothing in scope, or only tolerated ones: a decline, never an accept
     return Verdict.GO
 
 
@@ -535,7 +534,8 @@ C, R, U = Outcome.CORROBORATED, Outcome.REFUTED, Outcome.UNDETERMINED
 @pytest.mark.parametrize(("outcomes", "flags", "verdict"), [
     ([], {}, Verdict.UNKNOWN),
     ([_outcome(C)], {}, Verdict.GO),
-    ([_outcome(U, required=False)], {}, Verdict.GO),
+    ([_outcome(U, required=False)], {}, Verdict.UNKNOWN),  # only tolerated: nothing was checked
+    ([_outcome(U, required=False), _outcome(U, required=False)], {}, Verdict.UNKNOWN),
     ([_outcome(C), _outcome(U, required=False)], {}, Verdict.GO),
     ([_outcome(U)], {}, Verdict.UNKNOWN),
     ([_outcome(R)], {}, Verdict.NO_GO),

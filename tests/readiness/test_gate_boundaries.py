@@ -278,7 +278,7 @@ _LLAMA_FULL = ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight
                    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")))
 _QWEN2_FULL = _LLAMA_FULL + tuple(f"model.layers.0.self_attn.{p}_proj.bias" for p in "qkv")
 _QWEN3_FULL = _LLAMA_FULL + ("model.layers.0.self_attn.q_norm.weight", "model.layers.0.self_attn.k_norm.weight")
-_IMPLEMENTED = "the runtime implements llama, mistral, qwen2, qwen3; run this model with transformers " \
+_IMPLEMENTED = "the runtime implements llama, mistral, qwen2, qwen3, gemma, gemma2, phi3; run this model with transformers " \
                "(apr inspect, apr validate and apr stamp still work on this file)"
 
 
@@ -316,7 +316,7 @@ def test_capability_match_decides_on_the_tensors_then_the_claim(names, claim, pa
 @pytest.mark.parametrize(("names", "claim", "architecture"), [
     (("transformer.h.0.attn.c_attn.weight",), None, "gpt2"),
     (("blk.0.attn_q.weight",), "GPT2LMHeadModel", "gpt2"),
-    (_LLAMA_FULL, "gemma", "gemma"),
+    (_LLAMA_FULL, "gemma3", "gemma3"),
 ])
 def test_capability_match_refuses_a_family_the_runtime_does_not_implement(names, claim, architecture) -> None:
     meta = {} if claim is None else {"architecture": claim}

@@ -48,7 +48,7 @@ def _tok(tmp_path: Path, kind: str) -> str:
     ("no-model-vocab", 5, "model.vocab"),
     ("non-integer-ids", 5, "not a non-negative integer"),
     ("license-whatever", 5, "SPDX"),
-    ("no-destination", 2, "-o OUT or --in-place"),
+    ("no-destination", 64, "-o OUT or --in-place"),
 ])
 def test_falsify_stamp_009_bad_input(tmp_path, src, case, code, needle):
     out = str(tmp_path / "out.apr")

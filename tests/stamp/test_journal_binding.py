@@ -620,3 +620,24 @@ def test_falsify_stamp_016_every_os_error_is_clean_and_true_about_the_file(tmp_p
             problems.append(f"{where}: the file ends neither old nor new")
     assert not problems, "\n".join(problems)
     assert failing >= 15, f"only {failing} of {len(sites)} injected faults made the command fail"
+
+
+def test_a_reader_loads_the_journal_module_only_when_an_entry_is_there(tmp_path) -> None:
+    """`any_journal_entry` is the cheap look (lstat only) every reading command takes first; it must
+    see every entry the full check would judge, and nothing where there is none."""
+    import os
+
+    from apr.stamp.journal_site import any_journal_entry, locate
+
+    target = tmp_path / "m.apr"
+    target.write_bytes(b"APR\0")
+    assert any_journal_entry(target) is False
+    site = locate(target)
+    for name in (site.path, *site.legacy_paths):
+        with open(name, "wb"):
+            pass
+        assert any_journal_entry(target) is True, name
+        os.unlink(name)
+    os.mkdir(site.path)  # any kind of entry: the full check judges it (and distrusts a folder)
+    assert any_journal_entry(target) is True
+    assert any_journal_entry(tmp_path / "missing.apr") is True  # the full path reports what is wrong

@@ -49,7 +49,7 @@ def test_unknown_family_is_refused_naming_architecture() -> None:
         make("gpt2")
     assert info.value.field == "architecture"
     assert info.value.message == "model family 'gpt2' is not one the trainer builds"
-    assert info.value.hint == "use one of llama, mistral, qwen2, qwen3"
+    assert info.value.hint == "use one of llama, mistral, qwen2, qwen3, gemma, gemma2, phi3"
 
 
 @pytest.mark.parametrize("name", ["vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
@@ -236,7 +236,8 @@ def test_with_and_to_dict() -> None:
         config.with_(num_layers=0)
     assert config.to_dict() == {"family": "llama", **BASE, "max_position_embeddings": 2048, "rope_theta": 10000.0,
                                 "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "initializer_range": 0.02,
-                                "sliding_window": None}
+                                "sliding_window": None, "hidden_act": "silu", "attn_softcap": None,
+                                "final_softcap": None, "query_pre_attn_scalar": None, "layer_types": None}
 
 
 # --- from_hf_config -----------------------------------------------------------------------------
@@ -295,7 +296,7 @@ def test_no_claim_at_all(architectures) -> None:
         ModelConfig.from_hf_config(document, path="c.json")
     assert info.value.field == "model_type" and info.value.message == "config.json has no model_type"
     assert info.value.path == "c.json"
-    assert info.value.hint == 'set "model_type" to one of llama, mistral, qwen2, qwen3'
+    assert info.value.hint == 'set "model_type" to one of llama, mistral, qwen2, qwen3, gemma, gemma2, phi3'
     assert not isinstance(info.value, UnsupportedArchitectureError)
 
 
@@ -532,7 +533,8 @@ def test_metadata_round_trip_keeps_every_field() -> None:
 def test_arch_fields() -> None:
     assert ARCH_FIELDS == ("family", "vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads",
                            "intermediate_size", "head_dim", "max_position_embeddings", "tie_word_embeddings",
-                           "sliding_window")
+                           "sliding_window", "hidden_act", "attn_softcap", "final_softcap", "query_pre_attn_scalar",
+                           "layer_types")
 
 
 def test_differences_exactly() -> None:
