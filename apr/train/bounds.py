@@ -184,7 +184,7 @@ def tensor_shape_problems(config: ModelConfig, shapes: Mapping[str, Sequence[int
             problems.append(f"{name}: missing")
         elif tuple(shapes[name]) != shape:
             problems.append(f"{name}: shape {list(shapes[name])} != expected {list(shape)}")
-    tolerated = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    tolerated = {"lm_head.weight"}  # beside a tied embedding (an untied model expects it anyway)
     problems += [f"{name}: unexpected tensor for a {config.family} model"
                  for name in sorted(set(shapes) - set(expected) - tolerated)]
     return problems

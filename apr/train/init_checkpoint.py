@@ -140,7 +140,7 @@ def load_init_checkpoint(path: str | os.PathLike[str], *, target: ModelConfig | 
     tokenizer = None
     if has_embedded_tokenizer(metadata):
         try:
-            tokenizer = record_from_metadata(metadata, path=os.fspath(file))
+            tokenizer = record_from_metadata(metadata)  # its error is rewrapped below, naming the file
         except TokenizerError as err:
             raise InitCheckpointError(
                 f"{BAD_METADATA}: --init embedded tokenizer is malformed: {err.message}", falsifier=BAD_METADATA,
@@ -153,8 +153,7 @@ def _check_tensor_presence(architecture: str, names: list[str], file: Path) -> N
     """FALSIFY-APR-PRETRAIN-INIT-011 on names: every tensor its registry entry requires, and no other."""
     from apr.arch.schema import schema_problems
 
-    spec = REGISTRY.get(architecture)
-    problems = schema_problems(spec.schema, names) if spec is not None else []
+    problems = schema_problems(REGISTRY[architecture].schema, names)  # step 4 refused what the registry lacks
     if problems:
         raise InitCheckpointError(
             f"{BAD_TENSORS}: --init tensors do not match the {architecture} architecture: {'; '.join(problems)}",
@@ -180,7 +179,7 @@ def _config_from(metadata: dict[str, Any], names: list[str], file: Path) -> Mode
 def _check_tensor_index(reader: Any, config: ModelConfig, names: list[str], file: Path) -> None:
     shapes = {name: tuple(reader.entry(name).shape) for name in names}
     try:  # the metadata's dims against the tensors, in integers, before anything is enumerated
-        check_against_tensors(config, shapes, path=file)
+        check_against_tensors(config, shapes)  # its message is rewrapped below, naming the file
     except ModelConfigError as err:
         raise InitCheckpointError(
             f"{BAD_TENSORS}: --init tensors do not match the architecture in its metadata: {err.message}",
@@ -203,7 +202,7 @@ def _read_weights(reader: Any, config: ModelConfig, file: Path) -> dict[str, np.
     tensors = {}
     bad = []
     for name in config.parameter_shapes():
-        array = np.array(reader.get_float32(name), dtype=np.float32, copy=True)  # writable, off the mmap
+        array = reader.get_float32(name).copy()  # F32 (get_float32 casts), writable, off the mmap
         if not np.isfinite(array).all():
             bad.append(name)
         tensors[name] = array

@@ -188,7 +188,7 @@ def _check_run_dir(o: PretrainOptions) -> None:
     run_dir = Path(o.run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError("--run-dir exists and is not a folder", path=run_dir, field="--run-dir")
-    existing = sorted(checkpoint_dir(run_dir).glob("*.apr")) if checkpoint_dir(run_dir).is_dir() else []
+    existing = sorted(checkpoint_dir(run_dir).glob("*.apr"))  # nothing when there is no ckpt/ folder
     if existing and not o.force:
         raise OutputExistsError(
             f"--run-dir already holds {len(existing)} checkpoint(s) ({existing[0].name}, ...)",
