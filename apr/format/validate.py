@@ -28,7 +28,7 @@ from apr.format.header import (
     Flags,
     Header,
     check_header_layout,
-    parse_header,
+    decode_header,
 )
 from apr.format.metadata import MAX_METADATA_SIZE, decode_metadata
 from apr.format.sniff import require_apr2
@@ -94,13 +94,11 @@ class TensorStats:
 
     @property
     def all_zero(self) -> bool:
-        return self.elements > 0 and not self.nonzero and self.nan == 0
+        return is_all_zero(self)
 
     @property
     def constant(self) -> bool:
-        return (
-            self.finite > 1 and self.finite == self.elements and self.min == self.max and not self.all_zero
-        )
+        return is_constant(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,11 +122,11 @@ class ValidationReport:
 
     @property
     def failed(self) -> list[Check]:
-        return [c for c in self.checks if c.status in (Status.FAIL, Status.SKIP)]
+        return failed_checks(self.checks)
 
     @property
     def passed(self) -> bool:
-        return not self.failed
+        return all_passed(self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         ran = [c for c in self.checks if c.status is not Status.SKIP]
@@ -154,6 +152,26 @@ class ValidationReport:
             "content_failed_tensors": [t.name for t in self.tensors if t.nan or t.inf],
             "file_size": self.file_size,
         }
+
+
+def is_all_zero(stats: TensorStats) -> bool:
+    """Some elements, none of them non-zero and none NaN."""
+    return stats.elements > 0 and not stats.nonzero and stats.nan == 0
+
+
+def is_constant(stats: TensorStats) -> bool:
+    """At least two elements, all finite and equal, and not all zero (that is its own finding)."""
+    return stats.finite > 1 and stats.finite == stats.elements and stats.min == stats.max and not is_all_zero(stats)
+
+
+def failed_checks(checks: list[Check]) -> list[Check]:
+    """The checks that failed or could not run (a skipped check is not a pass)."""
+    return [c for c in checks if c.status in (Status.FAIL, Status.SKIP)]
+
+
+def all_passed(checks: list[Check]) -> bool:
+    """The verdict: VALID when no check failed or was skipped (WARN passes)."""
+    return not failed_checks(checks)
 
 
 class _Recorder:
@@ -197,7 +215,7 @@ def _structural(rec: _Recorder, f, size: int) -> tuple[Header, list[TensorEntry]
     if not rec.record("header_size", size >= HEADER_SIZE + FOOTER_SIZE, f"{size} bytes"):
         rec.block_rest("file too small")
         return None
-    header = parse_header(head, verify_checksum=False)
+    header = decode_header(head)  # the checksum and the layout flag are checks 4 and 5 below
     rec.record("version", header.version[0] == VERSION[0], "{}.{}".format(*header.version))
     rec.record(
         "header_checksum",
