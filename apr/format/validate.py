@@ -35,6 +35,7 @@ from apr.format.sniff import require_apr2
 from apr.format.tensor_index import TensorEntry, parse_index
 
 CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 64 and of every element size
+MAX_INDEX_READ = 256 * 1024 * 1024  # the most of a tensor index read (the reader's MAX_INDEX_SIZE)
 
 
 class Status(str, enum.Enum):
@@ -255,7 +256,7 @@ def _structural(rec: _Recorder, f, size: int) -> tuple[Header, list[TensorEntry]
     span = header.data_offset - header.tensor_index_offset
     f.seek(header.tensor_index_offset)
     try:
-        entries = parse_index(f.read(min(span, 256 * 1024 * 1024)), header.tensor_count, base_offset=header.tensor_index_offset)
+        entries = parse_index(f.read(min(span, MAX_INDEX_READ)), header.tensor_count, base_offset=header.tensor_index_offset)
     except FormatError as err:
         sorted_problem = "sorted" in err.message or "duplicate" in err.message
         rec.record("tensor_index", sorted_problem, err.message if not sorted_problem else "parses")

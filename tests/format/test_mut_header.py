@@ -272,3 +272,27 @@ def test_decode_header_checks_only_length_and_magic() -> None:
     with pytest.raises(HeaderError) as info:
         decode_header(b"APR\x01" + raw[4:])
     assert info.value.offset == 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: parse_header(golden()[:10]),
+    lambda: parse_header(b"APR\x01" + golden()[4:]),
+    lambda: parse_header(golden(checksum=1)),
+    lambda: parse_header(golden(flags=0x0800)),
+    lambda: check_header_layout(layout(meta_off=8), 300),
+    lambda: check_header_layout(layout(data_off=400), 300),
+    lambda: check_header_layout(layout(index_off=64), 300),
+])
+def test_every_header_refusal_says_how_to_fix_it(make) -> None:
+    with pytest.raises((HeaderError, TruncatedError, ChecksumError)) as info:
+        make()
+    assert info.value.hint and info.value.hint.strip() == info.value.hint and info.value.message
+
+
+def test_header_hints_name_the_command_that_fixes_it() -> None:
+    with pytest.raises(HeaderError) as info:
+        parse_header(golden(flags=0x0800))
+    assert "`apr import`" in info.value.hint
+    with pytest.raises(HeaderError) as info:
+        parse_header(b"GGUF" + golden()[4:])
+    assert "`apr inspect`" in info.value.hint

@@ -235,3 +235,35 @@ def test_a_long_bad_value_is_cut_in_the_message() -> None:
     with pytest.raises(MetadataError) as info:
         decode_metadata(json.dumps({"name": list(range(1000))}).encode())
     assert len(info.value.message) == 300
+
+
+@pytest.mark.parametrize("make", [
+    lambda: canonical_metadata({"hidden_size": "x"}),
+    lambda: canonical_metadata({1: 2}),
+    lambda: encode_metadata({"x": {1, 2}}),
+    lambda: encode_metadata({"x": "a" * MAX_METADATA_SIZE}),
+    lambda: encode_metadata({"x": "\ud800"}),
+    lambda: decode_metadata(b"\xff"),
+    lambda: decode_metadata(b"{"),
+    lambda: decode_metadata(b"[]"),
+    lambda: decode_metadata(b'{"name":1}'),
+])
+def test_every_metadata_refusal_says_how_to_fix_it(make) -> None:
+    with pytest.raises((MetadataError, TensorInputError)) as info:
+        make()
+    assert info.value.hint and info.value.message
+
+
+def test_an_overflowing_number_is_quoted_to_40_characters() -> None:
+    digits = "1" + "0" * 400 + ".5"  # about 1e400: a float that parses to infinity
+    with pytest.raises(MetadataError) as info:
+        decode_metadata(b'{"x":' + digits.encode() + b"}")
+    assert f"number {digits[:40]} overflows to infinity" in info.value.message
+    assert f"number {digits[:41]} " not in info.value.message
+
+
+@pytest.mark.parametrize("text", [b"\xff", b"{", b'{"name":1}'])
+def test_metadata_hints_name_the_command_that_fixes_it(text: bytes) -> None:
+    with pytest.raises(MetadataError) as info:
+        decode_metadata(text)
+    assert "`apr stamp`" in info.value.hint

@@ -328,3 +328,53 @@ def test_load_file_and_load_return_every_tensor(tmp_path: Path) -> None:
     for got in (load_file(path), load(data)):
         assert list(got) == ["a", "b"]
         assert got["a"].tolist() == [0, 1, 2, 3] and got["b"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_every_reader_refusal_says_how_to_fix_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    errors = []
+    for make in (
+        lambda: open_file(tmp_path / "missing"),
+        lambda: open_file(tmp_path),
+        lambda: open_bytes(raw_file([entry(b"w", 0, (3,), 0, 12)], bytes(63))),
+        lambda: open_bytes(raw_file([entry(b"", 0, (), 0, 0)], b"", count=4)),
+        lambda: open_bytes(raw_file([entry(b"w", 0, (3,), 0, 8)], pad64(bytes(8)))).get_tensor("w"),
+        lambda: open_bytes(raw_file([entry(b"w", 0, (2**60, 0), 0, 0)], b"")).get_tensor("w"),
+    ):
+        with pytest.raises(Exception) as info:
+            make()
+        errors.append(info.value)
+    monkeypatch.setattr(reader, "MAX_METADATA_SIZE", 1)
+    with pytest.raises(ResourceLimitError) as info:
+        open_bytes(save({}))
+    errors.append(info.value)
+    monkeypatch.setattr(reader, "MAX_INDEX_SIZE", 1)
+    monkeypatch.setattr(reader, "MAX_METADATA_SIZE", 10**6)
+    with pytest.raises(ResourceLimitError) as info:
+        open_bytes(save({"w": np.zeros(1, np.float32)}))
+    errors.append(info.value)
+    assert all(err.hint for err in errors), [err for err in errors if not err.hint]
+
+
+def test_the_file_is_opened_close_on_exec(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "m.apr"
+    path.write_bytes(save(W))
+    with open_file(path) as r:
+        assert fcntl.fcntl(r._source.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+
+
+def test_one_byte_tensors_are_read() -> None:
+    r = open_bytes(save({"one": np.array([9], np.uint8), "zero": np.zeros(0, np.uint8)}))
+    assert r.get_raw("one").tolist() == [9] and r.get_tensor("one").tolist() == [9]
+    assert r.get_raw("zero").tolist() == []
+
+
+def test_a_count_that_exactly_fills_the_index_span_is_parsed() -> None:
+    entries = [entry(bytes([c]), 0, (), 0, 0) for c in range(ord("a"), ord("a") + 13)]  # 13 × 21 = 273 -> 320
+    data = raw_file(entries, b"", count=16)  # 16 × 20 == 320: not refused for size, parsed (and then unsorted)
+    with pytest.raises(Exception) as info:
+        open_bytes(data)
+    assert not isinstance(info.value, ResourceLimitError) and "not sorted" in str(info.value)
+    with pytest.raises(ResourceLimitError):
+        open_bytes(raw_file(entries, b"", count=17))

@@ -162,3 +162,10 @@ def test_offsets_default_to_the_start_of_the_data() -> None:
     with pytest.raises(TensorIndexError) as info:
         parse_index(packed(b"a", 2, (1,), 0, 4), 1)
     assert info.value.offset == 3
+
+
+def test_every_index_refusal_says_how_to_fix_it() -> None:
+    with pytest.raises(ResourceLimitError) as info:
+        parse_index(b"", 1)
+    assert info.value.hint
+    assert fails(packed(b"a", 2, (1,), 0, 4), 1).hint

@@ -474,3 +474,59 @@ def test_recorder_statuses() -> None:
     assert got[1] == (P, "a") and got[3] == (F, "b") and got[17] == (W, "c") and got[18] == (P, "d")
     assert got[2] == (S, "e") and got[4] == (S, "not run: why")
     assert checks[0].to_dict() == {"id": 1, "name": "Magic bytes are APR\\0", "status": "PASS", "detail": "a"}
+
+
+def test_every_path_refusal_says_how_to_fix_it(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing", tmp_path):
+        with pytest.raises(AprFileNotFoundError) as info:
+            validate_file(path)
+        assert info.value.hint and info.value.path == str(path)
+
+
+def test_the_index_read_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert validate.MAX_INDEX_READ == 256 * 1024 * 1024
+    data = save(GOOD)
+    index_off, data_off = struct.unpack_from("<QQ", data, 24)
+    first_entry = 2 + 1 + 2 + 8 + 16  # "a", one dim
+    monkeypatch.setattr(validate, "MAX_INDEX_READ", 2 * first_entry)  # both entries: 58 bytes
+    assert run(tmp_path, data).passed
+    monkeypatch.setattr(validate, "MAX_INDEX_READ", 2 * first_entry - 1)  # the last byte is cut off
+    report = run(tmp_path, data)
+    assert by_key(report)["tensor_index"].status is F
+
+
+def test_the_index_span_bounds_the_count(tmp_path: Path) -> None:
+    index = entry(b"w", 0, (1,), 0, 4)
+    report = run(tmp_path, raw_file(index=index, data=np.ones(1, np.float32).tobytes(), count=4))
+    c = by_key(report)["tensor_index"]
+    assert c.status is F and "claims 4 tensors" in c.detail and "at most 3" in c.detail
+
+
+@pytest.mark.parametrize("tensors, footer_ok, content_passed", [
+    ({"n": np.array([np.nan, 1.0], np.float32)}, True, False),  # check 16 alone fails
+    ({"w": np.array([1.0, 2.0], np.float32)}, False, True),  # check 15 is not a content check
+])
+def test_content_passed_is_checks_16_to_18(tmp_path: Path, tensors, footer_ok: bool, content_passed: bool) -> None:
+    data = bytearray(save(tensors))
+    if not footer_ok:
+        data[-1] ^= 1
+    doc = run(tmp_path, bytes(data)).to_dict()
+    assert doc["content_passed"] is content_passed and doc["passed"] is False
+
+
+@pytest.mark.parametrize("piece", [1, 3, 5, 7, 64])
+def test_feeding_a_payload_in_any_pieces_gives_the_same_statistics(piece: int) -> None:
+    for name, value in _dtype_cases().items():
+        data = save({"t": value})
+        r_entry = validate.parse_index(data[struct.unpack_from("<Q", data, 24)[0]:], 1)[0]
+        start = struct.unpack_from("<Q", data, 32)[0]
+        payload = data[start:start + r_entry.size]
+        whole = validate._Accumulator(r_entry)
+        whole.feed(memoryview(payload))
+        pieces = validate._Accumulator(r_entry)
+        for i in range(0, len(payload), piece):
+            pieces.feed(memoryview(payload[i:i + piece]))
+        a, b = whole.stats, pieces.stats
+        assert (a.elements, a.finite, a.nan, a.inf, a.nonzero, a.min, a.max) == \
+               (b.elements, b.finite, b.nan, b.inf, b.nonzero, b.min, b.max), (name, piece)
+        assert pieces.carry == b"", name

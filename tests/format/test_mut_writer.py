@@ -260,3 +260,14 @@ def test_save_file_refuses_before_writing(tmp_path: Path) -> None:
     with pytest.raises(TensorInputError):
         save_file({"w": np.zeros(1)}, path, flags=0x0800)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: plan_tensors(None),
+    lambda: plan_tensors({"w": None}),
+    lambda: build_prefix([], None, 0x0800),
+])
+def test_every_writer_refusal_says_how_to_fix_it(make) -> None:
+    with pytest.raises(TensorInputError) as info:
+        make()
+    assert info.value.hint and info.value.message
