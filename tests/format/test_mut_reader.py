@@ -378,3 +378,13 @@ def test_a_count_that_exactly_fills_the_index_span_is_parsed() -> None:
     assert not isinstance(info.value, ResourceLimitError) and "not sorted" in str(info.value)
     with pytest.raises(ResourceLimitError):
         open_bytes(raw_file(entries, b"", count=17))
+
+
+def test_tensor_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.apr"
+    path.write_bytes(raw_file([entry(b"big", 0, (2**60, 0), 0, 0), entry(b"w", 0, (3,), 0, 8)], pad64(bytes(8))))
+    with open_file(path) as r:
+        for name in ("w", "big"):
+            with pytest.raises(TensorDataError) as info:
+                r.get_tensor(name)
+            assert info.value.path == str(path) and info.value.field == name

@@ -530,3 +530,76 @@ def test_feeding_a_payload_in_any_pieces_gives_the_same_statistics(piece: int) -
         assert (a.elements, a.finite, a.nan, a.inf, a.nonzero, a.min, a.max) == \
                (b.elements, b.finite, b.nan, b.inf, b.nonzero, b.min, b.max), (name, piece)
         assert pieces.carry == b"", name
+
+
+def test_failed_tensors_have_a_nan_or_an_inf(tmp_path: Path) -> None:
+    tensors = {"nan": np.array([np.nan, 1.0], np.float32), "inf": np.array([np.inf, 1.0], np.float32),
+               "ok": np.array([1.0, 2.0], np.float32)}
+    doc = run(tmp_path, save(tensors)).to_dict()
+    assert doc["content_failed_tensors"] == ["inf", "nan"]
+
+
+def test_a_single_zero_is_all_zero(tmp_path: Path) -> None:
+    report = run(tmp_path, save({"z": np.zeros(1, np.float32), "e": np.zeros(0, np.float32)}))
+    assert report.to_dict()["content_all_zero_tensors"] == ["z"]
+    assert [t.to_dict() for t in report.tensors] == [  # a zero-size tensor gets empty statistics
+        {"name": "e", "dtype": "F32", "elements": 0, "nan": 0, "inf": 0, "all_zero": False, "constant": False},
+        {"name": "z", "dtype": "F32", "elements": 1, "nan": 0, "inf": 0, "all_zero": True, "constant": False},
+    ]
+
+
+def test_apr_q4_padding_is_trimmed_by_the_whole_shape(tmp_path: Path) -> None:
+    values = np.linspace(-1, 1, 45, dtype=np.float32).reshape(3, 15)  # 2 blocks of 32: 19 padding values
+    report = run(tmp_path, save({"q": quantize_q4(values)}))
+    assert report.tensors[0].elements == 45
+
+
+def test_the_structural_pass_reads_64_header_bytes_first(tmp_path: Path) -> None:
+    path = tmp_path / "m.apr"
+    path.write_bytes(save(GOOD))
+    sizes: list[int | None] = []
+    with open(path, "rb") as real:
+        class Spy:
+            def read(self, n=None):
+                sizes.append(n)
+                return real.read(n)
+
+            def seek(self, pos):
+                return real.seek(pos)
+
+        validate._structural(validate._Recorder(), Spy(), path.stat().st_size)
+    assert sizes[0] == 64
+
+
+def _nested_file() -> tuple[bytes, np.ndarray]:
+    big = np.arange(1, 49, dtype=np.float32)  # 192 bytes at offset 0
+    specs = [(b"a", 0, (48,), 0, 192), (b"b", 0, (1,), 64, 4)]  # b lies inside a
+    return raw_file(index=b"".join(entry(*s) for s in specs), data=big.tobytes(), count=2), big
+
+
+@pytest.mark.parametrize("chunk", [64, 128, 1 << 20])
+def test_overlapping_payloads_are_each_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(validate, "CHUNK_SIZE", chunk)
+    data, big = _nested_file()
+    report = run(tmp_path, data)
+    a, b = report.tensors
+    assert (a.elements, a.min, a.max) == (48, 1.0, 48.0)
+    assert (b.elements, b.min, b.max) == (1, 17.0, 17.0)
+    assert by_key(report)["no_overlap"].status is F and by_key(report)["footer_checksum"].status is P
+
+
+def test_two_payloads_at_the_same_place(tmp_path: Path) -> None:
+    values = np.array([3.0, 4.0], np.float32).tobytes()
+    specs = [(b"a", 0, (2,), 0, 8), (b"b", 0, (2,), 0, 8)]
+    report = run(tmp_path, raw_file(index=b"".join(entry(*s) for s in specs), data=values, count=2))
+    assert [(t.name, t.elements, t.max) for t in report.tensors] == [("a", 2, 4.0), ("b", 2, 4.0)]
+
+
+def test_a_file_shorter_than_its_size_gives_a_footer_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.apr"
+    data = save(GOOD)
+    path.write_bytes(data)
+    monkeypatch.setattr(validate.os.path, "getsize", lambda _p: len(data) + 64)  # it shrank after the stat
+    report = validate_file(path)
+    assert by_key(report)["footer_checksum"].status is F and report.to_dict()["file_size"] == len(data) + 64
+    assert [t.name for t in report.tensors] == ["a", "b"]
