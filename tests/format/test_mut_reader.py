@@ -63,7 +63,7 @@ def test_file_source_reads_in_pieces_and_refuses_past_the_end(tmp_path: Path, mo
     monkeypatch.setattr(reader.os, "pread", short_pread)
     assert source.read(3, 20) == bytes(range(3, 23))
     assert asked == [20, 13, 6]
-    assert source.read(5, 0) == b""
+    assert source.read(5, 0) == b"" and source.read(5, 1) == bytes([5])
     with pytest.raises(TruncatedError) as info:
         source.read(90, 20)
     assert (info.value.path, info.value.offset) == (str(path), 100) and "10 bytes" in info.value.message
@@ -304,10 +304,10 @@ def test_open_file_refuses_missing_paths_folders_and_unstatable_paths(tmp_path: 
     assert info.value.message == "file not found" and info.value.path == str(tmp_path / "missing.apr")
     with pytest.raises(AprFileNotFoundError) as info:
         open_file(tmp_path)
-    assert info.value.message == "not a file (a folder or device)"
+    assert info.value.message == "not a file (a folder or device)" and info.value.path == str(tmp_path)
     with pytest.raises(AprIOError) as info:
         open_file(tmp_path / ("x" * 300))
-    assert "cannot stat file" in info.value.message
+    assert "cannot stat file" in info.value.message and info.value.path == str(tmp_path / ("x" * 300))
 
 
 def test_open_file_verifies_the_checksum_unless_told_not_to(tmp_path: Path) -> None:

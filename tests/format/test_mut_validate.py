@@ -89,6 +89,7 @@ def test_a_good_file_passes_every_check_with_its_facts(tmp_path: Path) -> None:
     assert c["section_alignment"].detail == "all aligned"
     assert c["metadata_json"].detail == f"{header[6]} bytes"
     assert c["tensor_index"].detail == "2 tensors"
+    assert c["index_sorted_unique"].detail == "sorted by UTF-8 bytes, no duplicates"
     footer = int.from_bytes(data[-4:], "little")
     assert c["footer_checksum"].detail == f"stored 0x{footer:08x}, computed 0x{footer:08x}"
     assert c["no_nan_inf"].detail == "0 NaN, 0 Inf"
@@ -198,6 +199,8 @@ def test_every_single_byte_corruption_of_the_index_fails_a_check(tmp_path: Path)
 def test_a_foreign_file_fails_magic_and_blocks_the_rest(tmp_path: Path, head: bytes, detail: str) -> None:
     report = run(tmp_path, head + bytes(200))
     assert statuses(report) == [F] + [S] * 17 and detail in report.checks[0].detail
+    assert [c.name for c in report.checks] == [c.name for c in run(tmp_path, save(GOOD)).checks]
+    assert report.checks[17].name == "No constant tensors (all values equal)"
 
 
 @pytest.mark.parametrize("size, ok", [(63, False), (64, False), (67, False), (68, True)])
@@ -446,7 +449,7 @@ def test_a_missing_path_and_a_folder_are_refused(tmp_path: Path) -> None:
     assert info.value.message == "file not found"
     with pytest.raises(AprFileNotFoundError) as info:
         validate_file(tmp_path)
-    assert "not a file" in info.value.message
+    assert info.value.message == "not a file (a folder or device)"
 
 
 def test_an_unplanned_parser_refusal_blocks_every_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -603,3 +606,14 @@ def test_a_file_shorter_than_its_size_gives_a_footer_failure(tmp_path: Path, mon
     report = validate_file(path)
     assert by_key(report)["footer_checksum"].status is F and report.to_dict()["file_size"] == len(data) + 64
     assert [t.name for t in report.tensors] == ["a", "b"]
+
+
+def test_payload_alignment_is_of_the_absolute_position(tmp_path: Path) -> None:
+    values = np.ones(1, np.float32).tobytes()
+    index = entry(b"w", 0, (1,), 56, 4)  # the data section starts at 200: 200 + 56 = 256 is aligned
+    report = run(tmp_path, raw_file(index=index, data=bytes(56) + values, count=1, data_off=200))
+    c = by_key(report)
+    assert c["section_alignment"].status is F and c["tensor_alignment"].status is P
+    index = entry(b"w", 0, (1,), 0, 4)  # 200 is not
+    report = run(tmp_path, raw_file(index=index, data=values, count=1, data_off=200))
+    assert by_key(report)["tensor_alignment"].status is F
