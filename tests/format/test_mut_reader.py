@@ -388,3 +388,20 @@ def test_tensor_errors_name_the_file(tmp_path: Path) -> None:
             with pytest.raises(TensorDataError) as info:
                 r.get_tensor(name)
             assert info.value.path == str(path) and info.value.field == name
+
+
+def test_the_tensor_count_is_refused_before_the_index_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = raw_file([entry(b"", 0, (), 0, 0)], b"", count=4)  # 4 × 20 > 64, and 64 > the index limit
+    monkeypatch.setattr(reader, "MAX_INDEX_SIZE", 32)
+    with pytest.raises(ResourceLimitError) as info:
+        open_bytes(data)
+    assert (info.value.offset, info.value.field) == (8, "tensor_count")
+    assert info.value.message == "header claims 4 tensors but the tensor index has room for at most 3"
+
+
+def test_index_errors_give_absolute_file_offsets() -> None:
+    data = raw_file([entry(b"abc", 2, (1,), 0, 4)], pad64(bytes(4)))
+    index_off = struct.unpack_from("<Q", data, 24)[0]
+    with pytest.raises(Exception) as info:
+        open_bytes(data)
+    assert info.value.offset == index_off + 5  # the dtype byte
