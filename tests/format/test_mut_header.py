@@ -258,6 +258,7 @@ def test_section_order_bounds(kwargs, ok: bool) -> None:
         assert type(info.value) is HeaderError and info.value.offset == 12
         end = header.metadata_offset + header.metadata_size
         message = info.value.message
+        assert message.startswith(f"sections out of order: expected metadata end ({end}) <= tensor_index_offset (")
         for number in (end, header.tensor_index_offset, header.data_offset, 196):
             assert f"({number})" in message
 
