@@ -14,7 +14,7 @@ import pytest
 import apr.format.writer as writer
 from apr.errors import TensorInputError
 from apr.format.dtypes import DType
-from apr.format.quant import quantize_q8
+from apr.format.quant import PackedTensor, quantize_q8
 from apr.format.writer import build_prefix, plan_tensors, save, save_file, write_stream
 
 
@@ -271,3 +271,19 @@ def test_every_writer_refusal_says_how_to_fix_it(make) -> None:
     with pytest.raises(TensorInputError) as info:
         make()
     assert info.value.hint and info.value.message
+
+
+@pytest.mark.parametrize("holder", [np.uint8, np.int8, np.int16, np.float32])
+def test_packed_data_is_written_as_its_bytes_whatever_holds_them(holder) -> None:
+    """A PackedTensor's data is its payload's bytes, even in an array of another type (or 2-D,
+    or strided): the same 144 bytes of a Q4_K superblock are written."""
+    raw = np.random.default_rng(3).integers(0, 256, 144, dtype=np.uint8)
+    raw[[0, 1]] = 0  # a finite f16 scale
+    held = raw.view(holder)
+    for data in (held, held.reshape(2, -1), np.repeat(held, 2)[::2]):
+        packed = PackedTensor(DType.Q4_K, (256,), data)
+        out = save({"k": packed})
+        start = struct.unpack_from("<Q", out, 32)[0]
+        assert out[start:start + 144] == raw.tobytes()
+        planned = plan_tensors({"k": packed})
+        assert planned[0].entry.size == 144 and planned[0].payload.dtype == np.uint8
