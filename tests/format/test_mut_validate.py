@@ -389,6 +389,8 @@ def _dtype_cases() -> dict[str, object]:
     values = rng.standard_normal(300).astype(np.float32)
     values[5] = np.nan
     values[6] = np.inf
+    values[200] = np.nan  # a second NaN and Inf, hundreds of bytes (several chunks) later
+    values[250] = -np.inf
     return {
         "f32": values,
         "f16": values.astype(np.float16),
@@ -499,10 +501,10 @@ def test_the_index_read_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_index_span_bounds_the_count(tmp_path: Path) -> None:
-    index = entry(b"w", 0, (1,), 0, 4)
-    report = run(tmp_path, raw_file(index=index, data=np.ones(1, np.float32).tobytes(), count=4))
+    index = entry(b"w", 0, (64,), 0, 256)  # the 64-byte index span, then 256 bytes of data
+    report = run(tmp_path, raw_file(index=index, data=np.ones(64, np.float32).tobytes(), count=4))
     c = by_key(report)["tensor_index"]
-    assert c.status is F and "claims 4 tensors" in c.detail and "at most 3" in c.detail
+    assert c.status is F and c.detail == "header claims 4 tensors but the tensor index has room for at most 3"
 
 
 @pytest.mark.parametrize("tensors, footer_ok, content_passed", [
