@@ -104,12 +104,11 @@ class Header:
 
     @property
     def computed_checksum(self) -> int:
-        raw = self._bytes_with_checksum(0)
-        return crc32(raw[44:], crc32(raw[:40]))
+        return header_checksum(self._bytes_with_checksum(0))
 
     @property
     def is_checksum_valid(self) -> bool:
-        return self.checksum == self.computed_checksum
+        return checksum_matches(self)
 
     def with_checksum(self) -> "Header":
         """This header with its checksum computed from the other fields."""
@@ -123,8 +122,18 @@ class Header:
         return (self.flags & flag) == flag
 
 
+def header_checksum(raw: bytes) -> int:
+    """The §1.2 checksum of 64 header bytes: CRC-32 of bytes 0..40 followed by 44..64."""
+    return crc32(raw[44:HEADER_SIZE], crc32(raw[:40]))
+
+
+def checksum_matches(header: Header) -> bool:
+    """Whether the header's stored checksum is the one its other fields give."""
+    return header.checksum == header.computed_checksum
+
+
 def parse_header(data: bytes | bytearray | memoryview, *, verify_checksum: bool = True) -> Header:
-    """Decode the first 64 bytes of an APR v2 file.
+    """Decode the first 64 bytes of an APR v2 file and check them as aprender's reader does.
 
     Args:
         data: at least the first 64 bytes of the file.
@@ -133,6 +142,30 @@ def parse_header(data: bytes | bytearray | memoryview, *, verify_checksum: bool 
 
     Raises:
         TruncatedError, HeaderError, ChecksumError. Magic is checked by `apr.format.sniff` first.
+    """
+    header = decode_header(data)
+    if verify_checksum and not header.is_checksum_valid:
+        raise ChecksumError(
+            f"header checksum mismatch: stored 0x{header.checksum:08x}, computed 0x{header.computed_checksum:08x}",
+            offset=40,
+            field="checksum",
+            hint="the header was modified or damaged; restore the file from its source",
+        )
+    if header.flags & Flags.LAYOUT_COLUMN_MAJOR:
+        raise HeaderError(
+            _LAYOUT_002,
+            offset=6,
+            field="flags",
+            hint="re-import the model with `apr import` so tensors are stored row-major",
+        )
+    return header
+
+
+def decode_header(data: bytes | bytearray | memoryview) -> Header:
+    """The header's fields, checking only its length and magic (`apr validate` reports the rest).
+
+    Raises:
+        TruncatedError (under 64 bytes), HeaderError (wrong magic).
     """
     if len(data) < HEADER_SIZE:
         raise TruncatedError(
@@ -148,7 +181,7 @@ def parse_header(data: bytes | bytearray | memoryview, *, verify_checksum: bool 
             offset=0,
             hint="this is not an APR v2 file; `apr inspect` names the format it found",
         )
-    header = Header(
+    return Header(
         flags=flags,
         tensor_count=count,
         metadata_offset=meta_off,
@@ -159,21 +192,6 @@ def parse_header(data: bytes | bytearray | memoryview, *, verify_checksum: bool 
         version=(major, minor),
         reserved=reserved,
     )
-    if verify_checksum and not header.is_checksum_valid:
-        raise ChecksumError(
-            f"header checksum mismatch: stored 0x{checksum:08x}, computed 0x{header.computed_checksum:08x}",
-            offset=40,
-            field="checksum",
-            hint="the header was modified or damaged; restore the file from its source",
-        )
-    if flags & Flags.LAYOUT_COLUMN_MAJOR:
-        raise HeaderError(
-            _LAYOUT_002,
-            offset=6,
-            field="flags",
-            hint="re-import the model with `apr import` so tensors are stored row-major",
-        )
-    return header
 
 
 def check_header_layout(header: Header, file_size: int) -> None:

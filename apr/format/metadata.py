@@ -121,7 +121,7 @@ def encode_metadata(metadata: Mapping[str, Any] | None) -> bytes:
             f"metadata is not JSON-serialisable: {err}",
             hint="metadata values must be str, int, finite float, bool, None, lists or dicts",
         ) from err
-    data = text.encode("utf-8", errors="strict") if text.isascii() else _encode_utf8(text)
+    data = _encode_utf8(text)
     if len(data) > MAX_METADATA_SIZE:
         raise TensorInputError(
             f"metadata is {len(data)} bytes, over the {MAX_METADATA_SIZE}-byte limit",

@@ -53,7 +53,7 @@ class _FileSource:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self.fd = os.open(path, os.O_RDONLY)  # not inherited by child processes (PEP 446)
             self.size = os.fstat(self.fd).st_size
         except OSError as err:
             raise AprIOError(f"cannot open file: {err.strerror}", path=path) from err

@@ -43,7 +43,8 @@ class _Planned:
 
 def _payload(name: str, value: Any, problems: list[str]) -> tuple[DType, tuple[int, ...], np.ndarray] | None:
     if isinstance(value, PackedTensor):
-        return value.dtype, tuple(value.shape), np.ascontiguousarray(value.data, dtype=np.uint8).reshape(-1)
+        # the payload is the data's bytes, whatever array type holds them (a cast would change them)
+        return value.dtype, tuple(value.shape), np.ascontiguousarray(value.data).reshape(-1).view(np.uint8)
     if not isinstance(value, np.ndarray):
         problems.append(f"{name!r}: expected a numpy array or PackedTensor, got {type(value).__name__}")
         return None
