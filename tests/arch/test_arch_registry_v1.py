@@ -258,6 +258,15 @@ def test_falsify_arch_reg_005_gemma_gguf_as_llama_cpp_converts_it(tmp_path, toke
     np.testing.assert_array_equal(tensors["blk.0.attn_k.weight"], hf["model.layers.0.self_attn.k_proj.weight"])
 
 
+def _scalar(reader, key):
+    """A GGUF key's value as gguf-py stores it (a string decoded, a number as a Python number)."""
+    import gguf
+
+    field = reader.fields[key]
+    value = field.parts[field.data[0]]
+    return bytes(value).decode() if field.types[0] == gguf.GGUFValueType.STRING else value.item()
+
+
 @pytest.mark.falsifies("FALSIFY-ARCH-REG-005")
 def test_falsify_arch_reg_005_phi3_gguf_as_llama_cpp_converts_it(tmp_path, tokenizer_dir):
     """llama.cpp's Phi3MiniModel: architecture phi3, fused attn_qkv and ffn_up (gate | up) kept as
@@ -271,14 +280,9 @@ def test_falsify_arch_reg_005_phi3_gguf_as_llama_cpp_converts_it(tmp_path, token
     export_gguf(apr_file, tmp_path / "m.gguf")
     reader = gguf.GGUFReader(tmp_path / "m.gguf")
 
-    def scalar(key):
-        field = reader.fields[key]
-        value = field.parts[field.data[0]]
-        return bytes(value).decode() if field.types[0] == gguf.GGUFValueType.STRING else value.item()
-
-    assert scalar("general.architecture") == "phi3"
-    assert (scalar("phi3.attention.sliding_window"), scalar("phi3.rope.scaling.original_context_length"),
-            scalar("phi3.rope.dimension_count")) == (4, 128, 16)
+    assert _scalar(reader, "general.architecture") == "phi3"
+    assert (_scalar(reader, "phi3.attention.sliding_window"), _scalar(reader, "phi3.rope.scaling.original_context_length"),
+            _scalar(reader, "phi3.rope.dimension_count")) == (4, 128, 16)
     tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
     hf = load_file(source / "model.safetensors")
     assert {n for n in tensors if n.startswith("blk.0.")} == {
@@ -304,14 +308,9 @@ def test_falsify_arch_reg_005_gemma2_gguf_as_llama_cpp_converts_it(tmp_path, tok
     export_gguf(apr_file, tmp_path / "m.gguf")
     reader = gguf.GGUFReader(tmp_path / "m.gguf")
 
-    def scalar(key):
-        field = reader.fields[key]
-        value = field.parts[field.data[0]]
-        return bytes(value).decode() if field.types[0] == gguf.GGUFValueType.STRING else value.item()
-
-    assert scalar("general.architecture") == "gemma2"
-    assert (scalar("gemma2.attn_logit_softcapping"), scalar("gemma2.final_logit_softcapping"),
-            scalar("gemma2.attention.sliding_window")) == (2.0, 3.0, 4)
+    assert _scalar(reader, "general.architecture") == "gemma2"
+    assert (_scalar(reader, "gemma2.attn_logit_softcapping"), _scalar(reader, "gemma2.final_logit_softcapping"),
+            _scalar(reader, "gemma2.attention.sliding_window")) == (2.0, 3.0, 4)
     tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
     hf = load_file(source / "model.safetensors")
     for ours, theirs in (("attn_norm", "input_layernorm"), ("post_attention_norm", "post_attention_layernorm"),
