@@ -112,6 +112,7 @@ def plan_publish(repo: str, checkpoint: str | os.PathLike[str], *, model_card: s
     Raises:
         UsageError: a bad repo id, format or quantization.
         AprFileNotFoundError: no checkpoint or no model card.
+        OutputExistsError: a staging folder that holds files an earlier publish did not write.
     """
     from apr.convert.gguf_export import parse_gguf_quant
 
@@ -126,6 +127,7 @@ def plan_publish(repo: str, checkpoint: str | os.PathLike[str], *, model_card: s
             raise AprFileNotFoundError(f"{what} not found", path=os.fspath(path), hint=hint)
     name = repo.split("/", 1)[1]
     target = Path(staging) if staging is not None else Path(f"{name}.publish")
+    _check_replaceable(target)  # before the gates run: a refused folder should not cost their minutes
     return PublishPlan(repo=repo, checkpoint=Path(checkpoint), model_card=Path(model_card),
                        formats=tuple(f for f in FORMATS if f in formats), quantize=quant, staging=target)
 

@@ -223,3 +223,14 @@ def test_formats_parse_in_canonical_order() -> None:
 
     for combo in itertools.permutations(["gguf", "apr", "safetensors"], 2):
         assert parse_formats(",".join(combo)) == tuple(f for f in ("apr", "safetensors", "gguf") if f in combo)
+
+
+def test_a_refused_staging_folder_is_refused_before_the_gates_run(tmp_path: Path, good: Path, capsys,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_gates(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the readiness gates ran for a publish whose staging folder is refused")
+
+    monkeypatch.setattr("apr.readiness.run_readiness", no_gates)
+    code, doc = _publish(capsys, REPO, str(good), "--model-card", str(_card(good, tmp_path)), "--staging",
+                         str(good), "--dry-run")
+    assert code == 5 and doc["error"]["type"] == "OutputExistsError"
