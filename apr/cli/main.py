@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.qa_cmd",
     "apr.cli.readiness_cmd",
     "apr.cli.publish_cmd",
+    "apr.cli.diff_cmd",
     "apr.cli.contracts_cmd",
 )
 # Commands a module registers beyond the one its name says (``<command>_cmd``).
