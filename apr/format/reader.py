@@ -280,6 +280,23 @@ class AprReader:
             return value.dequantize()
         return value.astype(np.float32, copy=False)
 
+    def iter_float32(self, name: str, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
+        """Tensor ``name`` flattened, as float32 pieces of at most ``chunk`` elements, read with
+        positioned reads (not the memory map), so a scan of a large file keeps only one piece in
+        memory. A packed (quantized) tensor is dequantized whole: its blocks do not split."""
+        entry = self.entry(name)
+        self.get_tensor(name)  # the size checks; a zero-copy view, nothing read yet
+        if entry.dtype.is_packed:
+            yield self.get_float32(name).reshape(-1)
+            return
+        dtype = entry.dtype.numpy_dtype
+        start, _ = self.absolute_range(entry)
+        total = element_count(entry.shape)
+        for first in range(0, total, max(int(chunk), 1)):
+            count = min(chunk, total - first)
+            raw = self._source.read(start + first * dtype.itemsize, count * dtype.itemsize)
+            yield np.frombuffer(raw, dtype=dtype).astype(np.float32)
+
 
 def open_file(path: str | os.PathLike[str], *, verify_checksum: bool = True) -> AprReader:
     """Open an APR v2 file for lazy reading.

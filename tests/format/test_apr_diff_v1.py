@@ -134,3 +134,33 @@ def test_missing_invalid_and_bad_atol(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["diff", str(tmp_path / "a.apr"), str(tmp_path / "a.apr")]) == 0
     assert "same: 0 metadata key(s), 0 tensor(s) changed, 2 equal" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 12, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_iter_float32_pieces_are_the_tensor(tmp_path: Path, chunk: int, dtype) -> None:
+    from apr.format import open_file
+
+    values = (np.arange(12, dtype=np.float32).reshape(3, 4) / 7).astype(dtype)
+    save_file({"t": values, "empty": np.zeros((0, 4), dtype)}, tmp_path / "m.apr", dict(BASE))
+    with open_file(tmp_path / "m.apr") as reader:
+        pieces = list(reader.iter_float32("t", chunk))
+        assert [p.size for p in pieces] == [min(chunk, 12 - i) for i in range(0, 12, chunk)]
+        assert all(p.dtype == np.float32 for p in pieces)
+        np.testing.assert_array_equal(np.concatenate(pieces), values.astype(np.float32).ravel())
+        assert list(reader.iter_float32("empty", chunk)) == []
+
+
+def test_a_difference_past_the_first_piece_is_found(tmp_path: Path, capsys) -> None:
+    """A tensor of 1.2 M elements spans two pieces of the streaming scan; its last element moves."""
+    base = np.linspace(-1, 1, 1_200_000, dtype=np.float32)
+    moved = base.copy()
+    moved[-1] += np.float32(0.5)
+    save_file({"big": base}, tmp_path / "a.apr", dict(BASE))
+    save_file({"big": moved}, tmp_path / "b.apr", dict(BASE))
+    code, doc = _diff(None, tmp_path / "a.apr", tmp_path / "b.apr")
+    [only] = doc["tensors_changed"]
+    assert code == 1 and only["max_abs"] == float(moved[-1]) - float(base[-1])
+    a64, b64 = base.astype(np.float64), moved.astype(np.float64)
+    assert only["rel_l2"] == pytest.approx(np.linalg.norm(a64 - b64) / np.linalg.norm(a64), rel=1e-12)
+    assert only["cosine"] == pytest.approx(a64 @ b64 / (np.linalg.norm(a64) * np.linalg.norm(b64)), rel=1e-12)
