@@ -15,8 +15,9 @@ class _Everything(frozenset):
 EVERY_KEY = _Everything()
 
 
-def stats_with_mean(a: Any, b: Any) -> tuple[float, float, float]:
-    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+def stats_with_mean(pieces_a: Any, pieces_b: Any) -> tuple[float, float, float]:
+    x = np.concatenate([np.asarray(p, np.float64).ravel() for p in pieces_a])
+    y = np.concatenate([np.asarray(p, np.float64).ravel() for p in pieces_b])
     d = x - y
     norm = float(np.linalg.norm(x))
     return (float(np.mean(np.abs(d))) if d.size else 0.0, float(np.linalg.norm(d)) / norm if norm else 0.0,
