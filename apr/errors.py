@@ -90,7 +90,7 @@ class AprError(Exception):
             text += f"\n  fix: {self.hint}"
         return text
 
-    def with_path(self, path: str | os.PathLike[str]) -> "AprError":
+    def with_path(self, path: str | os.PathLike[str]) -> AprError:
         """Return this error re-rendered with ``path`` (parsers work on bytes, callers know the file)."""
         self.path = os.fspath(path)
         self.args = (self._render(),)
@@ -189,7 +189,7 @@ class AprIOError(AprError, OSError):
 
     @classmethod
     def from_os_error(cls, error: OSError, *, path: str | os.PathLike[str] | None = None,
-                      action: str | None = None, note: str | None = None) -> "AprIOError":
+                      action: str | None = None, note: str | None = None) -> AprIOError:
         """The three-part error for an ``OSError`` (what, where, how to fix it, by errno).
 
         Args:

@@ -93,10 +93,9 @@ def import_peak_rss(folder: Path, out: Path) -> int:
     """Peak RSS of an import in a fresh interpreter: the child's own VmHWM (its address space's
     high-water mark). getrusage's ru_maxrss would also carry this parent's peak, which Linux
     copies into a child at fork and keeps across exec."""
-    code = ("import sys; sys.path.insert(0, %r); from apr.convert.hf_import import import_hf; "
-            "import_hf(%r, %r, force=True); "
-            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
-            ) % (str(ROOT), os.fspath(folder), os.fspath(out))
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from apr.convert.hf_import import import_hf; "
+            f"import_hf({os.fspath(folder)!r}, {os.fspath(out)!r}, force=True); "
+            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(result.stdout.split()[-1]) * 1024
 
@@ -129,7 +128,7 @@ def generation(workdir: Path, tokens: int) -> tuple[float, float, str] | None:
     from apr.run import load_model, prompt_ids
     from apr.run.generate import SamplingConfig, generate_ids
 
-    gguf_path = glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "*.gguf"))[0]
+    gguf_path = glob.glob(os.path.join(next(iter(spec.submodule_search_locations)), "*.gguf"))[0]
     import_gguf(gguf_path, workdir / "smol.apr", force=True)
     export_safetensors(workdir / "smol.apr", workdir / "smol-hf", force=True)
     loaded = load_model(workdir / "smol.apr")

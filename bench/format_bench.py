@@ -114,7 +114,7 @@ def interleaved_best(repeat: int, ours: Callable[[], object], peer: Callable[[],
     """
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        for fn, bucket in zip((ours, peer), times):
+        for fn, bucket in zip((ours, peer), times, strict=True):
             os.sync()
             start = time.perf_counter()
             fn()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import re
 import resource
@@ -54,7 +53,7 @@ class _Hang(Exception):
     pass
 
 
-def _on_alarm(signum, frame):  # noqa: ARG001
+def _on_alarm(signum, frame):
     raise _Hang(f"input took longer than {_PER_INPUT_SECONDS} s")
 
 

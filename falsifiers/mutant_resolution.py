@@ -167,7 +167,7 @@ def _import(what: str, dotted: str, module_name: str, importer: Callable[[str], 
                        "'.[test]'), or fix the import in " + module_name) from err
     except (_Refused, KeyboardInterrupt):
         raise
-    except BaseException as err:  # noqa: BLE001 - a module that fails to import (raises, exits, skips) is a finding
+    except BaseException as err:  # a module that fails to import (raises, exits, skips) is a finding
         raise _missing(what, dotted, f"importing {module_name} failed: {type(err).__name__}: {err}",
                        f"fix the import error in {module_name}") from err
     if not isinstance(module, ModuleType) or not is_project_module_name(module.__name__):

@@ -27,7 +27,6 @@ import pytest
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
     from falsifiers.records import Falsifier, Mutant
-    from falsifiers.session import ContractsSession
 
 MARKER_HELP = (
     "falsifies(*ids): this test is evidence for the named falsifiers (FALSIFY-…-NNN) declared in "

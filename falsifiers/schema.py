@@ -164,7 +164,7 @@ def _translate(error: Any, doc: Document, unknown_keys: Severity) -> list[Findin
         ]
     if kind == "pattern":
         expected = _expected(schema)
-        code = "id-format" if path and path[-1] in ("id", "invariant") or (len(path) > 1 and path[-2] == "invariant") else "bad-value"
+        code = "id-format" if (path and path[-1] in ("id", "invariant")) or (len(path) > 1 and path[-2] == "invariant") else "bad-value"
         return [Finding(Severity.ERROR, code, f"{name} is {value!r}, which is not {expected}", where,
                         hint=_pattern_hint(value, expected))]
     if kind in ("minLength", "minItems"):

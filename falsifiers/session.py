@@ -381,7 +381,7 @@ class ContractsSession:
         notes = self._scope_notes()
         changed = None
         if self.artifact is not None:
-            from falsifiers.artifact import ArtifactRecord, artifact_change, digest_artifact
+            from falsifiers.artifact import artifact_change, digest_artifact
             from falsifiers.errors import ContractError
 
             try:

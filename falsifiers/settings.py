@@ -171,7 +171,7 @@ def _get(table: dict[str, Any], key: str, kind: type, default: Any, path: Any) -
     if key not in table:
         return default
     value = table[key]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise SettingsError(
             f"{key!r} in [tool.apr-contracts] must be a {kind.__name__}, not {type(value).__name__} {value!r}",
             path=path,

@@ -249,7 +249,7 @@ def render_text(rows: list[Row]) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
     out = []
     for i, line in enumerate(table):
-        out.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths))))
+        out.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))))
         if i == 0 or (len(rows) > 1 and i == len(table) - 2):
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

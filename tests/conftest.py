@@ -4,7 +4,18 @@ run under ``--mutants``) finds them as the full suite does through tests/stamp/c
 
 import os
 import sys
+from typing import Any
+
+import pytest
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+
+@pytest.fixture(scope="session")
+def tok_meta(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Embedded tokenizer metadata for the readiness and publish checkpoints (built once a session)."""
+    from tests.readiness.builders import tokenizer_metadata  # numpy and apr: only for tests that ask
+
+    return tokenizer_metadata(tmp_path_factory.mktemp("tok"))

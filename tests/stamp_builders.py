@@ -124,7 +124,7 @@ FLAG_BITS = [int(f) for f in Flags if f is not Flags.LAYOUT_COLUMN_MAJOR]
 # One coin per bit, so every bit is set in about half the examples: a falsifier about one flag
 # (e.g. HAS_VOCAB) must not depend on a derandomized run happening to draw it.
 flag_values = st.tuples(*(st.booleans() for _ in FLAG_BITS)).map(
-    lambda coins: sum(bit for bit, on in zip(FLAG_BITS, coins) if on))
+    lambda coins: sum(bit for bit, on in zip(FLAG_BITS, coins, strict=True) if on))
 VALID_LICENSES = ("Apache-2.0", "MIT", "Apache-2.0 OR MIT", "CC-BY-4.0", "llama3.1", "")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import apr.format.writer as writer
@@ -186,7 +186,7 @@ def test_falsify_apr_format_003_layout_and_alignment(tensors: dict[str, Any], me
 def test_falsify_apr_format_003_unsorted_or_duplicate_index_is_refused() -> None:
     for names in ([b"b", b"a"], [b"a", b"a"]):
         entries = [entry_bytes(n, 7, (1,), 64 * i, 1) for i, n in enumerate(names)]
-        with pytest.raises(TensorIndexError, match="not sorted|duplicate"):
+        with pytest.raises(TensorIndexError, match=r"not sorted|duplicate"):
             open_bytes(build_file(entries, [b"\x01", b"\x02"]))
 
 

@@ -11,7 +11,7 @@ import torch
 from apr.cli.main import main
 from apr.convert.hf_import import import_hf
 from apr.errors import InferenceError, MissingTokenizerError
-from apr.format import open_file, save_file
+from apr.format import save_file
 from apr.run import chat as chat_module
 from apr.run import load_model, prompt_ids
 from apr.run.generate import KVCache, SamplingConfig, forward_cached, generate_ids

@@ -11,7 +11,7 @@ import pytest
 
 from apr.cli.main import main
 from apr.readiness import ReadinessOptions, build_card, run_readiness
-from tests.readiness.builders import build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import build_checkpoint
 
 
 def _card(path: Path, card: Path, *, license_override: str | None = None) -> Path:

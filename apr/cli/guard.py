@@ -120,7 +120,7 @@ def exit_code_for(error: BaseException, *, as_json: bool, verbosity: int = 0) ->
     except BrokenPipeError:
         _silence_stdout()
     except Exception:  # noqa: BLE001 - the last resort: one line the terminal can always show
-        _write_stderr(f"error: {ascii(str(documented))}\n")
+        _write_stderr(f"error: {str(documented)!a}\n")
     return int(getattr(documented, "exit_code", exit_codes.INTERNAL_ERROR))
 
 

@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return exit_codes.EXIT_USAGE
         return dispatch(args)
-    except (Exception, KeyboardInterrupt) as error:  # the guard; SystemExit (argparse) passes through
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the guard; SystemExit (argparse) passes through
         as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in (argv or sys.argv[1:])
         return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0)
 

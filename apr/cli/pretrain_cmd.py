@@ -151,7 +151,7 @@ class _NoBar:
     def advance(self, event: Any) -> None:
         pass
 
-    def __enter__(self) -> "_NoBar":
+    def __enter__(self) -> _NoBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -174,7 +174,7 @@ class _Bar:
     def advance(self, event: Any) -> None:
         self._progress.update(self._task, advance=1, loss=event.train_loss, lr=event.lr, tps=event.tokens_per_sec)
 
-    def __enter__(self) -> "_Bar":
+    def __enter__(self) -> _Bar:
         self._progress.start()
         return self
 

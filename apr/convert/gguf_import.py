@@ -267,7 +267,7 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
 
     def produce(spec: TensorSpec) -> Any:
         nonlocal done
-        tensor, gguf_name, shape, target, type_id = plan[spec.name]
+        tensor, _gguf_name, shape, target, type_id = plan[spec.name]
         raw = np.asarray(reader.data[tensor.data_offset: tensor.data_offset + tensor.n_bytes])
         kept = _KEPT.get(type_id)
         # llama's q/k rows are permuted before any conversion (APR_Q8/APR_Q4 payloads have no rows)

@@ -111,7 +111,7 @@ class FooterCheck:
         self._crc = 0
         self.tensors = 0
 
-    def __enter__(self) -> "FooterCheck":
+    def __enter__(self) -> FooterCheck:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -110,7 +110,7 @@ class Header:
     def is_checksum_valid(self) -> bool:
         return checksum_matches(self)
 
-    def with_checksum(self) -> "Header":
+    def with_checksum(self) -> Header:
         """This header with its checksum computed from the other fields."""
         return replace(self, checksum=self.computed_checksum)
 

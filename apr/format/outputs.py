@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from apr.errors import AprFileNotFoundError, OutputExistsError, OutputIsInputError
 from apr.format.folder_commit import LEGACY_SWAP_COMMAND, apply_commit, folder_output, recover_folder, remove_previous

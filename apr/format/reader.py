@@ -124,7 +124,9 @@ class AprReader:
             self._load(verify_checksum)
         except FormatError as err:
             source.close()
-            raise err.with_path(self.path) if self.path else err
+            if self.path:
+                err.with_path(self.path)  # re-renders this error with the path
+            raise
         except BaseException:
             source.close()
             raise
@@ -179,7 +181,7 @@ class AprReader:
         self._by_name = {entry.name: entry for entry in self.entries}
 
     # --- context manager -----------------------------------------------------------------------
-    def __enter__(self) -> "AprReader":
+    def __enter__(self) -> AprReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ import enum
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -277,7 +278,7 @@ def _structural(rec: _Recorder, f, size: int) -> tuple[Header, list[TensorEntry]
     ]
     rec.record("tensor_sizes", not bad_size, _names("inconsistent", bad_size))
     ordered = sorted((e for e in entries if e.size), key=lambda e: e.offset)
-    overlaps = [f"{a.name} / {b.name}" for a, b in zip(ordered, ordered[1:]) if a.offset + a.size > b.offset]
+    overlaps = [f"{a.name} / {b.name}" for a, b in pairwise(ordered) if a.offset + a.size > b.offset]
     rec.record("no_overlap", not overlaps, _names("overlapping", overlaps))
     if out_of_bounds or bad_size:
         return header, [e for e in entries if e.name not in set(out_of_bounds) and expected_nbytes(e.dtype, e.shape) == e.size]

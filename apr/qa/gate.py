@@ -25,7 +25,7 @@ class GateResult:
     unit: str | None = None  # what ``value`` and ``threshold`` count, where it is not obvious (throughput)
 
     @classmethod
-    def skip(cls, name: str, reason: str) -> "GateResult":
+    def skip(cls, name: str, reason: str) -> GateResult:
         return cls(name=name, passed=False, skipped=True, message=f"Skipped: {reason}")
 
     def to_dict(self) -> dict[str, Any]:

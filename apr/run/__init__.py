@@ -51,7 +51,7 @@ def prompt_ids(loaded: LoadedModel, prompt: str, *, chat: bool) -> list[int]:
     return loaded.tokenizer.encode(text, add_special_tokens=False).ids
 
 
-def generate_text(loaded: LoadedModel, prompt: str, sampling: "SamplingConfig", *, chat: bool = False) -> Iterator[str]:
+def generate_text(loaded: LoadedModel, prompt: str, sampling: SamplingConfig, *, chat: bool = False) -> Iterator[str]:
     """Yield text increments as tokens are generated."""
     from apr.run.generate import TextStream, generate_ids
 

@@ -121,7 +121,7 @@ class SourceCrc:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="apr-stamp-crc", daemon=True)
 
-    def start(self) -> "SourceCrc":
+    def start(self) -> SourceCrc:
         self._thread.start()
         return self
 
@@ -137,7 +137,7 @@ class SourceCrc:
                 crc = zlib.crc32(chunk, crc)
                 start += len(chunk)
             self._value = crc & 0xFFFFFFFF
-        except BaseException as err:  # handed to the caller by result()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
             self._error = err
 
     def result(self) -> int:

@@ -115,7 +115,7 @@ def validate_license(value: str, *, flag: str = "--license") -> str:
     try:  # license-expression sets normalized_expression exactly when it reports no error
         info = licensing.validate(text)
         errors, normalized = info.errors, info.normalized_expression
-    except Exception:  # license-expression itself trips on some malformed input ("MIT AND")
+    except Exception:  # noqa: BLE001 - license-expression itself trips on some malformed input ("MIT AND")
         errors, normalized = ["incomplete expression"], None
     if errors:
         raise _error(value, flag, f"is not a valid SPDX expression ({errors[0]})", suggest_license(text))

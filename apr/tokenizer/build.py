@@ -50,7 +50,7 @@ def tokenizer_json_document(record: TokenizerRecord) -> dict[str, Any]:
     }
 
 
-def build_tokenizer(record: TokenizerRecord) -> "Tokenizer":
+def build_tokenizer(record: TokenizerRecord) -> Tokenizer:
     """A `tokenizers.Tokenizer` that encodes and decodes as the original did.
 
     Raises:

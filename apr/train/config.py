@@ -210,7 +210,7 @@ class ModelConfig:
     # --- Hugging Face config.json --------------------------------------------------------------
 
     @classmethod
-    def from_hf_config(cls, config: Mapping[str, Any], *, path: str | None = None) -> "ModelConfig":
+    def from_hf_config(cls, config: Mapping[str, Any], *, path: str | None = None) -> ModelConfig:
         """Read a Hugging Face ``config.json`` document with that family's defaults.
 
         Raises:
@@ -219,7 +219,7 @@ class ModelConfig:
         return _from_hf_config(cls, config, path)
 
     @classmethod
-    def from_config_file(cls, path: str | os.PathLike[str]) -> "ModelConfig":
+    def from_config_file(cls, path: str | os.PathLike[str]) -> ModelConfig:
         """`from_hf_config` on a file (or on ``DIR/config.json``): the shape of a from-scratch run.
 
         A config has no tensors to check its dimensions against, so the shape must also pass the
@@ -304,7 +304,7 @@ class ModelConfig:
     @classmethod
     def from_metadata(
         cls, metadata: Mapping[str, Any], tensor_names: Iterable[str] | None = None, *, path: str | None = None
-    ) -> "ModelConfig":
+    ) -> ModelConfig:
         """Rebuild the shape from APR metadata, using tensor names as evidence where they help.
 
         The family is the tensor-name family when that is concrete (the ground truth of §5.1),
@@ -316,7 +316,7 @@ class ModelConfig:
         """
         return _from_metadata(cls, metadata, tensor_names, path)
 
-    def with_(self, **changes: Any) -> "ModelConfig":
+    def with_(self, **changes: Any) -> ModelConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 

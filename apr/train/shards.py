@@ -113,7 +113,7 @@ def read_shard(path: str | os.PathLike[str]) -> np.ndarray:
     if len(head) < HEADER_SIZE or head[:8] != SHARD_MAGIC:
         raise DatasetError("not an APR token shard (bad magic)", path=path, offset=0,
                            hint="make shards with `apr tokenize TEXT... --tokenizer DIR -o OUT`")
-    _, header_size, itemsize, count, vocab_size, _ = _HEADER.unpack(head)
+    _, header_size, itemsize, count, _vocab_size, _ = _HEADER.unpack(head)
     if header_size != HEADER_SIZE or itemsize not in (2, 4):
         raise DatasetError(f"unsupported shard header (header_size={header_size}, itemsize={itemsize})", path=path)
     if size != HEADER_SIZE + count * itemsize:
@@ -161,7 +161,7 @@ class ShardWriter:
         self._handle: Any = None
         self._count = 0
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:

@@ -161,7 +161,7 @@ def test_phi3_shapes_metadata_and_gguf_names():
     assert ModelConfig.from_metadata(config.to_metadata(), list(shapes)) == config
     assert hf_to_gguf_for("phi3", "model.layers.2.self_attn.qkv_proj.weight") == "blk.2.attn_qkv.weight"
     assert hf_to_gguf_for("phi3", "model.layers.2.mlp.down_proj.weight") == "blk.2.ffn_down.weight"
-    with pytest.raises(Exception, match="no llama.cpp name"):
+    with pytest.raises(Exception, match=r"no llama\.cpp name"):
         hf_to_gguf_for("llama", "model.layers.2.self_attn.qkv_proj.weight")
 
 

@@ -60,7 +60,7 @@ def set_u64(data: bytearray, offset: int, value: int) -> bytearray:
 
 def header_fields(data: bytes) -> dict[str, int]:
     """The header's fields, decoded independently of `apr.format.header`."""
-    magic, major, minor, flags, count, meta_off, meta_size, index_off, data_off, crc = struct.unpack_from(
+    _magic, major, minor, flags, count, meta_off, meta_size, index_off, data_off, crc = struct.unpack_from(
         "<4sBBHIQIQQI", data, 0
     )
     return {

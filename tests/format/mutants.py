@@ -17,7 +17,6 @@ from typing import Any
 
 from apr.format import header as _header
 from apr.format import metadata as _metadata
-from apr.format import tensor_index as _index
 from apr.format import writer as _writer
 from apr.format.dtypes import dtype_from_code
 from apr.format.header import align64

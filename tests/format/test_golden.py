@@ -86,7 +86,7 @@ THREE_METADATA = {"zeta": 1, "ü": "ß", "architecture": "llama", "alpha": [True
 THREE_JSON = (
     '{"model_type":"","license":"MIT","data_source":null,"data_license":null,"total_size":0,'
     '"param_count":0,"architecture":"llama","alpha":[true,null],"zeta":1,"ü":"ß"}'
-).encode("utf-8")
+).encode()
 # len = 165 (ü and ß are 2 bytes each) -> padded 192 -> tensor_index_offset = 64 + 192 = 256.
 # Entries: Z 2+1+1+1+16+16 = 37, b 37, é 2+2+1+1+0+16 = 22; 96 bytes -> padded 128.
 # data_offset = 256 + 128 = 384. Payloads: Z 80 bytes at 0 (padded 128), b 4 bytes at 128

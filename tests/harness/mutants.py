@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from falsifiers import _evidence, binding, lint, loader, mutation, shortcut, verdict
+from falsifiers import _evidence, binding, loader, shortcut, verdict
 
 _real_judge = verdict.judge_falsifier
 _real_bind = binding.bind_falsifiers

@@ -118,7 +118,7 @@ def test_pv_samples_lint_in_compat_mode_with_precise_findings(tmp_path: Path) ->
         by_code.setdefault(finding.code, []).append(finding)
     assert {"prose-test", "duplicate-id", "missing-key", "unknown-key", "no-invariant", "binding-dangling"} <= set(by_code)
     duplicate = by_code["duplicate-id"][0]
-    assert duplicate.location.path == "pv/softmax-kernel-v1.yaml" and duplicate.related[0].path == "pv/softmax-copy-v1.yaml" \
+    assert (duplicate.location.path == "pv/softmax-kernel-v1.yaml" and duplicate.related[0].path == "pv/softmax-copy-v1.yaml") \
         or duplicate.location.path == "pv/softmax-copy-v1.yaml"
     missing = [f for f in by_code["missing-key"] if f.message.endswith("`if_fails`")]
     assert missing and all(f.location.path == "pv/tensor-layout-v1.yaml" for f in missing)

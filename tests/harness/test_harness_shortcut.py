@@ -44,7 +44,7 @@ def corpus_of(falsifiers: list[Falsifier], invalid: frozenset[str] = frozenset()
 def falsifier_lists(draw: st.DrawFn, max_size: int = 6) -> list[Falsifier]:
     count = draw(st.integers(1, max_size))
     return [Falsifier(f"FALSIFY-S-{k:03d}", draw(st.sampled_from(CONTRACTS)), (f"INV-S-{k:03d}",), "r", "p", "f",
-                      Location(f"contracts/x.yaml", 10 + k, 5), pending=draw(st.sampled_from([None, None, "later"])))
+                      Location("contracts/x.yaml", 10 + k, 5), pending=draw(st.sampled_from([None, None, "later"])))
             for k in range(count)]
 
 

@@ -89,7 +89,7 @@ def test_an_id_declared_twice_names_both_places_and_always_the_first() -> None:
     tail = "; ids must be unique across all contracts"
     hint = "give one of them a new number (ids are never reused, so evidence cannot be confused)"
     assert found == [
-        Finding(Severity.ERROR, "duplicate-id", f"invariant id INV-X-001 is declared twice: here and at a-v1.yaml:3:1"
+        Finding(Severity.ERROR, "duplicate-id", "invariant id INV-X-001 is declared twice: here and at a-v1.yaml:3:1"
                 + tail, at("a-v1.yaml", 4), hint=hint, related=(at("a-v1.yaml", 3),)),
         Finding(Severity.ERROR, "duplicate-id", "falsifier id FALSIFY-X-001 is declared twice: here and at "
                 "a-v1.yaml:9:1" + tail, at("b-v1.yaml", 7), hint=hint, related=(at("a-v1.yaml", 9),)),

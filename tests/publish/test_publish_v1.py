@@ -11,14 +11,14 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
 from apr.cli.main import main
 from apr.readiness import build_card
-from tests.readiness.builders import build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import build_checkpoint
 
 pytest.importorskip("torch")  # readiness runs the model (the train extra)
 
@@ -29,7 +29,7 @@ HF_FILES = {"config.json", "generation_config.json", "model.safetensors", "token
 class FakeHub:
     """Records every HfApi call `apr publish` makes."""
 
-    calls: list[tuple[str, dict[str, Any]]] = []
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def __init__(self, token: str | None = None) -> None:
         FakeHub.calls.append(("HfApi", {"token": token}))

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 CONFIG: dict[str, Any] = {
     "model_type": "qwen2",
@@ -81,8 +80,3 @@ def build_checkpoint(path: Path, *, overrides: dict[str, Any] | None = None, tok
     flags = Flags.HAS_VOCAB if tokenizer else 0
     save_file(tensors, path, meta, flags=flags)
     return path
-
-
-@pytest.fixture(scope="session")
-def tok_meta(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return tokenizer_metadata(tmp_path_factory.mktemp("tok"))

@@ -19,7 +19,7 @@ import pytest
 
 from apr.readiness import build_card
 from falsifiers.lint import lint_paths
-from tests.readiness.builders import build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import build_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

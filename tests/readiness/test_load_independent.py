@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from apr.qa import QaOptions, run_qa
 from apr.qa.gates import GATES
 from apr.qa.throughput import UNIT, Clocks, ThroughputSample, measure_throughput, throughput_result
-from tests.readiness.builders import build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import build_checkpoint
 
 TICK = 1024  # CPU costs and other processes' time are multiples of 1/TICK s: sums and quotients stay exact
 
@@ -135,7 +135,7 @@ def _only(*names: str) -> frozenset[str]:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, tok_meta: dict[str, Any]) -> Path:  # noqa: F811
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, tok_meta: dict[str, Any]) -> Path:
     return build_checkpoint(tmp_path_factory.mktemp("load") / "model.apr", tokenizer=tok_meta)
 
 

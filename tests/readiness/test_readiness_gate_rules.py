@@ -24,7 +24,7 @@ from apr.errors import AprError, AprFileNotFoundError, ConvertError, MissingToke
 from apr.qa.gate import GateResult, QaReport
 from apr.readiness import ReadinessOptions, ReadinessReport, run_readiness
 from apr.readiness.card import CardFacts
-from tests.readiness.builders import build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import build_checkpoint
 from tests.stamp_builders import write_checkpoint
 
 GATE_KEYS = ["name", "passed", "skipped", "message", "value", "threshold", "duration_ms"]
@@ -363,7 +363,7 @@ def test_model_card_gate_matches_the_card_with_the_checkpoint(monkeypatch: pytes
     assert doc == _doc("model_card", passed, message, **fix) and read == ["C.md"]
 
 
-def test_model_card_gate_passes_the_card_apr_writes(tmp_path: Path, tok_meta: dict[str, Any]) -> None:  # noqa: F811
+def test_model_card_gate_passes_the_card_apr_writes(tmp_path: Path, tok_meta: dict[str, Any]) -> None:
     from apr.format import open_file
     from apr.readiness import build_card
 

@@ -41,7 +41,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 # Crashes a campaign found and the guard stopped (exit 70, no traceback) but no fix has landed for
@@ -137,7 +137,7 @@ class _Work:
     """One private folder per process for base models and scratch outputs (removed by `cleanup`)."""
 
     root: Path | None = None
-    cache: dict[str, Any] = {}
+    cache: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def folder(cls, name: str, *, fresh: bool = True) -> Path:
@@ -510,7 +510,7 @@ class WriteFault:
             raise OSError(self.errno, os.strerror(self.errno), filename)
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["WriteFault"]:
+    def installed(self) -> Iterator[WriteFault]:
         real_open, real_os_open = builtins.open, os.open
         real = {name: getattr(os, name) for name in ("fsync", "replace", "rename", "mkdir", "pwrite", "ftruncate")}
 

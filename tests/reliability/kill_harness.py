@@ -47,10 +47,10 @@ def _zygote_main() -> None:  # runs in the zygote process
 
     install_from_env()  # the mutation check runs these tests with a fault patched in
     import apr.cli.main as cli_main
-    import apr.convert.gguf_export  # noqa: F401 - pre-import: children start warm
-    import apr.convert.gguf_import  # noqa: F401
-    import apr.convert.hf_export  # noqa: F401
-    import apr.convert.hf_import  # noqa: F401
+    import apr.convert.gguf_export  # pre-import: children start warm
+    import apr.convert.gguf_import
+    import apr.convert.hf_export
+    import apr.convert.hf_import
     import apr.stamp  # noqa: F401
     import ml_dtypes  # noqa: F401 - apr imports it only for BF16 work now (~1 s): warm, or it fills the kill window
     import apr.train.checkpoint as checkpoint

@@ -23,9 +23,9 @@ def main(folder: Path, report: Path) -> None:
     import jinja2  # noqa: F401 - imported lazily by the chat template path, if at all
     import safetensors.numpy  # noqa: F401
 
-    import apr.cli.main  # noqa: F401
-    import apr.cli.export_cmd  # noqa: F401
-    import apr.cli.import_cmd  # noqa: F401
+    import apr.cli.main
+    import apr.cli.export_cmd
+    import apr.cli.import_cmd
     import apr.cli.stamp_cmd  # noqa: F401
     from apr.cli.main import main as cli
     from apr.convert.hf_config import metadata_from_hf_config, read_config_json

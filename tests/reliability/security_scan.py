@@ -45,9 +45,8 @@ def unsafe_calls(source: str, filename: str) -> list[str]:
         elif isinstance(node, ast.Call):
             name = _dotted(node.func)
             last = name.rsplit(".", 1)[-1]
-            if name in ("eval", "exec", "builtins.eval", "builtins.exec", "__import__"):
-                found.append(f"{where}: {name}(...)")
-            elif name in ("marshal.loads", "marshal.load", "yaml.unsafe_load", "yaml.full_load", "torch.jit.load"):
+            if name in ("eval", "exec", "builtins.eval", "builtins.exec", "__import__",
+                        "marshal.loads", "marshal.load", "yaml.unsafe_load", "yaml.full_load", "torch.jit.load"):
                 found.append(f"{where}: {name}(...)")
             elif name == "yaml.load" or (last == "load" and name.startswith("yaml")):
                 loader = _kw(node, "Loader") or (node.args[1] if len(node.args) > 1 else None)

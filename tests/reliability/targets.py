@@ -90,7 +90,7 @@ def run_apr_reader(data: bytes) -> None:
 
 def _split_files(data: bytes, names: tuple[str, ...]) -> dict[str, bytes]:
     parts = data.split(FILE_SEPARATOR)
-    return {name: part for name, part in zip(names, parts)}
+    return {name: part for name, part in zip(names, parts, strict=False)}
 
 
 TOKENIZER_LAYOUTS: tuple[tuple[str, ...], ...] = (

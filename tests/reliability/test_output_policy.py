@@ -354,7 +354,7 @@ def test_falsify_reliability_008_demo_reclaims_only_a_previous_demos_files(tmp_p
     assert claim_folder(root) == ["config.json", "runs/scratch/epoch-000.apr"]
     assert sorted(os.listdir(root)) == [".apr-output.json"]
     (root / "notes.md").write_text("the user's")
-    with pytest.raises(OutputExistsError, match="notes.md"):
+    with pytest.raises(OutputExistsError, match=r"notes\.md"):
         claim_folder(root)
     assert (root / "notes.md").read_text() == "the user's"
 

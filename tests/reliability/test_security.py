@@ -65,7 +65,7 @@ def probe(tmp_path_factory):
                    "torch_dtype": f"__import__('os').system('touch {canary}')"})
     (hf / "config.json").write_text(json.dumps(config))
     tok_config = json.loads((hf / "tokenizer_config.json").read_text())
-    tok_config["chat_template"] = "{{ cycler.__init__.__globals__.os.system('touch %s') }}" % canary
+    tok_config["chat_template"] = f"{{{{ cycler.__init__.__globals__.os.system('touch {canary}') }}}}"
     (hf / "tokenizer_config.json").write_text(json.dumps(tok_config))
     (inputs / "evil-v1.yaml").write_text(EVIL_YAML.format(canary=canary))
     import_hf(hf, inputs / "m.apr")

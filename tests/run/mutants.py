@@ -25,7 +25,6 @@ def no_sampling_checks(self) -> None:
 def lenient_render_chat(*args, **kwargs):
     """render_chat that falls back to plain text when the template fails."""
     from apr.errors import InferenceError
-    from apr.run import chat as _chat
 
     try:
         return _real_render_chat(*args, **kwargs)

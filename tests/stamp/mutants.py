@@ -71,8 +71,6 @@ def copy_range_flips_last_byte(src: int, dst: int, src_off: int, dst_off: int, c
 
 def journal_without_fsync(target: str, journal: Any) -> str:
     """write_journal that renames the journal into place without making it durable first."""
-    import os
-
     from apr.stamp import journal as _journal
 
     final = _journal.journal_path(target)

@@ -234,7 +234,7 @@ def _replacement(kind: str, root: Path, rng: np.random.Generator) -> Path:
 
 def _is_torn(region: bytes, old: bytes, new: bytes) -> bool:
     """Independent restatement of what a killed write can leave: every byte the old one or the new one."""
-    return len(region) == len(old) and all(c in (a, b) for c, a, b in zip(region, old, new))
+    return len(region) == len(old) and all(c in (a, b) for c, a, b in zip(region, old, new, strict=False))
 
 
 @pytest.mark.falsifies("FALSIFY-STAMP-014")

@@ -180,7 +180,7 @@ def test_an_empty_patch_is_refused(tmp_path, src) -> None:
 
 @pytest.mark.parametrize(("output", "in_place"), [(None, False), ("out.apr", True)])
 def test_exactly_one_destination(tmp_path, src, output, in_place) -> None:
-    with pytest.raises(ValueError, match="^give exactly one of output= and in_place=True$"):
+    with pytest.raises(ValueError, match=r"^give exactly one of output= and in_place=True$"):
         stamp_file(src, PATCH, output=str(tmp_path / output) if output else None, in_place=in_place)
 
 

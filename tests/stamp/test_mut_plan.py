@@ -155,7 +155,7 @@ def test_plan_header_prefix_and_footer(tmp_path, grow) -> None:
 
 
 def test_plan_of_an_unchanged_patch_reproduces_the_file(tmp_path) -> None:
-    plan, raw, old_offset, data, *_ = _expect_plan(tmp_path, ProvenancePatch(architecture="LlamaForCausalLM"),
+    plan, raw, old_offset, _data, *_ = _expect_plan(tmp_path, ProvenancePatch(architecture="LlamaForCausalLM"),
                                                    flags=0x0400)
     assert plan.prefix == raw[:old_offset]
     assert plan.footer == int.from_bytes(raw[-4:], "little")

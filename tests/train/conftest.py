@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from train_fixtures import STDLIB, TINY_CONFIG, TINY_RUN, TRAIN_FILES, VAL_FILES, run_cli, train_bpe  # noqa: F401
+from train_fixtures import STDLIB, TINY_CONFIG, TINY_RUN, TRAIN_FILES, VAL_FILES, run_cli, train_bpe
 
 
 @pytest.fixture(scope="session")

@@ -156,7 +156,7 @@ def test_falsify_apr_pretrain_init_011_tensor_shape_or_presence(tmp_path: Path, 
 def _no_tensor_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     from apr.format import AprReader
 
-    def forbidden(self, name):  # noqa: ANN001
+    def forbidden(self, name):
         raise AssertionError(f"tensor {name!r} was read before INV-INIT-ARCH-MATCH-001 ran")
 
     for method in ("get_tensor", "get_float32", "get_raw"):

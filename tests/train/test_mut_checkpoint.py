@@ -8,6 +8,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -197,7 +198,7 @@ def test_sidecar_refuses_a_nested_non_finite_value(tmp_path: Path) -> None:
 class Recorder(torch.Tensor):
     """A tensor that records where it is asked to move (the device a GPU run would leave it on)."""
 
-    moves: list[tuple] = []
+    moves: ClassVar[list[tuple]] = []
 
     def to(self, *args, **kwargs):
         Recorder.moves.append(args)

@@ -292,7 +292,7 @@ def test_no_claim_at_all(architectures) -> None:
     document = {**HF_BASE, "model_type": None}
     if architectures is not None:
         document["architectures"] = architectures
-    with pytest.raises(ModelConfigError, match="config.json has no model_type") as info:
+    with pytest.raises(ModelConfigError, match=r"config\.json has no model_type") as info:
         ModelConfig.from_hf_config(document, path="c.json")
     assert info.value.field == "model_type" and info.value.message == "config.json has no model_type"
     assert info.value.path == "c.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -22,10 +23,10 @@ schedules = st.builds(
 def test_falsify_train_sched_001_warmup_rises_then_cosine_falls(s: LrSchedule) -> None:
     lrs = [s.at(step) for step in range(s.total_steps + 3)]
     warm = lrs[:s.warmup_steps]
-    assert all(a < b for a, b in zip(warm, warm[1:]))  # strictly rising warmup
+    assert all(a < b for a, b in pairwise(warm))  # strictly rising warmup
     assert all(0 < lr <= s.lr_max * (1 + 1e-12) for lr in lrs)
     decay = lrs[s.warmup_steps:s.total_steps]
-    assert all(a >= b for a, b in zip(decay, decay[1:]))  # never rises after warmup
+    assert all(a >= b for a, b in pairwise(decay))  # never rises after warmup
     if decay:
         assert math.isclose(decay[0], s.lr_max)
     assert all(lr == s.lr_min for lr in lrs[s.total_steps:])  # floor after the end

@@ -139,7 +139,7 @@ def test_falsify_train_guard_001_nan_aborts_before_the_update(tmp_path: Path, da
 
     real_forward, calls, updates = CausalLM.forward, {"n": 0}, {"n": 0}
 
-    def poisoned(self, input_ids, targets=None, **kw):  # noqa: ANN001
+    def poisoned(self, input_ids, targets=None, **kw):
         out = real_forward(self, input_ids, targets, **kw)
         if targets is not None and self.training:
             calls["n"] += 1
@@ -149,7 +149,7 @@ def test_falsify_train_guard_001_nan_aborts_before_the_update(tmp_path: Path, da
 
     real_step = torch.optim.AdamW.step
 
-    def counted(self, *a, **kw):  # noqa: ANN001
+    def counted(self, *a, **kw):
         updates["n"] += 1
         return real_step(self, *a, **kw)
 

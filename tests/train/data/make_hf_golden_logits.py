@@ -1,8 +1,8 @@
 """Regenerate tests/train/data/hf_golden_logits.json with transformers (offline; run from the repo root:
 `.venv/bin/python tests/train/data/make_hf_golden_logits.py`)."""
-import json, numpy as np, torch, transformers
-from apr.train.config import ModelConfig
-from apr.train.model import CausalLM
+import json
+import torch
+import transformers
 import sys
 sys.path.insert(0, "tests/train")
 from train_fixtures import golden_config, golden_weights, GOLDEN_IDS
@@ -16,5 +16,6 @@ for fam in ["llama", "qwen2", "qwen3"]:
     with torch.no_grad():
         logits = hf(torch.tensor([GOLDEN_IDS])).logits[0]
     out["logits"][fam] = [[round(float(x), 7) for x in row] for row in logits]
-json.dump(out, open("tests/train/data/hf_golden_logits.json", "w"))
+with open("tests/train/data/hf_golden_logits.json", "w") as f:
+    json.dump(out, f)
 print("ok")
