@@ -2,7 +2,7 @@
 
 Each class refines a builtin (so ``except ValueError`` in caller code keeps working), carries a
 stable kebab-case ``code`` for machines, the exit code aprender uses for the same failure
-(``reference/aprender.md`` Appendix A), and its facts as attributes (``path``, ``offset``,
+(``docs/aprender-format.md`` Appendix A), and its facts as attributes (``path``, ``offset``,
 ``field``, ``hint``) so the CLI renders text or JSON the same way every time and tests assert on
 fields rather than prose.
 

@@ -1,6 +1,6 @@
 """``--compat``: read contracts written for aprender's ``pv`` and report their known defects.
 
-Two styles exist in aprender (reference/aprender.md §7): the provable-contracts style
+Two styles exist in aprender (docs/aprender-format.md §7): the provable-contracts style
 (``metadata`` + ``equations`` + ``proof_obligations`` + ``falsification_tests`` with a prose
 ``test:``) and the ship-gate style (top-level ``contract_id``/``version``/``status``, ``invariants``
 with ``description``, ``gates``, falsifiers with ``invariant``/``test_kind``/``site``). A third kind of
@@ -217,7 +217,7 @@ class _Rewriter:
         return out
 
     def metadata(self, data: dict[str, Any]) -> dict[str, Any]:
-        source = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        source = found if isinstance(found := data.get("metadata"), dict) else {}
         meta: dict[str, Any] = {}
         for key, value in source.items():
             if key in _CANONICAL_METADATA:

@@ -78,7 +78,7 @@ def build_contract(doc: Document, *, style: str = compat.STYLE_CANONICAL, equati
     """
     name = Path(doc.path).stem
     data = doc.data if isinstance(doc.data, dict) else {}
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = found if isinstance(found := data.get("metadata"), dict) else {}
     invariants = tuple(_invariants(doc, name, data.get("invariants")))
     falsifiers = tuple(_falsifiers(doc, name, data.get("falsification_tests")))
     if doc.data is None:  # unreadable: keep the ids that look declared, so claims find a home
@@ -93,7 +93,7 @@ def build_contract(doc: Document, *, style: str = compat.STYLE_CANONICAL, equati
         sha256=doc.sha256,
         version=meta.get("version") if isinstance(meta.get("version"), str) else None,
         status=Status(status) if status in Status._value2member_map_ else None,
-        description=meta.get("description") if isinstance(meta.get("description"), str) else "",
+        description=text if isinstance(text := meta.get("description"), str) else "",
         depends_on=tuple(d for d in meta.get("depends_on", ()) or () if isinstance(d, str))
         if isinstance(meta.get("depends_on", ()), list) else (),
         invariants=invariants,

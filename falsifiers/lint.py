@@ -284,7 +284,7 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     return cycles
 
 
-def semver_key(version: str) -> tuple[int, int, int, int, str] | None:
+def semver_key(version: object) -> tuple[int, int, int, int, str] | None:
     """Sort key for a semantic version (a pre-release sorts before its release), or ``None``."""
     match = _SEMVER.match(version) if isinstance(version, str) else None
     if not match:
@@ -299,7 +299,7 @@ def _version_rules(contract: Contract, doc: Document | None) -> list[Finding]:
         meta = doc.data.get("metadata") or {}
         entries = meta.get("changelog") if isinstance(meta, dict) else None
         if isinstance(entries, list):
-            dated = [(semver_key(e.get("version")), i, e.get("version")) for i, e in enumerate(entries)
+            dated = [(semver_key(e["version"]), i, e["version"]) for i, e in enumerate(entries)
                      if isinstance(e, dict) and isinstance(e.get("version"), str)]
             dated = [d for d in dated if d[0] is not None]
             if dated:

@@ -99,7 +99,8 @@ def run_verify(
             fileno = None
         if fileno is not None:
             sink.flush()
-            process = subprocess.run(command, cwd=cwd, stdout=fileno, stderr=subprocess.STDOUT, check=False, env=env)
+            process = subprocess.run(command, cwd=cwd, stdout=fileno, stderr=subprocess.STDOUT, text=True, check=False,
+                                     env=env)
         else:  # a captured stream (tests): copy the output over
             process = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, check=False, env=env)

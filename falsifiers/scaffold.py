@@ -114,7 +114,8 @@ def write_scaffold(scaffold: Scaffold) -> None:
                 os.unlink(leftover)
             except OSError:
                 pass
-        reason = f"{err.strerror or err}" + (f" ({errno.errorcode[err.errno]})" if err.errno in errno.errorcode else "")
+        code = errno.errorcode.get(err.errno) if err.errno is not None else None
+        reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
         raise ContractIOError(
             f"cannot write: {reason}; nothing was written", path=path,
             hint=f"check that {path.parent} is writable and its disk has free space (df -h {path.parent}), then rerun",

@@ -19,16 +19,17 @@ keys are errors with a did-you-mean, as in contracts.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from falsifiers.errors import SettingsError
 
-try:  # Python 3.11+; the project's floor is 3.10, where tomli is the same parser
+if sys.version_info >= (3, 11):  # the project's floor is 3.10, where tomli is the same parser
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - exercised only on 3.10
-    import tomli as _toml  # type: ignore[no-redef]
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as _toml
 
 PROFILE_ENV = "APR_CONTRACTS_PROFILE"
 _KEYS = ("contracts", "tests", "profile", "profiles", "max-bytes")

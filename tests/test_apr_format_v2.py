@@ -1,7 +1,7 @@
 """Falsifiers of contracts/apr-format-v2.yaml: each test tries to break one invariant.
 
 Named after its falsifier id so ``grep`` finds the evidence. Expectations come from
-reference/aprender.md §1, recomputed here, never from the writer under test.
+docs/aprender-format.md §1, recomputed here, never from the writer under test.
 """
 
 from __future__ import annotations

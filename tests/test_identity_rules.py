@@ -2,7 +2,7 @@
 and every precedence pinned, the §5.3 gate's error record and salvage command, and the §3.1 point
 table of the quality score at each boundary.
 
-Expected values come from aprender's documented tables (reference/aprender.md §3.1, §5.1-§5.3),
+Expected values come from aprender's documented tables (docs/aprender-format.md §3.1, §5.1-§5.3),
 written out below as literals, never from the code under test.
 """
 

@@ -1,5 +1,5 @@
 """One architecture's configuration in its three spellings: Hugging Face ``config.json``, APR
-metadata (reference/aprender.md §1.8) and GGUF keys (llama.cpp, ``{arch}.`` prefixed).
+metadata (docs/aprender-format.md §1.8) and GGUF keys (llama.cpp, ``{arch}.`` prefixed).
 
 The config.json side is `apr.convert.hf_config.HF_CONFIG_ALIASES` (aprender's aliases, the ones
 `apr import` reads); the GGUF side is what `apr.convert.gguf_import` reads and

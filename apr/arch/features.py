@@ -114,8 +114,8 @@ def requested_features(settings: Mapping[str, Any]) -> tuple[dict[Feature, Any],
     activation = activation_of(settings)
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         other.append(f"hidden_act {activation!r} (the runtime implements {', '.join(ACTIVATIONS)})")
-    elif ACTIVATIONS[activation] is not None:
-        features[ACTIVATIONS[activation]] = activation
+    elif (feature := ACTIVATIONS[activation]) is not None:
+        features[feature] = activation
     if settings.get("mlp_bias"):
         other.append("mlp_bias")
     factor = settings.get("partial_rotary_factor")

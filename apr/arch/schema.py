@@ -28,7 +28,7 @@ class TensorSchema:
         if name in self.global_required or name in self.global_optional:
             return True
         match = _LAYER.match(name)
-        return bool(match) and match.group(2) in self.layer_required + self.layer_optional
+        return match is not None and match.group(2) in self.layer_required + self.layer_optional
 
 
 LLAMA_LAYER: tuple[str, ...] = (

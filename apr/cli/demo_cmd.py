@@ -20,10 +20,12 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import shlex
 import shutil
 import sysconfig
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,17 @@ class _Story:
             raise AprError(f"demo step failed: `{shown}` exited {code}, expected {expect}",
                            hint="run that command alone to see its full output")
         return text
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` of Python 3.11, which the 3.10 floor lacks."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _project_root() -> Path | None:
@@ -202,7 +215,7 @@ def _tell(args: argparse.Namespace, root: Path, story: _Story, stdlib: Path) -> 
     story.apr("publish readiness", ["readiness", model, "--model-card", f"{r}/MODEL_CARD.md"])
     project = _project_root()
     if project is not None:  # the same gates as falsifiers of contracts/publish-readiness-v1.yaml, bound to the digest
-        with contextlib.chdir(project):
+        with _working_directory(project):
             story.apr("verify the readiness contract on this file (artifact-level falsifiers, sha256 in the receipt)",
                       ["contracts", "verify", "--artifact", model, "--model-card", f"{r}/MODEL_CARD.md"])
     elif not args.json:

@@ -1,6 +1,6 @@
 """Exit codes, in one module (pip's status_codes).
 
-`apr` commands follow aprender's apr-cli (reference/aprender.md Appendix A): 0 ok, 1 generic,
+`apr` commands follow aprender's apr-cli (docs/aprender-format.md Appendix A): 0 ok, 1 generic,
 3 not found, 4 invalid format, 5 validation failed, 6 model load, 7 I/O (disk full,
 read-only folder, permissions), 8 inference, 9 feature disabled. Verdict commands (`apr contracts
 verify`, `apr qa`, `apr readiness`) use GO 0 / NO-GO 1 / UNKNOWN 2. A usage error (a mistyped flag or

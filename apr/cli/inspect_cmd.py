@@ -1,7 +1,7 @@
 """`apr inspect FILE [--quality] [--explain] [--tensors] [--json]`: what an APR v2 file holds.
 
 Reads only the header, metadata and index, so it costs the same on a 4 GiB file as on a 4 KiB one.
-The JSON document follows aprender's InspectResult (reference/aprender.md §3.2), with the header,
+The JSON document follows aprender's InspectResult (docs/aprender-format.md §3.2), with the header,
 provenance block and tensor table added.
 """
 
@@ -128,10 +128,11 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
 
 
 def _human_size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
-        n /= 1024
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
     return str(n)
 
 

@@ -1,7 +1,7 @@
 """`apr pretrain`: train a llama/qwen2/qwen3 model on token shards, on CPU or CUDA (or several
 GPUs under torchrun), writing one identity-carrying checkpoint per epoch.
 
-aprender's flags (reference/aprender.md §5.5) plus ``--config`` for a from-scratch shape. All
+aprender's flags (docs/aprender-format.md §5.5) plus ``--config`` for a from-scratch shape. All
 checks run before anything is built or written (`apr.train.plan`); the loop lives in
 `apr.train.loop`. Progress goes to stderr; ``--json`` prints the run report on stdout. The folder
 checkpoints go to (``--run-dir``/ckpt) passes the output policy first (`refuse_run_dir_overlap`).

@@ -1,7 +1,7 @@
 """`apr qa FILE [--json] [--skip-GATE ...] [--min-executed N] [--previous-report FILE]`.
 
 Exit 0 when the verdict is GO, 1 (NO-GO) otherwise; 3 for a missing file. The JSON document is
-aprender's QaReport plus ``verdict`` and ``sha256`` (reference/aprender.md §4.2); the throughput
+aprender's QaReport plus ``verdict`` and ``sha256`` (docs/aprender-format.md §4.2); the throughput
 gates add ``unit`` (``tokens/cpu-second``: their value and threshold are CPU-time rates, not
 wall-clock ones, so the same file gets the same verdict on an idle and on a busy machine).
 """

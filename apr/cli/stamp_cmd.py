@@ -1,7 +1,7 @@
 """`apr stamp FILE [fields...] (-o OUT [--force] | --in-place) [--json]`, and `apr stamp FILE --recover`.
 
 Sets identity, provenance and an embedded tokenizer without touching tensor bytes
-(reference/aprender.md §2; docs/stamp.md). Licenses are checked as SPDX expressions before
+(docs/aprender-format.md §2; docs/stamp.md). Licenses are checked as SPDX expressions before
 anything is read; every refusal writes nothing.
 """
 

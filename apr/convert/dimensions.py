@@ -25,7 +25,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from apr.errors import ConvertError
 from apr.format.dtypes import element_count
@@ -106,7 +106,7 @@ def _range_problems(metadata: Mapping[str, Any], spell: Spell) -> list[tuple[str
     return problems
 
 
-def _good(value: Any, key: str) -> bool:
+def _good(value: Any, key: str) -> TypeGuard[int]:
     return _is_int(value) and 1 <= value <= CEILINGS[key]
 
 
@@ -114,7 +114,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _positive(value: Any) -> bool:
+def _positive(value: Any) -> TypeGuard[int]:
     return _is_int(value) and value >= 1
 
 
@@ -211,7 +211,7 @@ def _projection_problems(shapes: Mapping[str, tuple[int, ...]], layer: str, head
             problems.append((key, f"{spell(key)} = {count} × head_dim {head_dim}{derived} = {count * head_dim}, "
                                   f"but {layer}self_attn.{proj}.weight has {rows[proj]} rows"))
         # (with a head_dim, a projection not in `wrong` has count × head_dim rows: always divisible)
-        elif rows[proj] is not None and _positive(count) and rows[proj] % count:
+        elif (found := rows[proj]) is not None and _positive(count) and found % count:
             problems.append((key, f"{spell(key)} = {count} does not divide the {rows[proj]} rows of "
                                   f"{layer}self_attn.{proj}.weight"))
     return problems

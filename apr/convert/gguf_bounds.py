@@ -13,7 +13,7 @@ import mmap
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from apr.errors import ConvertError
 from apr.format.inputs import open_regular
@@ -34,7 +34,7 @@ class _Cursor:
             hint="the file is truncated or corrupt; re-download or re-export it",
         )
 
-    def take(self, fmt: str) -> int:
+    def take(self, fmt: str) -> Any:  # an int, or bytes for an "s" format
         size = struct.calcsize(fmt)
         if self.pos + size > len(self.data):
             raise self.fail("ends inside a header field")

@@ -193,7 +193,7 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
     target_path = check_output(output, force=force, inputs=(path,))
     check_gguf_bounds(handle, path=path)  # GGUFReader trusts every count it reads: bound them by the file first
     try:
-        reader = GGUFReader(handle)  # the descriptor checked above, not the path again
+        reader = GGUFReader(handle)  # type: ignore[arg-type]  # np.memmap takes the checked descriptor, not the path again
     except Exception as err:
         raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
     fields = read_gguf_fields(reader, path)
@@ -271,11 +271,16 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         raw = np.asarray(reader.data[tensor.data_offset: tensor.data_offset + tensor.n_bytes])
         kept = _KEPT.get(type_id)
         # llama's q/k rows are permuted before any conversion (APR_Q8/APR_Q4 payloads have no rows)
-        qk = arch == "llama" and is_qk_projection(spec.name)
+        qk: int | None = None  # the head count to unpermute this projection's rows with
+        if arch == "llama" and is_qk_projection(spec.name):
+            if not (isinstance(heads, int) and isinstance(kv_heads, int)):
+                raise ConvertError(f"{spec.name}: llama q/k rows cannot be unpermuted without both head counts",
+                                   path=path, field="attention.head_count", hint=FIX)
+            qk = qk_heads(spec.name, heads, kv_heads)
         if kept is not None and kept.is_packed:
             rows = raw.reshape(shape[0] if len(shape) > 1 else 1, -1)
-            if qk:
-                rows = unpermute_qk(rows, qk_heads(spec.name, heads, kv_heads))
+            if qk is not None:
+                rows = unpermute_qk(rows, qk)
             payload: Any = PackedTensor(kept, shape, np.ascontiguousarray(rows).reshape(-1))
         else:
             if kept is not None:
@@ -283,8 +288,8 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
             else:
                 values = np.asarray(dequantize(raw.reshape(tensor.data.shape), GGMLQuantizationType(type_id)),
                                     np.float32).reshape(shape)
-            if qk:
-                values = unpermute_qk(values, qk_heads(spec.name, heads, kv_heads))
+            if qk is not None:
+                values = unpermute_qk(values, qk)
             payload = values if target.passthrough else convert_values(values, shape, target.dtype)
         done += spec.nbytes
         if progress is not None:

@@ -1,4 +1,4 @@
-"""A Hugging Face ``config.json`` as APR metadata (reference/aprender.md §6.2, contract
+"""A Hugging Face ``config.json`` as APR metadata (docs/aprender-format.md §6.2, contract
 apr-convert-hf-arch-v1).
 
 The aliases and defaults are aprender's ``load_model_config_from_json``. The identity rule is

@@ -137,7 +137,7 @@ def write_safetensors_streaming(path: Path, names: list[str], load: Callable[[st
             array = np.ascontiguousarray(load(name))
             if array.nbytes != shapes[name][2]:
                 raise ConvertError(f"tensor {name!r} changed size while exporting", field=name)
-            handle.write(memoryview(array.reshape(-1).view(np.uint8)))
+            handle.write(array.reshape(-1).view(np.uint8).data)
         handle.flush()
         os.fsync(handle.fileno())
     return 8 + len(raw) + offset

@@ -82,8 +82,7 @@ def choose_target(source: DType | None, shape: tuple[int, ...], quant: ImportQua
         shape: the Hugging Face (row-major) shape.
         quant: the ``--quantize`` choice, or None.
     """
-    is_float = source is None or source in _FLOAT_DTYPES or (source is not None and source.is_packed)
-    if not is_float:
+    if source is not None and source not in _FLOAT_DTYPES and not source.is_packed:
         return Target(source, passthrough=True)  # integer buffers stay as they are
     if quant is None:
         if source is not None:

@@ -1,4 +1,4 @@
-"""The tokenizer that travels with an imported model (reference/aprender.md §6.3).
+"""The tokenizer that travels with an imported model (docs/aprender-format.md §6.3).
 
 From a Hugging Face folder, through `apr.tokenizer.read_tokenizer_dir` (tokenizer.json, or
 vocab.json + merges.txt), with the chat template from ``tokenizer_config.json`` or

@@ -83,7 +83,7 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
     try:
         os.fchmod(fd, _final_mode(target))
         with os.fdopen(fd, "wb") as handle:
-            yield handle  # type: ignore[misc]
+            yield handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())

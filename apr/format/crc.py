@@ -1,6 +1,6 @@
 """CRC-32 (IEEE, zlib's), including the combination of two CRCs without re-reading bytes.
 
-APR v2 uses zlib's CRC-32 for both the header checksum and the footer (reference/aprender.md
+APR v2 uses zlib's CRC-32 for both the header checksum and the footer (docs/aprender-format.md
 §1.2). `crc32_combine` lets `apr stamp --in-place` update the footer CRC after rewriting only the
 header and metadata: CRC-32 is linear over GF(2), so crc(A‖B) follows from crc(A), crc(B) and
 len(B). Python's zlib does not expose zlib's own ``crc32_combine``, hence this port of its

@@ -1,4 +1,4 @@
-"""APR v2 tensor dtypes (reference/aprender.md §1.6) and their byte sizes.
+"""APR v2 tensor dtypes (docs/aprender-format.md §1.6) and their byte sizes.
 
 Plain dtypes map to numpy (BF16 through `ml_dtypes.bfloat16`, the dtype JAX and TensorFlow use
 for numpy interop). ``ml_dtypes`` is imported only when a BF16 tensor's numpy dtype is asked for:

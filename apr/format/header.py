@@ -1,4 +1,4 @@
-"""The 64-byte APR v2 header, its flags and its checksum (reference/aprender.md §1.1–1.3).
+"""The 64-byte APR v2 header, its flags and its checksum (docs/aprender-format.md §1.1–1.3).
 
 Layout (little-endian)::
 

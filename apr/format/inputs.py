@@ -25,10 +25,10 @@ Example:
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 from apr.errors import AprError, AprFileNotFoundError
 
@@ -92,7 +92,8 @@ def file_inside(
     try:
         os.lstat(candidate)
     except (FileNotFoundError, NotADirectoryError):
-        return _absent(candidate, name, required, label)
+        _absent(candidate, name, required, label)
+        return None
     except OSError as err:
         raise error(f"cannot look at {name}: {err.strerror}", path=candidate, field=name) from err
     real = os.path.realpath(candidate)
@@ -102,7 +103,8 @@ def file_inside(
     try:
         mode = os.stat(real).st_mode
     except (FileNotFoundError, NotADirectoryError):  # a dangling link that points inside
-        return _absent(candidate, name, required, label)
+        _absent(candidate, name, required, label)
+        return None
     except OSError as err:  # a symlink loop, a permission problem
         raise error(f"cannot look at {name}: {err.strerror}", path=candidate, field=name) from err
     if not stat.S_ISREG(mode):
@@ -117,7 +119,9 @@ def _absent(candidate: Path, name: str, required: bool, label: str) -> None:
     return None
 
 
-def open_regular(path: str | os.PathLike[str], *, error: type[AprError], follow_symlinks: bool = True) -> BinaryIO:
+def open_regular(
+    path: str | os.PathLike[str], *, error: type[AprError], follow_symlinks: bool = True,
+) -> io.BufferedReader:
     """Open ``path`` for reading if it is a regular file, without ever blocking on a FIFO.
 
     Args:

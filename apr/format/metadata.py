@@ -1,4 +1,4 @@
-"""The metadata section: one compact JSON object (reference/aprender.md §1.8).
+"""The metadata section: one compact JSON object (docs/aprender-format.md §1.8).
 
 Typed fields are written first, in ``AprV2Metadata``'s declaration order and with its
 serialisation rules (`license`, `data_source` and `data_license` always present, null when unset —

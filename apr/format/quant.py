@@ -3,7 +3,7 @@
 APR_Q8: ``[f32 scale][N × i8]``, scale = max|x|/127 (1.0 when all zero), q = round(x/scale)
 clamped to [-127, 127]. APR_Q4: blocks of 32 values, each ``[f16 scale][16 bytes of nibbles]``,
 scale = blockmax|x|/7 (1.0 when zero), q = round(x/scale) clamped to [-8, 7] stored as q+8, even
-index in the low nibble; the last block zero-padded (reference/aprender.md §1.6).
+index in the low nibble; the last block zero-padded (docs/aprender-format.md §1.6).
 
 Q4_K and Q6_K are stored as raw GGUF superblocks; their dequantization is the `gguf` package's
 (imported lazily), the reference implementation llama.cpp's own Python tools use.

@@ -111,7 +111,7 @@ def _as_bytes(spec: TensorSpec, value: Any) -> memoryview:
         return memoryview(value).cast("B")
     else:
         raise TensorInputError(f"{spec.name!r}: the producer returned {type(value).__name__}, not bytes or an array")
-    return memoryview(array)
+    return array.data  # a memoryview of the bytes
 
 
 def write_file_streaming(

@@ -1,4 +1,4 @@
-"""The tensor index: variable-length entries, sorted by name (reference/aprender.md §1.5).
+"""The tensor index: variable-length entries, sorted by name (docs/aprender-format.md §1.5).
 
 Entry layout (little-endian)::
 

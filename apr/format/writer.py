@@ -1,6 +1,6 @@
 """Write APR v2 files: deterministic bytes, streamed tensor by tensor, replaced atomically.
 
-Layout (reference/aprender.md §1.4): header, metadata JSON padded to 64, the tensor index
+Layout (docs/aprender-format.md §1.4): header, metadata JSON padded to 64, the tensor index
 padded to 64, each payload padded to 64 in name order, then a CRC-32 footer over everything
 before it. Everything is checked before the first byte is written (safetensors'
 ``_evaluate_tensors_for_save``), and every problem is listed in one error.

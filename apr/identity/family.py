@@ -1,6 +1,6 @@
 """Which model family a checkpoint is, from its tensor names and from its metadata claim.
 
-This is the evidence behind INV-INIT-ARCH-MATCH-001 (reference/aprender.md §5.1–5.3): the tensor
+This is the evidence behind INV-INIT-ARCH-MATCH-001 (docs/aprender-format.md §5.1–5.3): the tensor
 names are the ground truth of what a checkpoint *is*; the ``architecture`` metadata string is only
 a claim. When both resolve to concrete, different families the checkpoint is lying about itself and
 resuming from it would silently train from random weights (the seed's SPEC §86 incident).

@@ -1,4 +1,4 @@
-"""The 100-point quality score of `apr inspect --quality` (reference/aprender.md §3.1, SPEC §84).
+"""The 100-point quality score of `apr inspect --quality` (docs/aprender-format.md §3.1, SPEC §84).
 
 Same sub-scores, maxima, rules and threshold as aprender, so our numbers equal aprender's on the
 same file: physics 20 (header CRC valid), structural 20 (architecture, hidden_size, num_layers,

@@ -1,4 +1,4 @@
-"""Gate results and the QA report: the records `apr qa` produces (reference/aprender.md §4.2).
+"""Gate results and the QA report: the records `apr qa` produces (docs/aprender-format.md §4.2).
 
 A gate either ran (passed or failed, with its measured value and threshold) or was skipped with
 a reason. A skipped gate is never counted as passed: the verdict is GO only when no executed gate

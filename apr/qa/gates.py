@@ -231,7 +231,7 @@ def gate_performance_regression(s: _Session) -> GateResult:
     gate = next((g for g in gates if isinstance(g, dict) and g.get("name") == "throughput"), None) \
         if isinstance(gates, list) else None
     before = gate.get("value") if gate is not None else None
-    if not isinstance(before, (int, float)) or isinstance(before, bool) or not math.isfinite(before) \
+    if gate is None or not isinstance(before, (int, float)) or isinstance(before, bool) or not math.isfinite(before) \
             or s.throughput is None or not s.throughput.is_measured:
         return GateResult.skip("performance_regression", "no throughput value to compare")
     if gate.get("unit") != UNIT:

@@ -11,13 +11,14 @@ Shape letters: B batch, T new tokens, S cached length, H query heads, K kv heads
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from apr.errors import InferenceError, UsageError
-from apr.train.model import CausalLM, causal_mask, repeat_kv, rope_cos_sin
+from apr.train.model import CausalLM, DecoderLayer, causal_mask, repeat_kv, rope_cos_sin
 
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
@@ -111,7 +112,7 @@ def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, 
     positions = torch.arange(start, start + T, device=input_ids.device)
     cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
     masks: dict[int | None, torch.Tensor | None] = {}  # per window: gemma2's layers alternate
-    for index, layer in enumerate(stack.layers):
+    for index, layer in enumerate(cast("Iterable[DecoderLayer]", stack.layers)):  # a ModuleList types as Module
         attn = layer.self_attn
         window = attn.sliding_window
         if window not in masks:

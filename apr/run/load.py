@@ -1,5 +1,5 @@
 """Load an APR checkpoint for inference: its model (the trainer's llama/qwen2/qwen3 module) and
-its embedded tokenizer, which must be there (PMAT-172, reference/aprender.md §5.7).
+its embedded tokenizer, which must be there (PMAT-172, docs/aprender-format.md §5.7).
 
 The tokenizer is checked before a single weight is read, so a file without one fails in
 milliseconds with the re-conversion command.

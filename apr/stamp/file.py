@@ -142,6 +142,7 @@ def stamp_file(
     if in_place:
         result = _stamp_in_place(path, patch)
     else:
+        assert output is not None  # exactly one of the two, checked above
         output = os.fspath(output)
         _check_output(path, output, force)
         require_no_pending_journal(path)

@@ -65,7 +65,7 @@ def read_source(path: str, fd: int | None = None) -> Source:
             path=path, offset=32, hint="the header is corrupt; restore the file from its source",
         )
     own = fd is None
-    if own:
+    if fd is None:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as err:

@@ -1,4 +1,4 @@
-"""A tokenizer as APR metadata keys and back (reference/aprender.md §1.8, §2.3, §6.3).
+"""A tokenizer as APR metadata keys and back (docs/aprender-format.md §1.8, §2.3, §6.3).
 
 aprender's keys are written as aprender writes them (``tokenizer.vocabulary``,
 ``tokenizer.vocab_size``, ``tokenizer.merges`` as ``"a b"`` strings, ``tokenizer.model_type``,
@@ -68,7 +68,7 @@ def record_from_metadata(metadata: Mapping[str, Any], *, path: str | None = None
     vocabulary = metadata.get(VOCABULARY)
     if vocabulary is not None and not isinstance(vocabulary, list):
         raise _wrong(VOCABULARY, vocabulary, "a list of strings", path)
-    if not has_embedded_tokenizer(metadata):
+    if vocabulary is None or not has_embedded_tokenizer(metadata):
         raise TokenizerError(
             "APR file missing embedded tokenizer (no `tokenizer.vocabulary` in its metadata)",
             path=path, field=VOCABULARY,

@@ -1,4 +1,4 @@
-"""Read a Hugging Face tokenizer folder into a `TokenizerRecord` (reference/aprender.md §2.5).
+"""Read a Hugging Face tokenizer folder into a `TokenizerRecord` (docs/aprender-format.md §2.5).
 
 ``tokenizer.json`` first, else ``vocab.json`` (+ ``merges.txt``, + ``added_tokens.json``). Unlike
 aprender's stamp path, added tokens are kept, non-integer ids are an error rather than silently
@@ -142,8 +142,8 @@ def _vocabulary_list(ids: dict[str, int], added: list[AddedToken], path: Path) -
                 f"id {index} is given to both {by_id[index]!r} and {token!r}", path=path, field="model.vocab"
             )
         by_id[index] = token
-    for token in added:  # added tokens overlay the model vocabulary (aprender's import does too)
-        by_id[token.id] = token.content
+    for extra in added:  # added tokens overlay the model vocabulary (aprender's import does too)
+        by_id[extra.id] = extra.content
     size = max(by_id) + 1
     unused = size - len(by_id)
     if unused > max(_MAX_UNUSED_IDS, len(by_id)):

@@ -82,7 +82,8 @@ def split_tokens(
                 f"{width} tokens", field=dataset_name,
                 hint="pass a separate --val-shard, tokenize more text, or lower --seq-length",
             )
-        tail, remaining = [], held
+        tail: list[np.ndarray] = []
+        remaining = held
         while remaining:  # cut the held-out tokens off the end of the corpus
             last = train.pop()
             take = min(remaining, len(last))

@@ -102,7 +102,8 @@ def checkpoint_metadata(
 
 def model_tensors(model: torch.nn.Module) -> dict[str, np.ndarray]:
     """The model's parameters as F32 numpy arrays under Hugging Face names (tied head left out)."""
-    state = model.hf_state_dict() if hasattr(model, "hf_state_dict") else model.state_dict()
+    hf_state_dict = getattr(model, "hf_state_dict", None)  # CausalLM's; a bare module has plain names
+    state = hf_state_dict() if hf_state_dict is not None else model.state_dict()
     return {name: tensor.detach().to("cpu", torch.float32).contiguous().numpy().copy() for name, tensor in state.items()}
 
 

@@ -1,4 +1,4 @@
-"""The Chinchilla gate in its §87 form (chinchilla-gate-v1; reference/aprender.md §5.6).
+"""The Chinchilla gate in its §87 form (chinchilla-gate-v1; docs/aprender-format.md §5.6).
 
 With ``--init``, the planned training tokens D = num_steps x batch_size x seq_length must reach
 20 x N, N estimated as aprender estimates it. Below that the run is refused, naming the smallest

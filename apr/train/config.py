@@ -1,7 +1,7 @@
 """The shape of a decoder-only model (llama, mistral, qwen2, qwen3, gemma, gemma2, phi3) as one frozen record.
 
 Built from a Hugging Face ``config.json`` (with Hugging Face's defaults and spellings, including
-transformers 5's ``rope_parameters``) or from APR metadata (reference/aprender.md §1.8), and
+transformers 5's ``rope_parameters``) or from APR metadata (docs/aprender-format.md §1.8), and
 written back as either. The family is a registry entry (`apr.arch`); unsupported features (rope
 scaling, a sliding window the family does not implement, MLP or o_proj biases) are refused by name
 rather than silently ignored: a model that trains differently from its Hugging Face twin is worse
@@ -363,7 +363,7 @@ def _from_hf_config(cls: type[ModelConfig], config: Mapping[str, Any], path: str
         return config[key]
 
     hidden, heads = need("hidden_size"), need("num_attention_heads")
-    rope = config.get("rope_parameters") if isinstance(config.get("rope_parameters"), dict) else {}
+    rope = found if isinstance(found := config.get("rope_parameters"), dict) else {}
     head_dim = config.get("head_dim") or defaults.get("head_dim") or _div(hidden, heads, path)
     return cls(
         family=family,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,7 +204,7 @@ def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
     started = time.perf_counter()
     model = build_model(plan, device)
     optimizer = make_optimizer(model, lr=plan.schedule.at(0), weight_decay=o.weight_decay, device=device)
-    forward = wrap_model(model, ctx)
+    forward: Callable[..., torch.Tensor] = wrap_model(model, ctx)  # or its compiled form
     if o.compile:
         forward = torch.compile(forward)
     chunk = o.loss_chunk_rows

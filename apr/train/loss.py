@@ -22,7 +22,7 @@ DEFAULT_CHUNK_ROWS = 4096
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int,  # type: ignore[override]
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int,
                 softcap: float | None = None) -> torch.Tensor:
         # hidden (N, C) in the compute dtype; weight (V, C), master copy (fp32 under autocast)
         compute_dtype = hidden.dtype
@@ -53,14 +53,15 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 if softcap is not None:
                     probs = probs * (1 - squashed * squashed)  # chain rule through the cap
                 g = probs.to(compute_dtype)  # (n, V)
+                assert grad_hidden is not None and grad_weight is not None  # allocated when needs_grad
                 grad_hidden[start:start + chunk_rows] = g @ w  # (n, C)
                 grad_weight += (g.t() @ h).to(stats_dtype)  # (V, C)
-        if needs_grad:
+        if grad_hidden is not None and grad_weight is not None:  # needs_grad
             ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
         return total / count
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad_output: torch.Tensor):
         grad_hidden, grad_weight = ctx.saved_tensors
         return (grad_hidden * grad_output.to(grad_hidden.dtype), grad_weight * grad_output.to(grad_weight.dtype),
                 None, None, None)

@@ -1,4 +1,4 @@
-"""Golden files: every expected byte is derived by hand from reference/aprender.md §1, not from our
+"""Golden files: every expected byte is derived by hand from docs/aprender-format.md §1, not from our
 writer. Offsets are worked out in the comments; CRCs are zlib.crc32 of the explicitly built bytes
 and, as a second guard, pinned literals."""
 

@@ -1,4 +1,4 @@
-"""The 64-byte header, its checksum and its flags (reference/aprender.md §1.2, §1.3, §1.7)."""
+"""The 64-byte header, its checksum and its flags (docs/aprender-format.md §1.2, §1.3, §1.7)."""
 
 from __future__ import annotations
 

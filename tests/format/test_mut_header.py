@@ -1,6 +1,6 @@
 """The header's exact bytes and every header check at its boundary (issue 23: mutation score).
 
-Expected bytes come from `struct.pack` over the documented layout (reference/aprender.md §1.2)
+Expected bytes come from `struct.pack` over the documented layout (docs/aprender-format.md §1.2)
 and zlib's CRC-32, never from the code under test.
 """
 

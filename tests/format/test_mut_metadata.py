@@ -1,6 +1,6 @@
 """Metadata key by key: every typed field's kind, order and default; every read-side refusal.
 
-The expected key order and defaults are §1.8 of reference/aprender.md, written out here, not read
+The expected key order and defaults are §1.8 of docs/aprender-format.md, written out here, not read
 from `TYPED_FIELDS` (issue 23: mutation score).
 """
 

@@ -28,7 +28,7 @@ ORACLE = get_spdx_licensing()
 KNOWN = ORACLE.known_symbols
 LICENSE_KEYS = sorted(k for k, s in KNOWN.items() if not s.is_exception)
 EXCEPTION_KEYS = sorted(k for k, s in KNOWN.items() if s.is_exception)
-# the common ids of aprender's allow-list (reference/aprender.md §2), canonical spelling
+# the common ids of aprender's allow-list (docs/aprender-format.md §2), canonical spelling
 COMMON = ["Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause", "MPL-2.0", "LGPL-2.1-only", "LGPL-3.0-only",
           "GPL-2.0-only", "GPL-3.0-only", "CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC0-1.0", "Unlicense", "ISC"]
 PLACEHOLDERS = ["", "unknown", "tbd", "todo", "proprietary", "none", "noassertion", "custom", "n/a", "other"]

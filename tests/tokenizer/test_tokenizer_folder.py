@@ -1,5 +1,5 @@
 """Reading tokenizer folders: both Hugging Face layouts, added tokens kept, and every bad folder
-refused with an error that says what and where (reference/aprender.md §2.5)."""
+refused with an error that says what and where (docs/aprender-format.md §2.5)."""
 
 from __future__ import annotations
 
