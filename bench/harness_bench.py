@@ -6,12 +6,18 @@
    with the plugin and with ``-p no:apr_contracts``, interleaved in one invocation, median of N
    runs each; the ratio is the overhead (budget: 5 %). Measured warm (pytest's cache holds the
    schema findings of unchanged contracts, as on any second run) and cold (``-p no:cacheprovider``).
+3. ``own`` (``--own``): the plugin's fixed cost on this repository's own suite, warm, against
+   ``-p no:apr_contracts`` in the same invocation (budget: 60 ms, issue 18): collecting the whole
+   suite (plugin start-up, the cached corpus, binding every test), and running one small test file
+   (the same plus the verdict and its table). Both variants run with ``--strict-markers`` dropped,
+   since without the plugin nothing registers the ``falsifies`` marker.
 
 Usage::
 
     .venv/bin/python bench/harness_bench.py            # both, 7 rounds of the suite
     .venv/bin/python bench/harness_bench.py --rounds 3 --contracts 2000 --tests 500
     .venv/bin/python bench/harness_bench.py --instructions   # + a deterministic count (valgrind)
+    .venv/bin/python bench/harness_bench.py --own --rounds 7 # the fixed cost on this repository
 """
 
 from __future__ import annotations
@@ -168,6 +174,43 @@ def bench_instructions(tests: int) -> tuple[int, int]:
         return count_instructions(root), count_instructions(root, "-p", "no:apr_contracts")
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+# One file of quick tests that bind falsifiers of one contract: the run's work is the harness's.
+OWN_FILE = "tests/harness/test_verdict_lattice.py"
+
+
+def run_own(*extra: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one warm `pytest` in this repository (the plugin on or off)."""
+    base = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=-p pytester", "-p", "no:randomly", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    process = subprocess.run(base, cwd=REPOSITORY, env={**CHILD_ENV, "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode not in (0, 2):  # 2: a run of one file is UNKNOWN for the contracts it leaves out
+        raise SystemExit(f"pytest {' '.join(extra)} failed in {REPOSITORY} (exit {process.returncode})")
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_own(rounds: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU of each variant, interleaved, after one warm-up run of each."""
+    variants = {"collect": ("--collect-only",), "run": (OWN_FILE,)}
+    figures: dict[str, dict[str, float]] = {}
+    for name, extra in variants.items():
+        run_own(*extra)
+        run_own(*extra, "-p", "no:apr_contracts")
+        on, off = [], []
+        for _ in range(rounds):
+            off.append(run_own(*extra, "-p", "no:apr_contracts"))
+            on.append(run_own(*extra))
+        figures[name] = {
+            "with": statistics.median(w for w, _ in on), "without": statistics.median(w for w, _ in off),
+            "cpu_with": statistics.median(c for _, c in on), "cpu_without": statistics.median(c for _, c in off),
+        }
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contracts", type=int, default=2000)
@@ -176,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bytecode", action="store_true",
                         help="run the suites with PYTHONDONTWRITEBYTECODE=1 (every module recompiled each run)")
     parser.add_argument("--skip-lint", action="store_true", help="only the plugin figure")
+    parser.add_argument("--own", action="store_true",
+                        help="only the fixed cost on this repository's own suite (budget 60 ms)")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the instructions of one run of each variant under valgrind (callgrind)")
     args = parser.parse_args(argv)
@@ -192,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
               f"(overhead {100 * (with_plugin / without - 1):+.1f} %, budget +5 %)")
 
     print(f"children write bytecode: {'no' if args.no_bytecode else 'yes'}")
+    if args.own:
+        for name, f in bench_own(args.rounds).items():
+            what = "collect the whole suite" if name == "collect" else f"run {OWN_FILE}"
+            print(f"own suite, {what}, median of {args.rounds}: {f['with']:.3f} s with the plugin, "
+                  f"{f['without']:.3f} s without; fixed cost {1000 * (f['with'] - f['without']):+.0f} ms wall, "
+                  f"{1000 * (f['cpu_with'] - f['cpu_without']):+.0f} ms CPU (budget 60 ms)")
+        return 0
     lint = None if args.skip_lint else bench_lint(args.contracts)
     if lint is not None:
         print(f"lint: {lint['contracts']} contracts in {lint['seconds']:.2f} s wall, {lint['cpu']:.2f} s CPU "

@@ -1,6 +1,8 @@
 """What a bound test's failure says about replaying it: the minimal example, the seed, the blob.
 
-Hypothesis attaches its falsifying example and ``@reproduce_failure`` blob to the exception as notes
+`attach_evidence` puts it on the failed report of a test that claims a falsifier (one marked with
+the ``PROPERTY`` user property at collection); the session object reads it when the run ends, and
+an xdist worker attaches it before it ships the report. Hypothesis attaches its falsifying example and ``@reproduce_failure`` blob to the exception as notes
 (PEP 678), and keeps the seed it generated on the test function. Nothing here imports Hypothesis:
 a health check is recognised by the exception's class name, so the plugin stays cheap.
 """
@@ -10,6 +12,9 @@ from __future__ import annotations
 import re
 import sys
 from typing import Any
+
+PROPERTY = "falsifier"  # JUnit XML <property name="falsifier" value="FALSIFY-…"/> on every bound test
+WORKER_KEY = "apr_contracts"  # what an xdist worker sends its controller in workeroutput
 
 _REPRODUCE = re.compile(r"@reproduce_failure\([^)]*\)")
 _SEED = re.compile(r"(@seed\(\d+\)|--hypothesis-seed=\d+)")
@@ -61,3 +66,11 @@ def _seed(item: Any, text: str) -> str | None:
         if settings is not None and getattr(settings, "derandomize", False):
             return "derandomize=True: rerunning replays it"
     return None
+
+
+def attach_evidence(item: Any, call: Any, report: Any) -> None:
+    """Put replay data (Hypothesis example, seed, blob) on a bound test's failed report."""
+    if report.failed and any(k == PROPERTY for k, _ in item.user_properties):
+        from falsifiers.phases import EVIDENCE_ATTR
+
+        setattr(report, EVIDENCE_ATTR, failure_evidence(item, call, report))

@@ -1,14 +1,16 @@
 """What collected tests claim: their ``@pytest.mark.falsifies`` ids, read once at collection.
 
-A claim is kept as a plain tuple (`RawClaim`) until something is wrong with the bindings: the
-plugin reads one per bound test on every run, and the `Claim` record (with its `Location`) is
-needed only for the messages of `falsifiers.binding.bind_falsifiers`.
+`read_claim` reads a test's marks into a `RawClaim` (the ids, the arguments that are not ids, and
+where the test is); `to_claims` turns them into the `Claim` records `falsifiers.binding.bind_falsifiers`
+takes, which every run binds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from falsifiers.records import Falsifier, Level
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.binding import Claim
@@ -45,11 +47,10 @@ def to_claims(claims: Mapping[str, RawClaim]) -> list[Claim]:
 
 
 def artifact_falsifiers(items: Iterable[Any], claims: Mapping[str, RawClaim],
-                        levels: Mapping[str, tuple[Any, ...]]) -> set[str]:
+                        declared: Mapping[str, Falsifier]) -> set[str]:
     """Artifact-level falsifiers with a bound test that takes the ``apr_artifact`` fixture.
 
     Only these are about a *given* file; other ``level: artifact`` falsifiers build their own files.
-    ``levels``: falsifier id -> a row whose second field is its level (`CorpusIndex.falsifiers`).
     """
     found: set[str] = set()
     for item in items:
@@ -57,8 +58,8 @@ def artifact_falsifiers(items: Iterable[Any], claims: Mapping[str, RawClaim],
         if claim is None or FIXTURE not in getattr(item, "fixturenames", ()):
             continue
         for ident in claim[0]:
-            known = levels.get(ident)
-            if known is not None and known[1] == "artifact":
+            known = declared.get(ident)
+            if known is not None and known.level is Level.ARTIFACT:
                 found.add(ident)
     return found
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,116 +83,28 @@ def decode(data: dict[str, Any]) -> Corpus:
     return Corpus(contracts, findings, falsifiers, invariants)
 
 
-class CorpusIndex:
-    """What every plugin run needs from a linted corpus, without building its records.
-
-    A warm run whose tests all pass needs to know, per falsifier, only its contract, level,
-    ``requires`` and ``pending``, and per contract its name, validity and falsifier ids: that is
-    this index, stored in the cache as its own small JSON text beside the full corpus's. The
-    records (`Corpus`, with a `Falsifier` and a `Location` per falsifier) are decoded from the
-    full text by `corpus` on first use, which a run makes only when something needs them: a
-    binding problem, a test that did not pass, a receipt, a selection, ``--mutants``. A run that
-    never asks never parses that text nor imports `falsifiers.records` (creating its classes and
-    1,400 records cost about as much as the rest of the plugin's work on a 500-test suite), and
-    holds no parsed lists for the garbage collector to walk.
-
-    Attributes:
-        contracts: ``(name, valid, falsifier ids)`` per contract file, in corpus order.
-        falsifiers: falsifier id -> ``(contract, level, requires, pending)``; the first declaration
-            wins, as in `Corpus.falsifiers`.
-        has_errors: whether any contract has an error finding (its records then carry the details).
-    """
-
-    __slots__ = ("_corpus", "_corpus_json", "_relint", "_rows", "contracts", "falsifiers", "has_errors")
-
-    def __init__(self, rows: list[Any], has_errors: bool, *, corpus: Corpus | None = None,
-                 corpus_json: str | None = None, relint: Callable[[], Corpus] | None = None) -> None:
-        """``rows``: ``[name, valid, [[id, level, requires, pending], ...]]`` per contract (`to_json`);
-        ``corpus`` or ``corpus_json`` (`encode`'s document as JSON text) gives the records, and
-        ``relint`` lints the files again should that text turn out to be damaged."""
-        if corpus is None and corpus_json is None:
-            raise ValueError("CorpusIndex needs the corpus or its JSON text")
-        # Tuples of strings: the garbage collector stops walking them after one pass (lists it walks every time).
-        self._rows = tuple([(name, valid, tuple([(i, level, tuple(requires), pending)
-                                                 for i, level, requires, pending in falsifiers]))
-                            for name, valid, falsifiers in rows])
-        self.contracts: list[tuple[str, bool, tuple[str, ...]]] = []
-        self.falsifiers: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
-        for name, valid, falsifiers in self._rows:
-            self.contracts.append((name, valid, tuple([row[0] for row in falsifiers])))
-            for ident, level, requires, pending in falsifiers:
-                if ident not in self.falsifiers:
-                    self.falsifiers[ident] = (name, level, requires, pending)
-        self.has_errors = bool(has_errors) or not all(valid for _, valid, _ in self.contracts)
-        self._corpus = corpus
-        self._corpus_json = corpus_json
-        self._relint = relint
-
-    @classmethod
-    def of(cls, corpus: Corpus) -> CorpusIndex:
-        """The index of a corpus at hand (a cache miss, a run without pytest's cache)."""
-        rows = [[c.name, c.is_valid, [[f.id, f.level.value, list(f.requires), f.pending] for f in c.falsifiers]]
-                for c in corpus.contracts]
-        return cls(rows, any(f.is_error for f in corpus.findings), corpus=corpus)
-
-    @classmethod
-    def from_json(cls, index_json: str, corpus_json: str, *,
-                  relint: Callable[[], Corpus] | None = None) -> CorpusIndex:
-        """The inverse of `to_json`; ``corpus_json`` is parsed only if `corpus` is asked for."""
-        data = json.loads(index_json)
-        return cls(data["contracts"], data["errors"], corpus_json=corpus_json, relint=relint)
-
-    def to_json(self) -> str:
-        """The index as compact JSON text (what `from_json` reads)."""
-        return json.dumps({"contracts": self._rows, "errors": self.has_errors}, separators=(",", ":"),
-                          ensure_ascii=False)
-
-    def corpus_json(self) -> str:
-        """`encode`'s document for the corpus as compact JSON text."""
-        if self._corpus_json is None:
-            assert self._corpus is not None
-            self._corpus_json = json.dumps(encode(self._corpus), separators=(",", ":"), ensure_ascii=False)
-        return self._corpus_json
-
-    @property
-    def corpus(self) -> Corpus:
-        """The full records, decoded once on first use."""
-        if self._corpus is None:
-            assert self._corpus_json is not None
-            try:
-                self._corpus = decode(json.loads(self._corpus_json))
-            except (KeyError, TypeError, ValueError, IndexError):
-                if self._relint is None:
-                    raise
-                self._corpus = self._relint()  # a damaged cache entry: the files are linted again
-        return self._corpus
-
-
-def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> CorpusIndex:
+def lint_cached(contracts_dir: Path, *, relative_to: Path, max_bytes: int, cache: Any | None) -> Corpus:
     """`lint_paths` over one folder as the plugin needs it, answered from pytest's ``cache`` when
     nothing changed.
 
     The corpus keeps only the findings that are errors: they are all a verdict uses (an invalid
     contract, the error list under the table); warnings and notes are `apr contracts lint`'s to show,
-    and a large corpus has hundreds of them to store and decode on every run.
+    and a large corpus has hundreds of them to store and decode on every run. An entry that cannot
+    be decoded is a miss: the files are linted again and the entry replaced.
     """
     if cache is None:
-        return CorpusIndex.of(_lint(contracts_dir, relative_to, max_bytes))
+        return _lint(contracts_dir, relative_to, max_bytes)
     files = discover([contracts_dir])
     key = corpus_key(files, display_paths(files, relative_to), max_bytes)
     stored = cache.get(CACHE_KEY, None)
-    if (isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("index"), str)
-            and isinstance(stored.get("corpus"), str)):
+    if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("corpus"), str):
         try:
-            return CorpusIndex.from_json(stored["index"], stored["corpus"],
-                                         relint=lambda: _lint(contracts_dir, relative_to, max_bytes))
+            return decode(json.loads(stored["corpus"]))
         except (KeyError, TypeError, ValueError, IndexError):
-            pass  # an unreadable cache entry is a miss
-    index = CorpusIndex.of(_lint(contracts_dir, relative_to, max_bytes))
-    # Compact JSON texts inside pytest's (indented) cache file: a fifth of the bytes to read back,
-    # and the corpus's text is parsed only when a run needs its records.
-    cache.set(CACHE_KEY, _entry(key, index))
-    return index
+            pass  # a damaged entry is a miss
+    corpus = _lint(contracts_dir, relative_to, max_bytes)
+    cache.set(CACHE_KEY, _entry(key, corpus))
+    return corpus
 
 
 def write_snapshot(path: Path, corpus: Corpus, contracts_dir: Path, *, relative_to: Path, max_bytes: int) -> None:
@@ -204,11 +115,12 @@ def write_snapshot(path: Path, corpus: Corpus, contracts_dir: Path, *, relative_
     """
     files = discover([contracts_dir])
     key = corpus_key(files, display_paths(files, relative_to), max_bytes)
-    path.write_text(json.dumps(_entry(key, CorpusIndex.of(corpus))), encoding="utf-8")
+    path.write_text(json.dumps(_entry(key, corpus)), encoding="utf-8")
 
 
-def _entry(key: str, index: CorpusIndex) -> dict[str, str]:
-    return {"key": key, "index": index.to_json(), "corpus": index.corpus_json()}
+def _entry(key: str, corpus: Corpus) -> dict[str, str]:
+    # Compact JSON text inside pytest's (indented) cache file: a fifth of the bytes to read back.
+    return {"key": key, "corpus": json.dumps(encode(corpus), separators=(",", ":"), ensure_ascii=False)}
 
 
 class SnapshotCache:
@@ -284,5 +196,5 @@ def _load_contract(d: dict[str, Any]) -> Contract:
     )
 
 
-__all__ = ["CACHE_KEY", "SNAPSHOT_ENV", "CorpusIndex", "SnapshotCache", "corpus_key", "decode", "encode", "harness_fingerprint",
+__all__ = ["CACHE_KEY", "SNAPSHOT_ENV", "SnapshotCache", "corpus_key", "decode", "encode", "harness_fingerprint",
            "lint_cached", "write_snapshot"]

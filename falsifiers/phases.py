@@ -2,8 +2,7 @@
 
 The plugin stores each bound test's reports as they arrive and reads them here once the session
 ends: a failed phase refutes (unless its evidence says a Hypothesis health check fired), a skip,
-an xfail or an xpass is never a pass. `passed_cleanly` is the one question the all-corroborated
-shortcut asks, and it imports no record.
+an xfail or an xpass is never a pass.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ only when the project has a contracts folder, builds one `falsifiers.session.Con
 stashes it and registers it as a plugin. That object binds at collection, records outcomes as
 reports arrive, computes the verdict in ``pytest_sessionfinish``, sets the exit status, writes
 ``--contracts-json`` and prints the table in ``pytest_terminal_summary``. The decisions themselves
-are the pure functions in `falsifiers.shortcut`, `falsifiers.binding` and `falsifiers.verdict`.
+are the pure functions in `falsifiers.binding` and `falsifiers.verdict`; the table is `falsifiers.report`'s.
 
 A passing test meets only one hook of the harness (``pytest_runtest_logreport``, three calls): the
 replay data of a failure is taken in ``pytest_exception_interact``, which pytest calls for failures
@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from falsifiers._evidence import PROPERTY, attach_evidence
+from falsifiers.session import ContractsSession
+
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
     from falsifiers.records import Falsifier, Mutant
@@ -32,9 +35,7 @@ MARKER_HELP = (
     "falsifies(*ids): this test is evidence for the named falsifiers (FALSIFY-…-NNN) declared in "
     "contracts/; a declared falsifier without a test, or a claimed id nobody declares, is a collection error"
 )
-PROPERTY = "falsifier"  # JUnit XML <property name="falsifier" value="FALSIFY-…"/>
-WORKER_KEY = "apr_contracts"
-STATE_KEY = pytest.StashKey["ContractsSession"]()
+STATE_KEY: pytest.StashKey[ContractsSession] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,8 +79,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from falsifiers.settings import load_settings
 
     pyproject = _pyproject(config)
-    from falsifiers.session import ContractsSession
-
     try:
         settings = load_settings(pyproject, root=config.rootpath)
         if not settings.contracts_dir.is_dir():
@@ -146,15 +145,6 @@ def apr_artifact(request: pytest.FixtureRequest) -> ArtifactRecord:
         folder = request.getfixturevalue("tmp_path_factory").mktemp("artifact-mutant")
         record = mutate_artifact(record, mutant[1], folder)
     return record
-
-
-def attach_evidence(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
-    """Put replay data (Hypothesis example, seed, blob) on a bound test's failed report."""
-    if report.failed and any(k == PROPERTY for k, _ in item.user_properties):
-        from falsifiers._evidence import failure_evidence
-        from falsifiers.phases import EVIDENCE_ATTR
-
-        setattr(report, EVIDENCE_ATTR, failure_evidence(item, call, report))
 
 
 class _WorkerEvidence:

@@ -4,30 +4,30 @@
 a contracts folder), stashes it and registers it as a plugin object, as pytest's ``junitxml`` does
 with ``LogXML``. It binds at collection, stores bound tests' reports as they arrive (under xdist on
 the controller, from the workers' serialised reports), decides the verdict in
-``pytest_sessionfinish`` (never on a worker): first the all-corroborated shortcut
-(`falsifiers.shortcut`), else the full rules (`falsifiers.binding`, `falsifiers.verdict`); it
-sets the exit status, writes ``--contracts-json`` and prints the table. The decisions are the pure
+``pytest_sessionfinish`` (never on a worker) by the rules of `falsifiers.binding` and
+`falsifiers.verdict`, sets the exit status, writes ``--contracts-json`` and prints the table
+(`falsifiers.report`). The decisions are the pure
 functions of those modules; this class only gathers their inputs and acts on their answers.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from falsifiers.plugin import PROPERTY, WORKER_KEY, attach_evidence
+from falsifiers._evidence import PROPERTY, WORKER_KEY, attach_evidence
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
-    from falsifiers.binding import BindingProblem
-    from falsifiers.corpus_cache import CorpusIndex
     from falsifiers.mutation import MutantResult
     from falsifiers.records import Corpus, Falsifier, Mutant
     from falsifiers.settings import Profile, Settings
-    from falsifiers.shortcut import Corroborated
     from falsifiers.verdict import VerdictReport
 
 
@@ -50,9 +50,9 @@ class ContractsSession:
         cache = getattr(config, "cache", None)
         if cache is None and os.environ.get(SNAPSHOT_ENV):
             cache = SnapshotCache(os.environ[SNAPSHOT_ENV])
-        self.index: CorpusIndex = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
-                                              max_bytes=settings.max_bytes,
-                                              cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
+        self.corpus: Corpus = lint_cached(settings.contracts_dir, relative_to=Path(config.rootpath),
+                                          max_bytes=settings.max_bytes,
+                                          cache=_ReadOnlyCache(cache) if cache is not None and self.is_worker else cache)
         self.selection = self._resolve_selection()
         self.artifact: ArtifactRecord | None = None
         if self.is_worker:
@@ -78,6 +78,10 @@ class ContractsSession:
             self.restore_hypothesis = quiet_hypothesis()  # after every check: a usage error leaves nothing to undo
             if self.selection is None:
                 self.selection = {self.mutant[0].id}
+        # What the verdict covers, decided once: the receipt's "scope", the table's note and which
+        # falsifiers `_verdict` judges all read it.
+        self.scope = ("selected" if self.selection is not None else "artifact" if self.artifact is not None
+                      else self.mode)
         self.mutant_results: list[MutantResult] | None = None
         self.mutant_note = ""
         self.bindings: dict[str, tuple[str, ...]] = {}
@@ -87,14 +91,8 @@ class ContractsSession:
         self.phases: dict[str, dict[str, pytest.TestReport]] = {}  # bound tests' reports: node id -> phase -> report
         self.failed_tests = 0
         self.report: VerdictReport | None = None
-        self.corroborated: Corroborated | None = None  # the verdict when the shortcut decided it (GO)
         self.receipt_path: str | None = None
         self.collected = False
-
-    @property
-    def corpus(self) -> Corpus:
-        """The contracts as records, decoded from the index on first use (see `CorpusIndex`)."""
-        return self.index.corpus
 
     # --- collection -----------------------------------------------------------------------------
 
@@ -106,21 +104,16 @@ class ContractsSession:
 
         claims = {item.nodeid: claim for item in items if (claim := read_claim(item)) is not None}
         result = yield
-        from falsifiers.shortcut import quick_bind
+        from falsifiers.binding import bind_falsifiers
+        from falsifiers.claims import to_claims
 
-        declared = self.index.falsifiers
-        invalid = frozenset(name for name, valid, _ in self.index.contracts if not valid)
-        tests = quick_bind(declared, claims, require_all=self.mode == "full", unchecked_contracts=invalid)
-        problems: tuple[BindingProblem, ...] = ()
-        if tests is None:  # something is wrong: the full rules say what, naming both sides
-            from falsifiers.binding import bind_falsifiers
-            from falsifiers.claims import to_claims
-
-            bindings = bind_falsifiers(self.corpus.falsifiers, to_claims(claims), invariants=self.corpus.invariants,
-                                       require_all=self.mode == "full", unchecked_contracts=invalid)
-            tests, problems = dict(bindings.tests), bindings.problems
-        self.bindings = tests
-        self.claimed = {declared[i][0] for i in tests}
+        declared = self.corpus.falsifiers
+        invalid = frozenset(c.name for c in self.corpus.contracts if not c.is_valid)
+        bindings = bind_falsifiers(declared, to_claims(claims), invariants=self.corpus.invariants,
+                                   require_all=self.mode == "full", unchecked_contracts=invalid)
+        problems = bindings.problems
+        self.bindings = dict(bindings.tests)
+        self.claimed = {declared[i].contract for i in self.bindings}
         self.artifact_falsifiers = artifact_falsifiers(items, claims, declared)
         chosen = self.selection
         if chosen is None and self.artifact is not None:
@@ -141,7 +134,7 @@ class ContractsSession:
                 item.user_properties.append((PROPERTY, ident))
                 known = declared.get(ident)
                 if known is not None:
-                    item.user_properties.append(("contract", known[0]))
+                    item.user_properties.append(("contract", known.contract))
         self.problems = [p.message for p in problems]
         for problem in problems:
             report = pytest.CollectReport(problem.nodeid, "failed", longrepr=problem.message, result=[])
@@ -200,36 +193,34 @@ class ContractsSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker or self.config.option.collectonly:
             return
-        self.corroborated = self._shortcut(session, int(exitstatus))
-        if self.corroborated is not None:  # GO, decided without building a record
-            session.exitstatus = _final_exit(int(session.exitstatus), 0, self.failed_tests)
-            return
-        self.report = self._verdict(session, int(exitstatus))
-        if self.report is None:
+        report = self.report = self._verdict(session, int(exitstatus))
+        if report is None:
             return
         if self.config.getoption("apr_mutants") and self.mutant is None:
             self.mutant_results = self._run_mutants()
-            self.report = self._verdict(session, int(exitstatus))
-        final = _final_exit(int(session.exitstatus), self.report.exit_code, self.failed_tests)
+            report = self.report = self._verdict(session, int(exitstatus))
+            if report is None:
+                return
+        final = _final_exit(int(session.exitstatus), report.exit_code, self.failed_tests)
         session.exitstatus = final
         path = self.config.getoption("apr_contracts_json")
         if path:
             from falsifiers.report import receipt
 
-            scope_contracts = {o.falsifier.contract for o in self.report.falsifiers}
-            scope_contracts |= {i.contract.name for i in self.report.invalid_contracts}
-            document = receipt(self.report, [c for c in self.corpus.contracts if c.name in scope_contracts],
-                               scope=self._scope_text(), exit_code=final, pytest_exit=int(exitstatus),
+            scope_contracts = {o.falsifier.contract for o in report.falsifiers}
+            scope_contracts |= {i.contract.name for i in report.invalid_contracts}
+            document = receipt(report, [c for c in self.corpus.contracts if c.name in scope_contracts],
+                               scope=self.scope, exit_code=final, pytest_exit=int(exitstatus),
                                findings=self.corpus.findings)
             _write_json(path, document)
             self.receipt_path = path
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or (self.report is None and self.corroborated is None):
+        if self.is_worker or self.report is None:
             return
         if self.table_to_caller:
             return
-        errors = [f for f in self.corpus.findings if f.is_error] if self.index.has_errors else []
+        errors = [f for f in self.corpus.findings if f.is_error]
         if errors:
             terminalreporter.write_sep("-", f"contract errors ({len(errors)})", red=True)
             for finding in errors[:50]:
@@ -237,17 +228,9 @@ class ContractsSession:
         writer = self.config.get_terminal_writer()
         terminalreporter.write_sep("=", "contracts", bold=True)
         width, color, verbose = max(writer.fullwidth, 80), writer.hasmarkup, self.config.option.verbose > 0
-        if self.report is None:
-            from falsifiers.shortcut import render_corroborated
+        from falsifiers.report import render_verdict
 
-            assert self.corroborated is not None
-            text = render_corroborated(self.corroborated, profile=self.profile.name, notes=self._scope_notes(),
-                                       width=width, color=color, verbose=verbose)
-        else:
-            from falsifiers.report import render_verdict
-
-            text = render_verdict(self.report, width=width, color=color, verbose=verbose)
-        terminalreporter.write(text)
+        terminalreporter.write(render_verdict(self.report, width=width, color=color, verbose=verbose))
         if self.receipt_path:
             terminalreporter.write_line(f"contracts receipt written to {self.receipt_path}")
 
@@ -295,10 +278,6 @@ class ContractsSession:
             extra.append(f"--artifact={self.artifact.path}")
             if self.artifact.model_card:
                 extra.append(f"--model-card={self.artifact.model_card}")
-        import time
-
-        import tempfile
-
         from falsifiers.corpus_cache import write_snapshot
 
         started = time.perf_counter()
@@ -318,50 +297,24 @@ class ContractsSession:
         self.mutant_note = f"mutants: {len(runs)} run in {time.perf_counter() - started:.1f} s, {jobs} at a time"
         return [*done, *not_run]
 
-    def _scope_text(self) -> str:
-        if self.selection is not None:
-            return "selected"
-        if self.artifact is not None:
-            return "artifact"
-        return "full" if self.mode == "full" else "paths"
-
     def _scope_notes(self) -> list[str]:
-        if self.mode != "full" and self.selection is None and self.artifact is None:
+        if self.scope == "paths":
             return ["scope: contracts with tests among the given paths (run without paths for the full verdict)"]
         return []
-
-    def _shortcut(self, session: pytest.Session, exitstatus: int) -> Corroborated | None:
-        """The verdict when it is a plain GO, from the index and the bindings (`falsifiers.shortcut`).
-
-        Only for a run that asks for nothing but the table: no selection, artifact, mutants or
-        receipt, every contract valid, no binding problem, nothing stopped early. ``None`` means
-        the full path (`_verdict`) decides.
-        """
-        option = self.config.getoption
-        if (self.selection is not None or self.artifact is not None or self.mutant is not None or self.problems
-                or self.index.has_errors or option("apr_mutants") or option("apr_contracts_json")
-                or session.shouldfail or session.shouldstop or exitstatus == pytest.ExitCode.INTERRUPTED):
-            return None
-        from falsifiers.phases import passed_cleanly
-        from falsifiers.shortcut import all_corroborated
-
-        names = None if self.mode == "full" else self.claimed
-        scope = [(name, ids) for name, _, ids in self.index.contracts if names is None or name in names]
-        passed = {nodeid for nodeid, phases in self.phases.items() if passed_cleanly(phases)}
-        return all_corroborated(scope, self.bindings, self.selected, passed)
 
     def _verdict(self, session: pytest.Session, exitstatus: int) -> VerdictReport | None:
         from falsifiers.verdict import InvalidContract, compute_verdict
 
         contracts = self.corpus.contracts
-        if self.selection is not None:
+        if self.scope == "selected":
+            assert self.selection is not None
             in_scope = [f for f in self.corpus.falsifiers.values() if f.id in self.selection]
             names = {f.contract for f in in_scope}
-        elif self.artifact is not None:
+        elif self.scope == "artifact":
             in_scope = [f for f in self.corpus.falsifiers.values() if f.id in self.artifact_falsifiers]
             names = {f.contract for f in in_scope}
         else:
-            names = {c.name for c in contracts} if self.mode == "full" else set(self.claimed)
+            names = {c.name for c in contracts} if self.scope == "full" else set(self.claimed)
             in_scope = [f for c in contracts if c.name in names for f in c.falsifiers]
         unique = list({f.id: f for f in in_scope}.values())
         invalid = [InvalidContract(c, _first_error(self.corpus, c.path)) for c in contracts
@@ -455,9 +408,6 @@ def _first_error(corpus: Corpus, path: str) -> str:
 
 
 def _write_json(path: str, document: dict[str, Any]) -> None:
-    import json
-    import tempfile
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -1,10 +1,10 @@
 """The plain-text verdict table: rows in, text out, nothing else imported.
 
-Kept apart from `falsifiers.report` (receipts, which need the verdict records) because the plugin
-prints a table at the end of every run: when every falsifier held, it builds the rows straight
-from its bindings (`falsifiers.shortcut`) and never creates a verdict record, and this module must
-not make it pay for them. Outcomes and verdicts are their string values here (``"CORROBORATED"``,
-``"NO-GO"``); the enums of `falsifiers.verdict` are ``str`` enums and look up the same.
+`falsifiers.report` turns a verdict, or the receipt `apr contracts verify` reads back, into rows
+and calls this one renderer for both, so the table a pytest run prints and the one the CLI prints
+from its receipt are the same text. Outcomes and verdicts are their string values here
+(``"CORROBORATED"``, ``"NO-GO"``); the enums of `falsifiers.verdict` are ``str`` enums and look up
+the same.
 """
 
 from __future__ import annotations

@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 
-from falsifiers import _evidence, binding, loader, shortcut, verdict
+from falsifiers import _evidence, binding, loader, phases, verdict
 
 _real_judge = verdict.judge_falsifier
 _real_bind = binding.bind_falsifiers
 _real_syntax = loader._syntax_finding
 _real_evidence = _evidence.failure_evidence
 _real_compute = verdict.compute_verdict
-_real_all_corroborated = shortcut.all_corroborated
-_real_quick_bind = shortcut.quick_bind
+_real_results_of = phases.results_of
 
 
 def judge_skip_as_pass(*args: Any, **kwargs: Any) -> tuple[verdict.Outcome, str]:
@@ -34,16 +33,16 @@ def bind_without_problems(*args: Any, **kwargs: Any) -> binding.Bindings:
     return dataclasses.replace(_real_bind(*args, **kwargs), problems=())
 
 
-def corroborate_every_selected(scope: Any, bindings: Any, selected: Any, passed: Any) -> Any:
-    """The shortcut counts every selected bound test as passed, whatever happened to it."""
-    return _real_all_corroborated(scope, bindings, selected, selected)
+def results_all_passed(phases_by_test: Any) -> Any:
+    """Every bound test that ran counts as passed, whatever happened to it."""
+    return {nodeid: dataclasses.replace(result, status=verdict.TestStatus.PASSED)
+            for nodeid, result in _real_results_of(phases_by_test).items()}
 
 
-def quick_bind_ignoring_unknown(declared: Any, claims: Any, **kwargs: Any) -> Any:
-    """The quick binding drops ids nobody declares instead of deferring to the full rules."""
-    known = {nodeid: (tuple(i for i in ids if i in declared) or ids, bad, path, line)
-             for nodeid, (ids, bad, path, line) in claims.items()}
-    return _real_quick_bind(declared, known, **kwargs)
+def bind_ignoring_unknown(falsifiers: Any, claims: Any, **kwargs: Any) -> Any:
+    """Claimed ids that no contract declares are dropped before binding, so nothing reports them."""
+    known = [dataclasses.replace(c, ids=tuple(i for i in c.ids if i in falsifiers) or c.ids) for c in claims]
+    return _real_bind(falsifiers, known, **kwargs)
 
 
 def syntax_finding_at_top(err: Any, path: str, text: str) -> Any:
@@ -112,7 +111,7 @@ def nothing_vacuous(results: Any) -> dict[str, str]:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("annotations", "dataclasses", "Any", "binding", "lint", "loader", "mutation", "shortcut", "verdict")]
+           ("annotations", "dataclasses", "Any", "binding", "lint", "loader", "mutation", "phases", "verdict")]
 
 
 def configure_without_guard(config: Any) -> None:

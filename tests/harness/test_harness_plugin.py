@@ -361,8 +361,8 @@ def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> 
 
 
 def test_a_damaged_cache_entry_is_linted_again(project: Project) -> None:
-    """An entry whose index text is damaged is a miss; one whose corpus text is damaged is linted
-    again when a run needs the records (here: a failing test)."""
+    """An entry whose corpus text does not decode is a miss: the files are linted again, and a
+    failing test is still refuted."""
     from falsifiers.corpus_cache import CACHE_KEY
 
     project.contract("dmg-v1", contract_yaml("DMG"))
@@ -372,7 +372,7 @@ def test_a_damaged_cache_entry_is_linted_again(project: Project) -> None:
     assert project.run().ret == 0
     entry = next((project.root / ".pytest_cache" / "v").rglob(CACHE_KEY.rsplit("/", 1)[1]))
     good = json.loads(entry.read_text())
-    for damaged in ({**good, "index": "{not json"}, {**good, "corpus": "[1, 2"}):
+    for damaged in ({**good, "corpus": "[1, 2"}, {**good, "corpus": '{"contracts": [{"name": 5}]}'}):
         entry.write_text(json.dumps(damaged))
         project.test("test_dmg", passing_test("DMG").replace("assert 1 + 1 == 2", "assert 1 + 1 == 3"))
         result = project.run()
@@ -398,11 +398,11 @@ def test_a_mutant_childs_snapshot_answers_for_unchanged_contracts_only(project: 
     real_lint = corpus_cache._lint
     monkeypatch.setattr(corpus_cache, "_lint", lambda *a: linted.append(a) or real_lint(*a))
     cache = corpus_cache.SnapshotCache(snapshot)
-    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache).corpus == corpus
+    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache) == corpus
     assert linted == []  # answered by the snapshot
     path = folder / "snap-v1.yaml"
     path.write_text(path.read_text().replace("FALSIFY-SNAP-002", "FALSIFY-SNAP-009"))
-    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache).corpus
+    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache)
     assert len(linted) == 1 and "FALSIFY-SNAP-009" in edited.falsifiers
     assert edited == real_lint(folder, root, 1 << 20) and edited != corpus
     assert snapshot.read_bytes() == before
