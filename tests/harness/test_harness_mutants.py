@@ -233,7 +233,7 @@ def test_pristine():
     assert falsifiers.report.HARNESS == "apr-contracts"
 
 def test_hang():
-    time.sleep(60)
+    time.sleep(600)
 """
 
 
@@ -270,7 +270,8 @@ def test_a_hanging_zygote_child_is_killed_at_its_timeout(zygote, tmp_path) -> No
     start = time.monotonic()
     code, timed_out = zygote.run(["test_z.py::test_hang", "-q", "-p", "no:cacheprovider"], log=tmp_path / "h.log",
                                  timeout=3)
-    assert timed_out and code != 0 and time.monotonic() - start < 30
+    # Well before the hang's own 600 s: the kill landed (a loaded machine once took 30 s to get there).
+    assert timed_out and code != 0 and time.monotonic() - start < 300
     assert zygote.run(["test_z.py::test_pristine", "-q"], log=tmp_path / "4.log", timeout=120) == (0, False)
 
 
