@@ -64,7 +64,7 @@ def read_gguf_fields(reader: Any, path: str | os.PathLike[str] | None = None) ->
     return out
 
 
-def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
+def metadata_from_gguf_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
     """APR metadata from type-checked GGUF fields (`check_gguf_fields`); absent keys stay absent,
     and a zero is kept as a zero (for `check_dimensions` to refuse), never replaced by a default."""
     def get(suffix: str) -> Any:
@@ -104,6 +104,9 @@ def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
         meta["description"] = f"imported from GGUF model {fields['general.name']!r}"
     meta["license"] = license_from_gguf(fields.get("general.license"))
     return {k: v for k, v in meta.items() if v is not None}
+
+
+_metadata_from_fields = metadata_from_gguf_fields
 
 
 def license_from_gguf(value: Any) -> str | None:
@@ -322,4 +325,4 @@ def _dequantized_record(tally: dict[str, Any]) -> dict[str, Any] | None:
             "stored_bytes": tally["stored_bytes"]}
 
 
-__all__ = ["import_gguf", "read_gguf_fields"]
+__all__ = ["import_gguf", "metadata_from_gguf_fields", "read_gguf_fields"]
