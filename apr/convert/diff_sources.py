@@ -160,11 +160,26 @@ def _gguf_side(path: Path) -> Iterator[Side]:
         def pieces(name: str) -> Iterator[np.ndarray]:
             tensor = by_name[name]
             shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
-            values = np.asarray(dequantize(np.asarray(tensor.data), GGMLQuantizationType(int(tensor.tensor_type))),
-                                np.float32).reshape(shape)
-            if arch == "llama" and is_qk_projection(name):
-                values = unpermute_qk(values, qk_heads(name, heads, kv_heads))
-            yield values.reshape(-1)
+            qtype = GGMLQuantizationType(int(tensor.tensor_type))
+            rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            row_bytes = int(tensor.n_bytes) // max(rows, 1)
+            start = int(tensor.data_offset)  # absolute in the file (GGUFReader adds its data offset)
+
+            def decode(first: int, count: int) -> np.ndarray:
+                # positioned reads, not the memory map (whose touched pages stay resident)
+                raw = os.pread(handle.fileno(), count * row_bytes, start + first * row_bytes)
+                if len(raw) != count * row_bytes:
+                    raise ConvertError(f"file ended inside tensor {tensor.name!r}", path=path)
+                data = np.frombuffer(raw, np.uint8).reshape(count, row_bytes)
+                return np.asarray(dequantize(data, qtype), np.float32).reshape(-1)
+
+            if arch == "llama" and is_qk_projection(name):  # the un-permutation needs every row
+                values = decode(0, rows).reshape(shape)
+                yield unpermute_qk(values, qk_heads(name, heads, kv_heads)).reshape(-1)
+                return
+            step = max(1, CHUNK // max(shape[-1], 1))
+            for first in range(0, rows, step):
+                yield decode(first, min(step, rows - first))
 
         yield Side(path=os.fspath(path), format="gguf", metadata=metadata, flags=None,
                    shapes={n: [int(d) for d in reversed(t.shape.tolist())] for n, t in by_name.items()},
