@@ -191,10 +191,10 @@ def _realigned(pieces: Iterable[np.ndarray], size: int = 1 << 20) -> Iterator[np
             held += take
             piece = piece[take:]
             if held == size:
-                yield np.concatenate(buffer)
+                yield buffer[0] if len(buffer) == 1 else np.concatenate(buffer)
                 buffer, held = [], 0
     if held:
-        yield np.concatenate(buffer)
+        yield buffer[0] if len(buffer) == 1 else np.concatenate(buffer)
 
 
 __all__ = ["CONFIG_KEYS", "LAYOUT_KEYS", "same_config_value", "CheckpointDiff", "TensorDiff", "chunked_stats", "diff_checkpoints", "tensor_stats"]
