@@ -1,4 +1,4 @@
-"""`apr contracts lint|list|show|verify|new`: the contract harness from the command line.
+"""`apr contracts lint|list|show|verify|new|diff`: the contract harness from the command line.
 
 stdout carries the result (a table, or one JSON document with ``--json``); people's messages and
 pytest's own output go to stderr. Exit codes: lint 0 clean / 5 errors found; verify GO 0, NO-GO 1,
@@ -66,6 +66,13 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--json", action="store_true", help="print the verdict receipt (JSON) on stdout")
     verify.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after `--`")
     verify.set_defaults(handler=_guard(_verify))
+
+    diff = sub.add_parser("diff", help="invariants, falsifiers and mutants added, removed, changed; "
+                          "a weakened falsifier without a major version bump is an error (exit 5)")
+    diff.add_argument("old", metavar="OLD", help="a contract file, a folder of them, or git:REV (the contracts folder at REV)")
+    diff.add_argument("new", metavar="NEW", help="the same kinds as OLD (e.g. contracts)")
+    diff.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    diff.set_defaults(handler=_guard(_diff))
 
     new = sub.add_parser("new", help="write contracts/NAME.yaml and a bound test that fails until written")
     new.add_argument("name", metavar="NAME", help="the contract's name, e.g. apr-stamp-v1")
@@ -165,6 +172,19 @@ def _lint(args: argparse.Namespace) -> int:
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)\n"
         )
     return exit_codes.EXIT_VALIDATION if failed else exit_codes.OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from falsifiers.contract_diff import diff_contracts, render_text
+
+    result = diff_contracts(args.old, args.new, contracts_dir=_settings().contracts_dir)
+    if args.json:
+        from apr.cli.output import emit_json
+
+        emit_json(result.to_dict())
+    else:
+        sys.stdout.write(render_text(result) + "\n")
+    return exit_codes.EXIT_VALIDATION if result.errors else exit_codes.OK
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""`apr diff A B [--atol X] [--json]`: what differs between two checkpoints (exit 0 same, 1 different,
-like `diff`; 3 a missing file, 4 an invalid one)."""
+"""`apr diff A B [--atol X] [--json]`: what differs between two checkpoints, each an .apr file, a
+safetensors file or folder, or a GGUF file (exit 0 same, 1 different, like `diff`; 3 a missing file,
+4 an invalid one)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from apr.cli.output import emit_json, escape, literal, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("diff", help="compare two .apr files: metadata, flags, tensor set, per-tensor error",
-                       description="Compare two APR checkpoints key by key and tensor by tensor (one tensor in "
-                       "memory at a time). Exit 0 when they are the same within --atol, 1 when they differ.")
-    p.add_argument("a", help="the first .apr file")
-    p.add_argument("b", help="the second .apr file")
+    p = sub.add_parser("diff", help="compare two checkpoints (.apr, safetensors, GGUF): metadata, flags, tensor set, "
+                       "per-tensor error",
+                       description="Compare two checkpoints key by key and tensor by tensor (one tensor in memory at a "
+                       "time). Either side may be an .apr file, a .safetensors file or Hugging Face folder, or a .gguf "
+                       "file, read as an import would (Hugging Face names, nothing written): `apr diff model.apr "
+                       "model-q8_0.gguf` gives each tensor's quantization error. Exit 0 when they are the same within "
+                       "--atol, 1 when they differ.")
+    p.add_argument("a", help="the first checkpoint: .apr, .safetensors, a Hugging Face folder or .gguf")
+    p.add_argument("b", help="the second checkpoint (any of the same)")
     p.add_argument("--atol", type=float, default=0.0,
                    help="largest |a - b| per element still called equal (default 0: bit-equal values)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -40,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
 def _render(result) -> None:
     o = out()
     o.print(literal(f"apr diff {result.a} {result.b}", style="bold"))
+    if result.formats != ("apr", "apr"):
+        o.print(literal(f"  formats: {result.formats[0]} -> {result.formats[1]} (metadata: the config keys both "
+                        "sides have; tensors by Hugging Face name)"))
     for key, (va, vb) in sorted(result.metadata.items()):
         o.print(literal(f"  metadata {key}: {va!r} -> {vb!r}"))
     if result.flags:

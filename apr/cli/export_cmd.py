@@ -92,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
                 + (f", {report.quantize}" if report.quantize else ""), markup=False, highlight=False)
     for kind, value in sorted(report.quant_error.items()):
         out().print(f"  {kind}: worst relative RMSE {value:.4%}", markup=False, highlight=False)
-    for note in report.fallbacks:
-        err().print(f"note: {note}", markup=False, highlight=False)
+    from apr.convert.fallbacks import group_fallbacks
+
+    for group in group_fallbacks(report.fallbacks):  # once per reason, not once per tensor
+        err().print(f"note: {group.line()}", markup=False, highlight=False)
     if report.damaged is not None:
         err().print(f"warning: {report.damaged.path}: damaged input exported (--allow-damaged): "
                     f"{report.damaged.carried_over}", markup=False, highlight=False)

@@ -56,6 +56,23 @@ def run(args: argparse.Namespace) -> int:
         f"hf_architecture={report.hf_architecture!r}, tokenizer {'embedded' if report.has_vocab else 'MISSING'})",
         markup=False, highlight=False,
     )
-    for note in report.fallbacks:
-        err().print(f"note: {note}", markup=False, highlight=False)
+    if report.dequantized:
+        err().print(f"note: {dequantized_line(report.dequantized)}", markup=False, highlight=False)
+    from apr.convert.fallbacks import group_fallbacks
+
+    for group in group_fallbacks(report.fallbacks):  # once per reason, not once per tensor
+        err().print(f"note: {group.line()}", markup=False, highlight=False)
     return 0
+
+
+def dequantized_line(info: dict) -> str:
+    """What a dequantizing GGUF import did, and what it cost in size.
+
+    >>> dequantized_line({"tensors": 2, "types": {"Q4_1": 2}, "stored_as": "F32", "source_bytes": 100, "stored_bytes": 710})
+    'dequantized 2 tensors (Q4_1 x2) to F32: 100 bytes in the GGUF became 710 bytes (7.1x); ggml types APR holds raw (F32, F16, BF16, Q4_K, Q6_K) stay raw'
+    """
+    types = ", ".join(f"{name} x{count}" for name, count in sorted(info["types"].items()))
+    growth = info["stored_bytes"] / info["source_bytes"] if info["source_bytes"] else float("inf")
+    return (f"dequantized {info['tensors']} tensors ({types}) to {info['stored_as']}: {info['source_bytes']:,} bytes "
+            f"in the GGUF became {info['stored_bytes']:,} bytes ({growth:.1f}x); ggml types APR holds raw "
+            "(F32, F16, BF16, Q4_K, Q6_K) stay raw")

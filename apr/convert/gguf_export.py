@@ -2,7 +2,8 @@
 
 llama.cpp tensor names (`apr.convert.names`), llama's q/k row permutation, shapes reversed as
 GGUF stores them (the writer does this from the numpy shape), KV metadata (``general.*``,
-``{arch}.*``, ``tokenizer.ggml.*`` with pre-tokenizer ``gpt-2``), names under 64 bytes, 1-D
+``{arch}.*``, ``tokenizer.ggml.*`` with the imported pre-tokenizer or ``gpt-2``, and what a GGUF
+import carried in ``source_metadata``: `apr.convert.gguf_carry`), names under 64 bytes, 1-D
 tensors in F32. Quantization per 2-D tensor, with llama.cpp's fallbacks when a row does not
 split into blocks: Q4_K -> Q5_0 -> F16, Q6_K -> Q8_0 -> F16, Q8_0 -> F16. Q4_K and Q6_K come
 from `apr.convert.quant_k` (the ``gguf`` package cannot quantize them); Q8_0 and Q5_0 from the
@@ -27,6 +28,7 @@ import numpy as np
 from apr.convert.hf_export import ExportReport, model_config_of
 from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf_for, is_qk_projection, permute_qk, qk_heads
 from apr.convert.export_fields import float32_value, utf8_text
+from apr.convert.gguf_carry import special_token_id, token_types, write_carried
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
 from apr.format import PackedTensor, open_file
@@ -185,7 +187,9 @@ def export_gguf(
                 wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
                           GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
                 if array.ndim >= 2 and kind != wanted:
-                    fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values: stored {kind}, not {wanted}")
+                    block = 256 if wanted in ("Q4_K", "Q6_K") else 32
+                    fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split into "
+                                     f"{block}-value {wanted} blocks: stored {kind}")
                 if err is not None:
                     errors[kind] = max(errors.get(kind, 0.0), err)
                 writer.add_tensor(gguf_names[name], array, raw_dtype=raw_dtype)
@@ -334,7 +338,11 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
     meta = reader.metadata
     arch = _gguf_arch(config, reader.path)
     path = reader.path
-    writer.add_name(utf8_text(str(meta.get("name") or "model"), field="name", path=path))
+    carried = meta.get("source_metadata") if isinstance(meta.get("source_metadata"), dict) else {}
+    # the source GGUF's own name when the checkpoint came from one (APR's name is the file stem)
+    source_name = carried.get("general.name")
+    name = source_name if isinstance(source_name, str) and source_name else str(meta.get("name") or "model")
+    writer.add_name(utf8_text(name, field="name", path=path))
     writer.add_file_type(_FILE_TYPE[quantize])
     writer.add_quantization_version(2)
     writer.add_context_length(config.max_position_embeddings)
@@ -352,8 +360,13 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         writer.add_key_length(config.head_dim)
         writer.add_value_length(config.head_dim)
     if isinstance(meta.get("license"), str) and meta["license"]:
-        writer.add_string("general.license", utf8_text(meta["license"], field="license", path=path))
+        source_license = carried.get("general.license")
+        # the source's own spelling ("apache-2.0") when it names the same license the checkpoint holds
+        same = isinstance(source_license, str) and source_license.casefold() == meta["license"].casefold()
+        writer.add_string("general.license", utf8_text(source_license if same else meta["license"],
+                                                       field="license", path=path))
     if not has_embedded_tokenizer(meta):
+        write_carried(writer, _utf8_checked(carried, path), arch)
         return
     record = record_from_metadata(meta, path=reader.path)
     tokens = list(record.vocabulary)
@@ -364,10 +377,7 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
             tokens[index] = f"{token}_{index}"
         seen[tokens[index]] = index
     tokens += [f"<|pad_{i}|>" for i in range(len(tokens), config.vocab_size)]
-    types = [1] * len(tokens)
-    for added in record.added_tokens:
-        if added.id < len(types):
-            types[added.id] = 3 if added.special else 4
+    types = token_types(len(tokens), record.added_tokens, carried)
     writer.add_tokenizer_model("gpt2")
     # llama.cpp picks its pre-tokenizer regex by this name: the imported file's (e.g. "smollm") is
     # kept, since "gpt-2" splits digits and some punctuation differently (issue 15)
@@ -382,9 +392,27 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         writer.add_bos_token_id(record.bos_token_id)
     if record.eos_token_id is not None:
         writer.add_eos_token_id(record.eos_token_id)
-    writer.add_add_bos_token(False)
+    # UNK and PAD only when the tokenizer has them (never an invented id)
+    unk = special_token_id(record.vocabulary, meta.get("special_tokens"), "unk_token")
+    if unk is not None:
+        writer.add_unk_token_id(unk)
+    pad = special_token_id(record.vocabulary, meta.get("special_tokens"), "pad_token")
+    if pad is not None:
+        writer.add_pad_token_id(pad)
     if isinstance(meta.get("chat_template"), str) and meta["chat_template"]:
         writer.add_chat_template(utf8_text(meta["chat_template"], field="chat_template", path=path))
+    write_carried(writer, _utf8_checked(carried, path), arch)  # general.*, rope scaling, tokenizer flags
+    if "tokenizer.ggml.add_bos_token" not in carried:
+        writer.add_add_bos_token(False)
+
+
+def _utf8_checked(carried: dict[str, Any], path: Any) -> dict[str, Any]:
+    """``source_metadata`` with every string checked to encode as UTF-8 (GGUF stores UTF-8)."""
+    for key, value in carried.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                utf8_text(item, field=f"source_metadata.{key}", path=path)
+    return carried
 
 
 __all__ = ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "require_finite", "storage_type"]

@@ -53,6 +53,8 @@ SCHEMA: tuple[tuple[str, Kind], ...] = (
     ("tokenizer.ggml.token_type", Kind.INTEGERS),
     ("tokenizer.ggml.bos_token_id", Kind.INTEGER),
     ("tokenizer.ggml.eos_token_id", Kind.INTEGER),
+    ("tokenizer.ggml.unknown_token_id", Kind.INTEGER),
+    ("tokenizer.ggml.padding_token_id", Kind.INTEGER),
     ("tokenizer.chat_template", Kind.STRING),
 )
 

@@ -4,7 +4,9 @@ Names are mapped back with `apr.convert.names.gguf_to_hf`; llama's q/k row permu
 (rows only, so it works on K-quant byte rows too); shapes are reversed from GGUF's innermost-first
 order. F32, F16, BF16, Q4_K and Q6_K bytes are kept as they are; every other ggml type (Q4_0,
 Q4_1, Q5_*, Q8_0, ...) is dequantized with the ``gguf`` package and stored as the ``--quantize``
-target (F32 when none is given) instead of being refused. Identity: the family is
+target (F32 when none is given) instead of being refused; the report's ``dequantized`` says how
+many, of which types, and the size they grew to. What APR has no field for (``general.*``, rope
+scaling, token types, UNK/PAD, tokenizer flags) is kept for the export (`apr.convert.gguf_carry`). Identity: the family is
 ``general.architecture`` and ``hf_architecture`` is synthesized from it (INV-CONVERT-HF-ARCH-004:
 GGUF has no ``architectures[0]``).
 """
@@ -21,6 +23,7 @@ import numpy as np
 
 from apr.convert.dimensions import check_dimensions, check_vocabulary
 from apr.convert.gguf_bounds import check_gguf_bounds
+from apr.convert.gguf_carry import carried_from_gguf, special_tokens_from_gguf
 from apr.convert.gguf_fields import FIX, check_gguf_fields
 from apr.convert.hf_config import rope_type_for, synthesize_hf_architecture_from_family
 from apr.convert.hf_import import ImportReport, _verify_written
@@ -61,7 +64,7 @@ def read_gguf_fields(reader: Any, path: str | os.PathLike[str] | None = None) ->
     return out
 
 
-def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
+def metadata_from_gguf_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
     """APR metadata from type-checked GGUF fields (`check_gguf_fields`); absent keys stay absent,
     and a zero is kept as a zero (for `check_dimensions` to refuse), never replaced by a default."""
     def get(suffix: str) -> Any:
@@ -101,6 +104,9 @@ def _metadata_from_fields(fields: dict[str, Any], arch: str) -> dict[str, Any]:
         meta["description"] = f"imported from GGUF model {fields['general.name']!r}"
     meta["license"] = license_from_gguf(fields.get("general.license"))
     return {k: v for k, v in meta.items() if v is not None}
+
+
+_metadata_from_fields = metadata_from_gguf_fields
 
 
 def license_from_gguf(value: Any) -> str | None:
@@ -209,6 +215,8 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
     plan: dict[str, tuple[Any, str, tuple[int, ...], Target, int]] = {}
     specs: list[TensorSpec] = []
     problems: list[str] = []
+    fallbacks: list[str] = []
+    dequantized: dict[str, Any] = {"types": {}, "source_bytes": 0, "stored_bytes": 0, "stored_as": set()}
     for tensor in reader.tensors:
         try:
             hf_name = gguf_to_hf(tensor.name)
@@ -219,6 +227,14 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         type_id = int(tensor.tensor_type)
         kept = _KEPT.get(type_id)
         target = Target(kept, passthrough=True) if kept is not None and kept.is_packed else choose_target(kept, shape, quantize)
+        if target.fallback:
+            fallbacks.append(f"{hf_name}: {target.fallback}")
+        if kept is None:  # a ggml type APR cannot hold: dequantized
+            name = GGMLQuantizationType(type_id).name
+            dequantized["types"][name] = dequantized["types"].get(name, 0) + 1
+            dequantized["source_bytes"] += int(tensor.n_bytes)
+            dequantized["stored_bytes"] += target.nbytes(shape)
+            dequantized["stored_as"].add(target.dtype.name)
         plan[hf_name] = (tensor, tensor.name, shape, target, type_id)
         specs.append(TensorSpec(hf_name, target.dtype, shape, target.nbytes(shape)))
     if problems:
@@ -244,6 +260,7 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         check_vocabulary(record.vocab_size, metadata, source=path.name, path=path, hint=FIX)
         metadata.update(tokenizer_keys_from_record(record, fields.get("tokenizer.chat_template"),
                                                    fields.get("tokenizer.ggml.pre")))
+        metadata["special_tokens"].update(special_tokens_from_gguf(fields, record.vocabulary))
     else:
         log.warning("%s has no tokenizer.ggml.tokens: the .apr will have no embedded tokenizer", path)
     metadata.update({
@@ -251,8 +268,7 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         "param_count": sum(element_count(shape) for n, (_t, _g, shape, _tg, _i) in plan.items()
                            if not (tied and n == "lm_head.weight")),
         "total_size": sum(s.nbytes for s in specs),
-        "source_metadata": {k: v for k, v in fields.items()
-                            if k.startswith("general.") and isinstance(v, (str, int, float, bool))},
+        "source_metadata": carried_from_gguf(fields, arch),  # written back by an export (gguf_carry)
     })
     if tied:
         metadata["tied_embeddings"] = True
@@ -301,7 +317,17 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         path=os.fspath(target_path), source_format="gguf", tensor_count=len(specs), file_size=size,
         param_count=metadata["param_count"], architecture=arch, hf_architecture=metadata["hf_architecture"],
         has_vocab=record is not None, quantize=quantize.value if quantize else None, tied_embeddings=tied,
+        fallbacks=tuple(fallbacks), dequantized=_dequantized_record(dequantized),
     )
 
 
-__all__ = ["import_gguf", "read_gguf_fields"]
+def _dequantized_record(tally: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's ``dequantized`` entry (None when every tensor kept its bytes)."""
+    if not tally["types"]:
+        return None
+    return {"tensors": sum(tally["types"].values()), "types": dict(sorted(tally["types"].items())),
+            "stored_as": "/".join(sorted(tally["stored_as"])), "source_bytes": tally["source_bytes"],
+            "stored_bytes": tally["stored_bytes"]}
+
+
+__all__ = ["import_gguf", "metadata_from_gguf_fields", "read_gguf_fields"]

@@ -56,8 +56,15 @@ class ExportReport:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.format, "tensor_count": self.tensor_count,
                 "file_size": self.file_size, "quantize": self.quantize, "fallbacks": list(self.fallbacks),
+                "fallback_summary": [g.to_dict() for g in _grouped(self.fallbacks)],
                 "quant_error": dict(self.quant_error),
                 "damaged": self.damaged.to_dict() if self.damaged is not None else None}
+
+
+def _grouped(fallbacks: tuple[str, ...]) -> list[Any]:
+    from apr.convert.fallbacks import group_fallbacks
+
+    return group_fallbacks(fallbacks)
 
 
 def model_config_of(reader: Any) -> Any:

@@ -83,10 +83,17 @@ class ImportReport:
     quantize: str | None
     tied_embeddings: bool
     fallbacks: tuple[str, ...] = field(default=())
+    # a GGUF import that dequantized: {"tensors", "types": {ggml type: count}, "stored_as",
+    # "source_bytes", "stored_bytes"} (None: every tensor kept its bytes)
+    dequantized: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+        from apr.convert.fallbacks import group_fallbacks
+
+        data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in
                 ((f, getattr(self, f)) for f in self.__dataclass_fields__)}
+        data["fallback_summary"] = [g.to_dict() for g in group_fallbacks(self.fallbacks)]
+        return data
 
 
 def _safetensors_view(handle: BinaryIO, path: Path) -> str:
@@ -348,8 +355,6 @@ def import_hf(
         return payload
 
     size = write_file_streaming(specs, produce, target_path, metadata, int(flags), verify=_verify_written(len(specs)))
-    for note in fallbacks:
-        log.warning("%s", note)
     return ImportReport(
         path=os.fspath(target_path), source_format="safetensors", tensor_count=len(specs), file_size=size,
         param_count=metadata["param_count"], architecture=metadata.get("architecture"),

@@ -1,5 +1,8 @@
-"""Two APR checkpoints compared: metadata key by key, header flags, the tensor set, and for each
-tensor in both its largest absolute difference, relative L2 error and cosine.
+"""Two checkpoints compared: metadata key by key, header flags, the tensor set, and for each tensor
+in both its largest absolute difference, relative L2 error and cosine. Either side may be an APR
+file, a safetensors file or Hugging Face folder, or a GGUF file, read through the importers
+(`apr.convert.diff_sources`) with Hugging Face names, so ``apr diff model.apr model-q8_0.gguf``
+gives each tensor's quantization error.
 
 Streaming: each tensor is read in pieces of a million elements with positioned reads (not the memory
 map, whose touched pages would count against the process), and the statistics are accumulated in
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +56,7 @@ class CheckpointDiff:
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     tensors: list[TensorDiff] = field(default_factory=list)
+    formats: tuple[str, str] = ("apr", "apr")
 
     @property
     def changed_tensors(self) -> list[TensorDiff]:
@@ -64,7 +68,9 @@ class CheckpointDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "command": "diff", "a": self.a, "b": self.b, "atol": self.atol, "equal": self.equal,
+            "command": "diff", "a": self.a, "b": self.b, "formats": list(self.formats), "atol": self.atol,
+            "equal": self.equal,
+            "metadata_compared": "all keys" if self.formats == ("apr", "apr") else "config keys both sides have",
             "metadata": {k: {"a": va, "b": vb} for k, (va, vb) in sorted(self.metadata.items())},
             "flags": {"a": self.flags[0], "b": self.flags[1]} if self.flags else None,
             "only_in_a": self.only_a, "only_in_b": self.only_b,
@@ -102,43 +108,93 @@ def chunked_stats(pieces_a: Iterable[np.ndarray], pieces_b: Iterable[np.ndarray]
     return max_abs, rel, cosine
 
 
+# What compares across formats: the model's configuration as each importer derives it (a GGUF or
+# safetensors side has no provenance, tokenizer keys or stamp fields to compare).
+CONFIG_KEYS: tuple[str, ...] = (
+    "architecture", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "vocab_size",
+    "max_position_embeddings", "head_dim", "rope_theta", "rms_norm_eps", "license",
+)
+_FLOAT32_KEYS = frozenset({"rope_theta", "rms_norm_eps"})  # GGUF stores them as float32
+
+
+def same_config_value(key: str, a: Any, b: Any) -> bool:
+    """Equal, with GGUF's float32 keys compared at float32 (1e-5 reads back as 9.99999974e-06).
+
+    >>> same_config_value("rms_norm_eps", 1e-5, 9.999999747378752e-06), same_config_value("num_heads", 9, 8)
+    (True, False)
+    """
+    if key in _FLOAT32_KEYS and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return bool(np.float32(a) == np.float32(b))
+    return a == b
+
+
 def diff_checkpoints(a: str | os.PathLike[str], b: str | os.PathLike[str], *, atol: float = 0.0,
                      progress: Callable[[int, int], None] | None = None) -> CheckpointDiff:
-    """Compare two APR files (see the module docstring).
+    """Compare two checkpoints (see the module docstring); each may be an APR file, a safetensors
+    file or Hugging Face folder, or a GGUF file (`apr.convert.diff_sources`). Two APR files compare
+    every metadata key; otherwise the `CONFIG_KEYS` both sides have. A tied head that one side
+    leaves out (GGUF, safetensors exports) is read from its embedding, as an import does.
 
     Raises:
         AprFileNotFoundError: a side does not exist (exit 3).
-        FormatError: a side is not a valid APR v2 file (exit 4).
+        FormatError, ConvertError: a side is not a valid file of its format (exit 4 / 5).
     """
-    from apr.format import open_file
-    from apr.format.header import FLAG_LABELS
+    from apr.convert.diff_sources import open_side
 
     result = CheckpointDiff(a=os.fspath(a), b=os.fspath(b), atol=atol)
-    with open_file(a) as ra, open_file(b) as rb:
-        for key in sorted(set(ra.metadata) | set(rb.metadata)):
-            va, vb = ra.metadata.get(key), rb.metadata.get(key)
-            if va != vb and key not in LAYOUT_KEYS:
-                result.metadata[key] = (va, vb)
-        labels_a = [label for flag, label in FLAG_LABELS if ra.header.flags & flag]
-        labels_b = [label for flag, label in FLAG_LABELS if rb.header.flags & flag]
-        if labels_a != labels_b:
-            result.flags = (labels_a, labels_b)
-        names_a, names_b = ra.keys(), rb.keys()
-        result.only_a = [n for n in names_a if n not in set(names_b)]
-        result.only_b = [n for n in names_b if n not in set(names_a)]
-        common = [n for n in names_a if n in set(names_b)]
+    with open_side(a) as ra, open_side(b) as rb:
+        result.formats = (ra.format, rb.format)
+        if ra.format == rb.format == "apr":
+            for key in sorted(set(ra.metadata) | set(rb.metadata)):
+                va, vb = ra.metadata.get(key), rb.metadata.get(key)
+                if va != vb and key not in LAYOUT_KEYS:
+                    result.metadata[key] = (va, vb)
+        else:
+            for key in CONFIG_KEYS:
+                va, vb = ra.metadata.get(key), rb.metadata.get(key)
+                if va is not None and vb is not None and not same_config_value(key, va, vb) and key not in LAYOUT_KEYS:
+                    result.metadata[key] = (va, vb)
+        if ra.flags is not None and rb.flags is not None and ra.flags != rb.flags:
+            result.flags = (ra.flags, rb.flags)
+        for this, other in ((ra, rb), (rb, ra)):
+            if "lm_head.weight" in other.shapes and "lm_head.weight" not in this.shapes \
+                    and "model.embed_tokens.weight" in this.shapes:
+                this.alias("lm_head.weight", "model.embed_tokens.weight")
+        names_a, names_b = ra.names(), rb.names()
+        set_a, set_b = set(names_a), set(names_b)
+        result.only_a = [n for n in names_a if n not in set_b]
+        result.only_b = [n for n in names_b if n not in set_a]
+        common = [n for n in names_a if n in set_b]
         for index, name in enumerate(common):
-            ea, eb = ra.entry(name), rb.entry(name)
-            shapes = (list(ea.shape), list(eb.shape))
-            dtypes = (ea.dtype.name, eb.dtype.name)
+            shapes = (list(ra.shapes[name]), list(rb.shapes[name]))
+            dtypes = (ra.dtypes[name], rb.dtypes[name])
             if shapes[0] != shapes[1]:
                 result.tensors.append(TensorDiff(name, shapes, dtypes, None, None, None))
             else:
-                stats = chunked_stats(ra.iter_float32(name), rb.iter_float32(name))
+                stats = chunked_stats(_realigned(ra.iter_float32(name)), _realigned(rb.iter_float32(name)))
                 result.tensors.append(TensorDiff(name, shapes, dtypes, *stats))
             if progress is not None:
                 progress(index + 1, len(common))
     return result
 
 
-__all__ = ["LAYOUT_KEYS", "CheckpointDiff", "TensorDiff", "chunked_stats", "diff_checkpoints", "tensor_stats"]
+def _realigned(pieces: Iterable[np.ndarray], size: int = 1 << 20) -> Iterator[np.ndarray]:
+    """The same values in pieces of exactly ``size`` (the last shorter), so two sides read in
+    differently sized pieces (a whole dequantized GGUF tensor, APR's positioned reads) line up."""
+    buffer: list[np.ndarray] = []
+    held = 0
+    for piece in pieces:
+        piece = np.asarray(piece).ravel()
+        while piece.size:
+            take = min(size - held, piece.size)
+            buffer.append(piece[:take])
+            held += take
+            piece = piece[take:]
+            if held == size:
+                yield buffer[0] if len(buffer) == 1 else np.concatenate(buffer)
+                buffer, held = [], 0
+    if held:
+        yield buffer[0] if len(buffer) == 1 else np.concatenate(buffer)
+
+
+__all__ = ["CONFIG_KEYS", "LAYOUT_KEYS", "same_config_value", "CheckpointDiff", "TensorDiff", "chunked_stats", "diff_checkpoints", "tensor_stats"]

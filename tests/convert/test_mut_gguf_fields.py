@@ -37,6 +37,8 @@ EXPECTED = {
     K.Tokenizer.TOKEN_TYPE: "an array of integers",
     K.Tokenizer.BOS_ID: "an integer",
     K.Tokenizer.EOS_ID: "an integer",
+    K.Tokenizer.UNK_ID: "an integer",
+    K.Tokenizer.PAD_ID: "an integer",
     K.Tokenizer.CHAT_TEMPLATE: "a string",
 }
 GOOD = {"a string": "x", "an integer": 3, "a number": 1.5, "an array of strings": ["a", "b"],
