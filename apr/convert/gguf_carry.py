@@ -29,6 +29,9 @@ TOKENIZER_FLAGS: tuple[str, ...] = ("tokenizer.ggml.add_bos_token", "tokenizer.g
 TOKEN_TYPES = "tokenizer.ggml.token_type"
 # token types APR records nowhere else (3 control and 4 user-defined are APR added tokens)
 UNRECORDED_TYPES: frozenset[int] = frozenset({2, 5, 6})  # unknown, unused, byte
+# the APR name an import gave (the file stem): an export writes the source's general.name only while
+# the checkpoint still has that name, so a name set later with `apr stamp --name` wins
+IMPORT_NAME = "apr.import_name"
 UNK_ID, PAD_ID = "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"
 
 _Scalar = (str, int, float, bool)
@@ -157,5 +160,21 @@ def _value_type(value: Any, types: Any) -> Any:
     return types.UINT32 if value < 2 ** 32 else types.UINT64
 
 
-__all__ = ["EXPORT_OWNED", "TOKENIZER_FLAGS", "carried_from_gguf", "special_token_id", "special_tokens_from_gguf",
-           "token_types", "write_carried"]
+def export_name(metadata: Mapping[str, Any], carried: Mapping[str, Any]) -> str:
+    """The ``general.name`` an export writes: the source GGUF's own name while the checkpoint keeps
+    the name its import gave it, else the checkpoint's name (a stamped name wins).
+
+        >>> export_name({"name": "smol"}, {"general.name": "SmolLM2 135M", "apr.import_name": "smol"})
+        'SmolLM2 135M'
+        >>> export_name({"name": "albor-370m"}, {"general.name": "SmolLM2 135M", "apr.import_name": "smol"})
+        'albor-370m'
+    """
+    own = str(metadata.get("name") or "model")
+    source = carried.get("general.name")
+    if isinstance(source, str) and source and carried.get(IMPORT_NAME) == metadata.get("name"):
+        return source
+    return own
+
+
+__all__ = ["EXPORT_OWNED", "IMPORT_NAME", "TOKENIZER_FLAGS", "carried_from_gguf", "export_name", "special_token_id",
+           "special_tokens_from_gguf", "token_types", "write_carried"]

@@ -28,7 +28,7 @@ import numpy as np
 from apr.convert.hf_export import ExportReport, model_config_of
 from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf_for, is_qk_projection, permute_qk, qk_heads
 from apr.convert.export_fields import float32_value, utf8_text
-from apr.convert.gguf_carry import special_token_id, token_types, write_carried
+from apr.convert.gguf_carry import export_name, special_token_id, token_types, write_carried
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
 from apr.format import PackedTensor, open_file
@@ -339,9 +339,7 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
     arch = _gguf_arch(config, reader.path)
     path = reader.path
     carried = meta.get("source_metadata") if isinstance(meta.get("source_metadata"), dict) else {}
-    # the source GGUF's own name when the checkpoint came from one (APR's name is the file stem)
-    source_name = carried.get("general.name")
-    name = source_name if isinstance(source_name, str) and source_name else str(meta.get("name") or "model")
+    name = export_name(meta, carried)  # the source GGUF's own name unless a later stamp renamed it
     writer.add_name(utf8_text(name, field="name", path=path))
     writer.add_file_type(_FILE_TYPE[quantize])
     writer.add_quantization_version(2)

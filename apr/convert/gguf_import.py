@@ -23,7 +23,7 @@ import numpy as np
 
 from apr.convert.dimensions import check_dimensions, check_vocabulary
 from apr.convert.gguf_bounds import check_gguf_bounds
-from apr.convert.gguf_carry import carried_from_gguf, special_tokens_from_gguf
+from apr.convert.gguf_carry import IMPORT_NAME, carried_from_gguf, special_tokens_from_gguf
 from apr.convert.gguf_fields import FIX, check_gguf_fields
 from apr.convert.hf_config import rope_type_for, synthesize_hf_architecture_from_family
 from apr.convert.hf_import import ImportReport, _verify_written
@@ -268,7 +268,9 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
         "param_count": sum(element_count(shape) for n, (_t, _g, shape, _tg, _i) in plan.items()
                            if not (tied and n == "lm_head.weight")),
         "total_size": sum(s.nbytes for s in specs),
-        "source_metadata": carried_from_gguf(fields, arch),  # written back by an export (gguf_carry)
+        # written back by an export (gguf_carry); IMPORT_NAME records the name this import gave, so
+        # an export can tell a name stamped later (which wins) from the file stem (which does not)
+        "source_metadata": {**carried_from_gguf(fields, arch), IMPORT_NAME: target_path.stem},
     })
     if tied:
         metadata["tied_embeddings"] = True

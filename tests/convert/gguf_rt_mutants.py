@@ -37,3 +37,8 @@ def group_per_tensor(notes: Any) -> list[Any]:
         name, _, reason = note.partition(": ")
         out.append(FallbackGroup(reason, (name,)))
     return out
+
+
+def source_name_always(metadata: Any, carried: Any) -> str:
+    source = carried.get("general.name")
+    return source if isinstance(source, str) and source else str(metadata.get("name") or "model")

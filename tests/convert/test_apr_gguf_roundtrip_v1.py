@@ -83,6 +83,21 @@ def test_exact_round_trip_of_a_smollm2_like_header(tmp_path):
     assert kv["general.file_type"] == 0
 
 
+@pytest.mark.falsifies("FALSIFY-GGUF-RT-001")
+def test_a_name_stamped_after_import_wins_over_the_sources(tmp_path):
+    source = write_source(tmp_path / "src.gguf", extra={"general.name": "Smollm2 135M"}, types=[2, 3, 3, 5, 1, 1, 1, 6])
+    assert main(["import", os.fspath(source), "-o", os.fspath(tmp_path / "m.apr")]) == 0
+    with open_file(tmp_path / "m.apr") as reader:
+        assert reader.metadata["name"] == "m"
+        assert reader.metadata["source_metadata"]["apr.import_name"] == "m"
+    assert main(["export", os.fspath(tmp_path / "m.apr"), "-o", os.fspath(tmp_path / "kept.gguf")]) == 0
+    assert gguf_kv(tmp_path / "kept.gguf")["general.name"] == "Smollm2 135M"
+    assert main(["stamp", os.fspath(tmp_path / "m.apr"), "--name", "albor-370m-v1",
+                 "-o", os.fspath(tmp_path / "s.apr")]) == 0
+    assert main(["export", os.fspath(tmp_path / "s.apr"), "-o", os.fspath(tmp_path / "renamed.gguf")]) == 0
+    assert gguf_kv(tmp_path / "renamed.gguf")["general.name"] == "albor-370m-v1"
+
+
 def _export_with_specials(tmp_path, specials):
     from tests.reliability import cli_targets as ct
 
