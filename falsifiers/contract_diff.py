@@ -175,8 +175,8 @@ def major(version: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _version(data: Mapping[str, Any]) -> Any:
-    meta = data.get("metadata")
+def _version(data: Mapping[str, Any] | None) -> Any:
+    meta = data.get("metadata") if data is not None else None
     return meta.get("version") if isinstance(meta, Mapping) else None
 
 

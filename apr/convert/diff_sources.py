@@ -143,13 +143,14 @@ def _gguf_side(path: Path) -> Iterator[Side]:
     with open_regular(path, error=ConvertError) as handle:
         check_gguf_bounds(handle, path=path)
         try:
-            reader = GGUFReader(handle)
+            reader = GGUFReader(handle)  # type: ignore[arg-type]  # np.memmap takes the checked descriptor
         except Exception as err:  # gguf raises bare ValueError/struct.error on a bad file
             raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
         fields = read_gguf_fields(reader, path)
         arch = check_gguf_fields(fields, path)
         metadata = metadata_from_gguf_fields(fields, arch)
         heads, kv_heads = metadata.get("num_heads"), metadata.get("num_kv_heads")
+        n_heads, n_kv_heads = (heads, kv_heads) if isinstance(heads, int) and isinstance(kv_heads, int) else (0, 0)
         by_name: dict[str, Any] = {}
         for tensor in reader.tensors:
             try:
@@ -174,8 +175,12 @@ def _gguf_side(path: Path) -> Iterator[Side]:
                 return np.asarray(dequantize(data, qtype), np.float32).reshape(-1)
 
             if arch == "llama" and is_qk_projection(name):  # the un-permutation needs every row
+                if not n_heads or not n_kv_heads:  # the import refuses the same file
+                    raise ConvertError(f"tensor {name!r}: a llama GGUF without llama.attention.head_count and "
+                                       "head_count_kv: its q/k rows cannot be put back in Hugging Face order",
+                                       path=path, hint=FIX)
                 values = decode(0, rows).reshape(shape)
-                yield unpermute_qk(values, qk_heads(name, heads, kv_heads)).reshape(-1)
+                yield unpermute_qk(values, qk_heads(name, n_heads, n_kv_heads)).reshape(-1)
                 return
             step = max(1, CHUNK // max(shape[-1], 1))
             for first in range(0, rows, step):

@@ -361,8 +361,8 @@ def _write_kv(writer: Any, reader: Any, config: Any, quantize: GgufQuant) -> Non
         source_license = carried.get("general.license")
         # the source's own spelling ("apache-2.0") when it names the same license the checkpoint holds
         same = isinstance(source_license, str) and source_license.casefold() == meta["license"].casefold()
-        writer.add_string("general.license", utf8_text(source_license if same else meta["license"],
-                                                       field="license", path=path))
+        spelling = source_license if same and isinstance(source_license, str) else meta["license"]
+        writer.add_string("general.license", utf8_text(spelling, field="license", path=path))
     if not has_embedded_tokenizer(meta):
         write_carried(writer, _utf8_checked(carried, path), arch)
         return
