@@ -53,12 +53,13 @@ def plan_training_results(checkpoint: str | os.PathLike[str], card: str | os.Pat
     with open_file(checkpoint) as reader:
         metadata = dict(reader.metadata)
     up_to = checkpoint_step(metadata)
-    records = tuple(r for r in read_log(log).records if up_to is None or r.step <= up_to)
+    everything = read_log(log).records
+    records = tuple(r for r in everything if up_to is None or r.step <= up_to)  # the curve's
     png = curve_path(card)
     check_file_output(card, force=force, inputs=(log,))  # the card never replaces the log it reads
     check_file_output(png, force=force, inputs=(*inputs, log))
     name = metadata.get("name") or Path(checkpoint).name.removesuffix(".apr")
-    results = TrainingResults(source=os.fspath(log), rows=evaluation_rows(records))
+    results = TrainingResults(source=os.fspath(log), rows=evaluation_rows(everything, up_to))
     return TrainingCardPlan(results=results, records=records, curve_path=png, title=f"{name}: loss")
 
 

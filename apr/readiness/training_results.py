@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apr.train.metrics_log import LOG_NAME, MetricRecord, read_log
+from apr.train.metrics_log import LOG_NAME, MetricRecord
 
 CURVE_SUFFIX = "-loss.png"
 PLOT_HINT = "pip install 'apr-contracts[plot]'"
@@ -59,16 +59,6 @@ def checkpoint_step(metadata: Mapping[str, Any]) -> int | None:
 def evaluation_rows(records: Sequence[MetricRecord], up_to_step: int | None = None) -> tuple[MetricRecord, ...]:
     """The rows the table shows: evaluations at or before ``up_to_step`` (all when None)."""
     return tuple(r for r in records if r.is_evaluation and (up_to_step is None or r.step <= up_to_step))
-
-
-def load_training_results(log: str | os.PathLike[str], *, up_to_step: int | None) -> TrainingResults:
-    """Read the log (up to its last valid line, with a warning past it) and pick the table's rows.
-
-    Raises:
-        AprFileNotFoundError, AprIOError: the log is missing or unreadable.
-    """
-    reading = read_log(log)
-    return TrainingResults(source=os.fspath(log), rows=evaluation_rows(reading.records, up_to_step))
 
 
 def perplexity(loss: float) -> float:
@@ -120,4 +110,4 @@ def curve_path(card: str | os.PathLike[str]) -> Path:
 
 
 __all__ = ["CURVE_SUFFIX", "PLOT_HINT", "TrainingResults", "checkpoint_step", "curve_path", "evaluation_rows",
-           "find_metrics_log", "load_training_results", "perplexity", "section_lines", "table_lines"]
+           "find_metrics_log", "perplexity", "section_lines", "table_lines"]
