@@ -6,7 +6,6 @@ the output policy); then the PNG is written first, so the card never links a fil
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +21,6 @@ from apr.readiness.training_results import (
 )
 from apr.train.metrics_log import MetricRecord, read_log
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

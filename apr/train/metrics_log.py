@@ -34,7 +34,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,11 +303,6 @@ def log_path(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir) / LOG_NAME
 
 
-def records_from_dicts(rows: Iterable[Mapping[str, Any]]) -> list[MetricRecord]:
-    """Rows given as mappings (tests, tools) checked into records (`RowError` on a bad one)."""
-    return [record_from_mapping(dict(row)) for row in rows]
-
-
 def _finite_or_none(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -321,6 +316,6 @@ def _is_number(value: Any) -> bool:
 
 
 __all__ = [
-    "LOG_NAME", "METRIC_FIELDS", "LogReading", "MetricRecord", "MetricsLogWriter", "continue_log", "log_path",
-    "parse_lines", "read_log", "record_from_mapping",
+    "LOG_NAME", "METRIC_FIELDS", "LogReading", "MetricRecord", "MetricsLogWriter", "check_log_targets",
+    "continue_log", "log_path", "parse_lines", "read_log", "record_from_mapping",
 ]

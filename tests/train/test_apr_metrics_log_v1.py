@@ -335,6 +335,13 @@ def test_falsify_metrics_006_tensorboard_events_read_back(tmp_path: Path, datase
     for tag, values in expected.items():
         assert {e.step: e.value for e in accumulator.Scalars(tag)} == values, tag
     assert any("run_config" in tag for tag in accumulator.Tags()["tensors"])
+    # --force replaces the earlier run's events (and log) instead of mixing two runs in one chart
+    code, _ = run_cli(["pretrain", "--dataset", str(dataset_dir), "--val-shard", str(val_dir), "--tokenizer",
+                       str(tokenizer_dir), "--config", str(config_path), "--run-dir", str(run_dir), "--mode",
+                       "from-scratch", "--num-steps", "2", "--steps-per-epoch", "2", "--report-to", "tensorboard",
+                       "--force", *TINY_RUN], capsys)
+    assert code == 0 and len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+    assert max(r.step for r in read_log(run_dir / "metrics.jsonl").records) == 2
 
 
 # --- FALSIFY-METRICS-007: the loss curve --------------------------------------------------------------
