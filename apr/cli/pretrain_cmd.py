@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from apr.cli.output import emit_json, err, out
     from apr.train.ddp import init_distributed, shutdown
     from apr.train.loop import EpochEnd, Finished, InitEvaluated, StepMetrics, run_pretrain
-    from apr.train.metrics_log import log_path
+    from apr.train.metrics_log import check_log_targets, log_path
     from apr.train.plan import plan_pretrain
 
     check_reporting_flags(args)  # a missing tensorboard extra is refused before any training work
@@ -102,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
         steps: list[dict[str, Any]] = []
         epochs: list[dict[str, Any]] = []
         show = ctx.is_main
-        recorder = _recorder(args, plan, report) if ctx.is_main else _NoRecorder()
+        # every rank checks the run folder's earlier metrics before rank 0 creates any (the barrier),
+        # so all refuse together instead of the others waiting on a rank 0 that stopped
+        replaced = check_log_targets(options.run_dir, force=options.force, tensorboard=args.report_to == "tensorboard")
+        if ctx.enabled:
+            import torch.distributed
+
+            torch.distributed.barrier()
+        recorder = _recorder(args, plan, report, replaced) if ctx.is_main else _NoRecorder()
         with recorder, _progress(err(), enabled=show, total=options.num_steps) as bar:
             for event in run_pretrain(plan, ctx=ctx):
                 recorder.on_event(event)
@@ -146,15 +153,16 @@ def check_reporting_flags(args: argparse.Namespace) -> None:
         require_extras("pretrain --report-to tensorboard", ("tensorboard",))
 
 
-def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any]) -> Any:
-    """Rank 0's recorder: metrics.jsonl always, TensorBoard on request (their targets checked first,
-    so an earlier run's log is never mixed with this one's: it needs --force, as checkpoints do)."""
-    from apr.train.metrics_log import MetricsLogWriter, check_log_targets, log_path
+def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any], replaced: list[Any]) -> Any:
+    """Rank 0's recorder: metrics.jsonl always (a fresh file), TensorBoard on request, the earlier
+    run's event files (``replaced``, allowed by --force) removed first."""
+    from apr.train.metrics_log import MetricsLogWriter, log_path
     from apr.train.metrics_recorder import MetricsRecorder, default_log_every
 
     o = plan.options
     tensorboard = args.report_to == "tensorboard"
-    check_log_targets(o.run_dir, force=o.force, tensorboard=tensorboard)
+    for event_file in replaced:
+        event_file.unlink(missing_ok=True)
     os.makedirs(o.run_dir, exist_ok=True)
     sinks: list[Any] = [MetricsLogWriter(log_path(o.run_dir))]
     try:

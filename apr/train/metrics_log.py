@@ -275,12 +275,15 @@ def continue_log(path: str | os.PathLike[str], resume_step: int) -> tuple[Metric
     return kept
 
 
-def check_log_targets(run_dir: str | os.PathLike[str], *, force: bool, tensorboard: bool = False) -> None:
+def check_log_targets(run_dir: str | os.PathLike[str], *, force: bool, tensorboard: bool = False) -> list[Path]:
     """A new run never appends to an earlier run's history: an existing ``metrics.jsonl`` (or, with
     TensorBoard, event files in ``RUN_DIR/tb/``) is refused unless ``force``, as checkpoints are.
-    With ``force`` the log is replaced (atomically, when the writer opens) and the earlier event
-    files, the ones ``torch.utils.tensorboard`` names ``events.out.tfevents.*``, are removed;
-    nothing else in the folder is touched.
+    A check only (every rank makes it): with ``force`` the log is replaced atomically when the
+    writer opens, and the caller (rank 0) removes the earlier event files returned here, the ones
+    ``torch.utils.tensorboard`` names ``events.out.tfevents.*``; nothing else is touched.
+
+    Returns:
+        The earlier event files a forced run replaces.
 
     Raises:
         OutputExistsError: an earlier run's log or events without ``force`` (exit 5).
@@ -294,8 +297,7 @@ def check_log_targets(run_dir: str | os.PathLike[str], *, force: bool, tensorboa
         raise OutputExistsError(
             f"--run-dir already holds an earlier run's metrics ({existing[0].name})", path=os.fspath(folder),
             field="--run-dir", hint="pick a new --run-dir, or pass --force to replace them")
-    for event_file in events:
-        event_file.unlink()
+    return events
 
 
 def log_path(run_dir: str | os.PathLike[str]) -> Path:
