@@ -211,7 +211,8 @@ def _tell(args: argparse.Namespace, root: Path, story: _Story, stdlib: Path) -> 
     (root / "export").mkdir(exist_ok=True)
     story.apr("export to a Hugging Face folder", ["export", model, "--format", "safetensors", "-o", f"{r}/export/hf"])
     story.apr("export to GGUF (Q4_K)", ["export", model, "--format", "gguf", "--quantize", "q4_k", "-o", f"{r}/export/model-q4_k.gguf"])
-    story.apr("write the model card", ["card", model, "--report", f"{r}/runs/resume/report.json", "-o", f"{r}/MODEL_CARD.md"])
+    story.apr("write the model card", ["card", model, "--report", f"{r}/runs/resume/report.json", "--run-dir", f"{r}/runs/resume",
+                                         "-o", f"{r}/MODEL_CARD.md"])
     story.apr("publish readiness", ["readiness", model, "--model-card", f"{r}/MODEL_CARD.md"])
     project = _project_root()
     if project is not None:  # the same gates as falsifiers of contracts/publish-readiness-v1.yaml, bound to the digest

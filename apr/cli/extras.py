@@ -17,6 +17,12 @@ from apr.errors import MissingExtraError
 EXTRAS: dict[str, tuple[str, str]] = {
     "train": ("torch", "PyTorch, which runs and trains models"),
     "hf": ("transformers", "Hugging Face transformers"),
+    "tensorboard": ("tensorboard", "TensorBoard (the event files torch.utils.tensorboard writes)"),
+    "plot": ("matplotlib", "matplotlib, which draws the loss curve"),
+}
+# extra -> what to install before it, where pip alone would pick the wrong build
+_BEFORE: dict[str, str] = {
+    "train": " (for a CPU-only PyTorch first: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)",
 }
 
 
@@ -32,8 +38,7 @@ def require_extras(command: str, extras: tuple[str, ...]) -> None:
         raise MissingExtraError(
             f"apr {command} needs {provides} (the {module!r} module is not installed)",
             field=extra,
-            hint=f"pip install 'apr-contracts[{extra}]' (for a CPU-only PyTorch first: pip install torch==2.13.0 "
-                 "--index-url https://download.pytorch.org/whl/cpu)")
+            hint=f"pip install 'apr-contracts[{extra}]'{_BEFORE.get(extra, '')}")
 
 
 __all__ = ["EXTRAS", "missing_extras", "require_extras"]

@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", metavar="config.json", help="Hugging Face config.json for a from-scratch shape")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster steps)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite checkpoints already in --run-dir")
+    p.add_argument("--log-every-steps", type=int, metavar="N",
+                   help="append a row to RUN_DIR/metrics.jsonl every N steps (default: num_steps/100, "
+                        "between 1 and 100); a row after every evaluation too")
+    p.add_argument("--report-to", choices=("none", "tensorboard"), default="none",
+                   help="also write the metrics as TensorBoard events under RUN_DIR/tb/ "
+                        "(needs pip install 'apr-contracts[tensorboard]')")
     p.add_argument("--json", action="store_true", help="print the run report as one JSON document")
     p.set_defaults(handler=run, reads_checkpoints=("init",), needs_extras=("train",))
 
@@ -83,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
     from apr.cli.output import emit_json, err, out
     from apr.train.ddp import init_distributed, shutdown
     from apr.train.loop import EpochEnd, Finished, InitEvaluated, StepMetrics, run_pretrain
+    from apr.train.metrics_log import check_log_targets, log_path
     from apr.train.plan import plan_pretrain
 
+    check_reporting_flags(args)  # a missing tensorboard extra is refused before any training work
     refuse_run_dir_overlap(args)
     options = options_from_args(args)
     ctx = init_distributed(options.device)
@@ -94,8 +102,17 @@ def run(args: argparse.Namespace) -> int:
         steps: list[dict[str, Any]] = []
         epochs: list[dict[str, Any]] = []
         show = ctx.is_main
-        with _progress(err(), enabled=show, total=options.num_steps) as bar:
+        # every rank checks the run folder's earlier metrics before rank 0 creates any (the barrier),
+        # so all refuse together instead of the others waiting on a rank 0 that stopped
+        replaced = check_log_targets(options.run_dir, force=options.force, tensorboard=args.report_to == "tensorboard")
+        if ctx.enabled:
+            import torch.distributed
+
+            torch.distributed.barrier()
+        recorder = _recorder(args, plan, report, replaced) if ctx.is_main else _NoRecorder()
+        with recorder, _progress(err(), enabled=show, total=options.num_steps) as bar:
             for event in run_pretrain(plan, ctx=ctx):
+                recorder.on_event(event)
                 if isinstance(event, InitEvaluated):
                     report["init_val_loss"] = event.val_loss
                     report["optimizer_fresh"] = {"state_entries": event.optimizer_state_entries,
@@ -109,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 elif isinstance(event, Finished):
                     report.update(_as_dict(event))
         report["per_step_metrics"] = steps
+        report["metrics_log"] = str(log_path(options.run_dir))
         report["epochs"] = epochs
         if ctx.is_main:
             if args.json:
@@ -120,6 +138,56 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         shutdown(ctx)
+
+
+def check_reporting_flags(args: argparse.Namespace) -> None:
+    """``--log-every-steps`` is a positive count, and ``--report-to tensorboard`` has its package:
+    both refused at once, before the plan reads any data (exit 64 and exit 9 with the pip command)."""
+    from apr.cli.extras import require_extras
+    from apr.errors import UsageError
+
+    if args.log_every_steps is not None and args.log_every_steps < 1:
+        raise UsageError(f"--log-every-steps must be >= 1, got {args.log_every_steps}", field="--log-every-steps",
+                         hint="pass a positive number of steps, or leave it out for the default")
+    if args.report_to == "tensorboard":
+        require_extras("pretrain --report-to tensorboard", ("tensorboard",))
+
+
+def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any], replaced: list[Any]) -> Any:
+    """Rank 0's recorder: metrics.jsonl always (a fresh file), TensorBoard on request, the earlier
+    run's event files (``replaced``, allowed by --force) removed first."""
+    from apr.train.metrics_log import MetricsLogWriter, log_path
+    from apr.train.metrics_recorder import MetricsRecorder, default_log_every
+
+    o = plan.options
+    tensorboard = args.report_to == "tensorboard"
+    for event_file in replaced:
+        event_file.unlink(missing_ok=True)
+    os.makedirs(o.run_dir, exist_ok=True)
+    sinks: list[Any] = [MetricsLogWriter(log_path(o.run_dir))]
+    try:
+        if tensorboard:
+            from apr.train.tensorboard_sink import TensorBoardSink, tensorboard_dir
+
+            sinks.append(TensorBoardSink(tensorboard_dir(o.run_dir), run_config=report))
+    except BaseException:
+        sinks[0].close()
+        raise
+    return MetricsRecorder(sinks, log_every=args.log_every_steps or default_log_every(o.num_steps),
+                           steps_per_epoch=o.steps_per_epoch, num_steps=o.num_steps)
+
+
+class _NoRecorder:
+    """Ranks other than 0 write no metrics."""
+
+    def on_event(self, event: Any) -> None:
+        pass
+
+    def __enter__(self) -> "_NoRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 def _as_dict(record: Any) -> dict[str, Any]:

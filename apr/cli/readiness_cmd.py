@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("card", help="write a model card from a checkpoint's metadata and training report")
     c.add_argument("file", help="the .apr file")
     c.add_argument("--report", help="a training report (`apr pretrain --json` output) for the metrics")
-    c.add_argument("-o", "--output", required=True, help="the card to write (CARD.md)")
+    c.add_argument("--run-dir", metavar="DIR", help="the training run whose DIR/metrics.jsonl gives the "
+                   "\"Training results\" table (default: NAME.metrics.jsonl beside FILE, or the run of RUN/ckpt/FILE)")
+    c.add_argument("-o", "--output", required=True, help="the card to write (CARD.md); with the [plot] extra, "
+                   "the loss curve goes beside it as CARD-loss.png")
     c.add_argument("-f", "--force", action="store_true", help="replace an existing card")
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",))
@@ -52,15 +55,27 @@ def run_card_cmd(args: argparse.Namespace) -> int:
     from apr.format.atomic import atomic_write
     from apr.format.outputs import check_file_output
     from apr.readiness import build_card
+    from apr.readiness.card_training import plan_training_results, write_training_curve
 
     # the output policy: never the checkpoint or the report itself; an existing card needs --force
     check_file_output(args.output, force=args.force, inputs=(args.file, args.report))
     report = read_json_argument(args.report, "--report") if args.report else None
-    text = build_card(args.file, report)
+    plan = plan_training_results(args.file, args.output, run_dir=args.run_dir, force=args.force,
+                                 inputs=(args.file, args.report))
+    training = write_training_curve(plan) if plan is not None else None  # the PNG first: the card links it
+    text = build_card(args.file, report, training=training)
     with atomic_write(args.output) as handle:
         handle.write(text.encode("utf-8", "backslashreplace"))  # a lone surrogate from metadata, escaped
     if args.json:
-        emit_json({"command": "card", "input": args.file, "output": args.output, "bytes": len(text.encode("utf-8", "backslashreplace"))})
+        emit_json({"command": "card", "input": args.file, "output": args.output,
+                   "bytes": len(text.encode("utf-8", "backslashreplace")),
+                   "metrics_log": training.source if training else None,
+                   "training_results_rows": len(training.rows) if training else 0,
+                   "loss_curve": str(plan.curve_path) if training and training.curve else None})
     else:
         out().print(f"✓ wrote model card {args.output}")
+        if training is not None:
+            curve = f", loss curve {plan.curve_path}" if training.curve else f" (no loss curve: {training.curve_missing_reason})"
+            out().print(f"  training results: {len(training.rows)} evaluation(s) from {training.source}{curve}",
+                        markup=False, highlight=False)
     return exit_codes.OK

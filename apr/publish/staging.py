@@ -7,6 +7,7 @@ Layout (the repository root)::
     config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json
                                the Hugging Face folder `apr export --format safetensors` writes
     NAME-QUANT.gguf            the GGUF `apr export --format gguf --quantize QUANT` writes
+    CARD-loss.png              images the card links beside itself (`apr card`'s loss curve)
     .apr-publish.json          what this command wrote (never uploaded)
 
 The folder is built beside its final place and renamed into it, so a failure leaves the previous
@@ -179,6 +180,8 @@ def build_staging(plan: PublishPlan, *, sha256: str, verdict: str, progress: Any
                         quantize=parse_gguf_quant(plan.quantize))
         with atomic_write(tmp / "README.md") as handle:
             handle.write(card_text(plan, sha256=sha256, verdict=verdict).encode("utf-8"))
+        for image in card_images(plan.model_card):  # the card's links resolve on the Hub as they do here
+            _copy(image, tmp / image.name)
         files = describe(tmp)
         marker = {"format": MARKER_FORMAT, "repo": plan.repo, "sha256": sha256, "verdict": verdict,
                   "files": [f.path for f in files]}
@@ -190,6 +193,33 @@ def build_staging(plan: PublishPlan, *, sha256: str, verdict: str, progress: Any
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return files
+
+
+_IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def card_images(card: str | os.PathLike[str]) -> list[Path]:
+    """The PNG files a card links by a plain file name beside itself (``![...](CARD-loss.png)``),
+    that exist there. Links into other folders, URLs and other files are not staged: the
+    repository root holds the card, so only a neighbour keeps the same relative link.
+
+    Example:
+        >>> card_images("no-such-card.md")
+        []
+    """
+    path = Path(card)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found: list[Path] = []
+    for target in _IMAGE_LINK.findall(text):
+        if "/" in target or "\\" in target or not target.lower().endswith(".png"):
+            continue
+        image = path.with_name(target)
+        if image.is_file() and not image.is_symlink() and image not in found:
+            found.append(image)
+    return found
 
 
 def describe(folder: str | os.PathLike[str]) -> list[StagedFile]:
@@ -250,5 +280,5 @@ def hf_files(files: Iterable[StagedFile]) -> list[str]:
     return [f.path for f in files if f.path in _HF_FILES]
 
 
-__all__ = ["FORMATS", "MARKER", "PublishPlan", "PublishRefused", "StagedFile", "build_staging", "card_text",
+__all__ = ["FORMATS", "MARKER", "PublishPlan", "PublishRefused", "StagedFile", "build_staging", "card_images", "card_text",
            "check_repo_id", "describe", "hf_files", "parse_formats", "plan_publish"]

@@ -53,11 +53,13 @@ def read_card(path: str | os.PathLike[str]) -> CardFacts:
     return CardFacts(license=data.license, library_name=data.library_name, metrics=metrics)
 
 
-def build_card(checkpoint: str | os.PathLike[str], report: dict[str, Any] | None = None) -> str:
+def build_card(checkpoint: str | os.PathLike[str], report: dict[str, Any] | None = None, *,
+               training: Any = None) -> str:
     """The text of a model card for ``checkpoint``, with YAML front matter from its metadata.
 
     Metrics come from the training report (``final_val_loss``) when given, else the file's
-    quality score, so ``model-index`` is never empty.
+    quality score, so ``model-index`` is never empty. ``training`` (a
+    `apr.readiness.training_results.TrainingResults`) adds the "Training results" table and curve.
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -103,6 +105,10 @@ def build_card(checkpoint: str | os.PathLike[str], report: dict[str, Any] | None
     from apr.identity.explain import license_notes
 
     lines += [f"> Note: {note}." for note in license_notes(meta)] + ([""] if license_notes(meta) else [])
+    if training is not None:
+        from apr.readiness.training_results import section_lines
+
+        lines += section_lines(training)
     if report:
         lines += ["## Training", "", "```json", json.dumps({k: report.get(k) for k in ("status", "final_val_loss", "epochs_completed") if k in report}, indent=2), "```", ""]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))

@@ -268,6 +268,12 @@ def test_falsify_train_ddp_001_two_gloo_processes_match_one(tmp_path: Path, data
         assert abs(a["train_loss"] - b["train_loss"]) <= 1e-4, (a, b)
     for a, b in zip(single["val_loss_history"], ddp["val_loss_history"], strict=True):
         assert abs(a - b) <= 1e-4
+    # only rank 0 writes metrics.jsonl (apr-metrics-log-v1): the single run's rows, none twice
+    from apr.train.metrics_log import read_log
+
+    rows = [[(r.step, r.is_evaluation) for r in read_log(tmp_path / name / "metrics.jsonl").records]
+            for name in ("single", "ddp")]
+    assert rows[0] == rows[1] and len(rows[0]) == len(set(rows[0]))
 
 
 # --- the CUDA path ---------------------------------------------------------------------------
