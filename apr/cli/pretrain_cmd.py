@@ -183,7 +183,7 @@ class _NoRecorder:
     def on_event(self, event: Any) -> None:
         pass
 
-    def __enter__(self) -> "_NoRecorder":
+    def __enter__(self) -> _NoRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

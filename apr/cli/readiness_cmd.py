@@ -71,11 +71,11 @@ def run_card_cmd(args: argparse.Namespace) -> int:
                    "bytes": len(text.encode("utf-8", "backslashreplace")),
                    "metrics_log": training.source if training else None,
                    "training_results_rows": len(training.rows) if training else 0,
-                   "loss_curve": str(plan.curve_path) if training and training.curve else None})
+                   "loss_curve": str(plan.curve_path) if plan and training and training.curve else None})
     else:
         out().print(f"✓ wrote model card {args.output}")
         if training is not None:
-            curve = f", loss curve {plan.curve_path}" if training.curve else f" (no loss curve: {training.curve_missing_reason})"
+            curve = f", loss curve {plan.curve_path}" if plan and training.curve else f" (no loss curve: {training.curve_missing_reason})"
             out().print(f"  training results: {len(training.rows)} evaluation(s) from {training.source}{curve}",
                         markup=False, highlight=False)
     return exit_codes.OK

@@ -229,7 +229,7 @@ class MetricsLogWriter:
                 pass
             os.close(fd)
 
-    def __enter__(self) -> "MetricsLogWriter":
+    def __enter__(self) -> MetricsLogWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

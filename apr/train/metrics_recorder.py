@@ -121,7 +121,7 @@ class MetricsRecorder:
         if errors:
             raise errors[0]
 
-    def __enter__(self) -> "MetricsRecorder":
+    def __enter__(self) -> MetricsRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -41,6 +41,7 @@ def scalars_of(record: MetricRecord) -> dict[str, float]:
         ...                         tokens_per_sec=None, tokens_seen=320, wall_s=1.0))
         {'val_loss': 2.5}
     """
+    pairs: tuple[tuple[str, Any], ...]
     if record.is_evaluation:
         pairs = (("val_loss", record.val_loss), ("epoch_train_loss", record.train_loss))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -248,7 +249,7 @@ def test_falsify_metrics_004_intervals_and_evaluations(tmp_path: Path, dataset_d
     assert [(r.step, r.val_loss) for r in evaluations] == [(0, report["init_val_loss"]),
                                                            *((s["step"], s["val_loss"]) for s in _sidecars(run_dir))]
     assert [r.step for r in records] == sorted(r.step for r in records)
-    assert all(b.wall_s >= a.wall_s for a, b in zip(records, records[1:]))
+    assert all(b.wall_s >= a.wall_s for a, b in itertools.pairwise(records))
     # a new run into the folder is refused without --force, like its checkpoints
     code, _ = run_cli(["pretrain", "--dataset", str(dataset_dir), "--tokenizer", str(tokenizer_dir), "--config",
                        str(config_path), "--run-dir", str(run_dir), "--num-steps", "1", *TINY_RUN], capsys)
