@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from apr.cli.output import emit_json, err, out
+from apr.cli.output import emit_result, err, json_names, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
             report = export_gguf(args.file, args.output, quantize=quant, force=args.force, progress=progress,
                                  allow_damaged=args.allow_damaged)
     if args.json:
-        emit_json(report.to_dict())
-        return 0
+        return emit_result("export", json_names(report.to_dict(), path="output", file_size="bytes"), input=args.file)
     out().print(f"{report.path}: {report.format}, {report.tensor_count} tensors, {report.file_size:,} bytes"
                 + (f", {report.quantize}" if report.quantize else ""), markup=False, highlight=False)
     for kind, value in sorted(report.quant_error.items()):

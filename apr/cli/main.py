@@ -63,10 +63,11 @@ class _Parser(argparse.ArgumentParser):
         shown = command_parser(root, _ARGV) if self is root else self
         hint = f"run `{shown.prog} --help` for the accepted flags"
         if "--json" in _ARGV:
-            from apr.cli.output import emit_json
+            from apr.cli.output import emit_error
+            from apr.cli.usage import command_name
             from apr.errors import UsageError
 
-            emit_json({"error": UsageError(text, hint=hint).to_dict()})
+            emit_error(command_name(root, _ARGV), UsageError(text, hint=hint))
         else:
             shown.print_usage(sys.stderr)
             sys.stderr.write(f"error: {text}\n  fix: {hint}\n")
@@ -183,12 +184,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         _ROOT[:] = [parser]
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
-            parser.print_help(sys.stderr)
-            return exit_codes.EXIT_USAGE
+            return _no_command(parser)
         return dispatch(args)
     except (Exception, KeyboardInterrupt) as error:  # the guard; SystemExit (argparse) passes through
-        as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in (argv or sys.argv[1:])
-        return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0)
+        from apr.cli.output import input_of
+        from apr.cli.usage import command_name
+
+        as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in _ARGV
+        command = command_name(_ROOT[0], _ARGV) if _ROOT else "apr"
+        return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0,
+                             command=command, input=input_of(args))
+
+
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    """``apr`` alone (or ``apr --json``): the help on stderr, a usage error (64), JSON under ``--json``."""
+    if "--json" in _ARGV:
+        from apr.cli.output import emit_error
+        from apr.errors import UsageError
+
+        emit_error("apr", UsageError("no command given", hint="run `apr --help` for the commands"))
+    else:
+        parser.print_help(sys.stderr)
+    return exit_codes.EXIT_USAGE
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from apr.cli.output import emit_json, out
+    from apr.cli.output import emit_result, out
     from apr.format.outputs import check_folder_output, folder_output
     from apr.tokenizer import build_tokenizer, read_tokenizer
 
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         _check_utf8(source)
     with folder_output(target) as staging:
         manifest = _write_shards(staging, sources, tokenizer, record, eos=eos, shard_tokens=args.shard_tokens)
-    document = {"command": "tokenize", "output": os.fspath(output), **manifest.to_json()}
+    document = {"output": os.fspath(output), **manifest.to_json()}
     if args.json:
-        emit_json(document)
+        return emit_result("tokenize", document, input=list(args.text))
     else:
         out().print(f"wrote {manifest.num_tokens} tokens in {len(manifest.shards)} shard(s) to {output} "
                     f"(vocab {manifest.vocab_size}, {document['dtype']})", markup=False, highlight=False)
