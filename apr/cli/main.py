@@ -217,6 +217,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
         require_extras(args.command, extras)
     _refuse_interrupted_stamps(args)
+    declared = getattr(args, "stdout_output", None)
+    if declared and getattr(args, declared[0], None) == "-":  # `-o -`: the one file goes to stdout
+        from apr.cli.stdout_output import run_streamed, streamed_output
+
+        streamed = streamed_output(args)
+        if streamed is not None:
+            return int(run_streamed(args, args.handler, streamed))
     return int(args.handler(args))
 
 

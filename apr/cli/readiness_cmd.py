@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", required=True, help="the card to write (CARD.md)")
     c.add_argument("-f", "--force", action="store_true", help="replace an existing card")
     c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",))
+    c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",), stdout_output=("output", "MODEL_CARD.md"))
 
 
 def run_readiness_cmd(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with -o: salvage a FILE whose footer CRC does not match (the copy keeps the mismatch; "
                    "the report says so)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, stdout_output=("output", "stamped.apr"))  # -o -: apr.cli.stdout_output
 
 
 def build_patch(args: argparse.Namespace):
