@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.publish_cmd",
     "apr.cli.diff_cmd",
     "apr.cli.contracts_cmd",
+    "apr.cli.completion_cmd",
 )
 # Commands a module registers beyond the one its name says (``<command>_cmd``).
 _EXTRA_COMMANDS: dict[str, str] = {"card": "apr.cli.readiness_cmd"}
