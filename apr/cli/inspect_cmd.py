@@ -148,7 +148,7 @@ def _render(doc: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_row("  Format", doc["format"])
     table.add_row("  Version", doc["version"])
-    table.add_row("  Size", f"{_human_size(doc['size_bytes'])} ({doc['size_bytes']} bytes)")
+    table.add_row("  Size", f"{_human_size(doc['bytes'])} ({doc['bytes']} bytes)")
     table.add_row("  Tensors", str(doc["tensor_count"]))
     table.add_row("  Checksum", literal("VALID") if doc["checksum_valid"] else literal("INVALID", style="red"))
     off = doc["header"]["data_offset"]

@@ -225,7 +225,17 @@ def dispatch(args: argparse.Namespace) -> int:
         streamed = streamed_output(args)
         if streamed is not None:
             return int(run_streamed(args, args.handler, streamed))
+    for dest, flag in _OUTPUT_ARGUMENTS:  # any other output spelled `-`: refused before any work
+        if getattr(args, dest, None) == "-":
+            from apr.format.outputs import refuse_stdout
+
+            refuse_stdout("-", flag=flag)
     return int(args.handler(args))
+
+
+# Arguments that name what a command writes; `-` there is standard output, which only the
+# commands declaring ``stdout_output`` can write (apr.cli.stdout_output).
+_OUTPUT_ARGUMENTS: tuple[tuple[str, str], ...] = (("output", "-o"), ("run_dir", "--run-dir"))
 
 
 def run() -> None:  # pragma: no cover - console script shim
