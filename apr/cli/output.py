@@ -325,12 +325,12 @@ def emit_error(command: str, error: Any, *, input: Any = None) -> None:  # noqa:
 
 def input_of(args: Any) -> Any:
     """The ``input`` of a parsed command line: the arguments its parser names in ``json_input``
-    (defaults), else the first of ``file`` / ``source`` it has; None when it reads no path."""
+    (defaults), else the first of ``file`` / ``source`` / ``dataset`` it has; None when it reads no path."""
     names = getattr(args, "json_input", None)
     if names:
         values = [getattr(args, name, None) for name in names]
         return values[0] if len(values) == 1 else values
-    for name in ("file", "source"):
+    for name in ("file", "source", "dataset"):
         value = getattr(args, name, None)
         if isinstance(value, str):
             return value

@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-f", "--force", action="store_true",
                         help="write into an existing DIR: replaces an earlier dataset there, never other files")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, json_input=("text",))  # the JSON envelope's input: the text files
 
 
 def run(args: argparse.Namespace) -> int:
