@@ -13,6 +13,7 @@ from apr.errors import UsageError
 EXIT_USAGE = 64  # sysexits EX_USAGE, distinct from the UNKNOWN verdict (2); written out, not imported
 
 
+@pytest.mark.falsifies("FALSIFY-CLI-002")
 @pytest.mark.parametrize(("argv", "expected", "usage_of"), [
     (["inspect", "m.apr", "--qualty"], "did you mean --quality?", "apr inspect"),
     (["export", "m.apr", "-o", "x", "--formt", "gguf"], "did you mean --format?", "apr export"),
@@ -33,6 +34,21 @@ def test_nothing_close_means_no_suggestion(argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.falsifies("FALSIFY-CLI-002")
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["inspect", "m.apr", "--qualty"], "did you mean --quality?"),
+    (["contracts", "verfy"], "did you mean 'verify'?"),
+    (["inspct", "m.apr"], "did you mean 'inspect'?"),
+])
+def test_falsify_cli_002_a_typo_under_json_is_the_envelope_with_the_suggestion(argv, expected, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--json"])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert done.value.code == EXIT_USAGE and captured.err == ""
+    assert document["exit_code"] == EXIT_USAGE and document["ok"] is False and expected in document["error"]["message"]
 
 
 def test_a_usage_error_under_json_is_json_on_stdout(capsys):
@@ -72,6 +88,7 @@ def test_export_refuses_a_contradiction_and_stdout(given, output, words):
     assert raised.value.exit_code == EXIT_USAGE and raised.value.hint
 
 
+@pytest.mark.falsifies("FALSIFY-CLI-003")
 def test_export_without_format_writes_gguf_for_a_gguf_name(tmp_path, monkeypatch):
     """The reproducer: `apr export m.apr -o m.gguf` wrote a safetensors folder named m.gguf."""
     from tests.reliability import cli_targets as ct
@@ -94,3 +111,15 @@ def test_piped_tables_are_never_cut(monkeypatch, capsys):
     text = capsys.readouterr().out
     names = sorted(p.stem for p in Path("contracts").glob("*.yaml"))
     assert "…" not in text and all(name in text and f"contracts/{name}.yaml" in text for name in names)
+
+
+@pytest.mark.falsifies("FALSIFY-CLI-003")
+def test_falsify_cli_003_a_contradiction_is_refused_before_writing(tmp_path, monkeypatch, capsys):
+    from tests.reliability import cli_targets as ct
+
+    monkeypatch.chdir(tmp_path)
+    tensors, metadata, flags = ct._base_model()
+    ct.write_with_raw_metadata(tmp_path / "m.apr", tensors, metadata, flags)
+    assert main(["export", "m.apr", "--format", "safetensors", "-o", "m.gguf"]) == EXIT_USAGE
+    assert "contradicts" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.apr"]

@@ -84,6 +84,22 @@ def register(subparsers: Any) -> None:
 # --- plumbing -------------------------------------------------------------------------------------
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command as typed (``"contracts lint"``): names its JSON envelope (``apr.contracts.lint/1``)."""
+    sub = getattr(args, "contracts_command", None)
+    return f"contracts {sub}" if sub else "contracts"
+
+
+def _payload(document: dict[str, Any]) -> dict[str, Any]:
+    """A harness document (lint, the verdict receipt) under the CLI's envelope: its own ``schema``
+    names the file format (``apr-contracts/verdict/1`` for a written receipt) and is kept as
+    ``receipt_schema``; the envelope's ``schema`` names the command's output."""
+    payload = dict(document)
+    if "schema" in payload:
+        payload["receipt_schema"] = payload.pop("schema")
+    return payload
+
+
 def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     parser.print_help(sys.stderr)
     return exit_codes.EXIT_USAGE
@@ -99,10 +115,10 @@ def _guard(handler: Handler) -> Handler:
         try:
             return handler(args)
         except ContractError as error:
-            from apr.cli.output import emit_json, err, escape
+            from apr.cli.output import emit_error, err, escape
 
             if getattr(args, "json", False):
-                emit_json({"error": error.to_dict()})
+                emit_error(_command(args), error)
             else:
                 lines = str(error).splitlines()
                 console = err()
@@ -158,10 +174,11 @@ def _lint(args: argparse.Namespace) -> int:
                         relative_to=Path.cwd(), resolve_mutants=settings.root,
                         known_capabilities=frozenset(c for p in settings.profiles.values() for c in p.optional_requires))
     failed = lint_failed(corpus, strict=args.strict)
+    code = exit_codes.EXIT_VALIDATION if failed else exit_codes.OK
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json(lint_document(corpus, strict=args.strict))
+        return emit_result(_command(args), _payload(lint_document(corpus, strict=args.strict)), exit_code=code)
     else:
         text = render_findings(corpus.findings)
         if text:
@@ -171,20 +188,21 @@ def _lint(args: argparse.Namespace) -> int:
             f"{len(corpus.contracts)} file(s) checked{' (compat)' if args.compat else ''}: "
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} note(s)\n"
         )
-    return exit_codes.EXIT_VALIDATION if failed else exit_codes.OK
+    return code
 
 
 def _diff(args: argparse.Namespace) -> int:
     from falsifiers.contract_diff import diff_contracts, render_text
 
     result = diff_contracts(args.old, args.new, contracts_dir=_settings().contracts_dir)
+    code = exit_codes.EXIT_VALIDATION if result.errors else exit_codes.OK
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json(result.to_dict())
-    else:
-        sys.stdout.write(render_text(result) + "\n")
-    return exit_codes.EXIT_VALIDATION if result.errors else exit_codes.OK
+        payload = {k: v for k, v in result.to_dict().items() if k not in ("command", "ok")}  # the envelope's
+        return emit_result(_command(args), payload, input=[args.old, args.new], exit_code=code)
+    sys.stdout.write(render_text(result) + "\n")
+    return code
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -198,10 +216,9 @@ def _list(args: argparse.Namespace) -> int:
         for c in corpus.contracts
     ]
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json({"schema": "apr-contracts/list/1", "contracts": rows})
-        return exit_codes.OK
+        return emit_result(_command(args), {"contracts": rows})
     from rich.table import Table
 
     from apr.cli.output import out
@@ -245,9 +262,9 @@ def _show(args: argparse.Namespace) -> int:
         raise ContractNotFoundError(f"no contract, invariant or falsifier {ident!r}",
                                     hint=f"did you mean {nearest!r}?" if nearest else "see `apr contracts list`")
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json(document)
+        return emit_result(_command(args), document)
     else:
         sys.stdout.write(_as_text(document))
     return exit_codes.OK
@@ -313,9 +330,9 @@ def _verify(args: argparse.Namespace) -> int:
                                 contracts=args.contract, artifact=args.artifact, model_card=args.model_card,
                                 mutants=args.mutants)
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json(document)
+        return emit_result(_command(args), _payload(document), exit_code=code)
     else:
         sys.stdout.write(render_receipt(document, width=_width(), color=sys.stdout.isatty(),
                                         verbose=getattr(args, "verbose", 0) > 0))
@@ -340,9 +357,9 @@ def _new(args: argparse.Namespace) -> int:
     document = {"contract": scaffold.contract_path.as_posix(), "test": scaffold.test_path.as_posix(),
                 "invariant": scaffold.invariant_id, "falsifier": scaffold.falsifier_id}
     if args.json:
-        from apr.cli.output import emit_json
+        from apr.cli.output import emit_result
 
-        emit_json(document)
+        return emit_result(_command(args), document)
     else:
         sys.stdout.write(f"wrote {document['contract']} and {document['test']}\n")
         sys.stderr.write(f"next: state {scaffold.invariant_id} in the contract and write the test for "

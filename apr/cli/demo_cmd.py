@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, escape, out
+from apr.cli.output import emit_result, err, escape, out
 from apr.errors import AprError, OutputExistsError
 
 # A real, always-present corpus: plain-text-like stdlib modules (~90 KB train, ~20 KB held out).
@@ -224,7 +224,8 @@ def _tell(args: argparse.Namespace, root: Path, story: _Story, stdlib: Path) -> 
                       "i.e. a source checkout)[/]", markup=True)
     elapsed = time.perf_counter() - started
     if args.json:
-        emit_json({"verdict": "GO", "output": r, "checkpoint": model, "seconds": round(elapsed, 1), "steps": story.steps})
+        return emit_result("demo", {"verdict": "GO", "output": r, "checkpoint": model, "seconds": round(elapsed, 1),
+                                    "steps": story.steps})
     else:
         out().print(f"\n[bold green]GO[/] — the demo checkpoint is ready to publish ({elapsed:.0f} s).", markup=True)
         out().print(f"files: {r}  (checkpoint {model}, card {r}/MODEL_CARD.md, exports {r}/export/)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, escape, literal, out
+from apr.cli.output import emit_result, escape, literal, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--atol", type=float, default=0.0,
                    help="largest |a - b| per element still called equal (default 0: bit-equal values)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run, reads_checkpoints=("a", "b"))
+    p.set_defaults(handler=run, reads_checkpoints=("a", "b"), json_input=("a", "b"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--atol must be a finite number >= 0, got {args.atol}", field="--atol")
     result = diff_checkpoints(args.a, args.b, atol=args.atol)
     if args.json:
-        emit_json(result.to_dict())
+        return emit_result("diff", result.to_dict(), input=[args.a, args.b],
+                           exit_code=exit_codes.OK if result.equal else exit_codes.EXIT_GENERIC)
     else:
         _render(result)
     return exit_codes.OK if result.equal else exit_codes.EXIT_GENERIC

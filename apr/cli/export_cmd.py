@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from apr.cli.output import emit_json, err, out
+from apr.cli.output import emit_result, err, json_names, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-damaged", action="store_true",
                    help="salvage: export a FILE whose CRCs do not match instead of refusing it (the report says so)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run, reads_checkpoints=("file",))
+    p.set_defaults(handler=run, reads_checkpoints=("file",), stdout_output=("output", stream_name))
+
+
+def stream_name(args: argparse.Namespace) -> str:
+    """``-o -``: the file to stream (apr.cli.stdout_output). Only a GGUF export is one file, and
+    ``-`` has no suffix to infer it from, so ``--format gguf`` is required."""
+    from apr.errors import UsageError
+
+    if args.format != "gguf":
+        raise UsageError("-o - (standard output) streams a single GGUF file; a safetensors export is a folder",
+                         field="--output", hint="apr export m.apr --format gguf -o - > m.gguf  (or -o FOLDER)")
+    return "model.gguf"
 
 
 def export_format(given: str | None, output: str) -> str:
@@ -39,17 +50,16 @@ def export_format(given: str | None, output: str) -> str:
     ``-o m.gguf`` without ``--format`` used to write a safetensors *folder* named ``m.gguf``. Without
     ``--format``, a ``.gguf`` OUT means gguf and anything else a folder. A ``.safetensors`` OUT is
     refused (the export writes a model folder: config and tokenizer beside the weights). Usage
-    errors: ``--format safetensors`` with a ``.gguf`` OUT and ``-o -`` (both formats are written to a temporary and renamed,
-    which stdout cannot be).
+    errors: ``--format safetensors`` with a ``.gguf`` OUT, and ``-`` (the CLI streams ``--format gguf -o -``
+    through a temporary file before this is called: `stream_name`).
     """
     from pathlib import PurePath
 
     from apr.errors import UsageError
 
     if output == "-":
-        raise UsageError("-o - (standard output) is not supported by apr export: a GGUF file and a model folder "
-                         "are written to a temporary beside OUT and renamed, so nothing half-written is ever seen",
-                         field="--output", hint="write to a file and stream that: apr export m.apr -o m.gguf && cat m.gguf")
+        raise UsageError("-o - (standard output) streams a single GGUF file only, through the command line",
+                         field="--output", hint="apr export m.apr --format gguf -o - > m.gguf  (or -o FOLDER)")
     suffix = PurePath(output).suffix.lower()
     if suffix == ".safetensors":
         raise UsageError(f"-o {output!r}: the safetensors export writes a model folder (model.safetensors, "
@@ -86,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
             report = export_gguf(args.file, args.output, quantize=quant, force=args.force, progress=progress,
                                  allow_damaged=args.allow_damaged)
     if args.json:
-        emit_json(report.to_dict())
-        return 0
+        return emit_result("export", json_names(report.to_dict(), path="output", file_size="bytes"), input=args.file)
     out().print(f"{report.path}: {report.format}, {report.tensor_count} tensors, {report.file_size:,} bytes"
                 + (f", {report.quantize}" if report.quantize else ""), markup=False, highlight=False)
     for kind, value in sorted(report.quant_error.items()):

@@ -89,7 +89,8 @@ def _innermost_package_frame(error: BaseException) -> str | None:
     return f"{relative}:{frame.lineno}"
 
 
-def exit_code_for(error: BaseException, *, as_json: bool, verbosity: int = 0) -> int:
+def exit_code_for(error: BaseException, *, as_json: bool, verbosity: int = 0, command: str = "apr",
+                  input: Any = None) -> int:
     """Report ``error`` the documented way and return the exit code (never raises).
 
     Args:
@@ -97,6 +98,8 @@ def exit_code_for(error: BaseException, *, as_json: bool, verbosity: int = 0) ->
         as_json: the command was given ``--json``: the error is a JSON document on stdout.
         verbosity: the ``-v`` count; with it (or ``APR_DEBUG=1``) an internal error's traceback
             goes to stderr as well.
+        command: the command as typed (``"contracts lint"``), naming the JSON envelope.
+        input: the path(s) the command read, for the JSON envelope.
     """
     if isinstance(error, KeyboardInterrupt):
         _write_stderr("cancelled by user\n")
@@ -116,7 +119,7 @@ def exit_code_for(error: BaseException, *, as_json: bool, verbosity: int = 0) ->
     try:
         from apr.cli.output import render_error
 
-        render_error(documented, as_json=as_json)
+        render_error(documented, as_json=as_json, command=command, input=input)
     except BrokenPipeError:
         _silence_stdout()
     except Exception:  # noqa: BLE001 - the last resort: one line the terminal can always show

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from apr.cli.output import emit_json, err, out
+from apr.cli.output import emit_result, err, json_names, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
             report = import_hf(source, args.output, quantize=quant, tokenizer=args.tokenizer,
                                allow_no_config=args.allow_no_config, force=args.force, progress=progress)
     if args.json:
-        emit_json(report.to_dict())
-        return 0
+        return emit_result("import", json_names(report.to_dict(), path="output", file_size="bytes"), input=args.source)
     out().print(
         f"{report.path}: {report.tensor_count} tensors, {report.param_count:,} parameters, "
         f"{report.file_size:,} bytes ({report.architecture or 'unknown family'}, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from apr.cli.output import emit_json, literal, out
+from apr.cli.output import emit_result, literal, out
 
 _FLAG_KEYS = (
     ("lz4_compressed", 0x0001),
@@ -74,12 +74,12 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
     meta = reader.metadata
     header = reader.header
     doc: dict[str, Any] = {
-        "file": reader.path,
+        "input": reader.path,
         "valid": True,
         "format": "APR v2",
         "version": "{}.{}".format(*header.version),
         "tensor_count": header.tensor_count,
-        "size_bytes": reader.file_size,
+        "bytes": reader.file_size,
         "checksum_valid": reader.is_checksum_valid,
     }
     for key in ("architecture", "num_layers", "num_heads", "hidden_size", "vocab_size"):
@@ -145,11 +145,11 @@ def _render(doc: dict[str, Any]) -> None:
 
     console = out()
     meta = doc["metadata"]
-    console.print(literal(doc["file"], style="bold"))
+    console.print(literal(doc["input"], style="bold"))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_row("  Format", doc["format"])
     table.add_row("  Version", doc["version"])
-    table.add_row("  Size", f"{_human_size(doc['size_bytes'])} ({doc['size_bytes']} bytes)")
+    table.add_row("  Size", f"{_human_size(doc['bytes'])} ({doc['bytes']} bytes)")
     table.add_row("  Tensors", str(doc["tensor_count"]))
     table.add_row("  Checksum", literal("VALID") if doc["checksum_valid"] else literal("INVALID", style="red"))
     off = doc["header"]["data_offset"]
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     with open_file(args.file, verify_checksum=False) as reader:
         doc = inspect_document(reader, quality=args.quality or args.explain, explain=args.explain)
     if args.json:
-        emit_json(doc)
+        return emit_result("inspect", doc, input=doc["input"])
     else:
         doc["_show_tensors"] = args.tensors
         _render(doc)

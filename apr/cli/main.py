@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apr.cli.publish_cmd",
     "apr.cli.diff_cmd",
     "apr.cli.contracts_cmd",
+    "apr.cli.completion_cmd",
 )
 # Commands a module registers beyond the one its name says (``<command>_cmd``).
 _EXTRA_COMMANDS: dict[str, str] = {"card": "apr.cli.readiness_cmd"}
@@ -63,10 +64,11 @@ class _Parser(argparse.ArgumentParser):
         shown = command_parser(root, _ARGV) if self is root else self
         hint = f"run `{shown.prog} --help` for the accepted flags"
         if "--json" in _ARGV:
-            from apr.cli.output import emit_json
+            from apr.cli.output import emit_error
+            from apr.cli.usage import command_name
             from apr.errors import UsageError
 
-            emit_json({"error": UsageError(text, hint=hint).to_dict()})
+            emit_error(command_name(root, _ARGV), UsageError(text, hint=hint))
         else:
             shown.print_usage(sys.stderr)
             sys.stderr.write(f"error: {text}\n  fix: {hint}\n")
@@ -183,12 +185,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         _ROOT[:] = [parser]
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
-            parser.print_help(sys.stderr)
-            return exit_codes.EXIT_USAGE
+            return _no_command(parser)
         return dispatch(args)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the guard; SystemExit (argparse) passes through
-        as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in (argv or sys.argv[1:])
-        return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0)
+        from apr.cli.output import input_of
+        from apr.cli.usage import command_name
+
+        as_json = bool(getattr(args, "json", False)) if args is not None else "--json" in _ARGV
+        command = command_name(_ROOT[0], _ARGV) if _ROOT else "apr"
+        return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0,
+                             command=command, input=input_of(args))
+
+
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    """``apr`` alone (or ``apr --json``): the help on stderr, a usage error (64), JSON under ``--json``."""
+    if "--json" in _ARGV:
+        from apr.cli.output import emit_error
+        from apr.errors import UsageError
+
+        emit_error("apr", UsageError("no command given", hint="run `apr --help` for the commands"))
+    else:
+        parser.print_help(sys.stderr)
+    return exit_codes.EXIT_USAGE
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -200,7 +218,24 @@ def dispatch(args: argparse.Namespace) -> int:
 
         require_extras(args.command, extras)
     _refuse_interrupted_stamps(args)
+    declared = getattr(args, "stdout_output", None)
+    if declared and getattr(args, declared[0], None) == "-":  # `-o -`: the one file goes to stdout
+        from apr.cli.stdout_output import run_streamed, streamed_output
+
+        streamed = streamed_output(args)
+        if streamed is not None:
+            return int(run_streamed(args, args.handler, streamed))
+    for dest, flag in _OUTPUT_ARGUMENTS:  # any other output spelled `-`: refused before any work
+        if getattr(args, dest, None) == "-":
+            from apr.format.outputs import refuse_stdout
+
+            refuse_stdout("-", flag=flag)
     return int(args.handler(args))
+
+
+# Arguments that name what a command writes; `-` there is standard output, which only the
+# commands declaring ``stdout_output`` can write (apr.cli.stdout_output).
+_OUTPUT_ARGUMENTS: tuple[tuple[str, str], ...] = (("output", "-o"), ("run_dir", "--run-dir"))
 
 
 def run() -> None:  # pragma: no cover - console script shim

@@ -9,7 +9,13 @@ markup in data used to crash or vanish). A line that styles text passes ``markup
 every piece of data through `escape`. Text that cannot be encoded (a lone surrogate from a JSON
 ``"\\ud800"`` escape) is written backslash-escaped: `protect_streams` sets that up for the process.
 
-JSON (`emit_json`): one document, UTF-8. A non-finite number (NaN, Infinity), which JSON cannot
+JSON (`emit_result`, `emit_error`): every ``--json`` document, success or failure, is one envelope
+``{"schema": "apr.<command>/1", "command", "input", "ok", "exit_code", ...}`` (docs/json.md) that
+validates against the command's JSON Schema shipped in ``apr/cli/schemas/`` (`apr.cli.schemas`).
+Commands call `emit_result`; the guard and the usage-error path call `emit_error`, so a command
+added later gets the same shape by calling the same function.
+
+JSON text (`emit_json`): one document, UTF-8. A non-finite number (NaN, Infinity), which JSON cannot
 hold, is written as ``null``, and a top-level ``"non_finite"`` object maps the JSON Pointer
 (RFC 6901) of each such value to what it was (``{"/gates/4/value": "NaN"}``); a lone surrogate in a
 string is written as its ``\\uXXXX`` escape, so the document always parses back.
@@ -234,13 +240,110 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def render_error(error: AprError, *, as_json: bool) -> None:
-    """Show an error: a JSON ``error`` document on stdout with ``--json``, literal text on stderr.
+# The envelope's own keys, in the order they are written; a command's payload cannot redefine them.
+ENVELOPE_KEYS: tuple[str, ...] = ("schema", "command", "input", "ok", "exit_code")
+# The program itself: usage errors that name no command (`apr inspct`, `apr --json`).
+PROGRAM = "apr"
+
+
+def schema_name(command: str) -> str:
+    """The ``schema`` value of ``command``'s documents: ``apr.<command>/1``, words joined by dots.
+
+    Example:
+        >>> schema_name("inspect"), schema_name("contracts lint"), schema_name("apr")
+        ('apr.inspect/1', 'apr.contracts.lint/1', 'apr.apr/1')
+    """
+    return f"apr.{'.'.join(command.split())}/1"
+
+
+def envelope(command: str, payload: dict[str, Any] | None = None, *, input: Any = None,
+             exit_code: int = 0) -> dict[str, Any]:
+    """The one JSON document shape (pure): the envelope keys first, then the command's payload.
+
+    ``ok`` is ``exit_code == 0`` for every command (a NO-GO verdict or a diff that found
+    differences is not ok), so a script needs no per-command rule to read it.
+
+    Args:
+        command: the command as typed (``"inspect"``, ``"contracts lint"``; ``"apr"`` for none).
+        payload: the command's own keys; one of the envelope's keys there is a bug (ValueError)
+            unless it holds the same value.
+        input: the path the command read (a list for several, None for none).
+        exit_code: the code the command exits with.
+
+    Example:
+        >>> envelope("card", {"bytes": 10}, input="m.apr")
+        {'schema': 'apr.card/1', 'command': 'card', 'input': 'm.apr', 'ok': True, 'exit_code': 0, 'bytes': 10}
+    """
+    document: dict[str, Any] = {"schema": schema_name(command), "command": command, "input": input,
+                                "ok": exit_code == 0, "exit_code": int(exit_code)}
+    for key, value in (payload or {}).items():
+        if key in document and document[key] != value:  # a bug in the command, not bad input
+            raise ValueError(f"payload key {key!r} redefines the JSON envelope's ({value!r} != {document[key]!r})")
+        document[key] = value
+    return document
+
+
+def emit_result(command: str, payload: dict[str, Any] | None = None, *, input: Any = None,
+                exit_code: int = 0) -> int:
+    """Write ``command``'s result as the JSON envelope on stdout; return ``exit_code``.
+
+    Every command's ``--json`` output goes through here (``return emit_result(...)``).
+
+    Example:
+        >>> emit_result("card", {"bytes": 10}, input="m.apr")  # doctest: +ELLIPSIS
+        {
+          "schema": "apr.card/1",
+        ...
+        0
+    """
+    emit_json(envelope(command, payload, input=input, exit_code=exit_code))
+    return exit_code
+
+
+def json_names(document: dict[str, Any], **names: str) -> dict[str, Any]:
+    """``document`` with keys renamed to the envelope's shared names (``path="output"``,
+    ``file_size="bytes"``), in place of order: a library record keeps its field names, the JSON
+    says the same thing the same way in every command (docs/json.md).
+
+    Example:
+        >>> json_names({"path": "m.gguf", "file_size": 10, "format": "gguf"}, path="output", file_size="bytes")
+        {'output': 'm.gguf', 'bytes': 10, 'format': 'gguf'}
+    """
+    return {names.get(key, key): value for key, value in document.items()}
+
+
+def emit_error(command: str, error: Any, *, input: Any = None) -> None:
+    """Write ``error`` (anything with ``to_dict()`` and ``exit_code``) as ``command``'s envelope.
+
+    The same envelope as a result, ``ok`` false, with an ``error`` object (code, type, message,
+    path, offset, field, hint, exit_code) and nothing else: a script reads ``exit_code`` and
+    ``error.message`` the same way for every command and every failure.
+    """
+    detail = error.to_dict()
+    emit_json(envelope(command, {"error": detail}, input=input, exit_code=int(detail.get("exit_code", 1))))
+
+
+def input_of(args: Any) -> Any:
+    """The ``input`` of a parsed command line: the arguments its parser names in ``json_input``
+    (defaults), else the first of ``file`` / ``source`` / ``dataset`` it has; None when it reads no path."""
+    names = getattr(args, "json_input", None)
+    if names:
+        values = [getattr(args, name, None) for name in names]
+        return values[0] if len(values) == 1 else values
+    for name in ("file", "source", "dataset"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def render_error(error: AprError, *, as_json: bool, command: str = PROGRAM, input: Any = None) -> None:
+    """Show an error: ``command``'s JSON envelope on stdout with ``--json``, literal text on stderr.
 
     Works for any error with ``to_dict()`` (`AprError`, the harness's `ContractError`).
     """
     if as_json:
-        emit_json({"error": error.to_dict()})
+        emit_error(command, error, input=input)
         return
     lines = str(error).splitlines() or [type(error).__name__]
     console = err()

@@ -86,7 +86,7 @@ def refuse_run_dir_overlap(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from apr.cli.output import emit_json, err, out
+    from apr.cli.output import emit_result, err, out
     from apr.train.ddp import init_distributed, shutdown
     from apr.train.loop import EpochEnd, Finished, InitEvaluated, StepMetrics, run_pretrain
     from apr.train.metrics_log import check_log_targets, log_path
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         report["epochs"] = epochs
         if ctx.is_main:
             if args.json:
-                emit_json(report)
+                return emit_result("pretrain", report, input=args.dataset)
             else:
                 out().print(f"{report['status']}: {report['detail']}; init val_loss {report['init_val_loss']:.4f}, "
                             f"final val_loss {report['final_val_loss']:.4f}, {report['epochs_completed']} epoch(s), "

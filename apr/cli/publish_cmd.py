@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, escape, out
+from apr.cli.output import emit_result, err, escape, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
     console = err()
     report = run_readiness(plan.checkpoint, ReadinessOptions(model_card=str(plan.model_card)),
                            on_gate=None if args.json else lambda g: console.print(f"  {g.name} done", style="dim"))
-    doc: dict = {"command": "publish", "input": str(plan.checkpoint), "repo": plan.repo, "sha256": report.sha256,
+    doc: dict = {"repo": plan.repo, "sha256": report.sha256,
                  "verdict": report.verdict, "readiness": report.to_dict(), "staging": None, "files": [],
                  "uploaded": False, "dry_run": bool(args.dry_run), "commit": None}
     if report.failed:
         if args.json:
-            emit_json(doc)
+            return emit_result("publish", doc, input=str(plan.checkpoint), exit_code=exit_codes.NO_GO)
         else:
             from apr.cli.qa_cmd import render_gates
 
@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
                                 commit_message=args.commit_message)
         doc["uploaded"], doc["commit"] = True, result.to_dict()
     if args.json:
-        emit_json(doc)
-        return exit_codes.OK
+        return emit_result("publish", doc, input=str(plan.checkpoint))
     o = out()
     o.print(f"✓ readiness GO; staged {len(files)} files in {plan.staging} (sha256 {report.sha256[:12]})")
     for f in files:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, escape, out, previous_qa_report_problem, read_json_argument
+from apr.cli.output import emit_result, err, escape, out, previous_qa_report_problem, read_json_argument
 
 _GATE_NAMES = (
     "capability_match", "tensor_contract", "metadata_plausibility", "golden_output", "throughput",
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     report = run_qa(args.file, options, min_executed=args.min_executed,
                     on_gate=None if args.json else lambda g: console.print(f"  {g.name} done", style="dim"))
     if args.json:
-        emit_json(report.to_dict())
+        return emit_result("qa", report.to_dict(), input=report.model,
+                           exit_code=exit_codes.GO if report.passed else exit_codes.NO_GO)
     else:
         o = out()
         o.print(f"[bold]apr qa {escape(report.model)}[/] (sha256 {report.sha256[:12]})", markup=True)

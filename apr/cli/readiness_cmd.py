@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, escape, out, read_json_argument
+from apr.cli.output import emit_result, err, escape, out, read_json_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the loss curve goes beside it as CARD-loss.png")
     c.add_argument("-f", "--force", action="store_true", help="replace an existing card")
     c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",))
+    c.set_defaults(handler=run_card_cmd, reads_checkpoints=("file",), stdout_output=("output", "MODEL_CARD.md"))
 
 
 def run_readiness_cmd(args: argparse.Namespace) -> int:
@@ -38,8 +38,9 @@ def run_readiness_cmd(args: argparse.Namespace) -> int:
         ReadinessOptions(model_card=args.model_card, require_token=args.require_token),
         on_gate=None if args.json else lambda g: console.print(f"  {g.name} done", style="dim"),
     )
+    code = exit_codes.GO if not report.failed else exit_codes.NO_GO
     if args.json:
-        emit_json(report.to_dict())
+        return emit_result("readiness", report.to_dict(), input=report.model, exit_code=code)
     else:
         o = out()
         o.print(f"[bold]apr readiness {escape(report.model)}[/] (sha256 {report.sha256[:12]})", markup=True)
@@ -48,7 +49,7 @@ def run_readiness_cmd(args: argparse.Namespace) -> int:
             o.print(f"  verdict: [red]NO-GO[/] ({len(report.failed)} blocker(s): {escape(', '.join(g.name for g in report.failed))})", markup=True)
         else:
             o.print("  verdict: [green]GO[/]", markup=True)
-    return exit_codes.GO if not report.failed else exit_codes.NO_GO
+    return code
 
 
 def run_card_cmd(args: argparse.Namespace) -> int:
@@ -67,11 +68,11 @@ def run_card_cmd(args: argparse.Namespace) -> int:
     with atomic_write(args.output) as handle:
         handle.write(text.encode("utf-8", "backslashreplace"))  # a lone surrogate from metadata, escaped
     if args.json:
-        emit_json({"command": "card", "input": args.file, "output": args.output,
-                   "bytes": len(text.encode("utf-8", "backslashreplace")),
-                   "metrics_log": training.source if training else None,
-                   "training_results_rows": len(training.rows) if training else 0,
-                   "loss_curve": str(plan.curve_path) if plan and training and training.curve else None})
+        return emit_result("card", {"output": args.output, "bytes": len(text.encode("utf-8", "backslashreplace")),
+                                    "metrics_log": training.source if training else None,
+                                    "training_results_rows": len(training.rows) if training else 0,
+                                    "loss_curve": str(plan.curve_path) if plan and training and training.curve else None},
+                           input=args.file)
     else:
         out().print(f"✓ wrote model card {args.output}")
         if training is not None:

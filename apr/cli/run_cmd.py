@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from apr.cli.output import emit_json, err
+from apr.cli.output import emit_result, err
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
     text = "".join(pieces)
     count = len(loaded.tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
     if args.json:
-        emit_json({"file": args.file, "prompt": args.prompt, "text": text, "chat": args.chat,
+        return emit_result("run", {"prompt": args.prompt, "text": text, "chat": args.chat,
                    "tokens": count, "seconds": round(elapsed, 3), "device": device,
                    "sampling": {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                                "top_k": sampling.top_k, "top_p": sampling.top_p, "seed": sampling.seed}})
+                                "top_k": sampling.top_k, "top_p": sampling.top_p, "seed": sampling.seed}},
+                           input=args.file)
     else:
         sys.stdout.write("\n")
         rate = count / elapsed if elapsed > 0 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from apr.cli.output import emit_json, err, out
+from apr.cli.output import emit_result, err, out
 
 _SHOWN = ("license", "data_source", "data_license", "hf_architecture", "hf_model_type", "architecture")
 
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with -o: salvage a FILE whose footer CRC does not match (the copy keeps the mismatch; "
                    "the report says so)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, stdout_output=("output", "stamped.apr"))  # -o -: apr.cli.stdout_output
 
 
 def build_patch(args: argparse.Namespace):
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.recover:
         outcome = recover_file(args.file)
         if args.json:
-            emit_json({"command": "stamp", "input": args.file, "recovered": outcome})
+            return emit_result("stamp", {"recovered": outcome}, input=args.file)
         else:
             text = {"none": "nothing to recover", "rolled-back": "interrupted stamp rolled back; the file is as before it",
                     "stale": "removed a stale journal; the file was not touched"}[outcome]
@@ -126,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
                         allow_damaged=args.allow_damaged)
     doc = _document(result)
     if args.json:
-        emit_json(doc)
-        return 0
+        return emit_result("stamp", doc, input=doc["input"])
     console = out()
     console.print(
         f"✓ Stamped {result.input} → {result.output} ({result.tensor_count} tensors, "

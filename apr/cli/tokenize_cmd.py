@@ -39,11 +39,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-f", "--force", action="store_true",
                         help="write into an existing DIR: replaces an earlier dataset there, never other files")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, json_input=("text",))  # the JSON envelope's input: the text files
 
 
 def run(args: argparse.Namespace) -> int:
-    from apr.cli.output import emit_json, out
+    from apr.cli.output import emit_result, out
     from apr.format.outputs import check_folder_output, folder_output
     from apr.tokenizer import build_tokenizer, read_tokenizer
 
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         _check_utf8(source)
     with folder_output(target) as staging:
         manifest = _write_shards(staging, sources, tokenizer, record, eos=eos, shard_tokens=args.shard_tokens)
-    document = {"command": "tokenize", "output": os.fspath(output), **manifest.to_json()}
+    document = {"output": os.fspath(output), **manifest.to_json()}
     if args.json:
-        emit_json(document)
+        return emit_result("tokenize", document, input=list(args.text))
     else:
         out().print(f"wrote {manifest.num_tokens} tokens in {len(manifest.shards)} shard(s) to {output} "
                     f"(vocab {manifest.vocab_size}, {document['dtype']})", markup=False, highlight=False)

@@ -43,6 +43,30 @@ def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
     return parser
 
 
+def command_name(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
+    """The command ``argv``'s leading words name, as typed (``"contracts lint"``); ``"apr"`` for none.
+
+    It names the JSON envelope of a usage error or a failure (``apr.contracts.lint/1``).
+
+    Example:
+        >>> root = argparse.ArgumentParser(prog="apr")
+        >>> sub = root.add_subparsers().add_parser("contracts").add_subparsers()
+        >>> _ = sub.add_parser("lint")
+        >>> command_name(root, ["-v", "contracts", "lint", "x.yaml"]), command_name(root, ["inspct"])
+        ('contracts lint', 'apr')
+    """
+    words: list[str] = []
+    for word in argv:
+        if word.startswith("-"):
+            continue
+        child = subcommand_parsers(parser).get(word)
+        if child is None:
+            break
+        words.append(word)
+        parser = child
+    return " ".join(words) or "apr"
+
+
 def suggestion(message: str, parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
     """``"did you mean --quality?"`` for argparse's ``message``, or None when nothing is close.
 
@@ -78,4 +102,4 @@ def _closest(word: str, candidates: Sequence[str]) -> str | None:
     return close[0] if close else None
 
 
-__all__ = ["command_parser", "option_strings", "subcommand_parsers", "suggestion"]
+__all__ = ["command_name", "command_parser", "option_strings", "subcommand_parsers", "suggestion"]

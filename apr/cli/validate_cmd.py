@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from apr.cli import exit_codes
-from apr.cli.output import emit_json, err, literal, out
+from apr.cli.output import emit_result, err, literal, out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = _validate_with_progress(args.file, strict=args.strict, show=not args.json)
+    code = exit_codes.OK if report.passed else exit_codes.EXIT_VALIDATION
     if args.json:
-        emit_json(report.to_dict())
+        return emit_result("validate", report.to_dict(), input=report.path, exit_code=code)
     else:
         _render(report)
-    return exit_codes.OK if report.passed else exit_codes.EXIT_VALIDATION
+    return code
 
 
 def _render(report) -> None:

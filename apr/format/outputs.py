@@ -72,6 +72,28 @@ def _spellings(path: PathLike) -> tuple[Path, Path]:
     return Path(os.path.abspath(os.fspath(path))), Path(os.path.realpath(os.fspath(path)))
 
 
+STDOUT = "-"
+
+
+def refuse_stdout(output: PathLike, *, flag: str = "-o") -> None:
+    """Refuse ``-`` (standard output) where a command writes a folder or cannot stream (exit 64).
+
+    Example:
+        >>> refuse_stdout("-", flag="--run-dir")
+        Traceback (most recent call last):
+        ...
+        apr.errors.UsageError: --run-dir - (standard output) is not possible here: this output is a folder or a file renamed into place
+          fix: give a path: a file for a single file (apr stamp, card, export --format gguf stream with -o -), a folder otherwise
+    """
+    if os.fspath(output) == STDOUT:
+        from apr.errors import UsageError
+
+        raise UsageError(f"{flag} - (standard output) is not possible here: this output is a folder or a file "
+                         "renamed into place", field=flag,
+                         hint="give a path: a file for a single file (apr stamp, card, export --format gguf stream "
+                         "with -o -), a folder otherwise")
+
+
 def refuse_overlap(output: PathLike, inputs: Iterable[PathLike | None], *, flag: str = "-o",
                    same_hint: str | None = None) -> None:
     """Refuse an ``output`` that is, contains or lies inside one of ``inputs``.
@@ -80,12 +102,18 @@ def refuse_overlap(output: PathLike, inputs: Iterable[PathLike | None], *, flag:
     is caught, and two paths naming one inode (a hard link) are the same file. ``same_hint`` replaces
     the fix shown when the output is the input itself (`apr stamp` points to ``--in-place``).
 
+    An output spelled ``-`` means standard output by convention; a command that can stream swaps
+    it for a temporary file before it gets here (`apr.cli.stdout_output`), so here it is refused:
+    no file named ``-`` is ever created.
+
     Raises:
+        UsageError: ``output`` is ``-`` (exit 64).
         OutputIsInputError: naming the input and the relation (exit 5); nothing was written.
 
     Example:
         >>> refuse_overlap("out.gguf", ["model.apr"])  # fine: unrelated paths
     """
+    refuse_stdout(output, flag=flag)
     out_id = _identity(output)
     same = same_hint or "write to another path; the command never replaces what it reads"
     for source in inputs:

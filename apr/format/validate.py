@@ -136,7 +136,7 @@ class ValidationReport:
         score = round(100 * len(passed) / len(ran)) if ran else None
         content = [c for c in self.checks if c.id >= 16]
         return {
-            "model": self.path,
+            "input": self.path,
             "format": "apr",
             "verdict": "VALID" if self.passed else "INVALID",
             "passed": self.passed,
@@ -152,7 +152,7 @@ class ValidationReport:
             "content_all_zero_tensors": [t.name for t in self.tensors if t.all_zero],
             "content_constant_tensors": [t.name for t in self.tensors if t.constant],
             "content_failed_tensors": [t.name for t in self.tensors if t.nan or t.inf],
-            "file_size": self.file_size,
+            "bytes": self.file_size,
         }
 
 

@@ -107,7 +107,7 @@ class QaReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model,
+            "input": self.model,
             "sha256": self.sha256,
             "passed": self.passed,
             "verdict": self.verdict,

@@ -34,7 +34,7 @@ class ReadinessReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model,
+            "input": self.model,
             "sha256": self.sha256,
             "verdict": self.verdict,
             "passed": not self.failed,

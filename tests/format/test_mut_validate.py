@@ -104,10 +104,10 @@ def test_the_json_report_of_a_good_file(tmp_path: Path) -> None:
     assert json.loads(json.dumps(doc)) == doc
     checks = doc.pop("checks")
     assert doc == {
-        "model": str(tmp_path / "m.apr"), "format": "apr", "verdict": "VALID", "passed": True, "strict": False,
+        "input": str(tmp_path / "m.apr"), "format": "apr", "verdict": "VALID", "passed": True, "strict": False,
         "total_score": 100, "total_checks": 18, "checks_ran": 18, "failed": 0, "content_passed": True,
         "content_total_nan": 0, "content_total_inf": 0, "content_all_zero_tensors": [],
-        "content_constant_tensors": [], "content_failed_tensors": [], "file_size": len(data),
+        "content_constant_tensors": [], "content_failed_tensors": [], "bytes": len(data),
     }
     assert [list(c) for c in checks] == [["id", "name", "status", "detail"]] * 18
     assert [c["id"] for c in checks] == list(range(1, 19)) and {c["status"] for c in checks} == {"PASS"}
@@ -606,7 +606,7 @@ def test_a_file_shorter_than_its_size_gives_a_footer_failure(tmp_path: Path, mon
     path.write_bytes(data)
     monkeypatch.setattr(validate.os.path, "getsize", lambda _p: len(data) + 64)  # it shrank after the stat
     report = validate_file(path)
-    assert by_key(report)["footer_checksum"].status is F and report.to_dict()["file_size"] == len(data) + 64
+    assert by_key(report)["footer_checksum"].status is F and report.to_dict()["bytes"] == len(data) + 64
     assert [t.name for t in report.tensors] == ["a", "b"]
 
 

@@ -36,7 +36,8 @@ def test_lint_text_json_and_exit_codes(inside: Project, capsys: pytest.CaptureFi
     inside.contract("typo-v1", contract_yaml("TYPO").replace("if_fails", "if_fail"))
     assert apr(["contracts", "lint", "--json"]) == 5
     document = json.loads(capsys.readouterr().out)
-    assert document["schema"] == "apr-contracts/lint/1" and document["ok"] is False
+    assert document["schema"] == "apr.contracts.lint/1" and document["ok"] is False and document["exit_code"] == 5
+    assert document["receipt_schema"] == "apr-contracts/lint/1"
     unknown = next(f for f in document["findings"] if f["code"] == "unknown-key")
     assert unknown["location"] == {"path": "contracts/typo-v1.yaml", "line": 17, "col": 5}
     assert apr(["contracts", "lint", "nowhere"]) == 3

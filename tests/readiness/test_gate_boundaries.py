@@ -50,7 +50,7 @@ from apr.qa.throughput import UNIT, Clocks, ThroughputSample
 from tests.stamp_builders import QWEN2_NAMES, write_checkpoint
 
 GATE_KEYS = ["name", "passed", "skipped", "message", "value", "threshold", "duration_ms"]
-REPORT_KEYS = ["model", "sha256", "passed", "verdict", "gates", "gates_executed", "gates_skipped",
+REPORT_KEYS = ["input", "sha256", "passed", "verdict", "gates", "gates_executed", "gates_skipped",
                "gates_registered", "summary", "system_info"]
 
 
@@ -131,7 +131,7 @@ def test_qa_verdict_lattice(gates: list[GateResult], min_executed: int, passed: 
     doc = report.to_dict()
     assert list(doc) == REPORT_KEYS
     assert doc == {
-        "model": "m.apr", "sha256": "ab" * 32, "passed": passed, "verdict": "GO" if passed else "NO-GO",
+        "input": "m.apr", "sha256": "ab" * 32, "passed": passed, "verdict": "GO" if passed else "NO-GO",
         "gates": [g.to_dict() for g in gates], "gates_executed": len(ran), "gates_skipped": len(gates) - len(ran),
         "gates_registered": ["a", "b"], "summary": summary, "system_info": {"python": "3"},
     }

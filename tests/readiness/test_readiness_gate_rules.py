@@ -67,8 +67,8 @@ def test_readiness_verdict_and_json_document(gates: list[GateResult], verdict: s
     report = ReadinessReport(model="m.apr", sha256="cd" * 32, gates=list(gates))
     assert report.verdict == verdict and [g.name for g in report.failed] == blockers
     doc = report.to_dict()
-    assert list(doc) == ["model", "sha256", "verdict", "passed", "gates", "blockers"]
-    assert doc == {"model": "m.apr", "sha256": "cd" * 32, "verdict": verdict, "passed": verdict == "GO",
+    assert list(doc) == ["input", "sha256", "verdict", "passed", "gates", "blockers"]
+    assert doc == {"input": "m.apr", "sha256": "cd" * 32, "verdict": verdict, "passed": verdict == "GO",
                    "gates": [g.to_dict() for g in gates], "blockers": blockers}
 
 
