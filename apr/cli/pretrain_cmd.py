@@ -42,6 +42,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--init", metavar="FILE.apr", help="initial weights from an APR checkpoint (§49 "
                    "pretrained-init); optimizer state starts fresh")
+    p.add_argument("--resume", metavar="RUN_DIR|CKPT",
+                   help="continue the same run from its latest checkpoint (or CKPT): weights, AdamW, schedule "
+                        "position, data cursor and RNG states; the other flags must describe the same run")
+    p.add_argument("--save-every-steps", type=int, metavar="N",
+                   help="also checkpoint (with training state) every N steps inside an epoch")
+    p.add_argument("--keep-last", type=int, metavar="K",
+                   help="keep only this run's last K checkpoints and its best by val_loss (default: keep all)")
+    p.add_argument("--allow-world-size-change", action="store_true",
+                   help="with --resume: accept another number of processes (same global batch; equal within "
+                        "DDP's float tolerance, not bit for bit)")
     p.add_argument("--force-under-provisioned", action="store_true",
                    help="run even when D < 20*N (chinchilla-gate-v1); logs a BYPASSED warning")
     p.add_argument("--val-shard", metavar="DIR", help="held-out token shards (default: 10%% tail of --dataset)")
@@ -61,7 +71,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         seq_length=args.seq_length, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         target_val_loss=args.target_val_loss, device=args.device, init=args.init,
         force_under_provisioned=args.force_under_provisioned, val_shard=args.val_shard, config=args.config,
-        force=args.force, compile=args.compile,
+        force=args.force, compile=args.compile, resume=args.resume, save_every_steps=args.save_every_steps,
+        keep_last=args.keep_last, allow_world_size_change=args.allow_world_size_change,
     )
 
 
@@ -94,13 +105,16 @@ def run(args: argparse.Namespace) -> int:
         steps: list[dict[str, Any]] = []
         epochs: list[dict[str, Any]] = []
         show = ctx.is_main
-        with _progress(err(), enabled=show, total=options.num_steps) as bar:
+        start = plan.resume.progress.step if plan.resume is not None else 0
+        with _progress(err(), enabled=show, total=options.num_steps, completed=start) as bar:
             for event in run_pretrain(plan, ctx=ctx):
                 if isinstance(event, InitEvaluated):
                     report["init_val_loss"] = event.val_loss
                     report["optimizer_fresh"] = {"state_entries": event.optimizer_state_entries,
                                                  "scheduler_step": event.scheduler_step}
                     report["device"], report["param_count"] = event.device, event.param_count
+                    report["resume"] = ({"checkpoint": event.resumed_from, "step": event.start_step,
+                                         "val_loss": event.val_loss} if event.resumed_from else None)
                 elif isinstance(event, StepMetrics):
                     steps.append(_as_dict(event))
                     bar.advance(event)
@@ -161,7 +175,7 @@ class _NoBar:
 class _Bar:
     """A transient rich bar on stderr: step, loss, lr and tokens/s."""
 
-    def __init__(self, console: Any, total: int) -> None:
+    def __init__(self, console: Any, total: int, completed: int = 0) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
@@ -169,7 +183,8 @@ class _Bar:
             TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[tps]:,.0f} tok/s"),
             TimeRemainingColumn(), console=console, transient=True,
         )
-        self._task = self._progress.add_task("pretrain", total=total, loss=float("nan"), lr=0.0, tps=0.0)
+        self._task = self._progress.add_task("pretrain", total=total, completed=completed, loss=float("nan"), lr=0.0,
+                                             tps=0.0)
 
     def advance(self, event: Any) -> None:
         self._progress.update(self._task, advance=1, loss=event.train_loss, lr=event.lr, tps=event.tokens_per_sec)
@@ -182,5 +197,5 @@ class _Bar:
         self._progress.stop()
 
 
-def _progress(console: Any, *, enabled: bool, total: int) -> Any:
-    return _Bar(console, total) if enabled and total > 0 else _NoBar()
+def _progress(console: Any, *, enabled: bool, total: int, completed: int = 0) -> Any:
+    return _Bar(console, total, completed) if enabled and total > 0 else _NoBar()
