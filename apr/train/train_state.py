@@ -231,6 +231,28 @@ def read_state_document(json_path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
+def verify_pair(document: Mapping[str, Any], checkpoint: Path, tensors_path: Path, blob: bytes) -> str:
+    """Prove that ``checkpoint`` and the tensors ``blob`` are the files the state ``document``
+    was written with; returns the checkpoint's SHA-256.
+
+    Raises:
+        ResumeError: either SHA-256 differs from the one the state records.
+    """
+    from apr.train.checkpoint import file_sha256
+
+    actual = file_sha256(checkpoint)
+    if actual != document["apr_sha256"]:
+        raise ResumeError(
+            f"the training state does not belong to this checkpoint: its state records sha256 "
+            f"{document['apr_sha256'][:16]}..., {checkpoint.name} has {actual[:16]}...", path=checkpoint,
+            field="apr_sha256", hint="the .apr was replaced after its state was written; resume from another "
+                                     "checkpoint, or start a new run from these weights with --init")
+    if sha256_bytes(blob) != document["tensors_sha256"]:
+        raise ResumeError(f"{tensors_path.name} is not the tensors file its state records", path=tensors_path,
+                          field="tensors_sha256", hint="resume from another checkpoint of the run")
+    return actual
+
+
 def load_train_state(json_path: str | os.PathLike[str]) -> TrainState:
     """Read a checkpoint's state and prove the three files belong together.
 
@@ -241,27 +263,21 @@ def load_train_state(json_path: str | os.PathLike[str]) -> TrainState:
     from safetensors.torch import load
 
     from apr.errors import AprFileNotFoundError
-    from apr.train.checkpoint import file_sha256
 
     json_path = Path(json_path)
     document = read_state_document(json_path)
-    checkpoint = json_path.with_name(document["checkpoint"])
+    name = document["checkpoint"]
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".apr"):
+        raise ResumeError(f"the training state names checkpoint {name!r}, not a .apr beside it", path=json_path,
+                          field="checkpoint")
+    checkpoint = json_path.with_name(name)
     tensors_path, _ = state_paths(checkpoint)
     for needed in (checkpoint, tensors_path):
         if not needed.is_file():
             raise AprFileNotFoundError("the training state names a file that is not there", path=needed,
                                        hint=f"resume from another checkpoint; {json_path.name} cannot be used alone")
-    actual = file_sha256(checkpoint)
-    if actual != document["apr_sha256"]:
-        raise ResumeError(
-            f"the training state does not belong to this checkpoint: {json_path.name} records sha256 "
-            f"{document['apr_sha256'][:16]}..., {checkpoint.name} has {actual[:16]}...", path=checkpoint,
-            field="apr_sha256", hint="the .apr was replaced after its state was written; resume from another "
-                                     "checkpoint, or start a new run from these weights with --init")
     blob = tensors_path.read_bytes()
-    if sha256_bytes(blob) != document["tensors_sha256"]:
-        raise ResumeError(f"{tensors_path.name} is not the tensors file its state records", path=tensors_path,
-                          field="tensors_sha256", hint="resume from another checkpoint of the run")
+    actual = verify_pair(document, checkpoint, tensors_path, blob)
     cursor = document["data_cursor"]
     if cursor.get("sampler") != SAMPLER:
         raise ResumeError(f"data cursor of sampler {cursor.get('sampler')!r}; this trainer draws with {SAMPLER!r}",
