@@ -120,21 +120,22 @@ class Finished:
 TrainEvent = InitEvaluated | StepMetrics | EpochEnd | Finished
 
 
-@torch.no_grad()
 def evaluate(model: CausalLM, split: TokenSplit, *, batch_size: int, device: torch.device,
              loss_chunk_rows: int | None = None) -> float:
     """Mean next-token loss over the fixed validation windows (token-weighted, so it does not
-    depend on how the windows are batched)."""
+    depend on how the windows are batched). A plain function with ``no_grad`` inside rather than
+    a decorated one, so mutation testing measures it."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for rows in val_batches(split, batch_size=batch_size):
-        batch = torch.from_numpy(rows).to(device)  # (b, T+1)
-        with autocast(device):
-            loss = model(batch[:, :-1], batch[:, 1:], loss_chunk_rows=loss_chunk_rows)
-        n = batch[:, 1:].numel()
-        total += float(loss) * n
-        count += n
+    with torch.no_grad():
+        for rows in val_batches(split, batch_size=batch_size):
+            batch = torch.from_numpy(rows).to(device)  # (b, T+1)
+            with autocast(device):
+                loss = model(batch[:, :-1], batch[:, 1:], loss_chunk_rows=loss_chunk_rows)
+            n = batch[:, 1:].numel()
+            total += float(loss) * n
+            count += n
     model.train(was_training)
     return total / count
 
