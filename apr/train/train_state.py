@@ -81,6 +81,8 @@ class Progress:
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
         document["best"] = None if math.isinf(self.best) else self.best
+        if self.init_val_loss is not None and not math.isfinite(self.init_val_loss):
+            document["init_val_loss"] = None  # JSON has no NaN; the report shows it as null anyway
         return document
 
     @classmethod
