@@ -459,3 +459,90 @@ def test_a_resumed_run_reports_where_it_starts(make_plan, monkeypatch: pytest.Mo
     assert events[-1].init_val_loss == reference[0].val_loss  # the run's own start, not the resume's
     assert state(ckpt / "epoch-001.apr")["run_id"] == state(ckpt / "epoch-000.apr")["run_id"]
     assert events[-1].checkpoints == tuple(e.checkpoint for e in only(reference, EpochEnd))
+
+
+# --- what the decisions above cannot see ----------------------------------------------------------
+
+def test_every_forward_gets_the_chunk_and_the_optimizer_the_schedule(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apr.train.model import CausalLM
+
+    chunks = []
+    real = CausalLM.forward
+    monkeypatch.setattr(CausalLM, "forward", lambda self, i, t=None, **kw: chunks.append(kw.get("loss_chunk_rows"))
+                        or real(self, i, t, **kw))
+    plan = make_plan(loss_chunk_rows=7)
+    events_of(plan)
+    assert len(chunks) > 5 and set(chunks) == {7}  # training and evaluation alike
+    for k, last in ((0, 1), (1, 3), (2, 4)):
+        groups = state(Path(plan.options.run_dir) / "ckpt" / f"epoch-{k:03d}.apr")["optimizer"]["param_groups"]
+        assert [g["lr"] for g in groups] == [plan.schedule.at(last)] * 2  # what AdamW applied, not only reported
+
+
+def test_wall_times_are_durations(make_plan) -> None:
+    import time
+
+    plan = make_plan()
+    began = time.perf_counter()
+    events = events_of(plan)
+    took = time.perf_counter() - began
+    assert all(0 < m.wall_ms <= took * 1000 for m in only(events, StepMetrics))
+    assert all(0 < e.wall_seconds <= took for e in only(events, EpochEnd))
+    assert 0 < events[-1].wall_seconds <= took
+    began = time.perf_counter()
+    zero = events_of(make_plan(num_steps=0, force=True))
+    took = time.perf_counter() - began
+    assert 0 < zero[-1].wall_seconds <= took
+    assert 0 < sidecar(zero[-1].checkpoints[0])["wall_seconds"] <= took
+
+
+def test_a_non_main_rank_takes_its_rows_and_writes_no_init(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apr.train.ddp import DistContext
+    from apr.train.device import torch_threads
+    from apr.train.model import CausalLM
+
+    monkeypatch.setattr(loop, "mean_across", lambda value, ctx: value)
+    monkeypatch.setattr(loop, "wrap_model", lambda model, ctx: model)
+    ctx = DistContext(rank=1, world_size=4, local_rank=1, device=torch.device("cpu"))
+    zero = make_plan(num_steps=0)
+    with torch_threads(1):
+        assert [type(e).__name__ for e in run_pretrain(zero, ctx=ctx)] == ["InitEvaluated", "Finished"]
+    assert not (Path(zero.options.run_dir) / "ckpt").exists()
+    seen = []
+    real = CausalLM.forward
+    monkeypatch.setattr(CausalLM, "forward", lambda self, i, t=None, **kw: (seen.append(i.clone()) if self.training
+                                                                             else None) or real(self, i, t, **kw))
+    plan = make_plan(num_steps=1, steps_per_epoch=1)
+    with torch_threads(1):
+        list(run_pretrain(plan, ctx=ctx))
+    rows = loop.train_batch(plan.split, seed=7, step=0, batch_size=B)[2:4]  # rank 1 of 4: rows 2 and 3
+    assert len(seen) == 1 and torch.equal(seen[0], torch.from_numpy(rows[:, :-1]))
+
+
+def test_epoch_zero_above_its_cap_aborts_in_the_loop(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_evaluate(monkeypatch, [6.0, 13.0])  # 2 ln 512 = 12.48: from-scratch's cap
+    plan = make_plan()
+    with pytest.raises(TrainingAbortedError) as info:
+        events_of(plan)
+    assert (info.value.reason, info.value.epoch) == ("DIVERGENCE", 0)
+    assert not list((Path(plan.options.run_dir) / "ckpt").glob("*.apr"))
+
+
+def test_an_init_run_loads_and_inherits(make_plan, tmp_path: Path) -> None:
+    from apr.format import Flags, save_file
+
+    first = make_plan(num_steps=1, steps_per_epoch=1)
+    recorded = only(events_of(first), EpochEnd)[0]
+    with open_file(recorded.checkpoint) as reader:
+        metadata, flags = dict(reader.metadata), reader.flags
+        tensors = {name: np.array(reader.get_tensor(name)) for name in reader.keys()}
+        assert flags & Flags.HAS_VOCAB and metadata["tokenizer.vocabulary"]
+    init = tmp_path / "stamped.apr"
+    save_file(tensors, init, {**metadata, "license": "MIT", "data_source": "stdlib", "data_license": "PSF-2.0"}, flags)
+    plan = make_plan(num_steps=1, steps_per_epoch=1, init=str(init), config=None, mode="finetune",
+                     force_under_provisioned=True, force=True, seed=1009)
+    events = events_of(plan)
+    assert events[0].val_loss == pytest.approx(recorded.val_loss, abs=1e-6)  # the weights, not the seed's init
+    with open_file(only(events, EpochEnd)[0].checkpoint) as reader:
+        assert {k: reader.metadata[k] for k in ("license", "data_source", "data_license")} == {
+            "license": "MIT", "data_source": "stdlib", "data_license": "PSF-2.0"}
+        assert reader.metadata["training"]["init_sha256"] == hashlib.sha256(init.read_bytes()).hexdigest()
