@@ -546,3 +546,19 @@ def test_an_init_run_loads_and_inherits(make_plan, tmp_path: Path) -> None:
         assert {k: reader.metadata[k] for k in ("license", "data_source", "data_license")} == {
             "license": "MIT", "data_source": "stdlib", "data_license": "PSF-2.0"}
         assert reader.metadata["training"]["init_sha256"] == hashlib.sha256(init.read_bytes()).hexdigest()
+
+
+def test_run_pretrain_shuts_down_only_the_context_it_opened(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apr.train.ddp import DistContext
+
+    closed, built_on = [], []
+    monkeypatch.setattr(loop, "shutdown", lambda ctx: closed.append(ctx))
+    real_build = loop.build_model
+    monkeypatch.setattr(loop, "build_model", lambda plan, device: built_on.append(device) or real_build(plan, device))
+    plan = make_plan(num_steps=0)
+    events_of(plan)
+    assert len(closed) == 1 and closed[0].device == torch.device("cpu") and closed[0].world_size == 1
+    assert built_on == [torch.device("cpu")]  # the model is built on the run's device
+    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    list(run_pretrain(make_plan(num_steps=0, force=True), ctx=ctx))
+    assert len(closed) == 1  # the caller's context stays open
