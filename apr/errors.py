@@ -415,6 +415,23 @@ class ChinchillaGateError(ValidationError):
         super().__init__(message, **kwargs)
 
 
+class ResumeError(ValidationError):
+    """``apr pretrain --resume`` was refused before any step: the training state does not belong to
+    its checkpoint (sha256), or the run asked for differs from the run saved (model config, dataset,
+    world size, schedule). ``differences`` lists every mismatch, ``"name: saved != asked"``."""
+
+    code = "resume-refused"
+
+    def __init__(self, message: str, *, differences: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.differences = tuple(differences)
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = super().to_dict()
+        document["differences"] = list(self.differences)
+        return document
+
+
 class TrainingAbortedError(AprError, RuntimeError):
     """A training guard fired: ``reason`` is ``DIVERGENCE`` (GATE-TRAIN-005) or
     ``NUMERICAL_INSTABILITY`` (GATE-TRAIN-007); the diverged weights were not checkpointed."""

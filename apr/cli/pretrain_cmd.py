@@ -42,6 +42,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--init", metavar="FILE.apr", help="initial weights from an APR checkpoint (§49 "
                    "pretrained-init); optimizer state starts fresh")
+    p.add_argument("--resume", metavar="RUN_DIR|CKPT",
+                   help="continue the same run from its latest checkpoint (or CKPT): weights, AdamW, schedule "
+                        "position, data cursor and RNG states; the other flags must describe the same run")
+    p.add_argument("--save-every-steps", type=int, metavar="N",
+                   help="also checkpoint (with training state) every N steps inside an epoch")
+    p.add_argument("--keep-last", type=int, metavar="K",
+                   help="keep only this run's last K checkpoints and its best by val_loss (default: keep all)")
+    p.add_argument("--allow-world-size-change", action="store_true",
+                   help="with --resume: accept another number of processes (same global batch; equal within "
+                        "DDP's float tolerance, not bit for bit)")
     p.add_argument("--force-under-provisioned", action="store_true",
                    help="run even when D < 20*N (chinchilla-gate-v1); logs a BYPASSED warning")
     p.add_argument("--val-shard", metavar="DIR", help="held-out token shards (default: 10%% tail of --dataset)")
@@ -67,7 +77,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         seq_length=args.seq_length, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         target_val_loss=args.target_val_loss, device=args.device, init=args.init,
         force_under_provisioned=args.force_under_provisioned, val_shard=args.val_shard, config=args.config,
-        force=args.force, compile=args.compile,
+        force=args.force, compile=args.compile, resume=args.resume, save_every_steps=args.save_every_steps,
+        keep_last=args.keep_last, allow_world_size_change=args.allow_world_size_change,
     )
 
 
@@ -102,15 +113,18 @@ def run(args: argparse.Namespace) -> int:
         steps: list[dict[str, Any]] = []
         epochs: list[dict[str, Any]] = []
         show = ctx.is_main
-        # every rank checks the run folder's earlier metrics before rank 0 creates any (the barrier),
-        # so all refuse together instead of the others waiting on a rank 0 that stopped
-        replaced = check_log_targets(options.run_dir, force=options.force, tensorboard=args.report_to == "tensorboard")
+        # a resumed run continues its own log (apr.train.metrics_log.continue_log, on rank 0 in
+        # _recorder); a new run checks the run folder's earlier metrics on every rank before rank 0
+        # creates any (the barrier), so all refuse together instead of the others waiting on rank 0
+        start = plan.resume.progress.step if plan.resume is not None else 0
+        replaced = [] if plan.resume is not None else check_log_targets(
+            options.run_dir, force=options.force, tensorboard=args.report_to == "tensorboard")
         if ctx.enabled:
             import torch.distributed
 
             torch.distributed.barrier()
         recorder = _recorder(args, plan, report, replaced) if ctx.is_main else _NoRecorder()
-        with recorder, _progress(err(), enabled=show, total=options.num_steps) as bar:
+        with recorder, _progress(err(), enabled=show, total=options.num_steps, completed=start) as bar:
             for event in run_pretrain(plan, ctx=ctx):
                 recorder.on_event(event)
                 if isinstance(event, InitEvaluated):
@@ -118,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
                     report["optimizer_fresh"] = {"state_entries": event.optimizer_state_entries,
                                                  "scheduler_step": event.scheduler_step}
                     report["device"], report["param_count"] = event.device, event.param_count
+                    report["resume"] = ({"checkpoint": event.resumed_from, "step": event.start_step,
+                                         "val_loss": event.val_loss} if event.resumed_from else None)
                 elif isinstance(event, StepMetrics):
                     steps.append(_as_dict(event))
                     bar.advance(event)
@@ -154,9 +170,10 @@ def check_reporting_flags(args: argparse.Namespace) -> None:
 
 
 def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any], replaced: list[Any]) -> Any:
-    """Rank 0's recorder: metrics.jsonl always (a fresh file), TensorBoard on request, the earlier
-    run's event files (``replaced``, allowed by --force) removed first."""
-    from apr.train.metrics_log import MetricsLogWriter, log_path
+    """Rank 0's recorder: metrics.jsonl always (a fresh file; on --resume the run's own log cut back
+    to the checkpoint's step and continued), TensorBoard on request, the earlier run's event files
+    (``replaced``, allowed by --force) removed first."""
+    from apr.train.metrics_log import MetricsLogWriter, continue_log, log_path
     from apr.train.metrics_recorder import MetricsRecorder, default_log_every
 
     o = plan.options
@@ -164,7 +181,12 @@ def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any], repla
     for event_file in replaced:
         event_file.unlink(missing_ok=True)
     os.makedirs(o.run_dir, exist_ok=True)
-    sinks: list[Any] = [MetricsLogWriter(log_path(o.run_dir))]
+    start, wall_offset = 0, 0.0
+    if plan.resume is not None:  # the same run continued: keep its rows up to the checkpoint, append after
+        start = plan.resume.progress.step
+        kept = continue_log(log_path(o.run_dir), start, expect_evaluation=plan.resume.kind == "epoch")
+        wall_offset = kept[-1].wall_s if kept else 0.0
+    sinks: list[Any] = [MetricsLogWriter(log_path(o.run_dir), fresh=plan.resume is None)]
     try:
         if tensorboard:
             from apr.train.tensorboard_sink import TensorBoardSink, tensorboard_dir
@@ -174,7 +196,8 @@ def _recorder(args: argparse.Namespace, plan: Any, report: dict[str, Any], repla
         sinks[0].close()
         raise
     return MetricsRecorder(sinks, log_every=args.log_every_steps or default_log_every(o.num_steps),
-                           steps_per_epoch=o.steps_per_epoch, num_steps=o.num_steps)
+                           steps_per_epoch=o.steps_per_epoch, num_steps=o.num_steps, start_step=start,
+                           wall_offset=wall_offset)
 
 
 class _NoRecorder:
@@ -229,7 +252,7 @@ class _NoBar:
 class _Bar:
     """A transient rich bar on stderr: step, loss, lr and tokens/s."""
 
-    def __init__(self, console: Any, total: int) -> None:
+    def __init__(self, console: Any, total: int, completed: int = 0) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
@@ -237,7 +260,8 @@ class _Bar:
             TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[tps]:,.0f} tok/s"),
             TimeRemainingColumn(), console=console, transient=True,
         )
-        self._task = self._progress.add_task("pretrain", total=total, loss=float("nan"), lr=0.0, tps=0.0)
+        self._task = self._progress.add_task("pretrain", total=total, completed=completed, loss=float("nan"), lr=0.0,
+                                             tps=0.0)
 
     def advance(self, event: Any) -> None:
         self._progress.update(self._task, advance=1, loss=event.train_loss, lr=event.lr, tps=event.tokens_per_sec)
@@ -250,5 +274,5 @@ class _Bar:
         self._progress.stop()
 
 
-def _progress(console: Any, *, enabled: bool, total: int) -> Any:
-    return _Bar(console, total) if enabled and total > 0 else _NoBar()
+def _progress(console: Any, *, enabled: bool, total: int, completed: int = 0) -> Any:
+    return _Bar(console, total, completed) if enabled and total > 0 else _NoBar()

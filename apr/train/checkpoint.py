@@ -11,6 +11,10 @@ Layout (training-loop-pretrain-v1 ``per_epoch_artifacts``)::
 
     {run_dir}/ckpt/epoch-{NNN}.apr           + epoch-{NNN}.metadata.json
     {run_dir}/ckpt/init.apr                  + init.metadata.json   (``--num-steps 0`` only)
+    {run_dir}/ckpt/step-{SSSSSSS}.apr        (``--save-every-steps``, no metadata.json)
+
+Every epoch and step checkpoint also has its training state beside it
+(``.state.safetensors`` + ``.state.json``, `apr.train.train_state`) for ``--resume``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ def checkpoint_dir(run_dir: str | os.PathLike[str]) -> Path:
 
 def epoch_checkpoint_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:
     return checkpoint_dir(run_dir) / f"epoch-{epoch:03d}.apr"
+
+
+def step_checkpoint_path(run_dir: str | os.PathLike[str], step: int) -> Path:
+    """A mid-epoch checkpoint (``--save-every-steps``) after ``step`` optimizer steps."""
+    return checkpoint_dir(run_dir) / f"step-{step:07d}.apr"
 
 
 def init_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path:

@@ -7,14 +7,22 @@ directly. Guards raise `TrainingAbortedError` (nothing is checkpointed after a g
 
 Per step: set the learning rate, take the step's batch, forward and backward (bf16 autocast on
 CUDA), clip gradients to 1.0, check loss and gradient norm are finite, step AdamW, zero grads.
-Per epoch: evaluate on the fixed validation windows, check for divergence, write the checkpoint,
-decide on early stopping.
+Per epoch: evaluate on the fixed validation windows, check for divergence, decide on early
+stopping, write the checkpoint and its training state. Every ``--save-every-steps`` steps in
+between: a step checkpoint with its training state. ``--keep-last`` prunes after each write.
+
+The loop's bookkeeping lives in one `Progress` record and the data stream in one `DataCursor`, the
+two things a checkpoint's training state carries besides weights, AdamW and the generators; so
+``--resume`` (`apr.train.resume`) continues with the same decisions, batches and random draws as
+the uninterrupted run. The decisions are plain functions of that record (`is_epoch_end`,
+`is_save_step`, `close_epoch`, `stop_decision`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +33,15 @@ import torch
 from apr.errors import TrainingAbortedError
 from apr.train.batches import TokenSplit, train_batch, val_batches
 from apr.train.checkpoint import (
+    checkpoint_dir,
     checkpoint_metadata,
     epoch_checkpoint_path,
+    file_sha256,
     init_checkpoint_path,
     model_tensors,
     optimizer_state_sha,
     sidecar_path,
+    step_checkpoint_path,
     write_checkpoint,
     write_sidecar,
 )
@@ -38,7 +49,10 @@ from apr.train.ddp import DistContext, init_distributed, mean_across, shutdown, 
 from apr.train.device import autocast, configure_backends, make_optimizer, seed_everything
 from apr.train.model import CausalLM
 from apr.train.plan import PretrainPlan
+from apr.train.resume import on_resume, restore_training
+from apr.train.retention import prune_checkpoints
 from apr.train.shards import check_token_ids
+from apr.train.train_state import DataCursor, Progress, restore_rng, write_train_state
 
 DIVERGENCE_FACTOR = 2.0  # GATE-TRAIN-005: val[N] > 2 x val[N-1] aborts
 FINETUNE_EPOCH0_CAP = 10.0  # GATE-TRAIN-005 regime finetune; from-scratch uses 2 ln(V)
@@ -54,6 +68,8 @@ class InitEvaluated:
     param_count: int
     device: str
     world_size: int
+    resumed_from: str | None = None  # --resume: the checkpoint the run continues from
+    start_step: int = 0  # the first step this process runs (> 0 when resumed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,21 +120,22 @@ class Finished:
 TrainEvent = InitEvaluated | StepMetrics | EpochEnd | Finished
 
 
-@torch.no_grad()
 def evaluate(model: CausalLM, split: TokenSplit, *, batch_size: int, device: torch.device,
              loss_chunk_rows: int | None = None) -> float:
     """Mean next-token loss over the fixed validation windows (token-weighted, so it does not
-    depend on how the windows are batched)."""
+    depend on how the windows are batched). A plain function with ``no_grad`` inside rather than
+    a decorated one, so mutation testing measures it."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for rows in val_batches(split, batch_size=batch_size):
-        batch = torch.from_numpy(rows).to(device)  # (b, T+1)
-        with autocast(device):
-            loss = model(batch[:, :-1], batch[:, 1:], loss_chunk_rows=loss_chunk_rows)
-        n = batch[:, 1:].numel()
-        total += float(loss) * n
-        count += n
+    with torch.no_grad():
+        for rows in val_batches(split, batch_size=batch_size):
+            batch = torch.from_numpy(rows).to(device)  # (b, T+1)
+            with autocast(device):
+                loss = model(batch[:, :-1], batch[:, 1:], loss_chunk_rows=loss_chunk_rows)
+            n = batch[:, 1:].numel()
+            total += float(loss) * n
+            count += n
     model.train(was_training)
     return total / count
 
@@ -177,6 +194,50 @@ def _save(plan: PretrainPlan, model: CausalLM, path: Path, training: dict[str, o
     write_checkpoint(path, model_tensors(model), metadata, flags)
 
 
+def is_epoch_end(step: int, steps_per_epoch: int, num_steps: int) -> bool:
+    """Whether step ``step`` (0-based) closes an epoch: every ``steps_per_epoch`` steps, and the last step."""
+    return (step + 1) % steps_per_epoch == 0 or step + 1 == num_steps
+
+
+def is_save_step(step: int, save_every_steps: int | None) -> bool:
+    """Whether step ``step`` (0-based) ends with a ``--save-every-steps`` checkpoint (when no epoch closes there)."""
+    return save_every_steps is not None and (step + 1) % save_every_steps == 0
+
+
+def stop_decision(progress: Progress, val_loss: float, *, num_steps: int, min_epochs: int, patience_epochs: int,
+                  target_val_loss: float) -> tuple[str, str] | None:
+    """Early stopping after an epoch closed: ``("EARLY_STOP", why)`` or None to go on.
+
+    Never before ``min_epochs`` epochs, never after the last step (the run ends "OK" there).
+    """
+    if progress.step >= num_steps or progress.epoch < min_epochs:
+        return None
+    if val_loss <= target_val_loss:
+        return "EARLY_STOP", f"val_loss {val_loss:.4f} reached --target-val-loss {target_val_loss}"
+    if progress.patience > patience_epochs:
+        return "EARLY_STOP", f"no val_loss improvement for {progress.patience} epochs (best {progress.best:.4f})"
+    return None
+
+
+def close_epoch(progress: Progress, val_loss: float, plan: PretrainPlan) -> tuple[int, float, float]:
+    """Record a checked epoch in ``progress`` (history, best, patience, the stop decision) and open
+    the next; returns ``(epoch, train_loss, grad_norm_max)`` of the epoch closed."""
+    o = plan.options
+    epoch, train_loss, grad_norm_max = progress.epoch, float(np.mean(progress.epoch_losses)), progress.grad_norm_max
+    progress.history.append(val_loss)
+    if val_loss < progress.best:
+        progress.best, progress.patience = val_loss, 0
+    else:
+        progress.patience += 1
+    progress.epoch += 1
+    progress.epoch_losses, progress.grad_norm_max = [], 0.0
+    decision = stop_decision(progress, val_loss, num_steps=o.num_steps, min_epochs=o.min_epochs_before_early_stop,
+                             patience_epochs=o.patience_epochs, target_val_loss=plan.target_val_loss)
+    if decision is not None:
+        progress.stop_status, progress.stop_detail = decision
+    return epoch, train_loss, grad_norm_max
+
+
 def run_pretrain(plan: PretrainPlan, *, ctx: DistContext | None = None) -> Iterator[TrainEvent]:
     """Train as planned, yielding what happens. See the module docstring for the order."""
     own_ctx = ctx is None
@@ -197,22 +258,49 @@ def check_split_ids(plan: PretrainPlan) -> None:
     check_token_ids(plan.split.val_windows.reshape(-1), vocab)
 
 
+class _Saver:
+    """Rank 0's checkpoint writes: the ``.apr``, then its training state, then retention."""
+
+    def __init__(self, plan: PretrainPlan, ctx: DistContext, model: CausalLM, optimizer: torch.optim.Optimizer,
+                 run_id: str) -> None:
+        self.plan, self.ctx, self.model, self.optimizer, self.run_id = plan, ctx, model, optimizer, run_id
+
+    def save(self, path: Path, kind: str, progress: Progress, cursor: DataCursor, *, epoch: int | None,
+             val_loss: float | None) -> None:
+        if not self.ctx.is_main:
+            return
+        o = self.plan.options
+        _save(self.plan, self.model, path, _training_facts(self.plan, self.ctx, epoch=epoch, step=progress.step,
+                                                           tokens_seen=progress.tokens_seen, val_loss=val_loss))
+        write_train_state(path, apr_sha256=file_sha256(path), run_id=self.run_id, kind=kind, progress=progress,
+                          cursor=cursor, optimizer=self.optimizer, fingerprint=self.plan.fingerprint,
+                          val_loss=val_loss)
+        if o.keep_last is not None:
+            prune_checkpoints(checkpoint_dir(o.run_dir), run_id=self.run_id, keep_last=o.keep_last)
+
+
 def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
-    o, device = plan.options, ctx.device
+    o, device, resume = plan.options, ctx.device, plan.resume
     check_split_ids(plan)
     configure_backends(device)
     started = time.perf_counter()
     model = build_model(plan, device)
     optimizer = make_optimizer(model, lr=plan.schedule.at(0), weight_decay=o.weight_decay, device=device)
+    if resume is not None:  # weights and AdamW before DDP wraps the model (it broadcasts rank 0's)
+        progress, cursor = restore_training(resume, model, optimizer)
+    else:
+        progress, cursor = Progress(), DataCursor(o.seed)
     forward: Callable[..., torch.Tensor] = wrap_model(model, ctx)  # or its compiled form
     if o.compile:
         forward = torch.compile(forward)
     chunk = o.loss_chunk_rows
 
-    # --- step 0: measure the starting weights before anything changes them -------------------
+    # --- step 0 (or the resume point): measure the weights before anything changes them ---------
     init_val = evaluate(model, plan.split, batch_size=o.batch_size, device=device, loss_chunk_rows=chunk)
-    yield InitEvaluated(val_loss=init_val, optimizer_state_entries=len(optimizer.state), scheduler_step=0,
-                        param_count=model.num_parameters(), device=str(device), world_size=ctx.world_size)
+    yield InitEvaluated(val_loss=init_val, optimizer_state_entries=len(optimizer.state), scheduler_step=progress.step,
+                        param_count=model.num_parameters(), device=str(device), world_size=ctx.world_size,
+                        resumed_from=str(resume.checkpoint) if resume is not None else None,
+                        start_step=progress.step)
     if o.num_steps == 0:  # evaluate-and-re-emit: the loaded weights, checkpointed unchanged
         path = init_checkpoint_path(o.run_dir)
         if ctx.is_main:
@@ -228,22 +316,28 @@ def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
                        checkpoints=(str(path),))
         return
 
+    if resume is None:
+        progress.init_val_loss = init_val
+        run_id = uuid.uuid4().hex
+    else:
+        run_id = resume.run_id
+        if ctx.is_main:
+            on_resume(o.run_dir, progress.step)
+        restore_rng(resume.document["rng"], resume.tensors)  # last: nothing above may draw after it
+    saver = _Saver(plan, ctx, model, optimizer, run_id)
     rows_per_rank = o.batch_size // ctx.world_size
     tokens_per_step = o.batch_size * o.seq_length
-    history: list[float] = []
-    checkpoints: list[str] = []
-    best, patience, tokens_seen = math.inf, 0, 0
-    epoch, epoch_losses, grad_norm_max, epoch_started = 0, [], 0.0, time.perf_counter()
-    status, detail = "OK", f"completed {o.num_steps} steps"
+    epoch_started = time.perf_counter()
     model.train()
-    for step in range(o.num_steps):
-        t0 = time.perf_counter()
+    while progress.stop_status is None and progress.step < o.num_steps:
+        step, t0 = progress.step, time.perf_counter()
         # 1. learning rate for this step (a pure function of the step)
         lr = plan.schedule.at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        # 2. this rank's rows of the step's global batch
-        rows = train_batch(plan.split, seed=o.seed, step=step, batch_size=o.batch_size)
+        # 2. this rank's rows of the step's global batch, where the data cursor stands
+        rows = train_batch(plan.split, seed=cursor.seed, step=cursor.position, batch_size=o.batch_size)
+        cursor = cursor.advanced()
         rows = rows[ctx.rank * rows_per_rank:(ctx.rank + 1) * rows_per_rank]
         batch = torch.from_numpy(rows).to(device, non_blocking=True)  # (b, T+1)
         # 3. forward and backward
@@ -261,50 +355,42 @@ def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
         # 5. update and reset
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens_seen += tokens_per_step
-        epoch_losses.append(loss_value)
-        grad_norm_max = max(grad_norm_max, grad_norm)
+        progress.step += 1
+        progress.tokens_seen += tokens_per_step
+        progress.epoch_losses.append(loss_value)
+        progress.grad_norm_max = max(progress.grad_norm_max, grad_norm)
         elapsed = time.perf_counter() - t0
         yield StepMetrics(step=step, train_loss=loss_value, grad_norm=grad_norm, lr=lr,
                           tokens_per_sec=tokens_per_step / elapsed if elapsed > 0 else 0.0,
-                          wall_ms=elapsed * 1000.0, tokens_seen=tokens_seen)
+                          wall_ms=elapsed * 1000.0, tokens_seen=progress.tokens_seen)
 
-        # 6. epoch boundary: evaluate, guard, checkpoint, maybe stop
-        if (step + 1) % o.steps_per_epoch and step + 1 != o.num_steps:
-            continue
-        val_loss = evaluate(model, plan.split, batch_size=o.batch_size, device=device, loss_chunk_rows=chunk)
-        _check_divergence(plan, epoch, val_loss, history)
-        history.append(val_loss)
-        train_loss = float(np.mean(epoch_losses))
-        sha = optimizer_state_sha(optimizer)
-        path = epoch_checkpoint_path(o.run_dir, epoch)
-        wall = time.perf_counter() - epoch_started
-        if ctx.is_main:
-            _save(plan, model, path, _training_facts(plan, ctx, epoch=epoch, step=step + 1,
-                                                     tokens_seen=tokens_seen, val_loss=val_loss))
-            write_sidecar(sidecar_path(path), {
-                "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                "train_ppl": math.exp(min(train_loss, 700.0)), "val_ppl": math.exp(min(val_loss, 700.0)),
-                "optimizer_state_sha": sha, "wall_seconds": wall, "tokens_seen": tokens_seen,
-                "grad_norm_max": grad_norm_max, "step": step + 1, "lr": lr,
-            })
-        checkpoints.append(str(path))
-        yield EpochEnd(epoch=epoch, train_loss=train_loss, val_loss=val_loss, grad_norm_max=grad_norm_max,
-                       tokens_seen=tokens_seen, wall_seconds=wall, optimizer_state_sha=sha, checkpoint=str(path))
-        if val_loss < best:
-            best, patience = val_loss, 0
-        else:
-            patience += 1
-        epoch += 1
-        epoch_losses, grad_norm_max, epoch_started = [], 0.0, time.perf_counter()
-        if step + 1 < o.num_steps and epoch >= o.min_epochs_before_early_stop:
-            if val_loss <= plan.target_val_loss:
-                status, detail = "EARLY_STOP", f"val_loss {val_loss:.4f} reached --target-val-loss {plan.target_val_loss}"
-                break
-            if patience > o.patience_epochs:
-                status, detail = "EARLY_STOP", f"no val_loss improvement for {patience} epochs (best {best:.4f})"
-                break
-    yield Finished(status=status, detail=detail, init_val_loss=init_val,
+        # 6. epoch boundary: evaluate, guard, decide, checkpoint; or a mid-epoch checkpoint
+        if is_epoch_end(step, o.steps_per_epoch, o.num_steps):
+            val_loss = evaluate(model, plan.split, batch_size=o.batch_size, device=device, loss_chunk_rows=chunk)
+            _check_divergence(plan, progress.epoch, val_loss, progress.history)
+            epoch, train_loss, grad_norm_max = close_epoch(progress, val_loss, plan)
+            path = epoch_checkpoint_path(o.run_dir, epoch)
+            progress.checkpoints.append(str(path))
+            sha, wall = optimizer_state_sha(optimizer), time.perf_counter() - epoch_started
+            saver.save(path, "epoch", progress, cursor, epoch=epoch, val_loss=val_loss)
+            if ctx.is_main:
+                write_sidecar(sidecar_path(path), {
+                    "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                    "train_ppl": math.exp(min(train_loss, 700.0)), "val_ppl": math.exp(min(val_loss, 700.0)),
+                    "optimizer_state_sha": sha, "wall_seconds": wall, "tokens_seen": progress.tokens_seen,
+                    "grad_norm_max": grad_norm_max, "step": step + 1, "lr": lr,
+                })
+            yield EpochEnd(epoch=epoch, train_loss=train_loss, val_loss=val_loss, grad_norm_max=grad_norm_max,
+                           tokens_seen=progress.tokens_seen, wall_seconds=wall, optimizer_state_sha=sha,
+                           checkpoint=str(path))
+            epoch_started = time.perf_counter()
+        elif is_save_step(step, o.save_every_steps):
+            saver.save(step_checkpoint_path(o.run_dir, progress.step), "step", progress, cursor, epoch=None,
+                       val_loss=None)
+    history = progress.history
+    yield Finished(status=progress.stop_status or "OK", detail=progress.stop_detail or f"completed {o.num_steps} steps",
+                   init_val_loss=progress.init_val_loss if progress.init_val_loss is not None else init_val,
                    final_val_loss=history[-1], best_val_loss=min(history), epochs_completed=len(history),
-                   steps_recorded=(step + 1), tokens_seen=tokens_seen, wall_seconds=time.perf_counter() - started,
-                   val_loss_history=tuple(history), checkpoints=tuple(checkpoints))
+                   steps_recorded=progress.step, tokens_seen=progress.tokens_seen,
+                   wall_seconds=time.perf_counter() - started, val_loss_history=tuple(history),
+                   checkpoints=tuple(progress.checkpoints))

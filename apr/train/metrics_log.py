@@ -236,7 +236,8 @@ class MetricsLogWriter:
         self.close()
 
 
-def continue_log(path: str | os.PathLike[str], resume_step: int) -> tuple[MetricRecord, ...]:
+def continue_log(path: str | os.PathLike[str], resume_step: int, *,
+                 expect_evaluation: bool = True) -> tuple[MetricRecord, ...]:
     """Prepare ``metrics.jsonl`` for a run resumed from a checkpoint taken after ``resume_step`` steps.
 
     Keeps the trusted rows with ``step <= resume_step`` (a damaged tail and the rows of steps the
@@ -248,6 +249,8 @@ def continue_log(path: str | os.PathLike[str], resume_step: int) -> tuple[Metric
     Args:
         path: the run's ``metrics.jsonl``; a missing file is nothing to continue (returns ``()``).
         resume_step: the checkpoint's ``training.step`` (optimizer steps completed).
+        expect_evaluation: the checkpoint is an epoch checkpoint, paired with an evaluation row at
+            ``resume_step`` (a mid-epoch ``--save-every-steps`` checkpoint has none): warn when it is missing.
 
     Returns:
         The rows kept, oldest first (the last one's ``wall_s`` and ``tokens_seen`` are where the
@@ -266,7 +269,7 @@ def continue_log(path: str | os.PathLike[str], resume_step: int) -> tuple[Metric
     reading = read_log(target)
     keep = [i for i, record in enumerate(reading.records) if record.step <= resume_step]
     kept = tuple(reading.records[i] for i in keep)
-    if not any(r.is_evaluation and r.step == resume_step for r in kept) and resume_step > 0:
+    if expect_evaluation and resume_step > 0 and not any(r.is_evaluation and r.step == resume_step for r in kept):
         logger.warning("%s: no evaluation row at step %d (the run stopped between its checkpoint and the row?); "
                        "the log continues from step %d", target, resume_step, kept[-1].step if kept else 0)
     with atomic_write(target) as handle:

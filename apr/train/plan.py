@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from apr.errors import OutputExistsError, UsageError
 from apr.tokenizer import TokenizerRecord, read_tokenizer
@@ -25,6 +26,7 @@ from apr.train.device import check_device_spec
 from apr.train.init_checkpoint import InitCheckpoint, load_init_checkpoint
 from apr.train.schedule import LrSchedule, default_lr_min
 from apr.train.shards import open_dataset
+from apr.train.train_state import TrainState
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ class PretrainOptions:
     patience_epochs: int = 5
     min_epochs_before_early_stop: int = 3
     loss_chunk_rows: int | None = None
+    resume: str | None = None  # a run folder, a checkpoint or its .state.json (apr.train.resume)
+    save_every_steps: int | None = None
+    keep_last: int | None = None
+    allow_world_size_change: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,8 @@ class PretrainPlan:
     init: InitCheckpoint | None = field(default=None, repr=False)
     init_sha256: str | None = None
     warnings: tuple[str, ...] = ()
+    fingerprint: dict[str, Any] = field(default_factory=dict, repr=False)  # what --resume compares
+    resume: TrainState | None = field(default=None, repr=False)
 
 
 def _check_flags(o: PretrainOptions) -> None:
@@ -97,6 +105,12 @@ def _check_flags(o: PretrainOptions) -> None:
                                  ("--seq-length", o.seq_length, 1), ("--steps-per-epoch", o.steps_per_epoch, 1)):
         if value < minimum:
             raise UsageError(f"{flag} must be >= {minimum}, got {value}", field=flag)
+    for flag, optional in (("--save-every-steps", o.save_every_steps), ("--keep-last", o.keep_last)):
+        if optional is not None and optional < 1:
+            raise UsageError(f"{flag} must be >= 1, got {optional}", field=flag)
+    if o.resume is not None and o.num_steps == 0:
+        raise UsageError("--resume continues training; --num-steps 0 trains nothing", field="--num-steps",
+                         hint="to evaluate a checkpoint, use --init CKPT --num-steps 0")
     if o.target_val_loss is not None and not (math.isfinite(o.target_val_loss) and o.target_val_loss > 0):
         raise UsageError(f"--target-val-loss must be > 0, got {o.target_val_loss}", field="--target-val-loss")
     check_device_spec(o.device)
@@ -153,20 +167,39 @@ def plan_pretrain(options: PretrainOptions, *, world_size: int = 1) -> PretrainP
         _check_vocab(val_vocab, config, "--val-shard")
     split = split_tokens(train_segments, val_segments, batch_size=o.batch_size, seq_length=o.seq_length)
 
-    _check_run_dir(o)
     defaults = MODE_DEFAULTS[o.mode]
     lr = o.lr if o.lr is not None else defaults.lr
     schedule = LrSchedule(lr_max=lr, lr_min=default_lr_min(lr),
                           warmup_steps=o.warmup_steps if o.warmup_steps is not None else defaults.warmup_steps,
                           total_steps=o.num_steps)
+    target_val_loss = o.target_val_loss if o.target_val_loss is not None else defaults.target_val_loss
+    init_sha256 = file_sha256(o.init) if o.init else None
+    fingerprint = _fingerprint(o, config, schedule, target_val_loss, init_sha256, world_size)
+    resume = None
+    if o.resume is not None:
+        from apr.train.resume import resolve_resume
+
+        resume = resolve_resume(o.resume, fingerprint=fingerprint, run_dir=o.run_dir, force=o.force,
+                                allow_world_size_change=o.allow_world_size_change)
+    _check_run_dir(o, resume)
     for message in warnings:
         logger.warning(message)
     return PretrainPlan(
-        options=o, model_config=config, schedule=schedule,
-        target_val_loss=o.target_val_loss if o.target_val_loss is not None else defaults.target_val_loss,
+        options=o, model_config=config, schedule=schedule, target_val_loss=target_val_loss,
         regime=defaults.regime, split=split, tokenizer=tokenizer, chinchilla=verdict, init=init,
-        init_sha256=file_sha256(o.init) if o.init else None, warnings=tuple(warnings),
+        init_sha256=init_sha256, warnings=tuple(warnings), fingerprint=fingerprint, resume=resume,
     )
+
+
+def _fingerprint(o: PretrainOptions, config: ModelConfig, schedule: LrSchedule, target_val_loss: float,
+                 init_sha256: str | None, world_size: int) -> dict[str, Any]:
+    """The run's identity for ``--resume`` (`apr.train.resume.run_fingerprint`)."""
+    from apr.train.resume import run_fingerprint
+
+    settings = {**asdict(o), "lr_max": schedule.lr_max, "lr_min": schedule.lr_min,
+                "warmup_steps": schedule.warmup_steps, "target_val_loss": target_val_loss, "init_sha256": init_sha256}
+    return run_fingerprint(model_config=config.to_dict(), dataset=o.dataset, val_shard=o.val_shard,
+                           world_size=world_size, settings=settings)
 
 
 def _resolve_tokenizer(o: PretrainOptions, init: InitCheckpoint | None) -> TokenizerRecord:
@@ -184,12 +217,15 @@ def _check_vocab(vocab_size: int, config: ModelConfig, flag: str) -> None:
                          f"{config.vocab_size}", field=flag, hint="re-tokenize with the model's tokenizer")
 
 
-def _check_run_dir(o: PretrainOptions) -> None:
+def _check_run_dir(o: PretrainOptions, resume: TrainState | None = None) -> None:
+    """Existing checkpoints need --force, unless the run resumes from its own folder (the later ones
+    were refused by `apr.train.resume.resolve_resume`)."""
     run_dir = Path(o.run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError("--run-dir exists and is not a folder", path=run_dir, field="--run-dir")
     existing = sorted(checkpoint_dir(run_dir).glob("*.apr"))  # nothing when there is no ckpt/ folder
-    if existing and not o.force:
+    continues_here = resume is not None and resume.checkpoint.parent.resolve() == checkpoint_dir(run_dir).resolve()
+    if existing and not o.force and not continues_here:
         raise OutputExistsError(
             f"--run-dir already holds {len(existing)} checkpoint(s) ({existing[0].name}, ...)",
             path=os.fspath(run_dir), field="--run-dir",

@@ -111,7 +111,8 @@ def test_falsify_train_ckpt_002_provenance_is_carried_over(tmp_path: Path, datas
 @pytest.mark.falsifies("FALSIFY-TRAIN-CKPT-003")
 def test_falsify_train_ckpt_003_per_epoch_artifacts(short_run: dict) -> None:
     names = sorted(p.name for p in Path(short_run["run_dir"], "ckpt").iterdir())
-    assert names == [f"epoch-{e:03d}.{ext}" for e in range(4) for ext in ("apr", "metadata.json")]
+    assert names == [f"epoch-{e:03d}.{ext}" for e in range(4)
+                     for ext in ("apr", "metadata.json", "state.json", "state.safetensors")]
     for epoch in range(4):
         sidecar = json.loads(Path(short_run["run_dir"], "ckpt", f"epoch-{epoch:03d}.metadata.json").read_text())
         assert all(sidecar.get(field) is not None for field in EPOCH_FIELDS), sidecar
