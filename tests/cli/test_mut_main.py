@@ -132,6 +132,21 @@ def test_a_parser_error_before_main_set_the_root_reports_its_own_usage(capsys, m
                    "  fix: run `apr-x --help` for the accepted flags\n")
 
 
+def test_a_parser_that_is_not_the_root_takes_suggestions_from_the_command_line(capsys, monkeypatch) -> None:
+    # the did-you-mean is computed over the parser the whole command line names (the root's view),
+    # while the usage shown is the reporting parser's own
+    root = build_parser(["inspect"])
+    monkeypatch.setattr(cli_main, "_ROOT", [root])
+    monkeypatch.setattr(cli_main, "_ARGV", ["inspect", "m.apr", "--qualty"])
+    other = cli_main._Parser(prog="apr-other")
+    with pytest.raises(SystemExit) as exited:
+        other.error("unrecognized arguments: --qualty")
+    assert exited.value.code == 64
+    assert capsys.readouterr().err == ("usage: apr-other [-h]\n"
+                                       "error: unrecognized arguments: --qualty (did you mean --quality?)\n"
+                                       "  fix: run `apr-other --help` for the accepted flags\n")
+
+
 def test_a_subcommand_parser_shows_its_own_usage_not_the_root(capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["inspect"])  # the file argument is missing: inspect's own parser reports it
@@ -254,9 +269,18 @@ def test_dispatch_returns_the_handler_code_as_an_int(restore_loggers) -> None:
     assert seen == [args]
 
 
-def test_dispatch_sets_up_logging_from_verbose(restore_loggers) -> None:
-    dispatch(argparse.Namespace(command="fake", verbose=2, handler=lambda args: 0))
-    assert logging.getLogger("apr").level == logging.DEBUG
+@pytest.mark.parametrize(("verbose", "level"), [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG)])
+def test_dispatch_sets_up_logging_from_verbose(restore_loggers, verbose, level) -> None:
+    dispatch(argparse.Namespace(command="fake", verbose=verbose, handler=lambda args: 0))
+    assert logging.getLogger("apr").level == level
+    assert logging.getLogger("apr").handlers[0]._verbosity == verbose
+
+
+def test_the_console_script_exits_with_mains_code(monkeypatch) -> None:
+    monkeypatch.setattr(cli_main, "main", lambda: 5)
+    with pytest.raises(SystemExit) as exited:
+        cli_main.run()
+    assert exited.value.code == 5
 
 
 def test_dispatch_checks_extras_before_the_command_runs(restore_loggers, monkeypatch) -> None:
