@@ -410,6 +410,34 @@ def test_a_bug_in_a_command_honours_json_and_verbosity_of_the_parsed_arguments(
     assert json.loads(capsys.readouterr().out)["error"]["exit_code"] == 70
 
 
+def test_json_is_read_from_the_parsed_arguments_when_there_are_some(capsys, tmp_path) -> None:
+    # argparse takes the abbreviation --js for --json: the parsed flag decides, not the literal word
+    missing = tmp_path / "missing.apr"
+    assert main(["inspect", str(missing), "--js"]) == 3
+    assert json.loads(capsys.readouterr().out)["error"]["exit_code"] == 3
+
+
+def test_a_command_without_a_json_flag_fails_in_text(capsys, monkeypatch) -> None:
+    def broken(args):
+        raise RuntimeError("dispatch broke")
+
+    monkeypatch.setattr(cli_main, "dispatch", broken)
+    monkeypatch.delenv("APR_DEBUG", raising=False)
+    assert not hasattr(build_parser(["contracts"]).parse_args(["contracts"]), "json")
+    assert main(["contracts"]) == 70
+    captured = capsys.readouterr()
+    assert captured.out == "" and "dispatch broke" in captured.err
+
+
+def test_sys_argv_words_after_the_program_name_name_the_command(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["apr", "inspect", "m.apr", "--qualty"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 64
+    err = capsys.readouterr().err
+    assert err.startswith("usage: apr inspect ") and "(did you mean --quality?)" in err
+
+
 def test_ctrl_c_during_parsing_is_130(monkeypatch, capsys) -> None:
     def interrupted(argv):
         raise KeyboardInterrupt
@@ -422,7 +450,10 @@ def test_the_guard_gets_the_root_parser(monkeypatch) -> None:
     seen = []
     real = cli_main.build_parser
 
+    asked = []
+
     def recording(argv):
+        asked.append(list(argv) if argv is not None else None)
         parser = real(argv)
         seen.append(parser)
         return parser
@@ -431,3 +462,4 @@ def test_the_guard_gets_the_root_parser(monkeypatch) -> None:
     with pytest.raises(SystemExit):
         main(["inspect", "m.apr", "--qualty"])
     assert cli_main._ROOT == seen and cli_main._ARGV == ["inspect", "m.apr", "--qualty"]
+    assert asked == [["inspect", "m.apr", "--qualty"]]  # built for the command named, not every command
