@@ -76,6 +76,8 @@ def test_the_root_parser() -> None:
     assert sub.dest == "command" and sub.metavar == "COMMAND"
     assert isinstance(sub.choices["inspect"], cli_main._Parser)  # subcommands report usage errors too
     assert "usage: apr [-h] [--version] [-v] COMMAND ..." in parser.format_usage()
+    (verbose,) = [a for a in parser._actions if a.option_strings == ["-v", "--verbose"]]
+    assert verbose.help == "more log output on stderr"
 
 
 @pytest.mark.parametrize(("flags", "verbose"), [([], 0), (["-v"], 1), (["--verbose"], 1), (["-v", "-v"], 2),
@@ -376,6 +378,7 @@ def _broken_build(argv):
     (["inspect", "m.apr", "--json"], ["apr"], True),
     (["inspect", "m.apr"], ["apr", "--json"], False),  # argv given: sys.argv is not consulted
     (None, ["apr", "inspect", "m.apr", "--json"], True),
+    (None, ["apr", "--json", "inspect", "m.apr"], True),  # every word after the program name counts
     (None, ["apr", "inspect", "m.apr"], False),
 ])
 def test_a_failure_before_the_arguments_are_parsed_honours_json(monkeypatch, capsys, argv, sys_argv, as_json) -> None:
