@@ -118,3 +118,14 @@ def test_only_the_free_text_one_of_the_two_is_noted() -> None:
     assert license_notes({"license": "MIT", "data_license": "whatever"}) == [
         "data_license 'whatever' is free text, not an SPDX expression: the Hub and SPDX tools cannot read it "
         "(stamp --data-license with an SPDX expression or a LicenseRef- id if one applies)"]
+
+
+def test_every_value_explain_can_fill_in_is_shell_safe() -> None:
+    # why the command quotes a filled-in value only defensively: family names, HF classes and
+    # model types come from fixed tables whose entries need no quoting (placeholders stay as <...>)
+    import shlex
+
+    from apr.identity.family import FAMILIES, HF_CLASS_FOR_FAMILY, HF_MODEL_TYPE_FOR_FAMILY
+
+    values = {*FAMILIES, *HF_CLASS_FOR_FAMILY.values(), *HF_MODEL_TYPE_FOR_FAMILY.values()}
+    assert all(shlex.quote(value) == value for value in values)
