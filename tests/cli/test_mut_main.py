@@ -306,9 +306,13 @@ def test_dispatch_refuses_a_missing_extra_without_running_the_command(restore_lo
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     ran = []
-    with pytest.raises(MissingExtraError):
+    with pytest.raises(MissingExtraError) as why:
         dispatch(_command(lambda args: ran.append(1) or 0, needs_extras=("train",)))
     assert ran == []
+    assert why.value.message == "apr fake needs PyTorch, which runs and trains models (the 'torch' module is not installed)"
+    assert why.value.field == "train"
+    assert why.value.hint == ("pip install 'apr-contracts[train]' (for a CPU-only PyTorch first: pip install "
+                              "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)")
 
 
 def test_dispatch_checks_journals_before_the_command_runs(restore_loggers, monkeypatch) -> None:
