@@ -183,3 +183,42 @@ def test_min_executed_defaults_to_zero(tmp_path: Path) -> None:
     path = tmp_path / "garbage.apr"
     path.write_bytes(b"APR\x00" + b"\x01" * 200)
     assert run_qa(path).min_executed == 0
+
+
+def test_the_gates_see_the_files_tensor_names(tmp_path: Path) -> None:
+    # a llama claim on qwen2 tensors (q_proj has a bias): only the tensor names tell them apart
+    path = build_checkpoint(tmp_path / "m.apr", tokenizer=None, overrides={
+        "architecture": "llama", "hf_architecture": "LlamaForCausalLM", "hf_model_type": "llama", "model_type": "llama"})
+    report = run_qa(path, QaOptions(skip=ALL - {"capability_match"}))
+    (ran,) = [g for g in report.gates if not g.skipped]
+    assert ran.passed is False
+    assert ran.message == ("architecture claim 'llama' (llama) contradicts the tensors (qwen2) — "
+                           "INV-INIT-ARCH-MATCH-001")
+
+
+def test_an_unreadable_file_carries_the_readers_hint_as_the_fix(tmp_path: Path) -> None:
+    from apr.errors import AprError
+    from apr.format import open_file
+
+    path = tmp_path / "garbage.apr"
+    path.write_bytes(b"APR\x00" + b"\x01" * 200)
+    with pytest.raises(AprError) as why:  # the oracle: the reader's own complaint about this file
+        open_file(path, verify_checksum=False)
+    assert why.value.hint
+    (gate,) = run_qa(path).gates
+    assert gate.message == f"file cannot be opened: {why.value.message}"
+    assert gate.fix == why.value.hint
+
+
+def test_a_gate_that_raises_a_documented_error_fails_under_its_own_name(tmp_path: Path, monkeypatch) -> None:
+    import apr.qa.runner as runner
+    from apr.errors import ValidationError
+
+    def refusing(session):
+        raise ValidationError("the gate refused", hint="do this")
+
+    monkeypatch.setattr(runner, "GATES", (("throughput", refusing),))
+    path = build_checkpoint(tmp_path / "m.apr", tokenizer=None)
+    (gate,) = run_qa(path, QaOptions()).gates
+    assert (gate.name, gate.passed, gate.skipped, gate.message, gate.fix) == (
+        "throughput", False, False, "the gate refused", "do this")
