@@ -39,10 +39,9 @@ def test_the_documented_constants() -> None:
 
 def test_a_run_stops_when_its_cpu_time_reaches_the_floor_exactly() -> None:
     generate, calls = _counting([4] * 10)
-    clocks = Clocks(cpu=_clock([1.0, 1.02, 1.04, 1.05]), wall=_clock([10.0, 12.0]))
-    sample = tp._one_run(generate, clocks)
-    assert calls == [4, 4, 4]
-    assert sample.tokens == 12 and sample.cpu_seconds == pytest.approx(0.05) and sample.wall_seconds == 2.0
+    sample = tp._one_run(generate, Clocks(cpu=_clock([0.0, 0.025, 0.05]), wall=_clock([10.0, 12.0])))
+    assert calls == [4, 4]  # 0.05 - 0.0 == 0.05 exactly: the floor reached stops the run
+    assert sample.tokens == 8 and sample.cpu_seconds == 0.05 and sample.wall_seconds == 2.0
 
 
 def test_a_run_just_below_the_floor_goes_on() -> None:
@@ -77,7 +76,7 @@ def test_the_best_run_by_cpu_rate_is_kept() -> None:
 
 
 def test_an_equal_later_run_does_not_replace_the_first() -> None:
-    cpu = _clock([0.0, 0.1, 1.0, 1.1])
+    cpu = _clock([0.0, 0.125, 1.0, 1.125])  # exactly 0.125 s each: equal rates
     wall = _clock([0.0, 1.0, 5.0, 7.0])
     generate, _ = _counting([10, 10])
     assert measure_throughput(generate, runs=2, clocks=Clocks(cpu=cpu, wall=wall)).wall_seconds == 1.0
@@ -155,7 +154,7 @@ def test_result_below_the_threshold_fails_with_the_same_values() -> None:
 @pytest.mark.parametrize("tokens", [0, -2])
 def test_result_of_a_run_without_tokens(tokens) -> None:
     doc = throughput_result(ThroughputSample(tokens=tokens, cpu_seconds=1.0, wall_seconds=1.0), 2.5).to_dict()
-    assert doc["passed"] is False and doc["skipped"] is False
+    assert doc["name"] == "throughput" and doc["passed"] is False and doc["skipped"] is False
     assert doc["value"] == 0.0 and doc["threshold"] == 2.5 and doc["unit"] == "tokens/cpu-second"
     assert doc["message"] == "generation produced no tokens: 0 tokens/cpu-second (threshold 2.5)"
 
@@ -163,7 +162,7 @@ def test_result_of_a_run_without_tokens(tokens) -> None:
 def test_result_of_a_clock_that_did_not_advance() -> None:
     result = throughput_result(ThroughputSample(tokens=30, cpu_seconds=0.0, wall_seconds=1.0), 2.5)
     doc = result.to_dict()
-    assert doc["passed"] is False and doc["threshold"] == 2.5 and doc["unit"] == "tokens/cpu-second"
+    assert doc["name"] == "throughput" and doc["skipped"] is False and doc["passed"] is False and doc["threshold"] == 2.5 and doc["unit"] == "tokens/cpu-second"
     assert result.value is None
     assert doc["message"] == ("the CPU clock did not advance over 30 generated tokens: no rate to compare with 2.5 "
                               "tokens/cpu-second")
