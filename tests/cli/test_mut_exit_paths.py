@@ -69,13 +69,6 @@ CASES: list[tuple[str, Argv, int]] = [
 
 # The cases whose output is a report with a verdict, not an error document.
 VERDICTS = {"validate ok": "VALID", "validate garbage": "INVALID", "qa garbage": "NO-GO", "readiness garbage": "NO-GO"}
-_NAMES = {id(argv): name for name, argv, _ in CASES}
-
-
-def argv_name(argv: Argv) -> str:
-    return _NAMES[id(argv)]
-
-
 def _run(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -86,9 +79,10 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize(("argv", "code"), [pytest.param(argv, code, id=name) for name, argv, code in CASES])
+@pytest.mark.parametrize(("name", "argv", "code"), [pytest.param(*case, id=case[0]) for case in CASES])
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
-def test_each_command_exits_with_its_documented_code(tmp_path: Path, argv: Argv, code: int, as_json: bool) -> None:
+def test_each_command_exits_with_its_documented_code(tmp_path: Path, name: str, argv: Argv, code: int,
+                                                     as_json: bool) -> None:
     files = _files(tmp_path)
     taken = files["taken"].read_bytes()
     got, out, err = _run(argv(files) + (["--json"] if as_json else []))
@@ -96,15 +90,15 @@ def test_each_command_exits_with_its_documented_code(tmp_path: Path, argv: Argv,
     assert type(got) is int
     if as_json:
         document = json.loads(out)  # exactly one document: json.loads refuses anything after it
-        if argv_name(argv) in VERDICTS:
+        if name in VERDICTS:
             assert "error" not in document
-            assert document["verdict"] == VERDICTS[argv_name(argv)] and document["passed"] is (code == 0)
+            assert document["verdict"] == VERDICTS[name] and document["passed"] is (code == 0)
         elif code >= 3:
             assert document["error"]["exit_code"] == code
         else:
             assert isinstance(document, dict) and "error" not in document
-    elif argv_name(argv) in VERDICTS:
-        assert VERDICTS[argv_name(argv)] in out
+    elif name in VERDICTS:
+        assert VERDICTS[name] in out
     elif code >= 3:
         assert out == ""  # a failure writes nothing a pipe would take for a result
         assert err.strip() != ""
