@@ -322,8 +322,11 @@ def test_read_json_argument_not_json(tmp_path, content) -> None:
     path.write_bytes(content)
     with pytest.raises(UsageError) as why:
         read_json_argument(str(path), "--previous-report")
-    assert why.value.message.startswith("--previous-report is not a JSON file: ")
-    assert len(why.value.message) <= len("--previous-report is not a JSON file: ") + 200
+    try:  # the oracle: what the JSON and UTF-8 decoders themselves say about these bytes
+        json.loads(content.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        detail = str(error)
+    assert why.value.message == f"--previous-report is not a JSON file: {detail[:200]}"
     assert why.value.hint == "pass a JSON file to --previous-report" and why.value.path == str(path)
 
 
@@ -338,3 +341,26 @@ def test_read_json_argument_unreadable(tmp_path, monkeypatch) -> None:
         read_json_argument(str(tmp_path / "r.json"), "--previous-report")
     assert why.value.exit_code == 7 and why.value.path == str(tmp_path / "r.json")
     assert "read --previous-report" in str(why.value)
+
+
+def test_read_json_argument_reads_utf8_whatever_the_locale(tmp_path) -> None:
+    """JSON is UTF-8 (RFC 8259 §8.1): a C-locale shell (ASCII) must read it the same. The child
+    process runs the same code under an ASCII locale; the in-process call is the baseline."""
+    import os
+    import subprocess
+
+    path = tmp_path / "r.json"
+    path.write_text('{"name": "café ü"}', encoding="utf-8")
+    assert read_json_argument(str(path), "--x") == {"name": "café ü"}
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = ("import json, locale, sys\n"
+            "from apr.cli.output import read_json_argument\n"
+            "print(locale.getpreferredencoding(False))\n"
+            "print(json.dumps(read_json_argument(sys.argv[1], '--x')))\n")
+    child = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert child.returncode == 0, child.stderr
+    encoding, document = child.stdout.splitlines()
+    if encoding.lower() not in ("ansi_x3.4-1968", "ascii", "us-ascii"):
+        pytest.skip(f"this Python does not honour LC_ALL=C (locale encoding {encoding})")
+    assert json.loads(document) == {"name": "café ü"}
