@@ -69,6 +69,15 @@ def test_tuples_numpy_scalars_and_odd_keys() -> None:
     }
 
 
+def test_a_float_subclass_is_named_by_its_float_value() -> None:
+    class Reading(float):
+        def __repr__(self) -> str:
+            return f"Reading({float(self)!r})"
+
+    assert json.loads(json_text({"x": Reading("nan"), "y": Reading("-inf")}))["non_finite"] == {
+        "/x": "NaN", "/y": "-Infinity"}
+
+
 def test_a_numpy_array_is_not_taken_for_a_scalar() -> None:
     assert json.loads(json_text({"a": np.arange(2)})) == {"a": "[0 1]"}  # default=str, not .item()
 
@@ -119,9 +128,10 @@ def test_deep_nesting_is_written_and_the_recursion_limit_restored() -> None:
 def test_nesting_near_the_limit_is_written() -> None:
     limit = sys.getrecursionlimit()
     document: object = 1
-    for _ in range(limit - 150):  # within 200 of the limit: the limit is raised for the dump
+    depth = limit - 5  # within 200 of the limit: the dump (a frame per level) needs the limit raised
+    for _ in range(depth):
         document = {"k": document}
-    assert json_text(document).count("{") == limit - 150
+    assert json_text(document).count("{") == depth
     assert sys.getrecursionlimit() == limit
 
 
@@ -192,6 +202,19 @@ def test_consoles_print_literally(capsys) -> None:
     output.out().print("[b]o[/b] :smile:")
     captured = capsys.readouterr()
     assert captured.err == "[red]e[/red] :smile:\n" and captured.out == "[b]o[/b] :smile:\n"
+
+
+def test_both_consoles_interpret_nothing_and_never_wrap() -> None:
+    for console, on_stderr in ((output.err(), True), (output.out(), False)):
+        assert console.stderr is on_stderr
+        assert console.soft_wrap is True  # a long path stays on one line (scripts grep it)
+        assert (console._markup, console._emoji, console._highlight) == (False, False, False)
+
+
+def test_a_long_line_is_not_wrapped(capsys) -> None:
+    line = "/very/long/path/" + "x" * 300 + ".apr"
+    output.err().print(line)
+    assert capsys.readouterr().err == line + "\n"
 
 
 def test_piped_output_is_wide_unless_columns_is_set(monkeypatch) -> None:
