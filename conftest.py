@@ -29,3 +29,16 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None, max_examples=60, print_blob=True)
 settings.register_profile("thorough", deadline=None, max_examples=1000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_configure(config) -> None:
+    """Under mutmut's coverage run (scripts/mutation.sh) the active "mutant" is ``stats``: mutmut
+    keeps it in-process and mirrors it into ``MUTANT_UNDER_TEST``. A child process (a CLI run, a
+    child pytest in a temporary project) inherits the variable, tries to record its calls against a
+    mutmut configuration it cannot find outside ``mutants/`` and fails ("Could not figure out where
+    the code to mutate is"), which stopped the whole run; its calls could never reach mutmut's
+    table anyway. Dropping the mirror lets children run the plain code while the in-process
+    trampolines keep reading mutmut's own copy. A real mutant's name is left alone: children must
+    run the mutant too."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        del os.environ["MUTANT_UNDER_TEST"]

@@ -76,6 +76,21 @@ if [ -e mutants/contracts ]; then
   exit 2
 fi
 
+# mutmut writes each mutated copy in place and, on the next run, keeps any copy newer than its
+# source: a run stopped while "Generating mutants" can leave an empty copy that every later run
+# reuses (then the stats run fails to import it). Refuse such a copy, naming it.
+truncated=()
+while IFS= read -r -d '' copy; do
+  source="${copy#mutants/}"
+  if [ -s "$source" ]; then truncated+=("$copy"); fi
+done < <(find mutants -name '*.py' -size 0 -print0 2>/dev/null)
+if [ ${#truncated[@]} -gt 0 ]; then
+  echo "error: mutants/ holds empty copies of non-empty sources (a run stopped while generating mutants):" >&2
+  printf '  %s\n' "${truncated[@]}" >&2
+  echo "  fix: rm -f the files above and their .meta/.spans, or rm -rf mutants (the next run regenerates them)" >&2
+  exit 2
+fi
+
 glob_of() {  # the mutant-name globs of one MODULE argument (the same rules as mutation_table.py)
   "$PYTHON" -c 'import sys; sys.path.insert(0, "scripts"); import mutation_table as t; print("\n".join(t.module_globs(sys.argv[1])[1]))' "$1"
 }

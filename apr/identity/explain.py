@@ -38,7 +38,8 @@ class Advice:
         return {"part": self.part, "points": self.points, "what": self.what, "command": self.command, "note": self.note}
 
 
-def _suggested_value(field: str, family: str, metadata: Mapping[str, Any]) -> str:
+def _suggested_value(field: str, family: str) -> str:
+    """What to stamp for ``field``: the value the tensors prove, else a placeholder the user replaces."""
     if field == "architecture" and family != "unknown":
         return family
     if field == "hf_architecture":
@@ -70,7 +71,7 @@ def explain_quality(
             )
             advice.append(Advice(miss.part, miss.points, miss.what, None, note))
             continue
-        value = _suggested_value(miss.field, family, metadata)
+        value = _suggested_value(miss.field, family)
         command = f"apr stamp {shlex.quote(path)} {_FLAG[miss.field]} {shlex.quote(value) if not value.startswith('<') else value} --in-place"
         advice.append(Advice(miss.part, miss.points, miss.what, command))
     return advice
