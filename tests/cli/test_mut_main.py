@@ -337,7 +337,7 @@ def test_dispatch_refuses_an_interrupted_stamp_without_running_the_command(resto
     monkeypatch.setattr(journal_site, "any_journal_entry", lambda path: True)
     monkeypatch.setattr(journal, "require_no_pending_journal", refuse)
     ran = []
-    with pytest.raises(AprError, match="m.apr was being stamped"):
+    with pytest.raises(AprError, match=r"m\.apr was being stamped"):
         dispatch(_command(lambda args: ran.append(1) or 0, reads_checkpoints=("file",), file="m.apr"))
     assert ran == []
 
