@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -45,3 +46,9 @@ def last_only(entries: Any, keep_last: int) -> set:
     """choose_kept without the best epoch."""
     ordered = sorted(entries, key=lambda e: (e.step, e.is_epoch))
     return {e.checkpoint for e in ordered[len(ordered) - keep_last:]}
+
+
+def log_left_as_is(path: Any, resume_step: int, *, expect_evaluation: bool = True) -> tuple[Any, ...]:
+    from apr.train.metrics_log import read_log
+
+    return tuple(read_log(path).records) if os.path.exists(path) else ()

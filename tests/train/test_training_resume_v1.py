@@ -128,6 +128,16 @@ def test_falsify_resume_001_killed_and_resumed_is_the_same_run(reference: dict, 
         assert resumed["steps_recorded"] == STEPS and resumed["tokens_seen"] == reference["tokens_seen"]
         final = (run_dir / "ckpt" / FINAL).read_bytes()
         assert final == (Path(reference["run_dir"]) / "ckpt" / FINAL).read_bytes()
+        # the metrics log reads as the uninterrupted run's: no step repeated or lost (issue 24)
+        assert log_view(run_dir) == log_view(Path(reference["run_dir"]))
+
+
+def log_view(run_dir: Path) -> list[tuple]:
+    """RUN_DIR/metrics.jsonl without its clock fields (wall_s, tokens_per_sec)."""
+    from apr.train.metrics_log import log_path, read_log
+
+    reading = read_log(log_path(run_dir))
+    return [(r.step, r.epoch, r.train_loss, r.val_loss, r.lr, r.grad_norm, r.tokens_seen) for r in reading.records]
 
 
 # --- the state belongs to its checkpoint ---------------------------------------------------------
