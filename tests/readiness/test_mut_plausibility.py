@@ -1,5 +1,5 @@
 """`apr.qa.plausibility`: the rope_theta / max_position_embeddings / rms_norm_eps rules (§4.2 of
-reference/aprender.md), each range tested just below, at and just above its ends, each family rule
+docs/aprender-format.md), each range tested just below, at and just above its ends, each family rule
 with its near misses, and each sentence exactly (issue 23: mutation score of apr/qa/plausibility.py).
 
 The ranges are written here from the reference: qwen family rope_theta 10000 is Bug 210 (missing
