@@ -8,7 +8,7 @@ dequantized copy of it is ever held, and the extra memory is the output plus a f
 
 The error is e(x) = rms(dequantize(encode(x)) - x) / rms(x) over the finite values of x
 (contract apr-export-v1, equation relative_rmse), dequantized with the ``gguf`` package's block
-functions (`apr.convert.ggml_blocks`). Sums of squares are float64 across chunks.
+functions (`apr.convert.ggml_blocks`). Sums of squares are per chunk, added in float64.
 
 Example:
     >>> import numpy as np
@@ -130,13 +130,21 @@ def _decode_rows(data: np.ndarray, kind: str, shape: tuple[int, ...]) -> np.ndar
 
 
 def _squared_sums(original: np.ndarray, restored: np.ndarray) -> tuple[float, float, int]:
-    """(sum x², sum (restored - x)², count) in float64 over the finite values of ``original``."""
-    finite = np.isfinite(original)
-    if not finite.all():
-        original, restored = original[finite], restored[finite]
-    diff = restored - original
-    x64 = original.ravel().astype(np.float64)
-    d64 = diff.ravel().astype(np.float64)
+    """(sum x², sum (restored - x)², count) over the finite values of ``original``.
+
+    A chunk's sums are BLAS float32 dot products (a chunk is small enough that float32 keeps
+    about five significant digits, plenty for a reported error); only a chunk whose sums come out
+    non-finite (a NaN or Inf in F16/F32 data, or squares beyond float32) is redone with a mask in
+    float64."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.subtract(restored, original, dtype=np.float32).ravel()
+        flat = original.ravel()
+        total, err = float(np.dot(flat, flat)), float(np.dot(diff, diff))
+    if np.isfinite(total) and np.isfinite(err):
+        return total, err, int(flat.size)
+    finite = np.isfinite(flat)
+    x64 = flat[finite].astype(np.float64)
+    d64 = restored.ravel()[finite].astype(np.float64) - x64
     return float(np.dot(x64, x64)), float(np.dot(d64, d64)), int(x64.size)
 
 

@@ -92,9 +92,16 @@ def _acc_t(columns: np.ndarray) -> np.ndarray:
 
     ``np.add.reduce`` along axis 0 of a C-contiguous (n, S) array keeps S as the inner loop, so it
     adds row 1 to row 0, then row 2, ...: the additions of the C loop in its order (numpy's
-    pairwise summation applies only when the reduced axis is the inner one). A test pins it
-    against the explicit loop; ``np.add.accumulate(..., axis=1)`` on (S, n) was ten times slower."""
-    return np.add.reduce(columns.astype(_F32, copy=False), axis=0)
+    pairwise summation applies only when the reduced axis is the inner one, as it is for a single
+    column, which therefore takes the explicit loop). A test pins it against the loop; ``np.add.accumulate(..., axis=1)`` on (S, n) was ten times slower."""
+    columns = columns.astype(_F32, copy=False)
+    if columns.ndim != 2 or columns.shape[1] < 2 or not columns.flags.c_contiguous:
+        # one column is a contiguous run, which numpy sums pairwise: add row by row instead
+        total = columns[0].astype(_F32, copy=True)
+        for column in columns[1:]:
+            total += column
+        return total
+    return np.add.reduce(columns, axis=0)
 
 
 def _make_qkx2_quants(
@@ -192,8 +199,9 @@ def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     peak = _first_peak(xt)
     zero = np.abs(peak) < _GROUP_MAX_EPS
     safe_peak = np.where(zero, _F32(1), peak).astype(_F32)
-    weights = xt * xt
-    wx = weights * xt
+    with np.errstate(over="ignore"):  # |x| past 1e19: C's float overflows to Inf the same way
+        weights = xt * xt
+        wx = weights * xt
     scratch = np.empty_like(xt)
     lf = np.empty_like(xt)
 
@@ -281,8 +289,10 @@ def _q4_k_superblocks(x: np.ndarray) -> np.ndarray:
     weights = (av_x[:, None] + np.abs(sub)).astype(_F32)
     scales, mins, levels = _make_qkx2_quants(sub, weights, 15, -1.0, 0.1, 20)
     scales, mins, levels = scales.reshape(nb, 8), mins.reshape(nb, 8), levels.reshape(nb, 8, 32)
-    max_scale = np.maximum(scales.max(axis=1), _F32(0)).astype(_F32)
-    max_min = np.maximum(mins.max(axis=1), _F32(0)).astype(_F32)
+    # C: `if (scale > max_scale) max_scale = scale` from 0, so a NaN (from inputs past 1e19, whose
+    # squares overflow) never wins; numpy's max would propagate it
+    max_scale = np.where(np.isnan(scales), _F32(0), np.maximum(scales, _F32(0))).max(axis=1).astype(_F32)
+    max_min = np.where(np.isnan(mins), _F32(0), np.maximum(mins, _F32(0))).max(axis=1).astype(_F32)
     with np.errstate(divide="ignore"):
         inv_scale = np.where(max_scale > 0, _F32(63) / max_scale, _F32(0)).astype(_F32)
         inv_min = np.where(max_min > 0, _F32(63) / max_min, _F32(0)).astype(_F32)
@@ -332,8 +342,11 @@ def _q6_k_superblocks(x: np.ndarray) -> np.ndarray:
     nb = x.shape[0]
     scales, levels = _make_qx_quants(x.reshape(nb * 16, 16), 32)
     scales, levels = scales.reshape(nb, 16), levels.reshape(nb, 16, 16)
-    peak_index = np.argmax(np.abs(scales), axis=1)
-    max_scale = scales[np.arange(nb), peak_index].astype(_F32)
+    # C keeps the first scale of strictly largest |scale| above 0; NaN never compares greater
+    magnitude = np.abs(scales)
+    magnitude = np.where(np.isnan(magnitude), _F32(0), magnitude)
+    peak_index = np.argmax(magnitude, axis=1)
+    max_scale = np.where(magnitude.max(axis=1) > 0, scales[np.arange(nb), peak_index], _F32(0)).astype(_F32)
     zero_block = np.abs(max_scale) < _GROUP_MAX_EPS
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         iscale = (_F32(-128) / np.where(zero_block, _F32(1), max_scale)).astype(_F32)
