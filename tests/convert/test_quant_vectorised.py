@@ -143,3 +143,20 @@ def test_falsify_export_012_reduce_adds_left_to_right(n, s, seed):
     for row in columns[1:]:
         expected = (expected + row).astype(F32)
     assert _acc_t(columns).tobytes() == expected.tobytes()
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-012")
+def test_falsify_export_012_float_shortcut_only_where_exact():
+    """nearest_int's float32 shortcut is taken only where it equals ggml's bit trick: past 2^22,
+    and for Inf and NaN, the trick wraps around (C's levels), the shortcut would clamp."""
+    from apr.convert.quant_k import _below_2_21, _nearest_int, _nearest_int_into
+
+    ordinary = np.array([0.4, 0.5, 1.5, 2.5, -3.5, 14.6, 15.5, 2**20 + 0.5], F32)
+    wild = np.array([2**22 + 3, 3e7, -5e9, 1e30, np.inf, -np.inf, np.nan, 7.0], F32)
+    for values, shortcut in ((ordinary, True), (wild, False)):
+        small = _below_2_21(np.ones(values.size, F32), values)
+        assert small is shortcut
+        with np.errstate(all="ignore"):
+            expected = np.clip(_nearest_int(values), 0, 15).astype(F32)
+            got = _nearest_int_into(values.copy(), 0, 15, np.empty_like(values), small=small)
+        assert got.tobytes() == expected.tobytes()
