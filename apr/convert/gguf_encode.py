@@ -13,7 +13,7 @@ functions (`apr.convert.ggml_blocks`). Sums of squares are per chunk, added in f
 Example:
     >>> import numpy as np
     >>> enc = encode(np.ones((4, 32), np.float32), "Q8_0", measure=True)
-    >>> enc.array.shape, enc.error
+    >>> enc.array.shape, round(enc.error, 3)
     ((4, 34), 0.0)
 """
 

@@ -13,7 +13,7 @@ Example:
     >>> def fill(start, stop):
     ...     out[start:stop] = np.arange(start, stop)
     ...     return stop - start
-    >>> run_chunks(fill, 10, chunk=3, threads=2), out[9]
+    >>> run_chunks(fill, 10, chunk=3, threads=2), float(out[9])
     ([3, 3, 3, 1], 9.0)
 """
 
