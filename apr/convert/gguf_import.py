@@ -194,7 +194,8 @@ def import_gguf(
 def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[str], *, quantize: ImportQuant | None,
                       force: bool, progress: Callable[[int, int], None] | None) -> ImportReport:
     from gguf import GGMLQuantizationType, GGUFReader
-    from gguf.quants import dequantize
+
+    from apr.convert.ggml_blocks import dequantize
 
     target_path = check_output(output, force=force, inputs=(path,))
     check_gguf_bounds(handle, path=path)  # GGUFReader trusts every count it reads: bound them by the file first
@@ -304,8 +305,8 @@ def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[st
             if kept is not None:
                 values = raw.view(kept.numpy_dtype).reshape(shape)
             else:
-                values = np.asarray(dequantize(raw.reshape(tensor.data.shape), GGMLQuantizationType(type_id)),
-                                    np.float32).reshape(shape)
+                # the gguf package's block function on big chunks, threaded (same values)
+                values = dequantize(raw, GGMLQuantizationType(type_id).name, tuple(shape))
             if qk is not None:
                 values = unpermute_qk(values, qk)
             payload = values if target.passthrough else convert_values(values, shape, target.dtype)

@@ -75,6 +75,21 @@ class _FileSource:
             self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
         return self._map
 
+    def release(self, start: int, stop: int) -> None:
+        """Drop the mapped pages of bytes ``[start, stop)`` from this process (``MADV_DONTNEED``):
+        a file-backed read-only page is only unmapped, stays in the page cache and faults back in
+        on the next access, so nothing read through the map changes. Without it, a pass over a
+        large file through the map keeps every page resident and RSS grows to the file's size."""
+        advise = getattr(mmap, "MADV_DONTNEED", None)
+        if self._map is None or advise is None or stop <= start:
+            return
+        page = mmap.PAGESIZE
+        first = start - start % page
+        try:
+            self._map.madvise(advise, first, min(stop, self.size) - first)
+        except (OSError, ValueError):
+            pass  # advice only: a platform without it keeps the pages, which is still correct
+
     def close(self) -> None:
         if self._map is not None:
             try:
@@ -240,6 +255,14 @@ class AprReader:
         if entry.size == 0:
             return np.zeros(0, dtype=np.uint8)
         return np.frombuffer(self._source.buffer(), dtype=np.uint8, count=entry.size, offset=start)
+
+    def release(self, name: str) -> None:
+        """Let tensor ``name``'s pages of the memory map go (see ``_FileSource.release``): a
+        streaming copy calls this after each tensor, so its RSS stays about one tensor, not the file.
+        Views of the tensor stay valid (they fault the pages back in). A no-op for in-memory data."""
+        release = getattr(self._source, "release", None)
+        if release is not None:
+            release(*self.absolute_range(self.entry(name)))
 
     def get_tensor(self, name: str) -> np.ndarray | PackedTensor:
         """A zero-copy, read-only numpy view of tensor ``name`` (a `PackedTensor` for packed dtypes).

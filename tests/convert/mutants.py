@@ -165,3 +165,26 @@ def _capture_hf_config_for() -> Any:
 
 
 _real_hf_config_for = _capture_hf_config_for()
+
+
+def run_chunks_skipping_last(work: Any, total: int, *, chunk: int, threads: Any = None) -> list[Any]:
+    """run_chunks that forgets the last, partial chunk (an off-by-one in the range split): the tail
+    of a tensor keeps whatever np.empty held."""
+    chunk = max(1, int(chunk))
+    return [work(start, start + chunk) for start in range(0, total - chunk + 1, chunk)]
+
+
+def float_rounding_everywhere(iscale: Any, *spans: Any) -> bool:
+    """_below_2_21 that always allows the float32 shortcut for nearest_int, also for NaN, Inf and
+    values past 2^22, where ggml's bit trick gives other levels."""
+    return True
+
+
+def last_peak(xt: np.ndarray) -> np.ndarray:
+    """_first_peak that keeps the last value of largest magnitude (C's strict '>' keeps the first)."""
+    magnitude = np.abs(xt)
+    amax = magnitude.max(axis=0)
+    peak = np.zeros(xt.shape[1], dtype=np.float32)
+    for row in range(xt.shape[0]):
+        np.copyto(peak, xt[row], where=magnitude[row] == amax)
+    return peak
