@@ -278,7 +278,10 @@ MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 def test_falsify_reliability_014_chat_template_bombs_stopped(monkeypatch, template, stopped_by):
     from apr.run import chat
 
-    monkeypatch.setattr(chat, "RENDER_SECONDS", 1.5)  # the nested loops would spin for hours
+    # the nested loops would spin for hours: the clock stops them after 1.5 s. Every other bomb must be
+    # stopped by its own limit, whatever the machine's load: a slow start of the renderer's child on
+    # a busy CI machine must not turn "recursed" into "did not finish within" (seen at load ~18)
+    monkeypatch.setattr(chat, "RENDER_SECONDS", 1.5 if stopped_by == "within" else 120.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(InferenceError) as info:
         chat.render_chat(template, MESSAGES)
