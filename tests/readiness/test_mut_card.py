@@ -17,7 +17,7 @@ import yaml
 
 from apr.errors import AprFileNotFoundError, ValidationError
 from apr.readiness.card import LIBRARY_NAME, CardFacts, build_card, card_problems, read_card
-from tests.readiness.builders import CONFIG, build_checkpoint, tok_meta  # noqa: F401 (fixture)
+from tests.readiness.builders import CONFIG, build_checkpoint
 
 
 def _quality(path: Path) -> tuple[int, bool]:
@@ -64,7 +64,7 @@ def test_the_card_of_a_complete_checkpoint_with_a_report(tmp_path: Path) -> None
     ]
 
 
-def test_the_card_of_a_ship_ready_checkpoint_says_yes(tmp_path: Path, tok_meta) -> None:  # noqa: F811
+def test_the_card_of_a_ship_ready_checkpoint_says_yes(tmp_path: Path, tok_meta) -> None:
     path = build_checkpoint(tmp_path / "m.apr", tokenizer=tok_meta)
     score, ship_ready = _quality(path)
     assert ship_ready  # the builder's checkpoint is publishable
