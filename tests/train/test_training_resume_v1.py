@@ -133,11 +133,30 @@ def test_falsify_resume_001_killed_and_resumed_is_the_same_run(reference: dict, 
 
 
 def log_view(run_dir: Path) -> list[tuple]:
-    """RUN_DIR/metrics.jsonl without its clock fields (wall_s, tokens_per_sec)."""
-    from apr.train.metrics_log import log_path, read_log
+    """Every line of RUN_DIR/metrics.jsonl (each must be JSON: the reader's stop at a repeated step
+    would hide a duplicated tail) without its clock fields (wall_s, tokens_per_sec)."""
+    from apr.train.metrics_log import log_path
 
-    reading = read_log(log_path(run_dir))
-    return [(r.step, r.epoch, r.train_loss, r.val_loss, r.lr, r.grad_norm, r.tokens_seen) for r in reading.records]
+    rows = [json.loads(line) for line in log_path(run_dir).read_text(encoding="utf-8").splitlines()]
+    return [tuple(row[k] for k in ("step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "tokens_seen"))
+            for row in rows]
+
+
+@pytest.mark.falsifies("FALSIFY-RESUME-001")
+def test_falsify_resume_001_the_log_is_cut_back_to_the_checkpoint(tmp_path: Path, reference: dict, dataset_dir: Path,
+                                                                  val_dir: Path, tokenizer_dir: Path,
+                                                                  config_path: Path) -> None:
+    """A run that logged past its checkpoint (killed late, or resumed from an earlier one with
+    --force): the resumed log holds each step once, the uninterrupted run's rows."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference["run_dir"], run_dir)
+    steps = [row[0] for row in log_view(run_dir)]
+    assert max(steps) == STEPS  # the copied log runs past the checkpoint resumed from
+    argv = run_args(dataset_dir, val_dir, tokenizer_dir, config_path, "--run-dir", str(run_dir), "--force")
+    code, resumed = run_in_process([*argv, "--resume", str(run_dir / "ckpt" / "step-0000006.apr")])
+    assert code == 0, resumed
+    assert resumed["resume"]["step"] == 6
+    assert log_view(run_dir) == log_view(Path(reference["run_dir"]))
 
 
 # --- the state belongs to its checkpoint ---------------------------------------------------------
