@@ -25,7 +25,8 @@ COMMANDS = {
     "tokenize": "apr.cli.tokenize_cmd", "pretrain": "apr.cli.pretrain_cmd", "stamp": "apr.cli.stamp_cmd",
     "import": "apr.cli.import_cmd", "export": "apr.cli.export_cmd", "run": "apr.cli.run_cmd",
     "qa": "apr.cli.qa_cmd", "readiness": "apr.cli.readiness_cmd", "publish": "apr.cli.publish_cmd",
-    "diff": "apr.cli.diff_cmd", "contracts": "apr.cli.contracts_cmd", "card": "apr.cli.readiness_cmd",
+    "diff": "apr.cli.diff_cmd", "contracts": "apr.cli.contracts_cmd", "completion": "apr.cli.completion_cmd",
+    "card": "apr.cli.readiness_cmd",
 }
 
 

@@ -151,10 +151,14 @@ def test_emit_json_writes_one_document_and_a_newline(capsys) -> None:
 
 def test_render_error_as_json(capsys) -> None:
     error = AprFileNotFoundError("model not found", path="m.apr", hint="check the path")
-    render_error(error, as_json=True)
+    render_error(error, as_json=True, command="inspect", input="m.apr")
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert json.loads(captured.out) == {"error": error.to_dict()}
+    assert json.loads(captured.out) == {"schema": "apr.inspect/1", "command": "inspect", "input": "m.apr", "ok": False,
+                                        "exit_code": 3, "error": error.to_dict()}
+    render_error(error, as_json=True)  # no command known (the guard before parsing): the program's envelope
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema"], document["command"], document["input"]) == ("apr.apr/1", "apr", None)
 
 
 def test_render_error_as_text_is_literal(capsys) -> None:
