@@ -33,14 +33,22 @@ def option_strings(parser: argparse.ArgumentParser) -> list[str]:
 
 def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
     """The innermost parser that ``argv``'s leading words name (``contracts verify`` -> its parser)."""
+    return _walk(parser, argv)[0]
+
+
+def _walk(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """Follow ``argv``'s leading command words (flags skipped) down the subparsers: the innermost
+    parser and the words that led there."""
+    words: list[str] = []
     for word in argv:
         if word.startswith("-"):
             continue
         child = subcommand_parsers(parser).get(word)
         if child is None:
             break
+        words.append(word)
         parser = child
-    return parser
+    return parser, words
 
 
 def command_name(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
@@ -55,16 +63,7 @@ def command_name(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
         >>> command_name(root, ["-v", "contracts", "lint", "x.yaml"]), command_name(root, ["inspct"])
         ('contracts lint', 'apr')
     """
-    words: list[str] = []
-    for word in argv:
-        if word.startswith("-"):
-            continue
-        child = subcommand_parsers(parser).get(word)
-        if child is None:
-            break
-        words.append(word)
-        parser = child
-    return " ".join(words) or "apr"
+    return " ".join(_walk(parser, argv)[1]) or "apr"
 
 
 def suggestion(message: str, parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
