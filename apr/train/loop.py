@@ -1,8 +1,8 @@
 """The training loop, visible in one place and in the order things happen (nanoGPT's train.py).
 
 `run_pretrain` is a generator: it yields an `InitEvaluated` record (the val_loss of the starting
-weights, before any step), one `StepMetrics` per optimizer step, one `EpochEnd` per checkpoint, and
-a final `Finished`. The CLI turns them into a progress bar and a ``--json`` report; tests read them
+weights, before any step), one `StepMetrics` per optimizer step, one `EpochEnd` per epoch checkpoint (yielded
+just before the checkpoint is written), and a final `Finished`. The CLI turns them into a progress bar and a ``--json`` report; tests read them
 directly. Guards raise `TrainingAbortedError` (nothing is checkpointed after a guard fires).
 
 Per step: set the learning rate, take the step's batch, forward and backward (bf16 autocast on
@@ -278,6 +278,26 @@ class _Saver:
         if o.keep_last is not None:
             prune_checkpoints(checkpoint_dir(o.run_dir), run_id=self.run_id, keep_last=o.keep_last)
 
+    def epoch(self, event: EpochEnd, path: Path, progress: Progress, cursor: DataCursor, *, step: int,
+              lr: float) -> Iterator[EpochEnd]:
+        """Report a closed epoch, then write its checkpoint, training state and JSON sidecar.
+
+        The order is the point: the consumer writes the evaluation's ``metrics.jsonl`` row (fsynced)
+        when it receives the event, before the checkpoint exists. A kill in between leaves a row
+        past the last checkpoint, which ``--resume`` cuts back (`apr.train.metrics_log.continue_log`);
+        the other order leaves a checkpoint whose evaluation row no resume can bring back.
+        """
+        yield event
+        self.save(path, "epoch", progress, cursor, epoch=event.epoch, val_loss=event.val_loss)
+        if self.ctx.is_main:
+            train_loss, val_loss = event.train_loss, event.val_loss
+            write_sidecar(sidecar_path(path), {
+                "epoch": event.epoch, "train_loss": train_loss, "val_loss": val_loss,
+                "train_ppl": math.exp(min(train_loss, 700.0)), "val_ppl": math.exp(min(val_loss, 700.0)),
+                "optimizer_state_sha": event.optimizer_state_sha, "wall_seconds": event.wall_seconds,
+                "tokens_seen": event.tokens_seen, "grad_norm_max": event.grad_norm_max, "step": step, "lr": lr,
+            })
+
 
 def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
     o, device, resume = plan.options, ctx.device, plan.resume
@@ -372,17 +392,10 @@ def _run(plan: PretrainPlan, ctx: DistContext) -> Iterator[TrainEvent]:
             path = epoch_checkpoint_path(o.run_dir, epoch)
             progress.checkpoints.append(str(path))
             sha, wall = optimizer_state_sha(optimizer), time.perf_counter() - epoch_started
-            saver.save(path, "epoch", progress, cursor, epoch=epoch, val_loss=val_loss)
-            if ctx.is_main:
-                write_sidecar(sidecar_path(path), {
-                    "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                    "train_ppl": math.exp(min(train_loss, 700.0)), "val_ppl": math.exp(min(val_loss, 700.0)),
-                    "optimizer_state_sha": sha, "wall_seconds": wall, "tokens_seen": progress.tokens_seen,
-                    "grad_norm_max": grad_norm_max, "step": step + 1, "lr": lr,
-                })
-            yield EpochEnd(epoch=epoch, train_loss=train_loss, val_loss=val_loss, grad_norm_max=grad_norm_max,
-                           tokens_seen=progress.tokens_seen, wall_seconds=wall, optimizer_state_sha=sha,
-                           checkpoint=str(path))
+            yield from saver.epoch(EpochEnd(epoch=epoch, train_loss=train_loss, val_loss=val_loss,
+                                            grad_norm_max=grad_norm_max, tokens_seen=progress.tokens_seen,
+                                            wall_seconds=wall, optimizer_state_sha=sha, checkpoint=str(path)),
+                                   path, progress, cursor, step=step + 1, lr=lr)
             epoch_started = time.perf_counter()
         elif is_save_step(step, o.save_every_steps):
             saver.save(step_checkpoint_path(o.run_dir, progress.step), "step", progress, cursor, epoch=None,

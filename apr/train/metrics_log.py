@@ -270,7 +270,7 @@ def continue_log(path: str | os.PathLike[str], resume_step: int, *,
     keep = [i for i, record in enumerate(reading.records) if record.step <= resume_step]
     kept = tuple(reading.records[i] for i in keep)
     if expect_evaluation and resume_step > 0 and not any(r.is_evaluation and r.step == resume_step for r in kept):
-        logger.warning("%s: no evaluation row at step %d (the run stopped between its checkpoint and the row?); "
+        logger.warning("%s: no evaluation row at step %d (the row is written before its checkpoint: was the log edited?); "
                        "the log continues from step %d", target, resume_step, kept[-1].step if kept else 0)
     with atomic_write(target) as handle:
         for i in keep:

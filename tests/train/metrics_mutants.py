@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from apr.readiness import loss_curve as _loss_curve
 from apr.readiness import training_results as _results
 from apr.train import metrics_log as _log
+from apr.train import loop as _loop
 from apr.train import metrics_recorder as _recorder
 from apr.train.metrics_log import LogReading, MetricRecord, MetricsLogWriter, RowError, record_from_mapping
 
@@ -17,6 +18,7 @@ _real_continue = _log.continue_log
 _real_table = _results.table_lines
 _real_epoch_row = _recorder.MetricsRecorder._epoch_row
 _real_points = _loss_curve.curve_points
+_real_saver_epoch = _loop._Saver.epoch
 
 
 class BufferedLogWriter(MetricsLogWriter):
@@ -88,3 +90,14 @@ def points_without_val(records: Sequence[MetricRecord]) -> tuple[list[Any], list
 def no_flag_checks(args: Any) -> None:
     """check_reporting_flags that checks nothing."""
     return None
+
+
+def checkpoint_then_report(self: Any, event: Any, path: Any, progress: Any, cursor: Any, *, step: int,
+                           lr: float) -> Iterator[Any]:
+    """The epoch's checkpoint written before the event that writes its evaluation row: a kill in
+    between leaves a checkpoint a resume starts from whose row is nowhere in metrics.jsonl."""
+    steps = _real_saver_epoch(self, event, path, progress, cursor, step=step, lr=lr)
+    first = next(steps)
+    for _ in steps:  # the checkpoint, its state and sidecar, written with the event held back
+        pass
+    yield first

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apr.format import open_file
 from apr.train import metrics_log
 from apr.train.metrics_log import METRIC_FIELDS, MetricRecord, MetricsLogWriter, parse_lines, read_log
 from train_fixtures import TINY_RUN, run_cli
@@ -254,6 +255,42 @@ def test_falsify_metrics_004_intervals_and_evaluations(tmp_path: Path, dataset_d
     code, _ = run_cli(["pretrain", "--dataset", str(dataset_dir), "--tokenizer", str(tokenizer_dir), "--config",
                        str(config_path), "--run-dir", str(run_dir), "--num-steps", "1", *TINY_RUN], capsys)
     assert code == 5 and read_log(run_dir / "metrics.jsonl").records == records
+
+
+# --- FALSIFY-METRICS-010: no checkpoint exists without its evaluation row ----------------------------
+
+@pytest.mark.falsifies("FALSIFY-METRICS-010")
+def test_falsify_metrics_010_every_checkpoint_finds_its_row_in_the_log(tmp_path: Path, dataset_dir: Path,
+                                                                       val_dir: Path, tokenizer_dir: Path,
+                                                                       config_path: Path) -> None:
+    """The loop driven event by event as the CLI drives it: after every event (the moments a kill
+    can fall between), each epoch checkpoint that exists has its evaluation row in the log already."""
+    from apr.train.device import torch_threads
+    from apr.train.loop import run_pretrain
+    from apr.train.metrics_recorder import MetricsRecorder
+    from apr.train.plan import PretrainOptions, plan_pretrain
+
+    run_dir = tmp_path / "run"
+    plan = plan_pretrain(PretrainOptions(
+        dataset=str(dataset_dir), val_shard=str(val_dir), tokenizer=str(tokenizer_dir), config=str(config_path),
+        run_dir=str(run_dir), mode="from-scratch", lr=3e-3, warmup_steps=2, batch_size=8, seq_length=64,
+        device="cpu", seed=7, num_steps=5, steps_per_epoch=2))
+    run_dir.mkdir()
+    log = metrics_log.log_path(run_dir)
+    checked: list[str] = []
+    with torch_threads(1), MetricsRecorder([MetricsLogWriter(log)], log_every=1, steps_per_epoch=2,
+                                           num_steps=5) as recorder:
+        for event in run_pretrain(plan):
+            # the moment the event arrives, before the CLI records it: a kill can fall here
+            rows = read_log(log).records
+            for checkpoint in sorted(str(p) for p in (run_dir / "ckpt").glob("epoch-*.apr")):
+                with open_file(checkpoint) as reader:
+                    training = reader.metadata["training"]
+                assert [(r.step, r.epoch, r.val_loss) for r in rows if r.is_evaluation and r.epoch ==
+                        training["epoch"]] == [(training["step"], training["epoch"], training["val_loss"])], checkpoint
+                checked.append(checkpoint)
+            recorder.on_event(event)
+    assert sorted(set(checked)) == [str(run_dir / "ckpt" / f"epoch-{k:03d}.apr") for k in range(3)]
 
 
 # --- FALSIFY-METRICS-005: the card's table is the log ------------------------------------------------
