@@ -2,16 +2,22 @@
 
 Plain dtypes map to numpy (BF16 through `ml_dtypes.bfloat16`, the dtype JAX and TensorFlow use
 for numpy interop). ``ml_dtypes`` is imported only when a BF16 tensor's numpy dtype is asked for:
-its import costs about a second (0.7.0), which every command paid before (issue 17). Packed dtypes (Q4_K, Q6_K, APR_Q4, APR_Q8) have no numpy element type: their
-payload is raw bytes whose length follows from the element count.
+its import costs about a second (0.7.0), which every command paid before (issue 17). numpy itself
+is imported on the first numpy question too: the codes, names and byte sizes below are plain
+Python, so reading a header (``apr inspect``, ``apr stamp``) does not pay numpy's ~60 ms. Packed
+dtypes (Q4_K, Q6_K, APR_Q4, APR_Q8) have no numpy element type: their payload is raw bytes whose
+length follows from the element count.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import sys
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class DType(enum.IntEnum):
@@ -45,7 +51,7 @@ class DType(enum.IntEnum):
         if self is DType.BF16:
             return _bfloat16()
         try:
-            return _TO_NUMPY[self]
+            return _to_numpy()[self]
         except KeyError:
             raise TypeError(f"{self.name} is a packed dtype with no numpy element type") from None
 
@@ -55,23 +61,36 @@ _PACKED = frozenset({DType.Q4_K, DType.Q6_K, DType.APR_Q4, DType.APR_Q8})
 # Legacy codes still accepted on read (written as their new codes).
 _LEGACY_CODES = {8: DType.APR_Q4, 9: DType.APR_Q8}
 
-_TO_NUMPY: dict[DType, np.dtype] = {
-    DType.F32: np.dtype("<f4"),
-    DType.F16: np.dtype("<f2"),
-    DType.F64: np.dtype("<f8"),
-    DType.I32: np.dtype("<i4"),
-    DType.I64: np.dtype("<i8"),
-    DType.I8: np.dtype("i1"),
-    DType.U8: np.dtype("u1"),
-}  # BF16: _bfloat16(), on demand
+# numpy dtype strings of the plain codes; BF16 is _bfloat16(), on demand
+_NUMPY_CODES: dict[DType, str] = {
+    DType.F32: "<f4",
+    DType.F16: "<f2",
+    DType.F64: "<f8",
+    DType.I32: "<i4",
+    DType.I64: "<i8",
+    DType.I8: "i1",
+    DType.U8: "u1",
+}
+_ITEMSIZE: dict[DType, int] = {DType.F32: 4, DType.F16: 2, DType.F64: 8, DType.I32: 4, DType.I64: 8, DType.I8: 1,
+                               DType.U8: 1, DType.BF16: 2}
 
-_FROM_NUMPY: dict[np.dtype, DType] = {dt: code for code, dt in _TO_NUMPY.items()}
-_ITEMSIZE: dict[DType, int] = {**{code: dt.itemsize for code, dt in _TO_NUMPY.items()}, DType.BF16: 2}
+
+@functools.cache
+def _to_numpy() -> dict[DType, np.dtype]:
+    import numpy as np
+
+    return {code: np.dtype(text) for code, text in _NUMPY_CODES.items()}
+
+
+@functools.cache
+def _from_numpy() -> dict[np.dtype, DType]:
+    return {dt: code for code, dt in _to_numpy().items()}
 
 
 def _bfloat16() -> np.dtype:
     """numpy's dtype for BF16 (``ml_dtypes.bfloat16``), importing ml_dtypes on first use."""
     import ml_dtypes
+    import numpy as np
 
     return np.dtype(ml_dtypes.bfloat16)
 
@@ -92,13 +111,15 @@ def dtype_from_code(code: int) -> DType | None:
 
 def dtype_from_numpy(dtype: np.dtype) -> DType | None:
     """The APR dtype storing numpy ``dtype`` (byte order normalised), or None if unsupported."""
+    import numpy as np
+
     dt = np.dtype(dtype)
     if dt.byteorder == ">":
         dt = dt.newbyteorder("<")
     # an array of bfloat16 exists only if its maker imported ml_dtypes: compare without importing it
     if "ml_dtypes" in sys.modules and dt == _bfloat16():
         return DType.BF16
-    return _FROM_NUMPY.get(dt)
+    return _from_numpy().get(dt)
 
 
 def element_count(shape: tuple[int, ...]) -> int:

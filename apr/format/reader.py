@@ -14,9 +14,7 @@ import mmap
 import os
 import stat
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from apr.errors import (
     AprFileNotFoundError,
@@ -37,9 +35,13 @@ from apr.format.header import (
     parse_header,
 )
 from apr.format.metadata import MAX_METADATA_SIZE, decode_metadata
-from apr.format.quant import PackedTensor
 from apr.format.sniff import require_apr2
 from apr.format.tensor_index import MIN_ENTRY_SIZE, TensorEntry, parse_index
+
+if TYPE_CHECKING:  # numpy and the quant module load with the first tensor read, not with the header (issue 17)
+    import numpy as np
+
+    from apr.format.quant import PackedTensor
 
 # The largest tensor index we agree to read: 2^16 - 1 byte names × many tensors is still far below.
 MAX_INDEX_SIZE = 256 * 1024 * 1024
@@ -250,6 +252,8 @@ class AprReader:
 
     def get_raw(self, name: str) -> np.ndarray:
         """The tensor's payload bytes as a read-only 1-D uint8 view of the file."""
+        import numpy as np
+
         entry = self.entry(name)
         start, _ = self.absolute_range(entry)
         if entry.size == 0:
@@ -292,14 +296,22 @@ class AprReader:
             )
         raw = self.get_raw(name)
         if entry.dtype.is_packed:
+            from apr.format.quant import PackedTensor
+
             return PackedTensor(entry.dtype, entry.shape, raw)
         dtype = entry.dtype.numpy_dtype
         if element_count(entry.shape) == 0:
+            import numpy as np
+
             return np.zeros(entry.shape, dtype=dtype)
         return raw.view(dtype).reshape(entry.shape)
 
     def get_float32(self, name: str) -> np.ndarray:
         """Tensor ``name`` as float32 (dequantized or cast; a copy unless already float32)."""
+        import numpy as np
+
+        from apr.format.quant import PackedTensor
+
         value = self.get_tensor(name)
         if isinstance(value, PackedTensor):
             return value.dequantize()
@@ -309,6 +321,8 @@ class AprReader:
         """Tensor ``name`` flattened, as float32 pieces of at most ``chunk`` elements, read with
         positioned reads (not the memory map), so a scan of a large file keeps only one piece in
         memory. A packed (quantized) tensor is dequantized whole: its blocks do not split."""
+        import numpy as np
+
         entry = self.entry(name)
         self.get_tensor(name)  # the size checks; a zero-copy view, nothing read yet
         if entry.dtype.is_packed:

@@ -52,7 +52,7 @@ def test_falsify_diff_001_a_stamped_copy_differs_in_exactly_the_stamped_keys(tmp
     values = {flag: data.draw(STAMP[flag][1]) for flag in flags}
     argv = ["stamp", str(source), "-o", str(folder / "b.apr")]
     for flag, value in values.items():
-        argv += [flag, value]
+        argv.append(f"{flag}={value}")  # one word: a free-text value may start with "-" ("-a")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(argv) == 0
     code, doc = _diff(None, source, folder / "b.apr")
