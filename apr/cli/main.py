@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(_ARGV)
         _ROOT[:] = [parser]
         args = parser.parse_args(argv)
+        _refuse_swallowed_value(parser, args)
         if not getattr(args, "handler", None):
             return _no_command(parser)
         return dispatch(args)
@@ -195,6 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = command_name(_ROOT[0], _ARGV) if _ROOT else "apr"
         return exit_code_for(error, as_json=as_json, verbosity=getattr(args, "verbose", 0) or 0,
                              command=command, input=input_of(args))
+
+
+def _refuse_swallowed_value(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (64) for a flag whose only value was ``--`` (see `apr.cli.usage.swallowed_value`)."""
+    from apr.cli.usage import command_parser, swallowed_value
+
+    command = command_parser(parser, _ARGV)
+    flag = swallowed_value(command, args)
+    if flag is not None:
+        command.error(f"argument {flag}: expected one argument ('--' alone cannot be its value: "
+                      "it means the end of the options)")
 
 
 def _no_command(parser: argparse.ArgumentParser) -> int:

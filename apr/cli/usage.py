@@ -51,6 +51,25 @@ def _walk(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[argpars
     return parser, words
 
 
+def swallowed_value(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The flag whose one value argparse (3.11) dropped, if any: ``--data-source=--`` and
+    ``--data-source --`` both reach the command as an empty list, since argparse removes a ``--``
+    from an option's values (fixed in later Pythons). Without this check the command would see
+    ``[]`` and fail far from the cause ("data_source must be a str, got list []").
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> _ = p.add_argument("--data-source")
+        >>> swallowed_value(p, p.parse_args(["--data-source=--"])), swallowed_value(p, p.parse_args([]))
+        ('--data-source', None)
+    """
+    for action in parser._actions:
+        if (action.option_strings and action.nargs is None and isinstance(action, argparse._StoreAction)
+                and getattr(args, action.dest, None) == []):
+            return max(action.option_strings, key=len)
+    return None
+
+
 def command_name(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
     """The command ``argv``'s leading words name, as typed (``"contracts lint"``); ``"apr"`` for none.
 

@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from apr._lazy import lazy_names
 
 if TYPE_CHECKING:
     from apr.format.dtypes import DType
@@ -37,18 +38,7 @@ _HOME: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'apr.format' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"apr.format.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
-
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)
 
 __all__ = [
     "ALIGNMENT",

@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from apr.format.header import Flags
-from apr.tokenizer import TokenizerRecord, record_to_metadata
+from apr.tokenizer.embed import record_to_metadata  # the submodules: the package loads the BPE builder too
+from apr.tokenizer.record import TokenizerRecord
 
 # The string fields of a patch, in the order `apr stamp` prints them (aprender §2.4, then ours).
 STRING_FIELDS: tuple[str, ...] = (

@@ -15,6 +15,7 @@ import json
 import pytest
 
 from apr.cli.main import main
+from apr.cli import usage
 from apr.cli.usage import command_parser, option_strings, subcommand_parsers, suggestion
 
 
@@ -163,3 +164,28 @@ def test_only_the_first_equals_sign_ends_a_flag() -> None:
     msg = "unrecognized arguments: --qualty=/a/long/path/to/some/file=x"
     assert suggestion(msg, _tree(), ["inspect", "--qualty=/a/long/path/to/some/file=x"]) == "did you mean --quality?"
 
+
+
+@pytest.mark.parametrize("argv", [["--data-source=--"], ["--data-source", "--"]])
+def test_a_flag_whose_only_value_is_double_dash_is_a_usage_error(argv: list[str], tmp_path, capsys) -> None:
+    """argparse 3.11 hands the command [] for ``--data-source=--`` (and refuses the two-word form
+    itself); the CLI names the flag instead (exit 64)."""
+    from apr.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["stamp", str(tmp_path / "m.apr"), "-o", str(tmp_path / "o.apr"), *argv])
+    assert stop.value.code == 64
+    err = capsys.readouterr().err
+    assert "error: argument --data-source: expected one argument" in err
+    assert ("'--' alone cannot be its value" in err) == ("=" in argv[0])
+    assert not (tmp_path / "o.apr").exists()
+
+
+def test_swallowed_value_ignores_lists_of_other_actions() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one")
+    parser.add_argument("--many", nargs="*")
+    parser.add_argument("--flag", action="store_true")
+    assert usage.swallowed_value(parser, parser.parse_args(["--many"])) is None  # [] is its empty value
+    assert usage.swallowed_value(parser, parser.parse_args(["--one", "x", "--flag"])) is None
+    assert usage.swallowed_value(parser, parser.parse_args(["--one=--"])) == "--one"
