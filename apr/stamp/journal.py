@@ -361,6 +361,9 @@ def write_journal(target: str, journal: Journal) -> str:
     final, folder = site.path, site.folder
     hint = (f"an in-place stamp writes its undo journal beside the file, in {folder}: make that folder writable "
             f"or free space there, or stamp a copy instead: apr stamp {shlex.quote(target)} ... -o OUT")
+    # Not atomic_write: the journal's rename must be undone when the folder fsync after it fails (a
+    # journal that is not durable must not outlive the call), and its strays are removed only when
+    # owned by us (`_remove_stray_temporaries`, `distrust_reason`), not by atomic's pid rule.
     try:
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(final) + ".tmp-", dir=folder)
     except OSError as err:
