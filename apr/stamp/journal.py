@@ -44,7 +44,6 @@ import tempfile
 from dataclasses import dataclass, replace
 
 from apr.errors import AprError, AprIOError, StampJournalError
-from apr.stamp._crashpoints import crashpoint
 from apr.stamp.journal_site import JournalSite, locate
 
 logger = logging.getLogger(__name__)
@@ -375,7 +374,6 @@ def write_journal(target: str, journal: Journal) -> str:
             os.fsync(fd)
         finally:
             os.close(fd)
-        crashpoint("in-place-after-journal-tmp")
         os.replace(tmp, final)
         renamed = True
         fsync_dir(folder)
