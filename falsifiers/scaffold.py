@@ -2,20 +2,19 @@
 
 The test fails until someone writes it, so a fresh contract keeps the verdict at NO-GO instead of
 adding a promise nobody checks. Everything is checked before anything is written (the name, both
-target files, the ids against the corpus); then each file goes through `apr.format.atomic`
-(temporary file, fsync, rename).
+target files, the ids against the corpus); then each file goes through a temporary file, fsync and
+rename (not `apr.format.atomic`: `falsifiers` does not import `apr`, see `session._write_json`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from apr.format.atomic import atomic_write
 from falsifiers.errors import ContractIOError, ContractNameError, ScaffoldExistsError
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*$")
@@ -84,39 +83,42 @@ def plan_scaffold(
 
 
 def write_scaffold(scaffold: Scaffold) -> None:
-    """Write both files or neither, each through `apr.format.atomic` (temporary file, fsync, rename).
+    """Write both files or neither: each to a temporary file (fsync), then both renamed into place.
 
-    The test file is renamed into place inside the contract's write, so a failure before the
-    contract's rename removes the test file again when it is new; a disk that fills up or a
-    read-only folder fails while writing, before any rename. No temporary is ever left.
+    A disk that fills up or a read-only folder fails while staging, before any rename; if the
+    second rename fails, the first file is removed again when it is new. No temporary is left.
 
     Raises:
         ContractIOError: the OS refused (exit 7); the message names the file, the errno and a fix.
     """
+    staged: list[tuple[str, Path]] = []
     created: list[Path] = []
     path = scaffold.contract_path
     try:
-        for path in (scaffold.contract_path, scaffold.test_path):
+        for path, text in ((scaffold.contract_path, scaffold.contract_text), (scaffold.test_path, scaffold.test_text)):
             path.parent.mkdir(parents=True, exist_ok=True)
-        path = scaffold.contract_path
-        with atomic_write(scaffold.contract_path) as contract:
-            contract.write(scaffold.contract_text.encode("utf-8"))
-            path = scaffold.test_path
-            test_is_new = not scaffold.test_path.exists()
-            with atomic_write(scaffold.test_path) as test:
-                test.write(scaffold.test_text.encode("utf-8"))
-            if test_is_new:
-                created.append(scaffold.test_path)
-            path = scaffold.contract_path
-    except BaseException as err:
-        for leftover in created:
-            with contextlib.suppress(OSError):
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+        for temporary, path in staged:
+            is_new = not path.exists()
+            os.replace(temporary, path)
+            if is_new:
+                created.append(path)
+    except BaseException as err:  # not only OSError: an interrupt or an unencodable text must not leak either
+        for leftover in [temporary for temporary, _ in staged if os.path.exists(temporary)] + [
+                os.fspath(p) for p in created]:
+            try:
                 os.unlink(leftover)
+            except OSError:
+                pass
         if not isinstance(err, OSError):
             raise
-        cause = err.__cause__ if isinstance(err.__cause__, OSError) else err  # atomic_write's AprIOError wraps it
-        code = errno.errorcode.get(cause.errno) if cause.errno is not None else None
-        reason = f"{cause.strerror or cause}" + (f" ({code})" if code else "")
+        code = errno.errorcode.get(err.errno) if err.errno is not None else None
+        reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
         raise ContractIOError(
             f"cannot write: {reason}; nothing was written", path=path,
             hint=f"check that {path.parent} is writable and its disk has free space (df -h {path.parent}), then rerun",

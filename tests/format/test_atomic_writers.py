@@ -1,7 +1,7 @@
-"""Every writer that once hand-rolled its rename now goes through `apr.format.atomic`: a failure
-mid-write (the write or the fsync raising) leaves the previous file byte-identical and no
-temporary beside it. One test per converted writer: the GGUF export, the harness's JSON receipt,
-the contract scaffold (and `atomic_path`, which the GGUF export uses)."""
+"""A failure mid-write (the write or the fsync raising) leaves the previous file byte-identical and
+no temporary beside it, for every writer that once hand-rolled its rename: the GGUF export (now
+through `apr.format.atomic.atomic_path`), and the harness's JSON receipt and contract scaffold
+(which keep their own temporary-fsync-rename because `falsifiers` does not import `apr`)."""
 
 from __future__ import annotations
 
@@ -149,3 +149,12 @@ def test_scaffold_overwrite_failure_keeps_both_previous_files(tmp_path: Path, mo
     assert (tmp_path / "contracts" / "demo-v1.yaml").read_text() == "contract one\n"
     assert (tmp_path / "tests" / "test_demo_v1.py").read_text() == "test one\n"
     assert os.listdir(tmp_path / "contracts") == ["demo-v1.yaml"] and os.listdir(tmp_path / "tests") == ["test_demo_v1.py"]
+
+
+def test_scaffold_text_that_cannot_be_written_leaks_no_temporary(tmp_path: Path) -> None:
+    """Not only an OSError: a text the encoder refuses (a lone surrogate) once left its temporary."""
+    from falsifiers.scaffold import write_scaffold
+
+    with pytest.raises(UnicodeEncodeError):
+        write_scaffold(_scaffold(tmp_path, "\udc80"))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
