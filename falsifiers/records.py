@@ -156,9 +156,6 @@ class Corpus:
                 return contract
         return None
 
-    def findings_for(self, path: str) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.location is not None and f.location.path == path)
-
 
 __all__ = [
     "Contract",

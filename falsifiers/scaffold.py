@@ -3,7 +3,7 @@
 The test fails until someone writes it, so a fresh contract keeps the verdict at NO-GO instead of
 adding a promise nobody checks. Everything is checked before anything is written (the name, both
 target files, the ids against the corpus); then each file goes through a temporary file, fsync and
-rename.
+rename (not `apr.format.atomic`: `falsifiers` does not import `apr`, see `session._write_json`).
 """
 
 from __future__ import annotations
@@ -108,12 +108,15 @@ def write_scaffold(scaffold: Scaffold) -> None:
             os.replace(temporary, path)
             if is_new:
                 created.append(path)
-    except OSError as err:
-        for leftover in [temporary for temporary, _ in staged] + [os.fspath(p) for p in created]:
+    except BaseException as err:  # not only OSError: an interrupt or an unencodable text must not leak either
+        for leftover in [temporary for temporary, _ in staged if os.path.exists(temporary)] + [
+                os.fspath(p) for p in created]:
             try:
                 os.unlink(leftover)
             except OSError:
                 pass
+        if not isinstance(err, OSError):
+            raise
         code = errno.errorcode.get(err.errno) if err.errno is not None else None
         reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
         raise ContractIOError(

@@ -92,7 +92,6 @@ class ContractsSession:
         self.failed_tests = 0
         self.report: VerdictReport | None = None
         self.receipt_path: str | None = None
-        self.collected = False
 
     # --- collection -----------------------------------------------------------------------------
 
@@ -141,7 +140,6 @@ class ContractsSession:
             config.hook.pytest_collectreport(report=report)
         if problems and not config.option.continue_on_collection_errors:
             items[:] = []  # as pytest does for any collection error; xdist workers run nothing either
-        self.collected = True
         if self.is_worker:
             config.workeroutput[WORKER_KEY] = {  # type: ignore[attr-defined]
                 "bindings": {k: list(v) for k, v in self.bindings.items()},
@@ -158,7 +156,6 @@ class ContractsSession:
         data = getattr(node, "workeroutput", {}).get(WORKER_KEY)
         if not data:
             return
-        self.collected = True
         for ident, nodeids in data["bindings"].items():
             self.bindings[ident] = tuple(sorted(set(self.bindings.get(ident, ())) | set(nodeids)))
         self.selected.update(data["selected"])
@@ -408,6 +405,11 @@ def _first_error(corpus: Corpus, path: str) -> str:
 
 
 def _write_json(path: str, document: dict[str, Any]) -> None:
+    """Temporary file, fsync, rename: a failed write keeps the previous receipt and leaves no temporary.
+
+    Not `apr.format.atomic`: `falsifiers` does not import `apr` (it imports numpy, which cannot be
+    loaded twice in one process, and pytester's in-process runs re-import what a run imported).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -422,5 +424,6 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
 
 __all__ = ["ContractsSession"]

@@ -14,7 +14,8 @@ from apr.errors import InferenceError, MissingTokenizerError
 from apr.format import save_file
 from apr.run import chat as chat_module
 from apr.run import load_model, prompt_ids
-from apr.run.generate import KVCache, SamplingConfig, forward_cached, generate_ids
+from apr.run.generate import SamplingConfig, generate_ids
+from apr.train.kv_cache import KVCache
 from tests.convert.tiny_hf import CHATML, build_hf_folder, train_tokenizer
 
 FAMILIES = ("llama", "qwen2", "qwen3")
@@ -91,12 +92,15 @@ def test_falsify_run_tok_003_kv_cache_equals_full_forward(models, family):
     with torch.no_grad():
         full = model(ids)[0]  # (T, V)
     cache = KVCache(model, 1, 32)
-    prefill = forward_cached(model, ids[:, :6], cache, last_only=False)[0]
+    with torch.no_grad():
+        prefill = model(ids[:, :6], cache=cache)[0]
     assert torch.allclose(prefill, full[:6], atol=1e-4)
     for t in range(6, 10):  # token by token
-        step = forward_cached(model, ids[:, t:t + 1], cache)[0, -1]
+        with torch.no_grad():
+            step = model(ids[:, t:t + 1], cache=cache, last_only=True)[0, -1]
         assert torch.allclose(step, full[t], atol=1e-4), t
-    chunk = forward_cached(model, ids[:, 10:], cache, last_only=False)[0]  # a chunk after a prefix
+    with torch.no_grad():
+        chunk = model(ids[:, 10:], cache=cache)[0]  # a chunk after a prefix
     assert torch.allclose(chunk, full[10:], atol=1e-4)
 
 

@@ -4,7 +4,7 @@ stdout carries the result (a table, or one JSON document with ``--json``); peopl
 pytest's own output go to stderr. Exit codes: lint 0 clean / 5 errors found; verify GO 0, NO-GO 1,
 UNKNOWN 2; a name or path that does not exist 3. `ContractError` is the harness's error root (it
 does not derive from `AprError`, since `falsifiers` works without `apr`), so each handler renders
-it here the way `apr.cli.main` renders an `AprError`.
+it here with `apr.cli.output.render_error`, the renderer of every `AprError`.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _guard(handler: Handler) -> Handler:
-    """Render a `ContractError` as `apr.cli.main` renders an `AprError`: JSON or three-part text."""
+    """Render a `ContractError` with `apr.cli.output.render_error`, the renderer of every `AprError`."""
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
@@ -115,16 +115,9 @@ def _guard(handler: Handler) -> Handler:
         try:
             return handler(args)
         except ContractError as error:
-            from apr.cli.output import emit_error, err, escape
+            from apr.cli.output import render_error
 
-            if getattr(args, "json", False):
-                emit_error(_command(args), error)
-            else:
-                lines = str(error).splitlines()
-                console = err()
-                console.print(f"[bold red]error:[/] {escape(lines[0])}", markup=True, highlight=False)
-                for line in lines[1:]:
-                    console.print(line, markup=False, highlight=False)
+            render_error(error, as_json=getattr(args, "json", False), command=_command(args))
             return error.exit_code
 
     return run

@@ -337,7 +337,7 @@ def input_of(args: Any) -> Any:
     return None
 
 
-def render_error(error: AprError, *, as_json: bool, command: str = PROGRAM, input: Any = None) -> None:
+def render_error(error: AprError | Any, *, as_json: bool, command: str = PROGRAM, input: Any = None) -> None:
     """Show an error: ``command``'s JSON envelope on stdout with ``--json``, literal text on stderr.
 
     Works for any error with ``to_dict()`` (`AprError`, the harness's `ContractError`).

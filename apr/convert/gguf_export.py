@@ -10,13 +10,12 @@ from `apr.convert.quant_k` (the ``gguf`` package cannot quantize them); Q8_0 and
 package. A tied ``lm_head.weight`` is not written (llama.cpp reuses ``token_embd.weight``).
 
 The output goes through the project's output policy (`apr.format.outputs`: never the input, an
-existing file needs ``force``) and a temporary file renamed into place; the input's footer CRC is
+existing file needs ``force``) and `apr.format.atomic.atomic_path` (a temporary file, fsynced, renamed into place); the input's footer CRC is
 checked as its tensors are read (`apr.format.footer_check`), before that rename.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import enum
 import os
@@ -33,7 +32,7 @@ from apr.convert.gguf_encode import relative_rmse
 from apr.convert.outputs import check_output
 from apr.errors import AprIOError, ConvertError, UsageError
 from apr.format import PackedTensor, open_file
-from apr.format.atomic import remove_stale_temporaries, temporary_prefix
+from apr.format.atomic import atomic_path
 from apr.format.footer_check import FooterCheck, refuse_damage
 
 
@@ -136,54 +135,50 @@ def export_gguf(
         if too_long:
             raise ConvertError(f"GGUF tensor name {too_long[0]!r} is 64 bytes or longer; ggml refuses it",
                                field=too_long[0])
-        remove_stale_temporaries(target, dead_only=True)  # what a killed earlier export left behind
-        tmp = target.parent / f"{temporary_prefix(target)}{os.getpid()}"
         fallbacks: list[str] = []
         errors: dict[str, float] = {}
         wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
                   GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
         try:
-            writer = gguf.GGUFWriter(os.fspath(tmp), arch)
-            _write_kv(writer, reader, config, quantize)
-            # streamed: every tensor's shape and type are declared first, then each tensor is read,
-            # converted, written and let go before the next (peak memory about one tensor)
-            layouts = {name: _declare(writer, reader, name, gguf_names[name], quantize) for name in names}
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_ti_data_to_file()
-            for index, name in enumerate(names):
-                crc.feed_tensor(reader, name)
-                array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
-                if (array.shape, array.dtype) != layouts[name]:
-                    raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, declared "
-                                       f"{layouts[name][1]} {list(layouts[name][0])}", field=name)
-                if array.ndim >= 2 and kind != wanted:
-                    block = 256 if wanted in ("Q4_K", "Q6_K") else 32
-                    fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split into "
-                                     f"{block}-value {wanted} blocks: stored {kind}")
-                if err is not None:
-                    errors[kind] = max(errors.get(kind, 0.0), err)
-                writer.write_tensor_data(array)
-                del array
-                reader.release(name)
-                if progress is not None:
-                    progress(index + 1, len(names))
-            planned = sum(handle.tell() for handle in writer.fout or ())
-            writer.close()
-            if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
-                raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
-            written = gguf_tensor_count(tmp)
-            if written != len(names):
-                raise ConvertError(f"wrote {written} tensors, expected {len(names)}", path=tmp)
-            damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
-            os.replace(tmp, target)
-        except BaseException as err:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(err, OSError) and not isinstance(err, AprIOError):  # disk full, read-only, EIO
-                raise AprIOError.from_os_error(err, path=target, action="write",
-                                               note="the existing file (if any) is unchanged") from err
-            raise
+            with atomic_path(target) as tmp:  # fsynced and renamed into place when the block completes
+                writer = gguf.GGUFWriter(tmp, arch)
+                _write_kv(writer, reader, config, quantize)
+                # streamed: every tensor's shape and type are declared first, then each tensor is read,
+                # converted, written and let go before the next (peak memory about one tensor)
+                layouts = {name: _declare(writer, reader, name, gguf_names[name], quantize) for name in names}
+                writer.write_header_to_file()
+                writer.write_kv_data_to_file()
+                writer.write_ti_data_to_file()
+                for index, name in enumerate(names):
+                    crc.feed_tensor(reader, name)
+                    array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
+                    if (array.shape, array.dtype) != layouts[name]:
+                        raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, declared "
+                                           f"{layouts[name][1]} {list(layouts[name][0])}", field=name)
+                    if array.ndim >= 2 and kind != wanted:
+                        block = 256 if wanted in ("Q4_K", "Q6_K") else 32
+                        fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split into "
+                                         f"{block}-value {wanted} blocks: stored {kind}")
+                    if err is not None:
+                        errors[kind] = max(errors.get(kind, 0.0), err)
+                    writer.write_tensor_data(array)
+                    del array
+                    reader.release(name)
+                    if progress is not None:
+                        progress(index + 1, len(names))
+                planned = sum(handle.tell() for handle in writer.fout or ())
+                writer.close()
+                if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
+                    raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
+                written = gguf_tensor_count(tmp)
+                if written != len(names):
+                    raise ConvertError(f"wrote {written} tensors, expected {len(names)}", path=tmp)
+                damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
+        except OSError as err:  # disk full, read-only, EIO: atomic_path already removed the temporary
+            if isinstance(err, AprIOError):
+                raise
+            raise AprIOError.from_os_error(err, path=target, action="write",
+                                           note="the existing file (if any) is unchanged") from err
     return ExportReport(path=os.fspath(target), format="gguf", tensor_count=len(names),
                         file_size=os.path.getsize(target), quantize=quantize.value,
                         fallbacks=tuple(fallbacks), quant_error=errors, damaged=damage)

@@ -116,15 +116,6 @@ def tensor_for_hf(value: np.ndarray | PackedTensor) -> np.ndarray:
     return value
 
 
-def _st_dtype(array: np.ndarray) -> str:
-    from apr.format.dtypes import dtype_from_numpy
-
-    code = dtype_from_numpy(array.dtype)
-    if code not in _ST_NAMES:
-        raise ConvertError(f"dtype {array.dtype} has no safetensors name")
-    return _ST_NAMES[code]
-
-
 def write_safetensors_streaming(path: Path, names: list[str], load: Callable[[str], np.ndarray],
                                 shapes: dict[str, tuple[str, tuple[int, ...], int]],
                                 metadata: dict[str, str]) -> int:

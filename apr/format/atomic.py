@@ -51,6 +51,48 @@ def temporary_prefix(path: str | os.PathLike[str]) -> str:
     return f".{os.path.basename(os.fspath(path))}{_TMP_MARK}"
 
 
+def _open_temporary(target: str) -> tuple[int, str]:
+    """Create the temporary beside ``target`` (after removing a dead writer's strays); return (fd, path)."""
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise AprFileNotFoundError(
+            f"output folder does not exist: {folder}",
+            path=target,
+            hint=f"create it first: mkdir -p {folder}",
+        )
+    remove_stale_temporaries(target, dead_only=True)  # strays of a writer that was killed
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=folder)
+    except OSError as err:
+        raise AprIOError.from_os_error(err, path=target, action=f"create a file in {folder}",
+                                       note="the existing file (if any) is unchanged") from err
+    try:
+        os.fchmod(fd, _final_mode(target))
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def _abandon(err: BaseException, tmp: str, target: str) -> None:
+    """Remove the temporary; turn an OSError of the write itself into AprIOError (else re-raise as is)."""
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    if _is_write_error(err, tmp, target):
+        raise AprIOError.from_os_error(err, path=target, action="write",  # type: ignore[arg-type]
+                                       note="the existing file (if any) is unchanged") from err
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file that replaces ``path`` only if the block completes.
@@ -67,21 +109,8 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
         AprIOError: the OS refused the write (disk full, permissions); nothing is replaced.
     """
     target = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        raise AprFileNotFoundError(
-            f"output folder does not exist: {folder}",
-            path=target,
-            hint=f"create it first: mkdir -p {folder}",
-        )
-    remove_stale_temporaries(target, dead_only=True)  # strays of a writer that was killed
+    fd, tmp = _open_temporary(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{temporary_prefix(target)}{os.getpid()}-", dir=folder)
-    except OSError as err:
-        raise AprIOError.from_os_error(err, path=target, action=f"create a file in {folder}",
-                                       note="the existing file (if any) is unchanged") from err
-    try:
-        os.fchmod(fd, _final_mode(target))
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -91,14 +120,35 @@ def atomic_write(path: str | os.PathLike[str], *, verify=None, durable: bool = T
             verify(tmp)
         os.replace(tmp, target)
     except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if _is_write_error(err, tmp, target):
-            raise AprIOError.from_os_error(err, path=target, action="write",  # type: ignore[arg-type]
-                                           note="the existing file (if any) is unchanged") from err
+        _abandon(err, tmp, target)
         raise
     if durable:
-        _fsync_dir(folder)
+        _fsync_dir(os.path.dirname(target))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, verify=None, durable: bool = True) -> Iterator[str]:
+    """`atomic_write` for a writer that opens the file by name itself (``gguf.GGUFWriter``).
+
+    Yields the temporary's path (created empty, in the target's folder); when the block completes
+    the file is fsynced, ``verify(tmp_path)`` runs, and it is renamed over ``path``. On any failure
+    the temporary is removed and the target is untouched. Same arguments and errors as `atomic_write`.
+    """
+    target = os.path.abspath(os.fspath(path))
+    fd, tmp = _open_temporary(target)
+    os.close(fd)
+    try:
+        yield tmp
+        if durable:
+            _fsync_file(tmp)
+        if verify is not None:
+            verify(tmp)
+        os.replace(tmp, target)
+    except BaseException as err:
+        _abandon(err, tmp, target)
+        raise
+    if durable:
+        _fsync_dir(os.path.dirname(target))
 
 
 def _is_write_error(err: BaseException, tmp: str, target: str) -> bool:

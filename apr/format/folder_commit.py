@@ -112,6 +112,8 @@ def folder_output(target: FolderTarget) -> Iterator[Path]:
 
 
 def _finish(staging: Path, committed: Path, target: FolderTarget) -> None:
+    # Not atomic_write: that replaces one file; a folder output is many, so its commit point is the
+    # rename of the whole staging folder, and `recover_folder` rolls a killed commit forward.
     files, folders = walk(staging)
     if folders or any("/" in name for name in files):
         raise ValueError(f"folder_output writes flat folders only; got {folders or files}")

@@ -185,14 +185,35 @@ def build_staging(plan: PublishPlan, *, sha256: str, verdict: str, progress: Any
         files = describe(tmp)
         marker = {"format": MARKER_FORMAT, "repo": plan.repo, "sha256": sha256, "verdict": verdict,
                   "files": [f.path for f in files]}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        if plan.staging.exists():
-            shutil.rmtree(plan.staging)  # checked above: everything in it is an earlier publish's
-        os.replace(tmp, plan.staging)
+        with atomic_write(tmp / MARKER) as handle:
+            handle.write((json.dumps(marker, indent=2) + "\n").encode("utf-8"))
+        _swap_in(tmp, plan.staging)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return files
+
+
+def _swap_in(built: Path, staging: Path) -> None:
+    """Rename the finished folder ``built`` to ``staging``, an earlier staging moved aside first.
+
+    Not `atomic_write`: that replaces one file, and this is a folder (a folder cannot be renamed
+    over a non-empty one). The earlier staging (checked by `_check_replaceable`: all of it an earlier
+    publish's) is renamed aside, not deleted, until the new one is in place; if that rename fails
+    it is put back, so a failed publish leaves the previous staging as it was.
+    """
+    aside = staging.resolve().parent / f".{staging.name}.old-{os.getpid()}"
+    shutil.rmtree(aside, ignore_errors=True)  # ours: a killed earlier run of this process id
+    had_one = staging.exists()
+    if had_one:
+        os.rename(staging, aside)
+    try:
+        os.replace(built, staging)
+    except BaseException:
+        if had_one:
+            os.rename(aside, staging)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 _IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")

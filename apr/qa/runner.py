@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import platform
 from collections.abc import Callable
 
 from apr.errors import AprFileNotFoundError, UsageError
+from apr.format.digest import file_sha256
 from apr.qa.gate import GateResult, QaReport
 from apr.qa.gates import GATES, QaOptions, _Session, _timed
 from apr.qa.throughput import UNIT
-
-
-def file_sha256(path: str, chunk: int = 8 * 1024 * 1024) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_thresholds(options: QaOptions) -> None:

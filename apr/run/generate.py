@@ -1,28 +1,24 @@
 """Autoregressive generation with a KV cache, over the trainer's model weights.
 
-`forward_cached` runs the same modules as `apr.train.model.CausalLM.forward` (same RMSNorm,
-RoPE, SwiGLU, q/k norms and biases) but feeds only the new tokens and keeps each layer's keys
-and values in a preallocated cache, so a step costs one token's work. Prefill of T tokens gives
-the logits the plain forward gives (tested), and greedy decoding is deterministic.
-
-Shape letters: B batch, T new tokens, S cached length, H query heads, K kv heads, D head_dim.
+Each step is the model's own forward (`apr.train.model.CausalLM.forward`) given a
+`apr.train.kv_cache.KVCache`: it feeds only the new tokens, so a step costs one token's work.
+The prefill of T tokens gives the logits the uncached forward gives (tested), and greedy
+decoding is deterministic.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
 
 import torch
 
 from apr.errors import InferenceError, UsageError
-from apr.train.model import CausalLM, DecoderLayer, causal_mask, repeat_kv, rope_cos_sin
-
+from apr.train.kv_cache import KVCache
+from apr.train.model import CausalLM
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes a 64-bit seed
-INITIAL_CACHE_TOKENS = 256  # the KV cache starts this long and doubles as generation needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,82 +58,6 @@ def _is_int(value: object) -> bool:
 
 def _is_real(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class KVCache:
-    """Keys and values of every layer: (layers, B, K, allocated, D), filled up to ``length``.
-
-    ``capacity`` is the most the sequence may reach; storage starts at `INITIAL_CACHE_TOKENS` and
-    doubles when needed, so memory follows the tokens actually generated, not what ``--max-tokens``
-    or the metadata's ``max_position_embeddings`` allow.
-    """
-
-    def __init__(self, model: CausalLM, batch: int, capacity: int) -> None:
-        config = model.config
-        weight = model.model.embed_tokens.weight
-        size = min(capacity, INITIAL_CACHE_TOKENS)
-        shape = (config.num_layers, batch, config.num_kv_heads, size, config.head_dim)
-        self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
-        self.values = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
-        self.capacity = capacity
-        self.length = 0
-
-    def reserve(self, length: int) -> None:
-        """Make room for ``length`` positions (at most ``capacity``), keeping what is cached."""
-        allocated = self.keys.shape[3]
-        if length <= allocated:
-            return
-        size = min(self.capacity, max(length, 2 * allocated))
-        grown_keys = self.keys.new_zeros((*self.keys.shape[:3], size, self.keys.shape[4]))
-        grown_values = self.values.new_zeros(grown_keys.shape)
-        grown_keys[:, :, :, :self.length] = self.keys[:, :, :, :self.length]
-        grown_values[:, :, :, :self.length] = self.values[:, :, :, :self.length]
-        self.keys, self.values = grown_keys, grown_values
-
-
-@torch.inference_mode()
-def forward_cached(model: CausalLM, input_ids: torch.Tensor, cache: KVCache, *, last_only: bool = True) -> torch.Tensor:
-    """Logits for ``input_ids`` (B, T) continuing the cached sequence; the cache grows by T.
-
-    Returns (B, 1, V) when ``last_only`` (what generation needs), else (B, T, V).
-    """
-    stack = model.model
-    B, T = input_ids.shape
-    start = cache.length
-    if start + T > cache.capacity:
-        raise InferenceError(f"the sequence would reach {start + T} tokens, over the cache's {cache.capacity}",
-                             hint="lower --max-tokens or shorten the prompt")
-    cache.reserve(start + T)
-    x = stack.embed(input_ids)  # (B, T, C)
-    positions = torch.arange(start, start + T, device=input_ids.device)
-    cos, sin = rope_cos_sin(positions, stack.head_dim, stack.rope_theta, x.dtype)  # (T, D)
-    masks: dict[int | None, torch.Tensor | None] = {}  # per window: gemma2's layers alternate
-    for index, layer in enumerate(cast("Iterable[DecoderLayer]", stack.layers)):  # a ModuleList types as Module
-        attn = layer.self_attn
-        window = attn.sliding_window
-        if window not in masks:
-            masks[window] = _cached_mask(positions, start, T, window)
-        q, k, v = attn.project(layer.input_layernorm(x), cos, sin)  # (B, H|K, T, D)
-        cache.keys[index, :, :, start:start + T] = k
-        cache.values[index, :, :, start:start + T] = v
-        groups = attn.num_heads // attn.num_kv_heads
-        keys = repeat_kv(cache.keys[index, :, :, : start + T], groups)  # (B, H, S, D)
-        values = repeat_kv(cache.values[index, :, :, : start + T], groups)
-        y = attn.attend(q, keys, values, masks[window], causal=T > 1)  # (B, H, T, D)
-        y = y.transpose(1, 2).reshape(B, T, attn.num_heads * attn.head_dim)
-        x = layer.add_mlp(layer.add_attention(x, attn.o_proj(y)))
-    cache.length = start + T
-    x = stack.norm(x[:, -1:] if last_only else x)
-    return model.logits(x)
-
-
-def _cached_mask(positions: torch.Tensor, start: int, T: int, window: int | None) -> torch.Tensor | None:
-    """Which of the ``start + T`` cached keys each new query sees; ``None``: causal (or all, for one query)."""
-    if window is not None and start + T > window:  # only the last `window` positions
-        return causal_mask(positions, torch.arange(start + T, device=positions.device), window)  # (T, S)
-    if T > 1 and start > 0:  # a chunk after a cached prefix: causal within the chunk, all of the prefix
-        return torch.ones(T, start + T, dtype=torch.bool, device=positions.device).tril(diagonal=start)
-    return None
 
 
 def pick_token(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> int:
@@ -184,7 +104,7 @@ def generate_ids(
     if sampling.temperature > 0:
         generator = torch.Generator(device=device)
         generator.manual_seed(sampling.seed)
-    logits = forward_cached(model, torch.tensor([prompt_ids], device=device), cache)
+    logits = _step(model, torch.tensor([prompt_ids], device=device), cache)
     for _ in range(min(sampling.max_tokens, capacity - len(prompt_ids))):
         token = pick_token(logits[0, -1], sampling, generator)
         if token in stop_ids:
@@ -192,7 +112,13 @@ def generate_ids(
         yield token
         if cache.length >= capacity:
             return
-        logits = forward_cached(model, torch.tensor([[token]], device=device), cache)
+        logits = _step(model, torch.tensor([[token]], device=device), cache)
+
+
+@torch.inference_mode()
+def _step(model: CausalLM, input_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """The last position's logits (B, 1, V) of ``input_ids`` continuing the cached sequence."""
+    return model(input_ids, cache=cache, last_only=True)
 
 
 class TextStream:
@@ -213,4 +139,4 @@ class TextStream:
         return delta
 
 
-__all__ = ["KVCache", "SamplingConfig", "TextStream", "forward_cached", "generate_ids", "pick_token"]
+__all__ = ["SamplingConfig", "TextStream", "generate_ids", "pick_token"]

@@ -25,7 +25,6 @@ from typing import NoReturn
 
 from apr.errors import AprError, AprIOError, StampBusyError, StampVerificationError
 from apr.stamp import journal as _journal
-from apr.stamp._crashpoints import crashpoint
 from apr.stamp.journal import Journal, os_failure, write_journal
 from apr.stamp.plan import StampPlan
 from apr.stamp.recovery import recover, write_at
@@ -127,22 +126,16 @@ def patch_in_place(fd: int, source: Source, plan: StampPlan) -> None:
     record = Journal(device=info.st_dev, inode=info.st_ino, file_size=source.size, old_prefix=source.prefix,
                      old_footer=source.footer, new_prefix=plan.prefix, new_footer=plan.footer)
     journal_file = write_journal(path, record)
-    crashpoint("in-place-after-journal")
     try:
         half = len(plan.prefix) // 2
         write_at(fd, plan.prefix[:half], 0)
-        crashpoint("in-place-mid-prefix")
         write_at(fd, plan.prefix[half:], half)
-        crashpoint("in-place-after-prefix")
         write_at(fd, plan.footer.to_bytes(4, "little"), source.size - 4)
-        crashpoint("in-place-after-footer")
         os.fsync(fd)
-        crashpoint("in-place-after-fsync")
         verify_stamped(path, plan, source, fd)
     except (OSError, StampVerificationError) as err:
         rollback(path, err)
     _finish(path, journal_file)
-    crashpoint("in-place-after-journal-removed")
 
 
 __all__ = ["locked", "patch_in_place", "rollback"]

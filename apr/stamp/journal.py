@@ -44,7 +44,6 @@ import tempfile
 from dataclasses import dataclass, replace
 
 from apr.errors import AprError, AprIOError, StampJournalError
-from apr.stamp._crashpoints import crashpoint
 from apr.stamp.journal_site import JournalSite, locate
 
 logger = logging.getLogger(__name__)
@@ -361,6 +360,9 @@ def write_journal(target: str, journal: Journal) -> str:
     final, folder = site.path, site.folder
     hint = (f"an in-place stamp writes its undo journal beside the file, in {folder}: make that folder writable "
             f"or free space there, or stamp a copy instead: apr stamp {shlex.quote(target)} ... -o OUT")
+    # Not atomic_write: the journal's rename must be undone when the folder fsync after it fails (a
+    # journal that is not durable must not outlive the call), and its strays are removed only when
+    # owned by us (`_remove_stray_temporaries`, `distrust_reason`), not by atomic's pid rule.
     try:
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(final) + ".tmp-", dir=folder)
     except OSError as err:
@@ -372,7 +374,6 @@ def write_journal(target: str, journal: Journal) -> str:
             os.fsync(fd)
         finally:
             os.close(fd)
-        crashpoint("in-place-after-journal-tmp")
         os.replace(tmp, final)
         renamed = True
         fsync_dir(folder)

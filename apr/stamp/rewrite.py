@@ -32,7 +32,6 @@ from apr.errors import AprIOError
 from apr.format.atomic import atomic_write
 from apr.format.crc import bulk_crc32
 from apr.format.footer_check import Damage, refuse_damage
-from apr.stamp._crashpoints import crashpoint
 from apr.stamp.plan import StampPlan
 from apr.stamp.source import Source
 from apr.stamp.verify import verify_stamped
@@ -58,7 +57,6 @@ def _copy_kernel(call: str, src: int, dst: int, src_off: int, dst_off: int, coun
         if n == 0:
             break
         done += n
-        crashpoint("rewrite-mid-copy")
     return done
 
 
@@ -90,7 +88,6 @@ def copy_range(src: int, dst: int, src_off: int, dst_off: int, count: int) -> st
             written = os.pwrite(dst, view, dst_off + done)
             view = view[written:]
             done += written
-        crashpoint("rewrite-mid-copy")
     return "read/write"
 
 
@@ -202,16 +199,13 @@ def rewrite_to(destination: str, source: Source, plan: StampPlan, *, check: Copy
     crc = SourceCrc(src, source, plan).start() if check is not None else None
     try:
         def verify(tmp: str) -> None:
-            crashpoint("rewrite-before-verify")
             verify_stamped(tmp, plan, source, src)
             if crc is not None and check is not None:
                 check_source_crc(crc.result(), source, check)
-            crashpoint("rewrite-before-rename")
 
         with atomic_write(destination, verify=verify) as handle:
             handle.write(plan.prefix)
             handle.flush()
-            crashpoint("rewrite-after-prefix")
             dst = handle.fileno()
             method = copy_range(src, dst, plan.old_data_offset, plan.header.data_offset, plan.data_length)
             handle.seek(plan.header.data_offset + plan.data_length)
@@ -220,7 +214,6 @@ def rewrite_to(destination: str, source: Source, plan: StampPlan, *, check: Copy
         if crc is not None:
             crc.cancel()
         os.close(src)
-    crashpoint("rewrite-after-rename")
     return method
 
 

@@ -147,9 +147,3 @@ def optimizer_state_sha(optimizer: torch.optim.Optimizer) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

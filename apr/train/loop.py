@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from apr.errors import TrainingAbortedError
+from apr.format.digest import file_sha256
 from apr.train.batches import TokenSplit, train_batch, val_batches
 from apr.train.checkpoint import (
     checkpoint_dir,
     checkpoint_metadata,
     epoch_checkpoint_path,
-    file_sha256,
     init_checkpoint_path,
     model_tensors,
     optimizer_state_sha,

@@ -5,6 +5,8 @@ computed in fp32, RoPE with rotate-half, SwiGLU, grouped-query attention, mistra
 (1 + weight) norms, GELU (tanh) MLP and scaled embeddings), so a state dict moves
 between this model and ``transformers``' ``*ForCausalLM`` unchanged and both give the same logits.
 Attention goes through ``scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
+The same forward serves training (no cache) and generation (``cache=``: an `apr.train.kv_cache.KVCache`
+that keeps each layer's keys and values, so a step feeds only the new tokens).
 
 Shape letters: B batch, T time (sequence), C hidden size, H query heads, K key/value heads,
 D head_dim, V vocabulary, I intermediate size.
@@ -12,12 +14,12 @@ D head_dim, V vocabulary, I intermediate size.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from apr.train.config import ModelConfig
+from apr.train.kv_cache import KVCache
 from apr.train.loss import linear_cross_entropy, softcap_logits
 
 
@@ -66,6 +68,22 @@ def causal_mask(queries: torch.Tensor, keys: torch.Tensor, window: int | None) -
     return allowed
 
 
+def attention_mask(start: int, T: int, window: int | None, device: torch.device) -> torch.Tensor | None:
+    """Which of the ``start + T`` keys each of the T new queries (positions ``start ..``) sees, or
+    None when plain causal attention (T > 1) or no mask at all (one query) says it.
+
+    A sliding window that the sequence outgrows keeps the last ``window`` positions; a chunk after a
+    cached prefix sees all of the prefix and the causal triangle of itself (SDPA's ``is_causal``
+    aligns the triangle top-left, which is wrong once the keys outnumber the queries).
+    """
+    S = start + T
+    if window is not None and S > window:
+        return causal_mask(torch.arange(start, S, device=device), torch.arange(S, device=device), window)  # (T, S)
+    if T > 1 and start > 0:
+        return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=start)
+    return None
+
+
 def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     """(B, K, S, D) -> (B, K * groups, S, D), each key/value head repeated for its query group
     (Hugging Face's repeat_kv); every SDPA backend, flash included, accepts the result."""
@@ -88,7 +106,7 @@ class Attention(nn.Module):
     def __init__(self, config: ModelConfig, layer: int = 0) -> None:
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = config.num_heads, config.num_kv_heads, config.head_dim
-        self.rope_theta = config.rope_theta
+        self.layer = layer  # its slot in a KVCache
         self.sliding_window = config.window_for(layer)
         # gemma2: scores scaled by 1 / sqrt(query_pre_attn_scalar) and squashed by cap * tanh(s / cap)
         self.scale = config.query_pre_attn_scalar ** -0.5 if config.query_pre_attn_scalar is not None else None
@@ -108,8 +126,7 @@ class Attention(nn.Module):
         self.qk_norm = config.qk_norm
 
     def project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """q (B, H, T, D), k and v (B, K, T, D): projected, normed (qwen3), rotated. Shared with
-        the KV-cache path (`apr.run.generate.forward_cached`)."""
+        """q (B, H, T, D), k and v (B, K, T, D): projected, normed (qwen3), rotated."""
         B, T, _ = x.shape
         q_dim, kv_dim = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         if self.fused:
@@ -144,16 +161,19 @@ class Attention(nn.Module):
             scores = scores.masked_fill(~mask, float("-inf"))
         return F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype) @ v
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """x (B, T, C) at positions ``cache.length ..`` (0 without a cache); the new keys and values
+        join the cache's, and the queries attend over all of them."""
         B, T, _ = x.shape
+        start = cache.length if cache is not None else 0
         q, k, v = self.project(x, cos, sin)
+        if cache is not None:
+            k, v = cache.store(self.layer, k, v)  # (B, K, S, D), S = start + T
         groups = self.num_heads // self.num_kv_heads
-        k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (B, H, T, D)
-        mask = None
-        if self.sliding_window is not None and T > self.sliding_window:
-            positions = torch.arange(T, device=x.device)
-            mask = causal_mask(positions, positions, self.sliding_window)  # (T, T)
-        y = self.attend(q, k, v, mask, causal=True)  # (B, H, T, D)
+        k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (B, H, S, D)
+        mask = attention_mask(start, T, self.sliding_window, x.device)
+        y = self.attend(q, k, v, mask, causal=T > 1)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)  # (B, T, H*D)
         return self.o_proj(y)  # (B, T, C)
 
@@ -217,8 +237,9 @@ class DecoderLayer(nn.Module):
             return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
         return x + self.mlp(self.post_attention_layernorm(x))
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        return self.add_mlp(self.add_attention(x, self.self_attn(self.input_layernorm(x), cos, sin)))
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        return self.add_mlp(self.add_attention(x, self.self_attn(self.input_layernorm(x), cos, sin, cache)))
 
 
 class DecoderStack(nn.Module):
@@ -239,13 +260,26 @@ class DecoderStack(nn.Module):
             x = x * torch.tensor(self.embed_scale, dtype=torch.float32, device=x.device).to(x.dtype)
         return x
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Final hidden states (B, T, C) of ``input_ids`` (B, T); with a ``cache`` they continue the
+        cached sequence (positions from ``cache.length``) and the cache grows by T.
+
+        Raises:
+            InferenceError: the cache cannot hold T more positions.
+        """
         x = self.embed(input_ids)  # (B, T, C)
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        T = input_ids.shape[1]
+        start = 0
+        if cache is not None:
+            start = cache.length
+            cache.reserve(start + T)
+        positions = torch.arange(start, start + T, device=input_ids.device)
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_theta, dtype)  # (T, D)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, cache)
+        if cache is not None:
+            cache.advance(T)
         return self.norm(x)  # (B, T, C)
 
 
@@ -272,17 +306,20 @@ class CausalLM(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=std)
 
     def forward(
-        self, input_ids: torch.Tensor, targets: torch.Tensor | None = None, *, loss_chunk_rows: int | None = None
+        self, input_ids: torch.Tensor, targets: torch.Tensor | None = None, *, loss_chunk_rows: int | None = None,
+        cache: KVCache | None = None, last_only: bool = False,
     ) -> torch.Tensor:
         """Logits (B, T, V) without ``targets``; with them, the mean next-token cross-entropy.
 
         With targets the head and the loss are fused and chunked (`linear_cross_entropy`), so the
         (B*T, V) logits never exist at once: on a 150k vocabulary that is the largest tensor of
-        the step.
+        the step. With a ``cache`` the tokens continue the cached sequence (generation); with
+        ``last_only`` only the last position's logits (B, 1, V) are computed (a prompt's prefill
+        needs no more).
         """
-        h = self.model(input_ids)  # (B, T, C)
+        h = self.model(input_ids, cache)  # (B, T, C)
         if targets is None:
-            return self.logits(h)  # (B, T, V)
+            return self.logits(h[:, -1:] if last_only else h)  # (B, T | 1, V)
         return linear_cross_entropy(
             h.reshape(-1, h.shape[-1]), self.lm_head.weight, targets.reshape(-1), chunk_rows=loss_chunk_rows,
             softcap=self.config.final_softcap,
@@ -309,4 +346,5 @@ def flops_per_token(config: ModelConfig, seq_length: int) -> float:
     return 6.0 * config.param_count + 12.0 * config.num_layers * config.hidden_size * seq_length
 
 
-__all__ = ["CausalLM", "RMSNorm", "activation", "apply_rope", "repeat_kv", "causal_mask", "flops_per_token", "rope_cos_sin"]
+__all__ = ["CausalLM", "KVCache", "RMSNorm", "activation", "apply_rope", "attention_mask", "causal_mask",
+           "flops_per_token", "repeat_kv", "rope_cos_sin"]

@@ -19,7 +19,8 @@ from typing import Any
 from apr.errors import OutputExistsError, UsageError
 from apr.tokenizer import TokenizerRecord, read_tokenizer
 from apr.train.batches import TokenSplit, split_tokens
-from apr.train.checkpoint import checkpoint_dir, file_sha256
+from apr.format.digest import file_sha256
+from apr.train.checkpoint import checkpoint_dir
 from apr.train.chinchilla import ChinchillaVerdict, GateStatus, enforce_chinchilla_gate, evaluate_chinchilla_gate
 from apr.train.config import ModelConfig
 from apr.train.device import check_device_spec

@@ -240,7 +240,7 @@ def verify_pair(document: Mapping[str, Any], checkpoint: Path, tensors_path: Pat
     Raises:
         ResumeError: either SHA-256 differs from the one the state records.
     """
-    from apr.train.checkpoint import file_sha256
+    from apr.format.digest import file_sha256
 
     actual = file_sha256(checkpoint)
     if actual != document["apr_sha256"]:

@@ -178,7 +178,7 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
     import torch
 
     from apr.run import load_model
-    from apr.run.generate import KVCache, forward_cached
+    from apr.train.kv_cache import KVCache
 
     reference, _, apr_file = _imported(tmp_path, tokenizer_dir, model_type)
     loaded = load_model(apr_file)
@@ -190,8 +190,9 @@ def test_falsify_arch_reg_003_logits_equal_transformers(tmp_path, tokenizer_dir,
         ours = loaded.model(ids)[0]
     assert float((theirs - ours).abs().max()) <= 1e-4
     cache = KVCache(loaded.model, 1, 12)
-    steps = [forward_cached(loaded.model, ids[:, :5], cache, last_only=False)[0]]
-    steps += [forward_cached(loaded.model, ids[:, t:t + 1], cache, last_only=False)[0] for t in range(5, 12)]
+    with torch.no_grad():
+        steps = [loaded.model(ids[:, :5], cache=cache)[0]]
+        steps += [loaded.model(ids[:, t:t + 1], cache=cache)[0] for t in range(5, 12)]
     assert float((torch.cat(steps) - theirs).abs().max()) <= 1e-4
     # one training step's loss: the fused, chunked head + cross-entropy against transformers' loss
     with torch.no_grad():

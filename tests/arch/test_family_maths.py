@@ -117,7 +117,7 @@ PHI3 = {**GEMMA, "model_type": "phi3", "head_dim": 8, "num_hidden_layers": 2}
 def test_phi3_fused_projections_compute_what_the_split_rows_compute():
     """rows q | k | v of qkv_proj and gate | up of gate_up_proj, in that order: a llama model given
     those rows as separate tensors gives the same logits, in the forward and the KV-cache path."""
-    from apr.run.generate import KVCache, forward_cached
+    from apr.train.kv_cache import KVCache
 
     phi3 = ModelConfig.from_hf_config(PHI3)
     llama = ModelConfig.from_hf_config({**PHI3, "model_type": "llama", "rms_norm_eps": 1e-5})  # phi3's default
@@ -143,8 +143,8 @@ def test_phi3_fused_projections_compute_what_the_split_rows_compute():
     with torch.no_grad():
         ours, theirs = fused(ids), split(ids)
         cache = KVCache(fused, 1, 6)
-        cached = torch.cat([forward_cached(fused, ids[:, :3], cache, last_only=False),
-                            forward_cached(fused, ids[:, 3:], cache, last_only=False)], dim=1)
+        cached = torch.cat([fused(ids[:, :3], cache=cache),
+                            fused(ids[:, 3:], cache=cache)], dim=1)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(cached, theirs, rtol=1e-5, atol=1e-5)
 

@@ -5,10 +5,14 @@ child per run, so a trial costs a fork rather than an interpreter start and the 
 the command's real work. A trial:
 
 1. snapshots the inputs (SHA-256) and the current output, if any (sometimes removed first);
-2. starts the command in a forked child and SIGKILLs it after a uniform random delay in
-   ``[0, 1.1 x the median duration of six uninterrupted runs]``;
+2. starts the command in a forked child and SIGKILLs it after a uniform random delay: on odd
+   trials in ``[0, 1.1 x the median duration of six uninterrupted runs]``, on even ones in
+   ``[0, 0.8 x their median write]`` counted from the child's first temporary (its trace);
 3. checks: inputs byte-identical; the output absent, or the previous output unchanged, or
-   exactly the output an uninterrupted run writes (byte-identical, and valid);
+   exactly the output an uninterrupted run writes (byte-identical, and valid); and where the kill
+   landed, from the child's trace (`_trace_writes`): *before* its first temporary (the output must
+   be as it was, no temporary left), *inside* the write (between the first temporary and the
+   command's return), or *after* the command returned (the output must be the new one);
 4. runs the command again to completion (the "next run"): it must succeed, leave a valid output
    and leave no stray temporary (``*.tmp-*``, ``*.old-*``, a stamp journal) in the folder.
 
@@ -30,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +45,61 @@ STRAY_MARKS = (".tmp-", ".old-", "stamp-journal")
 
 
 # --- the zygote ---------------------------------------------------------------------------------
+
+
+def _trace_writes(path: str) -> Callable[[str], None]:
+    """In a forked child: append ``begin`` to ``path`` whenever a temporary output appears (a
+    ``tempfile.mkstemp``, which `apr.format.atomic` and the stamp journal use, or a ``.tmp-``
+    folder, which folder outputs stage in); return the function that marks ``done``. O_APPEND
+    writes survive the SIGKILL, so the parent reads how far the child got."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+    real_mkstemp, real_mkdir = tempfile.mkstemp, os.mkdir
+
+    def mark(event: str) -> None:
+        os.write(fd, f"{event} {time.monotonic()}\n".encode())  # CLOCK_MONOTONIC: the parent's clock too
+
+    def mkstemp(*args, **kwargs):
+        mark("begin")  # before the file exists: a kill in between is "inside", never a stray "before"
+        return real_mkstemp(*args, **kwargs)
+
+    def mkdir(target, *args, **kwargs):
+        if ".tmp-" in os.fspath(target):
+            mark("begin")
+        real_mkdir(target, *args, **kwargs)
+
+    tempfile.mkstemp = mkstemp  # type: ignore[assignment] - only in this child
+    os.mkdir = mkdir
+    return mark
+
+
+def _events(trace: Path) -> list[tuple[str, float]]:
+    if not trace.exists():
+        return []
+    rows = [line.split() for line in trace.read_text().splitlines()]
+    return [(row[0], float(row[1])) for row in rows if len(row) == 2]  # a torn last line is ignored
+
+
+def landing(trace: Path) -> str:
+    """Where a child's life ended by its trace: ``before`` its first temporary, ``inside`` the
+    write, or ``after`` the command returned."""
+    events = [event for event, _ in _events(trace)]
+    if "done" in events:
+        return "after"
+    return "inside" if "begin" in events else "before"
+
+
+def write_span(trace: Path) -> float:
+    """Seconds from a finished child's first temporary to its return."""
+    events = _events(trace)
+    begin = next(when for event, when in events if event == "begin")
+    return next(when for event, when in events if event == "done") - begin
+
+
+def _has_begun(trace: Path) -> bool:
+    try:
+        return b"begin" in trace.read_bytes()
+    except FileNotFoundError:
+        return False
 
 
 def _zygote_main() -> None:  # runs in the zygote process
@@ -83,10 +143,13 @@ def _zygote_main() -> None:  # runs in the zygote process
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, 1)
                 os.dup2(null, 2)
+                mark = _trace_writes(request["trace"]) if request.get("trace") else None
                 if "argv" in request:
                     code = cli_main.main(request["argv"])
                 else:
                     code = write_checkpoint(request["checkpoint"], request["seed"])
+                if mark is not None:
+                    mark("done")
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:  # noqa: BLE001 - a traceback is a bug: report it as code 99
@@ -100,6 +163,15 @@ def _zygote_main() -> None:  # runs in the zygote process
                   "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
+
+
+def _alive(pid: int) -> bool:
+    """Whether the child still runs (the zygote reaps it at once, so a finished one is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class Zygote:
@@ -116,13 +188,20 @@ class Zygote:
         if not json.loads(self.proc.stdout.readline() or "{}").get("ready"):
             raise RuntimeError("the kill-harness zygote did not start")
 
-    def run(self, request: dict, kill_after: float | None = None) -> tuple[dict, float]:
+    def run(self, request: dict, kill_after: float | None = None, *, after_begin: Path | None = None
+            ) -> tuple[dict, float]:
+        """Run ``request`` in a forked child; SIGKILL it ``kill_after`` seconds after it starts or,
+        with ``after_begin`` (the request's trace), after its first temporary appears there."""
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         pid = json.loads(self.proc.stdout.readline())["pid"]
         started = time.monotonic()  # the child's lifetime, not the request's round trip
         if kill_after is not None:
+            if after_begin is not None:
+                deadline = started + 120
+                while not _has_begun(after_begin) and time.monotonic() < deadline and _alive(pid):
+                    time.sleep(0.0002)
             time.sleep(kill_after)
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -221,6 +300,9 @@ class TrialStats:
     output_new: int = 0
     failures: list[str] = field(default_factory=list)
     stray_failures: int = 0  # failures that are only "a stray temporary survived the next run"
+    landed: dict[str, int] = field(default_factory=lambda: {"before": 0, "inside": 0, "after": 0})  # by the trace
+    aimed: int = 0  # trials killed at a random moment after the first temporary appeared
+    aimed_inside: int = 0  # of those, the kills that landed before the command returned
 
     @property
     def survived(self) -> int:
@@ -230,7 +312,8 @@ class TrialStats:
         return {"command": self.command, "trials": self.trials, "killed_mid_run": self.killed_mid_run,
                 "strays_after_kill": self.strays_after_kill, "output_absent": self.output_absent,
                 "output_old": self.output_old, "output_new": self.output_new, "survived": self.survived,
-                "stray_failures": self.stray_failures,
+                "stray_failures": self.stray_failures, "landed": dict(self.landed),
+                "aimed": self.aimed, "aimed_inside": self.aimed_inside,
                 "failures": self.failures[:10]}
 
 
@@ -294,16 +377,20 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
     output = work / command.output
     # Calibrate: the duration and the exact bytes of an uninterrupted run, for each request variant.
     expected: dict[str, str | None] = {}
-    durations = []
+    durations, spans = [], []
+    trace = work.parent / f"{work.name}.trace"
     for variant in range(6):
         if command.reset:
             command.reset(work)
-        result, took = zygote.run(command.request(work, variant))
+        trace.unlink(missing_ok=True)
+        result, took = zygote.run({**command.request(work, variant), "trace": os.fspath(trace)})
         if result["code"] != 0:
             raise RuntimeError(f"{command.name}: an uninterrupted run failed with {result}")
         durations.append(took)
+        spans.append(write_span(trace))
         expected[json.dumps(command.request(work, variant))] = digest(output)
     window = 1.1 * sorted(durations)[len(durations) // 2]  # the median run: kills land inside the work
+    span = 0.8 * sorted(spans)[len(spans) // 2]  # most of the median write (first temporary to return)
     before_inputs = {p: digest(p) for p in command.inputs}
     for trial in range(trials):
         stats.trials += 1
@@ -314,13 +401,22 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         elif rng.random() < 0.3 and output.exists():
             shutil.rmtree(output) if output.is_dir() else output.unlink()
         old = digest(output)
-        result, _ = zygote.run(request, kill_after=rng.uniform(0, window))
+        trace.unlink(missing_ok=True)  # a child killed before it opens its trace must not read the last one's
+        aimed = trial % 2 == 0  # even trials: a random moment of the write; odd: of the whole run
+        result, _ = zygote.run({**request, "trace": os.fspath(trace)},
+                               kill_after=rng.uniform(0, span if aimed else window), after_begin=trace if aimed else None)
         if result["signal"] == signal.SIGKILL:
             stats.killed_mid_run += 1
         elif result["code"] != 0:
             stats.failures.append(f"trial {trial}: the run exited {result} before the kill")
             continue
-        problem = _check_after_kill(command, work, output, old, expected[key], before_inputs, stats)
+        where = landing(trace)
+        stats.landed[where] += 1
+        if aimed:
+            stats.aimed += 1
+            stats.aimed_inside += where == "inside"
+        problem = _landing_problem(where, work, output, old, expected[key])
+        problem = problem or _check_after_kill(command, work, output, old, expected[key], before_inputs, stats)
         if problem:
             stats.failures.append(f"trial {trial}: {problem}")
             continue
@@ -331,6 +427,16 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
             if problem.startswith("stray"):
                 stats.stray_failures += 1
     return stats
+
+
+def _landing_problem(where: str, work: Path, output: Path, old: str | None, new: str | None) -> str | None:
+    """The outcome a kill's place implies: nothing touched before the first temporary, the new
+    output once the command returned."""
+    if where == "before" and (digest(output) != old or strays(work)):
+        return f"killed before any temporary, yet the output changed or {strays(work)} appeared"
+    if where == "after" and digest(output) != new:
+        return "killed after the command returned, yet the output is not the new one"
+    return None
 
 
 def _check_after_kill(command: KillCommand, work: Path, output: Path, old: str | None, new: str | None,

@@ -219,14 +219,15 @@ def test_falsify_reliability_013_kv_cache_follows_tokens_not_the_claimed_context
     small and grows as tokens come, with the logits of the plain forward."""
     import torch
 
-    from apr.run import generate, load_model
+    from apr.run import load_model
+    from apr.train import kv_cache
 
     loaded = load_model(tiny.variant("context.apr", {"max_position_embeddings": 2**40}))
-    monkeypatch.setattr(generate, "INITIAL_CACHE_TOKENS", 4)
-    cache = generate.KVCache(loaded.model, 1, 2**40)
+    monkeypatch.setattr(kv_cache, "INITIAL_CACHE_TOKENS", 4)
+    cache = kv_cache.KVCache(loaded.model, 1, 2**40)
     assert cache.keys.shape[3] == 4 and cache.capacity == 2**40
     ids = torch.tensor([[(7 * i) % tiny.dims["vocab_size"] for i in range(23)]])
-    chunks = [generate.forward_cached(loaded.model, ids[:, a:b], cache, last_only=False)
+    chunks = [loaded.model(ids[:, a:b], cache=cache)
               for a, b in ((0, 3), (3, 4), (4, 13), (13, 23))]
     assert cache.keys.shape[3] == 26 and cache.length == 23  # 4 -> 13 (what is needed) -> 26 (double)
     with torch.no_grad():

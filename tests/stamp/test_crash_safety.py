@@ -1,11 +1,15 @@
 """Fault injection: SIGKILL `apr stamp` at every named crash point and at random moments.
 
-Each run is a real process (``python -m apr.cli.main stamp ...``) killed with SIGKILL, either by
-itself at a named point (``APR_CRASHPOINT``, see apr/stamp/_crashpoints.py) or by this test after
-a random delay while every crash point sleeps (``APR_CRASHPOINT_SLEEP``) to widen the windows.
-Afterwards the journal is recovered (what the next `apr stamp` does) and the input must be
-byte-identical to the old file or, in place, the expected new one; the ``-o`` output absent or
-byte-identical to the expected one. 17 named + 40 random runs.
+Each run is a real process killed with SIGKILL. It runs ``python -m tests.stamp.crash_points stamp
+...``: the CLI with the crash points of tests/stamp/crash_points.py installed from the test side
+(the production stamp code has no hooks). Either the child kills itself at a named point
+(``APR_TEST_CRASHPOINT``), or this test kills it after a delay aimed at its write window while
+every point sleeps (``APR_TEST_CRASHPOINT_SLEEP``). Each child traces the points it reaches, so
+the test knows where every kill landed: at the named point exactly, or (random kills) before the
+first point, inside the window, or after the last. Afterwards the journal is recovered (what the
+next `apr stamp` does) and the input must be byte-identical to the old file or, in place, the
+expected new one; the ``-o`` output absent or byte-identical to the expected one; and the outcome
+must agree with the last point reached. 16 named + 40 random runs.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from apr.stamp import ProvenancePatch, recover_file, stamp_file
-from apr.stamp._crashpoints import IN_PLACE_POINTS, REWRITE_POINTS
 from apr.stamp.journal import has_pending_journal
 from stamp_builders import write_checkpoint
+from tests.stamp.crash_points import FINAL_POINTS, IN_PLACE_POINTS, REWRITE_POINTS, read_trace
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -48,11 +53,11 @@ def originals(tmp_path_factory):
 
 
 def _command(target: str, fields: list[str], mode: list[str]) -> list[str]:
-    return [sys.executable, "-m", "apr.cli.main", "stamp", target, *fields, *mode]
+    return [sys.executable, "-m", "tests.stamp.crash_points", "stamp", target, *fields, *mode]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APR_CRASHPOINT")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APR_TEST_CRASH")}
     env["PYTHONPATH"] = os.pathsep.join([str(_REPO), env.get("PYTHONPATH", "")])
     env.update(extra)
     return env
@@ -89,7 +94,7 @@ def _check(folder: Path, old: bytes, new: bytes, in_place: bool) -> str:
 
 _NAMED = (
     [("in-place", p, _FIELDS) for p in IN_PLACE_POINTS]
-    + [("rewrite", p, _FIELDS) for p in (*REWRITE_POINTS, "rewrite-before-verify", "rewrite-after-rename")]
+    + [("rewrite", p, _FIELDS) for p in REWRITE_POINTS]
     + [("in-place-fallback", p, _BIG_FIELDS) for p in ("rewrite-after-prefix", "rewrite-mid-copy",
                                                         "rewrite-before-rename", "rewrite-after-rename")]
 )
@@ -109,54 +114,114 @@ def test_falsify_stamp_006_kill_at_named_crash_point(tmp_path, originals, mode, 
     expected_new = big if mode == "in-place-fallback" else new
     (tmp_path / "in.apr").write_bytes(old)
     where = ["-o", str(tmp_path / "out.apr")] if mode == "rewrite" else ["--in-place"]
-    proc = subprocess.run(_command(str(tmp_path / "in.apr"), fields, where), env=_env(APR_CRASHPOINT=point),
+    trace = tmp_path.parent / f"{tmp_path.name}.trace"
+    proc = subprocess.run(_command(str(tmp_path / "in.apr"), fields, where),
+                          env=_env(APR_TEST_CRASHPOINT=point, APR_TEST_CRASH_TRACE=str(trace)),
                           capture_output=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
-    if point.startswith("in-place-") and point != "in-place-after-journal-tmp":
-        pass  # the journal may exist; _check recovers it
+    reached = [name for name, _ in read_trace(trace)]
+    order = IN_PLACE_POINTS if mode == "in-place" else REWRITE_POINTS
+    # killed exactly at the point, having passed every point before it in order (none skipped)
+    assert reached == [p for p in order if order.index(p) <= order.index(point)], reached
     state = _check(tmp_path, old, expected_new, in_place=mode != "rewrite")
     assert state == _EXPECTED[point] or (state == "window" and _EXPECTED[point] == "old")
 
 
+_RANDOM_RUNS = 40
+# Half the runs are killed at a random moment after their first crash point (the parent watches
+# the trace): at least this share of those must land inside the window (measured: all but ~1).
+# The other half are killed at a random moment counted from their start, over the window and the
+# half-window before it, so kills before any write (and during the first one) are tried as well.
+_MIN_INSIDE_AIMED = 0.8
+
+
+def _landing(points: list[str], killed: bool) -> str:
+    """Where a random kill landed: 'before' the first point, 'inside' the window, 'after' the last
+    point (or the run finished before the kill)."""
+    if not killed or (points and points[-1] in FINAL_POINTS):
+        return "after"
+    return "inside" if points else "before"
+
+
 @pytest.mark.falsifies("FALSIFY-STAMP-006")
 def test_falsify_stamp_006_kill_at_random_moments(tmp_path, originals):
-    """40 runs killed after a random delay, 4 at a time, over in-place, fallback and -o stamps."""
+    """40 runs, 4 at a time, over in-place, fallback and -o stamps, each killed after a random delay:
+    half counted from the run's first crash point (within the window's length), half from its start
+    (over the window and the half-window before it); window times come from the traces of
+    undisturbed runs of the same kind. Each kill's landing is read from the run's own trace."""
     old, new, big = originals
     rng = random.Random(20261126)
-    env = _env(APR_CRASHPOINT_SLEEP="0.01")
-    # Four undisturbed runs side by side measure how long a stamp takes here, imports included.
-    probes = []
-    started = time.monotonic()
-    for i in range(4):
-        (tmp_path / f"probe{i}").mkdir()
-        (tmp_path / f"probe{i}" / "in.apr").write_bytes(old)
-        probes.append(subprocess.Popen(_command(str(tmp_path / f"probe{i}" / "in.apr"), _FIELDS, ["--in-place"]),
-                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    for proc in probes:
-        proc.wait(timeout=60)
-    duration = time.monotonic() - started
-    runs = []
-    for i in range(40):
-        folder = tmp_path / f"run{i:02d}"
+    modes = {"in-place": (_FIELDS, ["--in-place"]), "in-place-fallback": (_BIG_FIELDS, ["--in-place"]),
+             "rewrite": (_FIELDS, ["-o", "out.apr"])}
+
+    def start(folder: Path, mode: str) -> tuple[subprocess.Popen, float]:
         folder.mkdir()
         (folder / "in.apr").write_bytes(old)
+        fields, where = modes[mode]
+        where = [str(folder / w) if w == "out.apr" else w for w in where]
+        env = _env(APR_TEST_CRASHPOINT_SLEEP="0.05", APR_TEST_CRASH_TRACE=str(folder.parent / f"{folder.name}.trace"))
+        started = time.monotonic()
+        return subprocess.Popen(_command(str(folder / "in.apr"), fields, where), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), started
+
+    # Undisturbed runs, two of each kind side by side (the load the killed runs will see): when
+    # each run's first and last points come, counted from its start.
+    windows: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+    probes = [(tmp_path / f"probe-{m}-{i}", m) for m in modes for i in range(2)]
+    for batch in range(0, len(probes), 4):
+        running = [(start(folder, mode), folder, mode) for folder, mode in probes[batch:batch + 4]]
+        for (proc, started), folder, mode in running:
+            assert proc.wait(timeout=60) == 0
+            trace = read_trace(folder.parent / f"{folder.name}.trace")
+            assert trace and trace[-1][0] in FINAL_POINTS, trace
+            windows[mode].append((trace[0][1] - started, trace[-1][1] - started))
+    aim = {m: (min(w[0] for w in ws), max(w[1] for w in ws)) for m, ws in windows.items()}
+    span = {m: sorted(w[1] - w[0] for w in ws)[len(ws) // 2] for m, ws in windows.items()}
+    runs = []
+    for i in range(_RANDOM_RUNS):
         mode = ("in-place", "in-place-fallback", "rewrite")[i % 3]
-        fields = _BIG_FIELDS if mode == "in-place-fallback" else _FIELDS
-        where = ["-o", str(folder / "out.apr")] if mode == "rewrite" else ["--in-place"]
-        # Kill in the last 40% of the run (the first part is interpreter start-up and imports).
-        runs.append((folder, mode, fields, where, duration * rng.uniform(0.5, 1.1)))
+        first, last = aim[mode]
+        if i % 2 == 0:  # after the first point
+            runs.append((tmp_path / f"run{i:02d}", mode, "aimed", rng.uniform(0.0, span[mode])))
+        else:  # from the start
+            runs.append((tmp_path / f"run{i:02d}", mode, "from-start", rng.uniform(first - span[mode] / 2, last)))
+
+    def kill_later(proc: subprocess.Popen, started: float, how: str, delay: float, trace: Path) -> None:
+        if how == "aimed":
+            deadline = time.monotonic() + 30
+            while not read_trace(trace) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            started = time.monotonic()
+        time.sleep(max(0.0, started + delay - time.monotonic()))
+        proc.send_signal(signal.SIGKILL)
+
     states = {"old": 0, "new": 0, "window": 0}
+    landings = {how: {"before": 0, "inside": 0, "after": 0} for how in ("aimed", "from-start")}
     for batch in range(0, len(runs), 4):
-        procs = []
-        for folder, mode, fields, where, delay in runs[batch : batch + 4]:
-            procs.append((subprocess.Popen(_command(str(folder / "in.apr"), fields, where), env=env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                          time.monotonic() + delay, folder, mode))
-        for proc, deadline, _folder, _mode in procs:
-            time.sleep(max(0.0, deadline - time.monotonic()))
-            proc.send_signal(signal.SIGKILL)
-        for proc, _deadline, folder, mode in procs:
-            proc.wait(timeout=60)
-            states[_check(folder, old, big if mode == "in-place-fallback" else new, in_place=mode != "rewrite")] += 1
-    print("random-kill outcomes:", states)
-    assert sum(states.values()) == 40
+        procs = [(start(folder, mode), folder, mode, how, delay) for folder, mode, how, delay in runs[batch:batch + 4]]
+        killers = [threading.Thread(target=kill_later, args=(proc, started, how, delay,
+                                                           folder.parent / f"{folder.name}.trace"))
+                   for (proc, started), folder, _mode, how, delay in procs]
+        for killer in killers:
+            killer.start()
+        for killer in killers:
+            killer.join(timeout=60)
+        for (proc, _started), folder, mode, how, _delay in procs:
+            code = proc.wait(timeout=60)
+            assert code in (0, -signal.SIGKILL), (folder.name, code)
+            points = [name for name, _ in read_trace(folder.parent / f"{folder.name}.trace")]
+            landing = _landing(points, killed=code == -signal.SIGKILL)
+            landings[how][landing] += 1
+            state = _check(folder, old, big if mode == "in-place-fallback" else new, in_place=mode != "rewrite")
+            states[state] += 1
+            # the outcome agrees with where the kill landed: nothing new before the first point,
+            # the whole new file after the last one
+            if landing == "before":
+                assert state in ("old", "window"), (folder.name, points, state)
+            elif landing == "after":
+                assert state == "new", (folder.name, points, state)
+    print("random-kill outcomes:", states, "landings:", landings, "windows:", aim, "spans:", span)
+    aimed = sum(landings["aimed"].values())
+    assert landings["aimed"]["inside"] >= _MIN_INSIDE_AIMED * aimed, landings
+    assert landings["from-start"]["before"] + landings["from-start"]["inside"] > 0, landings  # not all too late
+    assert states["old"] + states["window"] > 0 and states["new"] > 0, states  # both sides of the commit seen

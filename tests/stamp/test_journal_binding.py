@@ -45,10 +45,10 @@ from apr.format import open_file
 from apr.format.header import parse_header
 from apr.stamp import ProvenancePatch, recover_file, stamp_file
 from apr.stamp import file as stamp_module
-from apr.stamp import in_place, journal
-from apr.stamp._crashpoints import IN_PLACE_POINTS
+from apr.stamp import journal
 from apr.stamp.journal import Journal, has_pending_journal, journal_path, require_no_pending_journal
 from stamp_builders import patches, run_cli, write_checkpoint
+from tests.stamp.crash_points import IN_PLACE_POINTS, installed
 
 _SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], deadline=None)
 _REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def killed_at(point: str):
         if name == point:
             raise Killed(name)
 
-    with mock.patch.object(in_place, "crashpoint", crash), mock.patch.object(journal, "crashpoint", crash):
+    with installed(crash):
         yield
 
 
@@ -176,8 +176,9 @@ def test_falsify_stamp_013_sigkill_through_hf_snapshot_link_reproducer(tmp_path)
     old = real.read_bytes()
     env = {k: v for k, v in os.environ.items() if not k.startswith("APR_")}
     env.update(PYTHONPATH=os.pathsep.join([str(_REPO), env.get("PYTHONPATH", "")]),
-               APR_CRASHPOINT="in-place-mid-prefix")
-    proc = subprocess.run([sys.executable, "-m", "apr.cli.main", "stamp", str(link), "--license", "MIT", "--in-place"],
+               APR_TEST_CRASHPOINT="in-place-mid-prefix")
+    proc = subprocess.run([sys.executable, "-m", "tests.stamp.crash_points", "stamp", str(link), "--license", "MIT",
+                           "--in-place"],
                           env=env, capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert real.read_bytes() != old  # killed half-way: the blob is torn

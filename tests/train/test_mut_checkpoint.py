@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from apr.format import Flags, open_file
+from apr.format.digest import file_sha256
 from apr.tokenizer import TokenizerRecord
 from apr.train.checkpoint import (
     CKPT_DIRNAME,
@@ -23,7 +24,6 @@ from apr.train.checkpoint import (
     checkpoint_dir,
     checkpoint_metadata,
     epoch_checkpoint_path,
-    file_sha256,
     init_checkpoint_path,
     model_tensors,
     optimizer_state_sha,
