@@ -11,6 +11,7 @@ which are deferred on purpose (each says why, with the start-up cost it saves).
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import falsifiers
@@ -116,4 +117,4 @@ def test_edges_that_only_go_forward_never_cycle_and_one_back_edge_does(drawn: tu
         graph[f"m{b}"].add(f"m{a}")
         cycle = find_cycle(graph)
         assert cycle is not None and cycle[0] == cycle[-1]
-        assert all(after in graph[before] for before, after in zip(cycle, cycle[1:], strict=False))
+        assert all(after in graph[before] for before, after in itertools.pairwise(cycle))
