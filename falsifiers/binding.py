@@ -1,4 +1,8 @@
-"""Pure: declared falsifiers x claims made by collected tests -> bindings and binding problems.
+"""Pure: the claims collected tests make x the falsifiers contracts declare -> bindings and problems.
+
+`read_claim` reads a test's ``@pytest.mark.falsifies`` marks once at collection (a `RawClaim`:
+plain tuples, since every test is read); `to_claims` turns them into `Claim` records, and
+`bind_falsifiers` (the one binding rule) matches them to the declared falsifiers.
 
 Both directions are checked (pv checked neither): every id a test claims must be declared, and —
 when the whole suite was collected — every declared falsifier must be claimed by at least one test
@@ -11,9 +15,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from falsifiers.claims import FIXTURE, MARK
-from falsifiers.records import Falsifier, Invariant, Location
+from falsifiers.records import Falsifier, Invariant, Level, Location
+
+MARK = "falsifies"
+FIXTURE = "apr_artifact"  # the fixture through which a test receives the --artifact file
+
+# (claimed ids in mark order without repeats, reprs of non-string mark arguments, test file, 1-based line)
+RawClaim = tuple[tuple[str, ...], tuple[str, ...], str, "int | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,5 +148,47 @@ def _unknown(
     return f"{text}\n  fix: declare {ident} in a contract under contracts/, or correct the id"
 
 
-__all__ = ["FIXTURE", "MARK", "BindingProblem", "Bindings", "Claim", "bind_falsifiers",
-           "nearest_id"]
+# --- reading claims at collection -----------------------------------------------------------------
+
+
+def read_claim(item: Any) -> RawClaim | None:
+    """The falsifier ids a collected test claims (its own marks, then its class's and module's)."""
+    marks = list(item.iter_markers(name=MARK))
+    if not marks:
+        return None
+    ids: list[str] = []
+    bad: list[str] = []
+    for mark in marks:
+        for arg in mark.args:
+            values = arg if isinstance(arg, list | tuple) else [arg]
+            for value in values:
+                (ids.append(value) if isinstance(value, str) else bad.append(repr(value)))
+    path, lineno, _ = item.location
+    return tuple(dict.fromkeys(ids)), tuple(bad), path, lineno + 1 if lineno is not None else None
+
+
+def to_claims(claims: Mapping[str, RawClaim]) -> list[Claim]:
+    """The records `falsifiers.binding.bind_falsifiers` takes, one per claiming test."""
+    return [Claim(nodeid, ids, Location(path, line), bad) for nodeid, (ids, bad, path, line) in claims.items()]
+
+
+def artifact_falsifiers(items: Iterable[Any], claims: Mapping[str, RawClaim],
+                        declared: Mapping[str, Falsifier]) -> set[str]:
+    """Artifact-level falsifiers with a bound test that takes the ``apr_artifact`` fixture.
+
+    Only these are about a *given* file; other ``level: artifact`` falsifiers build their own files.
+    """
+    found: set[str] = set()
+    for item in items:
+        claim = claims.get(item.nodeid)
+        if claim is None or FIXTURE not in getattr(item, "fixturenames", ()):
+            continue
+        for ident in claim[0]:
+            known = declared.get(ident)
+            if known is not None and known.level is Level.ARTIFACT:
+                found.add(ident)
+    return found
+
+
+__all__ = ["FIXTURE", "MARK", "BindingProblem", "Bindings", "Claim", "RawClaim", "artifact_falsifiers",
+           "bind_falsifiers", "nearest_id", "read_claim", "to_claims"]

@@ -20,8 +20,7 @@ from collections import Counter
 from typing import Any
 
 from falsifiers.loader import Document, PathKey
-from falsifiers.findings import Finding, Severity
-from falsifiers.records import Location
+from falsifiers.records import Finding, Location, Severity
 from falsifiers.schema import did_you_mean
 
 STYLE_CANONICAL = "canonical"

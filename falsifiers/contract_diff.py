@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from falsifiers import loader
 from falsifiers.errors import ContractError, ContractNotFoundError
 
 GIT_PREFIX = "git:"
@@ -146,12 +147,10 @@ def _read_git(spec: str, rev: str, contracts_dir: Path) -> Side:
 
 
 def _side(label: str, files: list[tuple[str, bytes]]) -> Side:
-    from falsifiers.loader import load_bytes
-
     contracts: dict[str, dict[str, Any]] = {}
     paths: dict[str, str] = {}
     for shown, raw in files:
-        doc = load_bytes(raw, shown)
+        doc = loader.load_bytes(raw, shown)  # on the module: a declared mutant patches it
         if doc.has_errors or not isinstance(doc.data, Mapping) or not isinstance(doc.data.get("metadata"), Mapping):
             first = next((f.message for f in doc.findings if f.is_error), "no `metadata` mapping")
             raise ContractFormatError(f"not a contract: {first}", path=shown,

@@ -23,6 +23,11 @@ from typing import Any
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 OPT_IN_ENV = "APR_CONTRACTS"
 PLUGIN_NAME = "apr-contracts-harness"
 
@@ -30,10 +35,6 @@ PLUGIN_NAME = "apr-contracts-harness"
 def declares_harness(pyproject: Path) -> bool:
     """Whether ``pyproject`` has a ``[tool.apr-contracts]`` table (False for an unreadable file:
     pytest itself reports a broken ini file)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
     try:
         with open(pyproject, "rb") as handle:
             document = tomllib.load(handle)

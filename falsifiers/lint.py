@@ -1,6 +1,7 @@
-"""``apr contracts lint``: every contract loaded on its own, then rules across the whole corpus.
+"""``apr contracts lint``: every contract loaded on its own and built into records, then rules across the corpus.
 
-Per-file problems (YAML, duplicate keys, schema) come from the loader and the schema. The rules
+Per-file problems (YAML, duplicate keys, schema) come from `falsifiers.loader` and
+`falsifiers.schema`; `load_contract` builds one file's records. The rules
 here need every contract at once, which is exactly what pv never had:
 
 * ``duplicate-id``: an invariant or falsifier id declared twice anywhere (both places named);
@@ -12,26 +13,185 @@ here need every contract at once, which is exactly what pv never had:
 * ``duplicate-contract``: two files with the same stem (the contract's name);
 * ``mutant-namespace`` / ``mutant-unresolved`` (with ``resolve_mutants``): a code mutant whose
   target or replacement reaches outside the project at any step, or does not resolve
-  (`falsifiers.mutant_resolution`). Resolving imports the project's modules, so it is asked for
+  (`falsifiers.mutation`). Resolving imports the project's modules, so it is asked for
   (`apr contracts lint` does); the plugin's cached lint only checks the first segment, and
   ``--mutants`` resolves every mutant in scope before running any.
+
+*One file* (`load_contract`, `build_contract`): find contract files, load each one, and build records from whatever could be read.
+
+Every file is loaded on its own: a file that does not parse yields findings and a `Contract` with
+``is_valid=False`` (its falsifier ids salvaged from the raw text), and the next file is loaded as if
+nothing happened. That is the whole of "one bad file never hides the others".
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import MutableMapping, Sequence
-from typing import Any
+from dataclasses import replace
+from collections.abc import Iterable, MutableMapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from falsifiers import compat
-from falsifiers.corpus import load_contract
-from falsifiers.discovery import discover, display_path, display_paths
-from falsifiers.loader import Document, Limits
-from falsifiers.findings import Finding, Severity
-from falsifiers.records import Contract, Corpus, Falsifier, Invariant, Location, Status
-from falsifiers.schema import did_you_mean
+from falsifiers.artifact import MUTATORS
+from falsifiers.corpus import discover, display_paths
+from falsifiers.loader import Document, Limits, load_file, salvage_ids
+from falsifiers.mutation import ALLOWED_NAMESPACES, ProjectImporter, mutant_problem, namespace_problem
+from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
+from falsifiers.schema import did_you_mean, schema_fingerprint, validate_document
+
+# --- one file: load it, build its records ---------------------------------------------------------
+
+
+def load_contract(
+    path: str | os.PathLike[str],
+    *,
+    compat_mode: bool = False,
+    limits: Limits = Limits(),
+    shown: str | None = None,
+    schema_cache: MutableMapping[str, Any] | None = None,
+) -> tuple[Document, Contract]:
+    """Load, (in compat mode) normalise, schema-check and build one contract.
+
+    Args:
+        path: the file to read.
+        compat_mode: read aprender's pv styles.
+        limits: size, depth and alias bounds.
+        shown: the path to print in findings (default: ``path`` as given).
+        schema_cache: file hash -> schema findings, reused when the bytes (and the schema and
+            the harness version) are unchanged; the plugin keeps it in pytest's cache.
+
+    Returns:
+        The document (with every finding about this file) and the contract record.
+    """
+    doc = load_file(path, limits=limits, shown=shown)
+    style = compat.STYLE_CANONICAL
+    equations = _equation_names(doc.data)
+    if doc.data is not None:
+        if compat_mode:
+            doc, style = compat.normalize(doc)
+        if style != compat.STYLE_BINDING:
+            if isinstance(doc.data, dict):
+                key = f"{doc.sha256}:{doc.path}:{int(compat_mode)}:{schema_fingerprint()}"
+                if schema_cache is not None and key in schema_cache:
+                    doc.findings.extend(Finding.from_dict(f) for f in schema_cache[key])
+                else:
+                    found = validate_document(
+                        doc,
+                        unknown_keys=Severity.WARNING if compat_mode else Severity.ERROR,
+                        optional=compat.COMPAT_OPTIONAL if compat_mode else frozenset(),
+                    )
+                    doc.findings.extend(found)
+                    if schema_cache is not None:
+                        schema_cache[key] = [f.to_dict() for f in found]
+            else:
+                doc.findings.append(
+                    Finding(Severity.ERROR, "not-a-mapping",
+                            f"a contract is a mapping of keys, not a {type(doc.data).__name__}",
+                            doc.locate(()), hint="start from `apr contracts new NAME`")
+                )
+    return doc, build_contract(doc, style=style, equations=equations)
+
+
+def build_contract(doc: Document, *, style: str = compat.STYLE_CANONICAL, equations: Iterable[str] = ()) -> Contract:
+    """Records from a loaded document, defensively: anything malformed is skipped, never raised on.
+
+    The schema has already reported every malformed piece; this only has to not crash on them.
+    """
+    name = Path(doc.path).stem
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = found if isinstance(found := data.get("metadata"), dict) else {}
+    invariants = tuple(_invariants(doc, name, data.get("invariants")))
+    falsifiers = tuple(_falsifiers(doc, name, data.get("falsification_tests")))
+    if doc.data is None:  # unreadable: keep the ids that look declared, so claims find a home
+        falsifiers = tuple(
+            Falsifier(ident, name, (), "", "", "", Location(doc.path, line, 1))
+            for ident, line in salvage_ids(doc.text)
+        )
+    status = meta.get("status")
+    return Contract(
+        name=name,
+        path=doc.path,
+        sha256=doc.sha256,
+        version=meta.get("version") if isinstance(meta.get("version"), str) else None,
+        status=Status(status) if status in Status._value2member_map_ else None,
+        description=text if isinstance(text := meta.get("description"), str) else "",
+        depends_on=tuple(d for d in meta.get("depends_on", ()) or () if isinstance(d, str))
+        if isinstance(meta.get("depends_on", ()), list) else (),
+        invariants=invariants,
+        falsifiers=falsifiers,
+        is_valid=not doc.has_errors and style != compat.STYLE_BINDING,
+        location=Location(doc.path, 1, 1),
+        references=tuple(r for r in meta.get("references", ()) or () if isinstance(r, str))
+        if isinstance(meta.get("references", ()), list) else (),
+        equations=tuple(equations),
+        style=style,
+    )
+
+
+def _equation_names(data: Any) -> tuple[str, ...]:
+    if isinstance(data, dict) and isinstance(data.get("equations"), dict):
+        return tuple(str(k) for k in data["equations"])
+    return ()
+
+
+def _invariants(doc: Document, contract: str, items: Any) -> Iterable[Invariant]:
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            statement = item.get("statement")
+            yield Invariant(item["id"], statement if isinstance(statement, str) else "", contract,
+                            doc.locate(("invariants", index, "id")))
+
+
+def _falsifiers(doc: Document, contract: str, items: Any) -> Iterable[Falsifier]:
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("id"), str)):
+            continue
+        attacked = item.get("invariant")
+        if isinstance(attacked, str):
+            invariants: tuple[str, ...] = (attacked,)
+        elif isinstance(attacked, list):
+            invariants = tuple(i for i in attacked if isinstance(i, str))
+        else:
+            invariants = ()
+        level = item.get("level", "algorithm")
+        requires = item.get("requires", [])
+        pending = item.get("pending")
+        yield Falsifier(
+            id=item["id"],
+            contract=contract,
+            invariants=invariants,
+            rule=_text(item.get("rule")),
+            prediction=_text(item.get("prediction")),
+            if_fails=_text(item.get("if_fails")),
+            location=doc.locate(("falsification_tests", index, "id")),
+            level=Level(level) if isinstance(level, str) and level in Level._value2member_map_ else Level.ALGORITHM,
+            requires=tuple(r for r in requires if isinstance(r, str)) if isinstance(requires, list) else (),
+            pending=pending.strip() if isinstance(pending, str) and pending.strip() else None,
+            mutants=tuple(_declared_mutants(item.get("mutants"))),
+        )
+
+
+def _declared_mutants(items: Any) -> Iterable[Mutant]:
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            args = item.get("args")
+            pairs = tuple(sorted(args.items())) if isinstance(args, dict) else ()
+            yield Mutant(item["name"], item.get("target"), item.get("replacement"), item.get("artifact"), pairs)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# --- rules across the corpus -----------------------------------------------------------------------
 
 KNOWN_CAPABILITIES = frozenset({"cuda", "network", "posix", "hf-token"})
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
@@ -110,14 +270,7 @@ def lint_paths(
     broken = {f.location.path for f in findings if f.is_error and f.location is not None}
     contracts = [_replace_valid(c, c.path not in broken and c.is_valid) for c in contracts]
     findings.sort(key=_order)
-    falsifiers: dict[str, Falsifier] = {}
-    invariants: dict[str, Invariant] = {}
-    for contract in contracts:
-        for falsifier in contract.falsifiers:
-            falsifiers.setdefault(falsifier.id, falsifier)
-        for invariant in contract.invariants:
-            invariants.setdefault(invariant.id, invariant)
-    return Corpus(tuple(contracts), tuple(findings), falsifiers, invariants)
+    return Corpus.of(contracts, findings)
 
 
 def check_corpus(contracts: Sequence[Contract], docs: Sequence[Document] = (), *,
@@ -353,9 +506,6 @@ def _capabilities(contract: Contract, known: frozenset[str]) -> list[Finding]:
 
 def _mutants(contract: Contract) -> list[Finding]:
     """Issue 9: every falsifier declares a mutant its tests kill; nothing outside the project is imported."""
-    from falsifiers.artifact_mutants import MUTATORS
-    from falsifiers.mutation import ALLOWED_NAMESPACES, namespace_problem
-
     findings = []
     for falsifier in contract.falsifiers:
         if not falsifier.mutants and not falsifier.pending and contract.style == "canonical":
@@ -392,10 +542,8 @@ def check_mutant_resolution(contracts: Sequence[Contract], root: str | os.PathLi
 
     Mutants already refused by the first-segment check (``mutant-namespace`` of `check_corpus`)
     are not imported at all. Modules are imported as pytest would from ``root`` (see
-    `falsifiers.mutant_resolution.ProjectImporter`); nothing outside the project is imported.
+    `falsifiers.mutation.ProjectImporter`); nothing outside the project is imported.
     """
-    from falsifiers.mutant_resolution import ProjectImporter, mutant_problem, namespace_problem
-
     findings = []
     with ProjectImporter(root).active() as importer:
         for contract in contracts:
@@ -419,9 +567,8 @@ def _order(finding: Finding) -> tuple[str, int, int, str]:
 def _replace_valid(contract: Contract, valid: bool) -> Contract:
     if contract.is_valid == valid:
         return contract
-    from dataclasses import replace
-
     return replace(contract, is_valid=valid)
 
 
-__all__ = ["KNOWN_CAPABILITIES", "check_corpus", "check_mutant_resolution", "display_path", "lint_paths", "semver_key"]
+__all__ = ["KNOWN_CAPABILITIES", "build_contract", "check_corpus", "check_mutant_resolution", "lint_paths",
+           "load_contract", "semver_key"]

@@ -26,8 +26,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from falsifiers.findings import Finding, Severity
-from falsifiers.records import Location
+from falsifiers.records import Finding, Location, Severity
 
 # Parse with libyaml where the wheel has it (about 10x faster); the walker below is the same.
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

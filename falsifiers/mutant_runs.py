@@ -9,29 +9,61 @@ outcome for the falsifier says killed (REFUTED) or survived (CORROBORATED). Chil
 ``jobs`` at a time, the most expensive first (so a long one does not start last and run alone),
 each with its share of the CPUs for OpenMP/MKL (`thread_env`): two torch children with two
 threads each on two cores spin against each other and ran 4-6 times slower than one at a time.
-On Linux each child is forked from a warm `falsifiers.zygote` (one per job slot) that has already
+On Linux each child is forked from a warm *zygote* (one per job slot, see below) that has already
 imported pytest, Hypothesis, numpy and torch, instead of paying for them once per mutant.
+
+*The zygote*: a warm parent for mutant children: imports pytest, numpy, torch... once, then forks a child per run.
+
+Why: ``--mutants`` starts one pytest per mutant, and on a small machine most of each child's time was
+start-up, not tests: the interpreter, pytest and Hypothesis (~0.5 s) and, for anything that trains,
+torch (~1 s), paid again by each of ~120 children. A zygote pays them once per job slot and forks
+a child that already has them; the child runs ``pytest.main`` exactly as ``python -m pytest`` would
+(same arguments, folder and environment), so the isolation is still a process per mutant: nothing a
+mutant patches survives its child. Only third-party libraries are preloaded, never the code under
+test; the fault is patched in by the child, after the fork.
+
+Not `multiprocessing`'s forkserver, which does the preloading too: it is one per process, started
+with whatever environment the caller has at that moment and kept alive until the caller exits; a
+zygote here gets the children's environment (their share of the CPUs for OpenMP, read once at
+torch's import), belongs to one ``run_mutants`` call and is gone when it returns.
+
+Protocol (one JSON object per line): the parent writes ``{"args": [...], "log": PATH, "timeout": S}``;
+the zygote forks, waits (killing the child's process group at the timeout) and answers
+``{"code": N, "timed_out": false}``. It runs on POSIX systems with ``fork`` (Linux); elsewhere,
+or with ``APR_CONTRACTS_MUTANTS_FORK=0``, `run_mutants` starts fresh interpreters. The zygote is
+this module run as a program (``python -m falsifiers.mutant_runs``).
+
+*Progress* (`MutantProgress`, issue 17): a run of 160 mutants took minutes with no sign of life.
+
+On a terminal one status line is rewritten in place (mutants done/total, survivors so far, elapsed);
+elsewhere (CI logs) one line per contract is written when its last mutant finishes, so a log shows
+progress without a line per mutant.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
-from falsifiers.mutant_resolution import Problem, mutant_problem
-from falsifiers.mutation import MutantResult, MutantStatus
+import pytest
+
+from falsifiers.corpus import SNAPSHOT_ENV
+from falsifiers.mutation import MutantResult, MutantStatus, Problem, judge_mutant, mutant_problem
 from falsifiers.records import Falsifier, Mutant
-from falsifiers.zygote import Zygote
-from falsifiers.zygote import supported as zygote_supported
 
 DEFAULT_TIMEOUT = 300.0
 _DROP_ENV = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS")
@@ -103,19 +135,17 @@ def run_mutants(runs: Sequence[MutantRun], *, rootdir: str | os.PathLike[str], p
 
     ``progress(result, done, total)`` is called in this thread as each mutant finishes.
 
-    ``corpus_snapshot``: a `falsifiers.corpus_cache.write_snapshot` file the children read instead
+    ``corpus_snapshot``: a `falsifiers.corpus.write_snapshot` file the children read instead
     of linting the contracts again (they still check its key against the files).
     """
     env = thread_env({k: v for k, v in os.environ.items() if not k.startswith(_DROP_ENV)}, jobs)
     if corpus_snapshot is not None:
-        from falsifiers.corpus_cache import SNAPSHOT_ENV
-
         env[SNAPSHOT_ENV] = os.fspath(corpus_snapshot)
     order = sorted(range(len(runs)), key=lambda n: -runs[n].estimate)  # longest first
     slots: queue.SimpleQueue[Zygote | None] = queue.SimpleQueue()
     started: list[Zygote] = []
     for _ in range(min(max(1, jobs), len(runs))):
-        zygote = Zygote.start(cwd=rootdir, env=env) if zygote_supported(env) else None
+        zygote = Zygote.start(cwd=rootdir, env=env) if supported(env) else None
         started += [zygote] if zygote is not None else []
         slots.put(zygote)
     try:
@@ -158,8 +188,6 @@ def thread_env(env: Mapping[str, str], jobs: int, cpus: int | None = None) -> di
 
 def _run_one(run: MutantRun, receipt: Path, rootdir: str | os.PathLike[str], profile: str, extra: Sequence[str],
              env: dict[str, str], timeout: float, zygote: Zygote | None = None) -> MutantResult:
-    from falsifiers.mutation import judge_mutant
-
     start = time.perf_counter()
     base = (run.falsifier.id, run.falsifier.contract, run.mutant.name, run.mutant.kind)
     log = receipt.with_suffix(".log")
@@ -189,4 +217,193 @@ def _run_one(run: MutantRun, receipt: Path, rootdir: str | os.PathLike[str], pro
     return MutantResult(*base, status, detail[:400], seconds)
 
 
-__all__ = ["DEFAULT_TIMEOUT", "MutantRun", "child_args", "child_command", "plan_runs", "run_mutants", "thread_env"]
+# Libraries a child would otherwise import again and again; each only if installed.
+# --- the zygote: children forked from a warm parent -----------------------------------------------
+
+PRELOAD = ("pytest", "_pytest.pytester", "_pytest.python", "hypothesis", "numpy", "yaml", "jsonschema",
+           "safetensors", "torch")
+DISABLE_ENV = "APR_CONTRACTS_MUTANTS_FORK"
+
+
+def supported(env: Mapping[str, str]) -> bool:
+    """Whether to fork children from a zygote (Linux with ``fork``, not switched off)."""
+    return hasattr(os, "fork") and sys.platform.startswith("linux") and env.get(DISABLE_ENV, "1") != "0"
+
+
+@dataclass
+class Zygote:
+    """One warm parent process (owned by one job slot: it serves one run at a time)."""
+
+    process: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, *, cwd: str | os.PathLike[str], env: Mapping[str, str]) -> Zygote | None:
+        """A zygote for one job slot, or None if it cannot be started (the slot then starts fresh interpreters)."""
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "falsifiers.mutant_runs"], cwd=cwd, env=dict(env),
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True, bufsize=1)
+        except OSError:
+            return None
+        return cls(process)
+
+    def run(self, args: Sequence[str], *, log: str | os.PathLike[str], timeout: float) -> tuple[int, bool] | None:
+        """Run ``pytest args`` in a forked child; its exit code and whether it timed out (None: zygote died)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {"args": list(args), "log": os.fspath(log), "timeout": timeout}
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            answer = self.process.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        try:
+            document = json.loads(answer)
+            return int(document["code"]), bool(document["timed_out"])
+        except (ValueError, KeyError, TypeError):  # it died (empty read) or said something else
+            return None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a library that is absent or broken here is simply not preloaded
+            continue
+
+
+def _child(args: list[str], log: str) -> None:
+    """In the forked child: become ``python -m pytest ARGS`` writing to ``log``; never returns."""
+    code = 70  # EX_SOFTWARE, if anything below raises
+    try:
+        os.setsid()  # its own process group: a timeout kills it and anything it started
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(null)
+        os.close(out)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own descriptors, closed at exit
+        sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *args]  # as `python -m pytest`
+
+        code = int(pytest.main(args))
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report it in the log; the parent reads the exit code
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _wait(pid: int, timeout: float) -> tuple[int, bool]:
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), False
+        if time.monotonic() >= deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+            return -int(signal.SIGKILL), True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def serve(requests: IO[str], answers: IO[str]) -> None:
+    """Answer run requests until ``requests`` closes."""
+    for line in requests:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(list(request["args"]), request["log"])
+        code, timed_out = _wait(pid, float(request["timeout"]))
+        answers.write(json.dumps({"code": code, "timed_out": timed_out}) + "\n")
+        answers.flush()
+
+
+def main() -> None:
+    # Answers go to a private copy of stdout; fd 1 itself goes where stderr goes (nowhere), so a
+    # library that prints while it is preloaded cannot garble the protocol.
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    _preload()
+    serve(sys.stdin, answers)
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class MutantProgress:
+    """``progress`` callback for `falsifiers.mutant_runs.run_mutants`.
+
+    Args:
+        contracts: the contract of each planned run (to know when a contract is complete).
+        write: writes one line (a terminal reporter's ``write_line``).
+        rewrite: on a terminal, replaces the current line (``terminalreporter.rewrite``); ``None``
+            off a terminal.
+        clock: seconds, for the elapsed time (``time.perf_counter``).
+    """
+
+    def __init__(self, contracts: Sequence[str], write: Callable[[str], Any],
+                 rewrite: Callable[[str], Any] | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._left = Counter(contracts)
+        self._killed: Counter[str] = Counter()
+        self._done: Counter[str] = Counter()
+        self._survived = 0
+        self._write, self._rewrite, self._clock = write, rewrite, clock
+        self._start = clock()
+
+    def __call__(self, result: Any, done: int, total: int) -> None:
+        contract = result.contract
+        killed = result.status.value == "killed"
+        self._done[contract] += 1
+        self._killed[contract] += killed
+        self._survived += result.status.value == "survived"
+        elapsed = self._clock() - self._start
+        if self._rewrite is not None:
+            self._rewrite(f"mutants: {done}/{total} done, {self._survived} survived, {_clock_text(elapsed)}")
+            if done == total:
+                self._write("")
+        elif self._done[contract] == self._left[contract]:
+            self._write(f"mutants: {contract}: {self._killed[contract]}/{self._done[contract]} killed "
+                        f"({done}/{total} done, {_clock_text(elapsed)})")
+
+
+def _clock_text(seconds: float) -> str:
+    """``"1m05s"`` / ``"42s"``.
+
+    >>> _clock_text(65.2), _clock_text(42)
+    ('1m05s', '42s')
+    """
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+__all__ = ["DEFAULT_TIMEOUT", "DISABLE_ENV", "PRELOAD", "MutantProgress", "MutantRun", "Zygote", "child_args",
+           "child_command", "plan_runs", "run_mutants", "serve", "supported", "thread_env"]
+
+
+if __name__ == "__main__":  # the zygote: ``python -m falsifiers.mutant_runs`` (`Zygote.start`)
+    main()

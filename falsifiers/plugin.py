@@ -12,24 +12,26 @@ replay data of a failure is taken in ``pytest_exception_interact``, which pytest
 only (an xdist worker, which ships each report before that hook, registers a ``makereport`` wrapper
 instead), and the ``--apply-mutant`` wrapper is registered only with that option.
 
-This module imports only pytest at import time: no YAML, no jsonschema, no numpy, no torch. A
-project without a contracts folder pays for one ``stat`` call.
+Importing it imports what every run with contracts uses (session, corpus cache, binding, verdict,
+report): no YAML, no jsonschema (linting, on a cache miss only), no numpy, no torch. A project
+without a contracts folder pays for those imports and one ``stat`` call; one that has not opted in
+(`falsifiers.entry`) never imports this module.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from falsifiers._evidence import PROPERTY, attach_evidence
-from falsifiers.session import ContractsSession
-
-if TYPE_CHECKING:  # pragma: no cover
-    from falsifiers.artifact import ArtifactRecord
-    from falsifiers.records import Falsifier, Mutant
+from falsifiers.artifact import NO_ARTIFACT, ArtifactRecord, digest_artifact, mutate_artifact
+from falsifiers.errors import ContractError
+from falsifiers.mutation import INHERIT_ENV, apply_mutant, install_inherited_mutant
+from falsifiers.records import Falsifier, Mutant
+from falsifiers.session import PROPERTY, ContractsSession, attach_evidence
+from falsifiers.settings import load_settings
 
 MARKER_HELP = (
     "falsifies(*ids): this test is evidence for the named falsifiers (FALSIFY-…-NNN) declared in "
@@ -65,19 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    from falsifiers.errors import ContractError
-
-    # falsifiers.mutation.INHERIT_ENV (spelled out: importing that module here would cost every run):
-    # set when this pytest was started by a test that runs under a mutant.
-    if os.environ.get("APR_CONTRACTS_MUTANT"):
-        from falsifiers.mutation import install_inherited_mutant
-
+    # set when this pytest was started by a test that runs under a mutant
+    if os.environ.get(INHERIT_ENV):
         try:
             install_inherited_mutant()
         except ContractError as err:
             raise pytest.UsageError(str(err)) from err
-    from falsifiers.settings import load_settings
-
     pyproject = _pyproject(config)
     try:
         settings = load_settings(pyproject, root=config.rootpath)
@@ -117,7 +112,7 @@ def pytest_configure_node(node: Any) -> None:
     """xdist controller: tell each worker whether this run collects the whole suite."""
     session = node.config.stash.get(STATE_KEY, None)
     if session is not None:
-        node.workerinput["apr_contracts_mode"] = session.mode
+        node.workerinput["apr_contracts_mode"] = session.collected.value
         if session.artifact is not None:  # one digest for the whole run: workers never re-read the file
             node.workerinput["apr_contracts_artifact"] = session.artifact.to_dict()
 
@@ -129,8 +124,6 @@ def apr_artifact(request: pytest.FixtureRequest) -> ArtifactRecord:
     The record is the one digested at session start (on the xdist controller), so every test of a
     run speaks about the same bytes; the harness re-checks the digest when the session ends.
     """
-    from falsifiers.artifact import NO_ARTIFACT, digest_artifact
-
     session = request.config.stash.get(STATE_KEY, None)
     record = session.artifact if session is not None else None
     if record is None:
@@ -140,8 +133,6 @@ def apr_artifact(request: pytest.FixtureRequest) -> ArtifactRecord:
         record = digest_artifact(path, request.config.getoption("apr_model_card"))
     mutant = session.mutant if session is not None else None
     if mutant is not None and mutant[1].artifact:  # an artifact mutant: the tests get a faulty copy
-        from falsifiers.artifact_mutants import mutate_artifact
-
         folder = request.getfixturevalue("tmp_path_factory").mktemp("artifact-mutant")
         record = mutate_artifact(record, mutant[1], folder)
     return record
@@ -175,8 +166,6 @@ class _MutantPatch:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         if (PROPERTY, self.falsifier.id) not in item.user_properties:
             return (yield)
-        from falsifiers.mutation import apply_mutant
-
         with apply_mutant(self.mutant):
             return (yield)
 

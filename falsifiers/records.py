@@ -1,21 +1,19 @@
-"""Typed records shared by the loader, lint, binding, verdict and report modules.
+"""The data model of a contract corpus: locations, lint findings, contracts and what they declare.
 
 Every record is a frozen, slotted dataclass (pytest's ``Skip``), every closed set an ``Enum``, so
-the pure modules can be tested with plain values and nothing downstream re-parses YAML.
+the pure modules can be tested with plain values and nothing downstream re-parses YAML. These are
+the only definitions of these records: the loader and lint build them, the corpus cache stores them
+through one generic codec (`falsifiers.corpus`), binding, verdict and report read them.
 
-Only what every plugin run builds lives here: lint findings are in `falsifiers.findings` and mutant
-results in `falsifiers.mutation`, so a run without them never creates their classes (a frozen
-dataclass costs about 1.5 ms to create on import, paid by every pytest run with contracts).
+A lint finding is ``path:line:col: error[code]: message`` plus the remedy (`Finding.render`).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from falsifiers.findings import Finding
+from typing import Any
 
 # --- where and how bad ----------------------------------------------------------------------------
 
@@ -35,6 +33,72 @@ class Location:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "col": self.col}
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+
+class Severity(str, enum.Enum):
+    """How much a finding matters. Only ``ERROR`` makes lint exit non-zero (``--strict`` adds ``WARNING``)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in one place, with the remedy.
+
+    Attributes:
+        severity: error, warning or info.
+        code: a stable kebab-case rule name, e.g. ``duplicate-key``, ``unknown-key``.
+        message: what is wrong, naming the thing the author typed.
+        location: where; ``None`` only for problems that have no place (an empty corpus).
+        hint: how to fix it.
+        related: other places involved (the first occurrence of a duplicate id).
+    """
+
+    severity: Severity
+    code: str
+    message: str
+    location: Location | None = None
+    hint: str | None = None
+    related: tuple[Location, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def render(self) -> str:
+        """The compiler-style text form: ``path:line:col: error[code]: message`` plus fix lines."""
+        where = f"{self.location}: " if self.location else ""
+        text = f"{where}{self.severity.value}[{self.code}]: {self.message}"
+        for other in self.related:
+            text += f"\n  see also: {other}"
+        if self.hint:
+            text += f"\n  fix: {self.hint}"
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_dict` (the plugin caches schema findings by file hash)."""
+        loc = data.get("location")
+        return cls(
+            Severity(data["severity"]), data["code"], data["message"],
+            Location(loc["path"], loc.get("line"), loc.get("col")) if loc else None,
+            data.get("hint"), tuple(Location(r["path"], r.get("line"), r.get("col")) for r in data.get("related", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "location": self.location.to_dict() if self.location else None,
+            "hint": self.hint,
+            "related": [loc.to_dict() for loc in self.related],
+        }
 
 
 # --- contracts ------------------------------------------------------------------------------------
@@ -64,7 +128,7 @@ class Mutant:
     A *code* mutant names ``target`` (``apr.format.reader.parse_header``: the attribute as its
     caller looks it up) and ``replacement`` (``tests.format.mutants:skip_header_checksum``: an
     attribute of a module of the project's own ``apr``, ``falsifiers`` or ``tests`` packages); an
-    *artifact* mutant names a built-in mutator of `falsifiers.artifact_mutants` and its ``args``.
+    *artifact* mutant names a built-in mutator of `falsifiers.artifact` and its ``args``.
     """
 
     name: str
@@ -138,13 +202,27 @@ class Contract:
 class Corpus:
     """Every contract found under the given paths, plus every finding about them.
 
-    Built by `falsifiers.lint.lint_paths`; the lookup tables are derived fields, filled in once.
+    Built by `falsifiers.lint.lint_paths` (or decoded from the cache) through `of`, which fills in
+    the lookup tables once: the first declaration of an id wins (lint reports the others).
     """
 
     contracts: tuple[Contract, ...]
     findings: tuple[Finding, ...]
     falsifiers: dict[str, Falsifier] = field(default_factory=dict)
     invariants: dict[str, Invariant] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, contracts: Iterable[Contract], findings: Iterable[Finding]) -> Corpus:
+        """A corpus of these contracts and findings, with its lookup tables."""
+        contracts = tuple(contracts)
+        falsifiers: dict[str, Falsifier] = {}
+        invariants: dict[str, Invariant] = {}
+        for contract in contracts:
+            for falsifier in contract.falsifiers:
+                falsifiers.setdefault(falsifier.id, falsifier)
+            for invariant in contract.invariants:
+                invariants.setdefault(invariant.id, invariant)
+        return cls(contracts, tuple(findings), falsifiers, invariants)
 
     @property
     def has_errors(self) -> bool:
@@ -161,9 +239,11 @@ __all__ = [
     "Contract",
     "Corpus",
     "Falsifier",
+    "Finding",
     "Invariant",
     "Level",
     "Location",
     "Mutant",
+    "Severity",
     "Status",
 ]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from falsifiers.loader import Document, PathKey
-from falsifiers.findings import Finding, Severity
+from falsifiers.records import Finding, Severity
 
 SCHEMA_RESOURCE = "schema/contract.schema.json"
 
@@ -39,8 +42,6 @@ def schema_text() -> str:
 @functools.lru_cache(maxsize=1)
 def schema_fingerprint() -> str:
     """Changes whenever the schema or this module does: the key under which findings are cached."""
-    import hashlib
-
     digest = hashlib.sha256(schema_text().encode())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
@@ -54,8 +55,6 @@ def contract_schema() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
-    import jsonschema  # imported here: the plugin only pays for it when contracts exist
-
     schema = contract_schema()
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

@@ -30,13 +30,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from falsifiers import mutation
 from falsifiers.records import Contract, Falsifier
 from falsifiers.settings import Profile
-from falsifiers.table import passed_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from falsifiers.artifact import ArtifactRecord
-    from falsifiers.mutation import MutantResult
 
 
 class Outcome(str, enum.Enum):
@@ -130,7 +129,7 @@ class VerdictReport:
     notes: tuple[str, ...] = ()
     artifact: ArtifactRecord | None = None  # the file an artifact-level run is about (--artifact)
     artifact_changed: str | None = None  # why the file's digest at the end is not the start's
-    mutants: tuple[MutantResult, ...] | None = None  # None: --mutants was not run
+    mutants: tuple[mutation.MutantResult, ...] | None = None  # None: --mutants was not run
 
     @property
     def exit_code(self) -> int:
@@ -138,6 +137,11 @@ class VerdictReport:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.falsifiers if f.outcome is outcome)
+
+
+def passed_reason(count: int) -> str:
+    """The reason a corroborated falsifier shows: ``"3 tests passed"``."""
+    return f"{count} test{'s' if count != 1 else ''} passed"
 
 
 def judge_falsifier(
@@ -220,7 +224,7 @@ def compute_verdict(
     artifact: ArtifactRecord | None = None,
     artifact_changed: str | None = None,
     vacuous: Mapping[str, str] | None = None,
-    mutants: Sequence[MutantResult] | None = None,
+    mutants: Sequence[mutation.MutantResult] | None = None,
 ) -> VerdictReport:
     """Judge every falsifier in scope and fold them into one verdict.
 
@@ -293,12 +297,10 @@ def fold_verdict(outcomes: Sequence[FalsifierOutcome], *, invalid: bool = False,
     return Verdict.GO
 
 
-def _invalid_mutants(mutants: Sequence[MutantResult] | None) -> dict[str, str]:
+def _invalid_mutants(mutants: Sequence[mutation.MutantResult] | None) -> dict[str, str]:
     if not mutants:
         return {}
-    from falsifiers.mutation import invalid_mutant_reasons
-
-    return invalid_mutant_reasons(mutants)
+    return mutation.invalid_mutant_reasons(mutants)  # looked up on the module: a declared mutant patches it
 
 
 __all__ = [
@@ -314,5 +316,6 @@ __all__ = [
     "fold_verdict",
     "is_required",
     "judge_falsifier",
+    "passed_reason",
     "total_duration",
 ]

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from falsifiers import _evidence, binding, loader, phases, verdict
+from falsifiers import binding, loader, session, verdict
 
 _real_judge = verdict.judge_falsifier
 _real_bind = binding.bind_falsifiers
 _real_syntax = loader._syntax_finding
-_real_evidence = _evidence.failure_evidence
+_real_evidence = session.failure_evidence
 _real_compute = verdict.compute_verdict
-_real_results_of = phases.results_of
+_real_results_of = session.results_of
 
 
 def judge_skip_as_pass(*args: Any, **kwargs: Any) -> tuple[verdict.Outcome, str]:
@@ -111,7 +111,7 @@ def nothing_vacuous(results: Any) -> dict[str, str]:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("annotations", "dataclasses", "Any", "binding", "lint", "loader", "mutation", "phases", "verdict")]
+           ("annotations", "dataclasses", "Any", "binding", "lint", "loader", "mutation", "session", "verdict")]
 
 
 def configure_without_guard(config: Any) -> None:

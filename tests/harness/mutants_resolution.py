@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from falsifiers.findings import Finding
-from falsifiers.mutant_resolution import Problem
+from falsifiers.records import Finding
+from falsifiers.mutation import Problem
 from falsifiers.mutation import MutantResult
 from falsifiers.records import Mutant
 

@@ -1,4 +1,4 @@
-"""Which files are contracts and how their paths are shown (`falsifiers.discovery`).
+"""Which files are contracts and how their paths are shown (`falsifiers.corpus`).
 
 The walk is hand-rolled over ``os.scandir`` for speed (the plugin lists the contracts on every run),
 so it is checked against the obvious ``Path.rglob`` definition on generated trees.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from falsifiers.discovery import discover, display_path, display_paths
+from falsifiers.corpus import discover, display_path, display_paths
 from falsifiers.errors import ContractNotFoundError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from falsifiers.mutant_progress import MutantProgress
+from falsifiers.mutant_runs import MutantProgress
 from falsifiers.mutation import MutantStatus
 
 

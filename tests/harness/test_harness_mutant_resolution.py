@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from falsifiers.errors import SelectionError
-from falsifiers.mutant_resolution import (
+from falsifiers.mutation import (
     NAMESPACE,
     UNRESOLVED,
     ProjectImporter,

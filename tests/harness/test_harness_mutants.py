@@ -241,7 +241,7 @@ def test_hang():
 def zygote(tmp_path):
     import os
 
-    from falsifiers.zygote import Zygote, supported
+    from falsifiers.mutant_runs import Zygote, supported
 
     if not supported(os.environ):
         pytest.skip("the zygote needs fork (Linux); elsewhere mutants start fresh interpreters")
@@ -279,7 +279,7 @@ def test_a_zygote_that_dies_or_garbles_its_answer_reads_as_none(tmp_path) -> Non
     import subprocess
     import sys
 
-    from falsifiers.zygote import Zygote
+    from falsifiers.mutant_runs import Zygote
 
     for script in ("import sys; sys.stdin.readline(); print('a library said hello')",
                    "import sys; sys.stdin.readline()"):
@@ -290,7 +290,7 @@ def test_a_zygote_that_dies_or_garbles_its_answer_reads_as_none(tmp_path) -> Non
 
 
 def test_mutant_runs_without_the_zygote_give_the_same_results(project: Project, monkeypatch) -> None:
-    from falsifiers.zygote import DISABLE_ENV
+    from falsifiers.mutant_runs import DISABLE_ENV
 
     monkeypatch.setenv(DISABLE_ENV, "0")
     _project(project)

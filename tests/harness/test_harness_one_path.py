@@ -1,7 +1,7 @@
 """One set of rules decides every run (FALSIFY-HARNESS-016).
 
 There is one binding (`falsifiers.binding.bind_falsifiers`), one verdict
-(`falsifiers.verdict.compute_verdict`) and one table renderer (`falsifiers.table`, reached through
+(`falsifiers.verdict.compute_verdict`) and one table renderer (`falsifiers.report.render_table`, reached through
 `falsifiers.report`): a GO run prints the table its own receipt renders, and a failing or unbound
 test is reported by those same rules. The harness's functions are looked up on their modules at
 call time, so a declared mutant reaches them (in the child pytest runs too).

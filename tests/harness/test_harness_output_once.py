@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from falsifiers.table import FOLD_AT, fold_same_reason
+from falsifiers.report import FOLD_AT, fold_same_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 

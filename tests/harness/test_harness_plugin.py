@@ -320,32 +320,32 @@ def test_programmatic_run_and_narrowed_paths(project: Project) -> None:
 def test_the_harness_fingerprint_follows_any_edit_of_its_sources(tmp_path, monkeypatch) -> None:
     import os
 
-    from falsifiers import corpus_cache
+    from falsifiers import corpus
 
     (tmp_path / "schema").mkdir()
     source = tmp_path / "lint.py"
     source.write_text("RULES = 1\n")
     (tmp_path / "schema" / "contract.schema.json").write_text("{}")
-    monkeypatch.setattr(corpus_cache, "_PACKAGE", tmp_path)
-    first = corpus_cache.harness_fingerprint()
-    assert corpus_cache.harness_fingerprint() == first  # stable while nothing changes
+    monkeypatch.setattr(corpus, "_PACKAGE", tmp_path)
+    first = corpus.harness_fingerprint()
+    assert corpus.harness_fingerprint() == first  # stable while nothing changes
     stat = source.stat()
     source.write_text("RULES = 2\n")  # same size: only the modification time tells
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
-    second = corpus_cache.harness_fingerprint()
+    second = corpus.harness_fingerprint()
     assert second != first
     (tmp_path / "schema" / "contract.schema.json").write_text('{"type": "object"}')
-    assert corpus_cache.harness_fingerprint() != second
+    assert corpus.harness_fingerprint() != second
 
 
 def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> None:
-    from falsifiers.corpus_cache import decode, encode
+    from falsifiers.corpus import decode_corpus, encode_corpus
     from falsifiers.lint import lint_paths
 
     project.contract("cache-v1", contract_yaml("CACHE", [{}, {"pending": "later", "requires": ["cuda"]}]))
     project.contract("broken-v1", "metadata: [\n")
     corpus = lint_paths([project.root / "contracts"], relative_to=project.root)
-    assert decode(encode(corpus)) == corpus
+    assert decode_corpus(encode_corpus(corpus)) == corpus
     # With pytest's cache on, a second run is answered from it, and an edit is still seen.
     pyproject = project.root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(" -p no:cacheprovider", ""))
@@ -363,7 +363,7 @@ def test_cached_corpus_is_the_linted_one_and_follows_edits(project: Project) -> 
 def test_a_damaged_cache_entry_is_linted_again(project: Project) -> None:
     """An entry whose corpus text does not decode is a miss: the files are linted again, and a
     failing test is still refuted."""
-    from falsifiers.corpus_cache import CACHE_KEY
+    from falsifiers.corpus import CACHE_KEY
 
     project.contract("dmg-v1", contract_yaml("DMG"))
     project.test("test_dmg", passing_test("DMG"))
@@ -386,24 +386,24 @@ def test_a_damaged_cache_entry_is_linted_again(project: Project) -> None:
 def test_a_mutant_childs_snapshot_answers_for_unchanged_contracts_only(project: Project, monkeypatch) -> None:
     """--mutants children read their parent's corpus snapshot instead of linting again; a contract
     edited since is a miss and a full lint (the snapshot is never written to)."""
-    from falsifiers import corpus_cache
+    from falsifiers import corpus as cache_module
 
     project.contract("snap-v1", contract_yaml("SNAP", [{}, {"pending": "later"}]))
     folder, root = project.root / "contracts", project.root
-    corpus = corpus_cache._lint(folder, root, 1 << 20)
+    corpus = cache_module._lint(folder, root, 1 << 20)
     snapshot = root / "snapshot.json"
-    corpus_cache.write_snapshot(snapshot, corpus, folder, relative_to=root, max_bytes=1 << 20)
+    cache_module.write_snapshot(snapshot, corpus, folder, relative_to=root, max_bytes=1 << 20)
     before = snapshot.read_bytes()
     linted = []
-    real_lint = corpus_cache._lint
-    monkeypatch.setattr(corpus_cache, "_lint", lambda *a: linted.append(a) or real_lint(*a))
-    cache = corpus_cache.SnapshotCache(snapshot)
-    assert corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache) == corpus
+    real_lint = cache_module._lint
+    monkeypatch.setattr(cache_module, "_lint", lambda *a: linted.append(a) or real_lint(*a))
+    cache = cache_module.SnapshotCache(snapshot)
+    assert cache_module.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache) == corpus
     assert linted == []  # answered by the snapshot
     path = folder / "snap-v1.yaml"
     path.write_text(path.read_text().replace("FALSIFY-SNAP-002", "FALSIFY-SNAP-009"))
-    edited = corpus_cache.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache)
+    edited = cache_module.lint_cached(folder, relative_to=root, max_bytes=1 << 20, cache=cache)
     assert len(linted) == 1 and "FALSIFY-SNAP-009" in edited.falsifiers
     assert edited == real_lint(folder, root, 1 << 20) and edited != corpus
     assert snapshot.read_bytes() == before
-    assert corpus_cache.SnapshotCache(root / "missing.json").get(corpus_cache.CACHE_KEY, None) is None
+    assert cache_module.SnapshotCache(root / "missing.json").get(cache_module.CACHE_KEY, None) is None

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from falsifiers import lint
-from falsifiers.artifact_mutants import MUTATORS
-from falsifiers.findings import Finding, Severity
+from falsifiers.artifact import MUTATORS
+from falsifiers.records import Finding, Severity
 from falsifiers.lint import KNOWN_CAPABILITIES, check_corpus, check_mutant_resolution, lint_paths, semver_key
 from falsifiers.records import Contract, Falsifier, Invariant, Location, Mutant, Status
 from tests.harness.projects import contract_yaml

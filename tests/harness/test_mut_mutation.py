@@ -18,7 +18,7 @@ import falsifiers
 import falsifiers.report
 from falsifiers import mutation
 from falsifiers.artifact import ArtifactRecord
-from falsifiers.artifact_mutants import MUTATORS
+from falsifiers.artifact import MUTATORS
 from falsifiers.errors import ContractError, SelectionError, SettingsError
 from falsifiers.mutation import (
     INHERIT_ENV,

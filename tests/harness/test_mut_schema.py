@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from falsifiers import schema
-from falsifiers.findings import Finding, Severity
+from falsifiers.records import Finding, Severity
 from falsifiers.loader import Document, load_bytes
 from falsifiers.records import Location
 from falsifiers.schema import did_you_mean, field_name, validate_document
