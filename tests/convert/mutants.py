@@ -188,3 +188,58 @@ def last_peak(xt: np.ndarray) -> np.ndarray:
     for row in range(xt.shape[0]):
         np.copyto(peak, xt[row], where=magnitude[row] == amax)
     return peak
+
+
+def _numba_rebuilt(kind: str, swap: dict[str, Any], rebuild: tuple[str, ...]) -> Any:
+    """apr.convert.quant_k_numba's kernel for ``kind`` with the functions in ``rebuild`` compiled
+    again (no cache) over the module's globals with ``swap`` applied: a fault inside the compiled
+    code, which patching a module attribute cannot reach once the kernel is compiled."""
+    import types
+
+    from numba import njit
+
+    from apr.convert import quant_k_numba as qn
+
+    scope = dict(vars(qn))
+    scope.update(swap)
+    for name in qn.JIT_FUNCTIONS:
+        if name in rebuild:
+            py = getattr(qn, name).py_func
+            copy = types.FunctionType(py.__code__, scope, name, py.__defaults__, py.__closure__)
+            scope[name] = njit(nogil=True, error_model="numpy")(copy)
+    return scope[{"Q4_K": "q4_k_rows", "Q6_K": "q6_k_rows"}[kind]]
+
+
+_SEARCH = ("_make_qkx2_quants", "_make_qx_quants", "q4_k_rows", "q6_k_rows")
+_NUMBA_MUTANTS: dict[tuple[str, str], Any] = {}
+
+
+def numba_kernel_float64(kind: str) -> Any:
+    """The compiled kernel with its scalars widened to float64 (``F = np.float64``): numba's
+    default for ``float32 * 0.1``; nearest_int then rounds a float64 to float32 first."""
+    key = ("float64", kind)
+    if key not in _NUMBA_MUTANTS:
+        _NUMBA_MUTANTS[key] = _numba_rebuilt(kind, {"F": np.float64}, _SEARCH)
+    return _NUMBA_MUTANTS[key]
+
+
+def _f16_bits_truncating(value: Any) -> Any:
+    """float32 -> binary16 bits by dropping the low 13 mantissa bits (no rounding), normal range only."""
+    bits = np.int64(np.float32(value).view(np.int32)) & 0xFFFFFFFF
+    sign = (bits & 0x80000000) >> 16
+    exponent = bits & 0x7F800000
+    if exponent <= 0x38000000:
+        return sign
+    if exponent >= 0x47800000:
+        return sign + 0x7C00
+    return sign + ((exponent - 0x38000000) >> 13) + ((bits & 0x007FFFFF) >> 13)
+
+
+def numba_kernel_f16_truncated(kind: str) -> Any:
+    """The compiled kernel with ``d``/``dmin`` truncated to float16 instead of rounded to nearest even."""
+    key = ("f16", kind)
+    if key not in _NUMBA_MUTANTS:
+        from numba import njit
+
+        _NUMBA_MUTANTS[key] = _numba_rebuilt(kind, {"_f16_bits": njit(_f16_bits_truncating)}, ("q4_k_rows", "q6_k_rows"))
+    return _NUMBA_MUTANTS[key]

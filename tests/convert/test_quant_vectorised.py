@@ -51,6 +51,13 @@ def _superblock(fill: str, seed: int) -> np.ndarray:
     return np.where(np.isfinite(bits), bits, F32(0)).astype(F32)  # any finite float32
 
 
+@pytest.fixture(autouse=True)
+def _numpy_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests (and the mutants of FALSIFY-EXPORT-012) are about the numpy path, whether or not
+    numba is installed; the compiled kernel has its own, tests/convert/test_quant_numba.py."""
+    monkeypatch.setenv("APR_QUANT_KERNEL", "numpy")
+
+
 blocks = st.lists(st.tuples(st.sampled_from(FILLS), st.integers(0, 2**32 - 1)), min_size=1, max_size=4)
 
 
