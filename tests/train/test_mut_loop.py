@@ -54,11 +54,23 @@ def make_plan(tmp_path: Path, dataset_dir: Path, val_dir: Path, tokenizer_dir: P
     return build
 
 
-def events_of(plan) -> list:
+def bounded(plan, events) -> list:
+    """The events of one run, refusing more than it can yield: an InitEvaluated, at most one
+    StepMetrics and one EpochEnd per planned step, a Finished. A loop that never stops fails here
+    (a test failure) instead of hanging the suite (which mutation testing reads as a timeout)."""
+    limit = 2 + 2 * plan.options.num_steps
+    seen = []
+    for event in events:
+        seen.append(event)
+        assert len(seen) <= limit, f"more than {limit} events for {plan.options.num_steps} steps: the loop did not stop"
+    return seen
+
+
+def events_of(plan, *, ctx=None) -> list:
     from apr.train.device import torch_threads
 
     with torch_threads(1):
-        return list(run_pretrain(plan))
+        return bounded(plan, run_pretrain(plan, ctx=ctx))
 
 
 def only(events: list, kind: type) -> list:
@@ -430,7 +442,7 @@ def test_a_non_main_rank_writes_nothing(make_plan, monkeypatch: pytest.MonkeyPat
     from apr.train.device import torch_threads
 
     with torch_threads(1):
-        events = list(run_pretrain(plan, ctx=ctx))
+        events = bounded(plan, run_pretrain(plan, ctx=ctx))
     assert events[0].world_size == 2 and events[-1].steps_recorded == 2
     assert events[-1].tokens_seen == 2 * TOKENS  # the global batch, whatever the rank
     assert not (Path(plan.options.run_dir) / "ckpt").exists()
@@ -504,7 +516,7 @@ def test_a_non_main_rank_takes_its_rows_and_writes_no_init(make_plan, monkeypatc
     ctx = DistContext(rank=1, world_size=4, local_rank=1, device=torch.device("cpu"))
     zero = make_plan(num_steps=0)
     with torch_threads(1):
-        assert [type(e).__name__ for e in run_pretrain(zero, ctx=ctx)] == ["InitEvaluated", "Finished"]
+        assert [type(e).__name__ for e in bounded(zero, run_pretrain(zero, ctx=ctx))] == ["InitEvaluated", "Finished"]
     assert not (Path(zero.options.run_dir) / "ckpt").exists()
     seen = []
     real = CausalLM.forward
@@ -512,7 +524,7 @@ def test_a_non_main_rank_takes_its_rows_and_writes_no_init(make_plan, monkeypatc
                                                                              else None) or real(self, i, t, **kw))
     plan = make_plan(num_steps=1, steps_per_epoch=1)
     with torch_threads(1):
-        list(run_pretrain(plan, ctx=ctx))
+        bounded(plan, run_pretrain(plan, ctx=ctx))
     rows = loop.train_batch(plan.split, seed=7, step=0, batch_size=B)[2:4]  # rank 1 of 4: rows 2 and 3
     assert len(seen) == 1 and torch.equal(seen[0], torch.from_numpy(rows[:, :-1]))
 
@@ -559,5 +571,61 @@ def test_run_pretrain_shuts_down_only_the_context_it_opened(make_plan, monkeypat
     assert len(closed) == 1 and closed[0].device == torch.device("cpu") and closed[0].world_size == 1
     assert built_on == [torch.device("cpu")]  # the model is built on the run's device
     ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    list(run_pretrain(make_plan(num_steps=0, force=True), ctx=ctx))
+    zero = make_plan(num_steps=0, force=True)
+    bounded(zero, run_pretrain(zero, ctx=ctx))
     assert len(closed) == 1  # the caller's context stays open
+
+
+def test_the_loop_stops_at_num_steps_without_early_stopping(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = []
+    real = loop.train_batch
+
+    def draw(*a, **kw):
+        drawn.append(kw["step"])
+        assert len(drawn) <= 3, "a batch drawn past --num-steps 3"
+        return real(*a, **kw)
+
+    monkeypatch.setattr(loop, "train_batch", draw)
+    events = events_of(make_plan(num_steps=3, steps_per_epoch=2))
+    assert drawn == [0, 1, 2] and [m.step for m in only(events, StepMetrics)] == [0, 1, 2]
+    assert (events[-1].status, events[-1].steps_recorded) == ("OK", 3)
+
+
+def test_every_checkpoint_of_a_run_carries_its_own_fresh_run_id(make_plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import uuid
+    from types import SimpleNamespace
+
+    minted = iter([uuid.UUID(int=0xA1), uuid.UUID(int=0xB2)])
+    monkeypatch.setattr(loop, "uuid", SimpleNamespace(uuid4=lambda: next(minted)))  # the loop's uuid only
+    calls = []
+    monkeypatch.setattr(loop, "prune_checkpoints", lambda folder, **kw: calls.append(kw["run_id"]))
+    first = make_plan(num_steps=3, steps_per_epoch=2, save_every_steps=1, keep_last=9)
+    events_of(first)
+    ckpt = Path(first.options.run_dir) / "ckpt"
+    expected = f"{0xA1:032x}"  # uuid4().hex of the run: 32 lowercase hex digits
+    assert re.fullmatch("[0-9a-f]{32}", expected)
+    assert {p.name: state(p)["run_id"] for p in ckpt.glob("*.apr")} == {
+        "epoch-000.apr": expected, "epoch-001.apr": expected, "step-0000001.apr": expected}
+    assert calls and set(calls) == {expected}  # retention prunes this run's checkpoints, by its id
+    second = make_plan(num_steps=1, steps_per_epoch=1, force=True)
+    events_of(second)
+    assert state(Path(second.options.run_dir) / "ckpt" / "epoch-000.apr")["run_id"] == f"{0xB2:032x}"
+
+
+def test_a_clock_that_does_not_advance_gives_zero_rates_and_grads_are_released(make_plan,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    from types import SimpleNamespace
+
+    models = []
+    real_build = loop.build_model
+    monkeypatch.setattr(loop, "build_model", lambda plan, device: models.append(real_build(plan, device)) or models[-1])
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 100.0))  # every step takes 0 s
+    events = events_of(make_plan(num_steps=3, steps_per_epoch=1))
+    steps = only(events, StepMetrics)
+    assert [(m.tokens_per_sec, m.wall_ms) for m in steps] == [(0.0, 0.0)] * 3  # no rate from a zero duration
+    assert [e.wall_seconds for e in only(events, EpochEnd)] == [0.0] * 3 and events[-1].wall_seconds == 0.0
+    assert len(models) == 1 and all(p.grad is None for p in models[0].parameters())  # zero_grad(set_to_none=True)
+    shas = [e.optimizer_state_sha for e in only(events, EpochEnd)]
+    assert all(re.fullmatch("[0-9a-f]{64}", sha) for sha in shas) and len(set(shas)) == 3  # AdamW moves each epoch
