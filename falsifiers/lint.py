@@ -37,7 +37,7 @@ from falsifiers import compat
 from falsifiers.artifact import MUTATORS
 from falsifiers.corpus import discover, display_paths
 from falsifiers.loader import Document, Limits, load_file, salvage_ids
-from falsifiers.mutation import ALLOWED_NAMESPACES, ProjectImporter, mutant_problem, namespace_problem
+from falsifiers.mutation import ALLOWED_NAMESPACES, UNCHECKED, ProjectImporter, mutant_problem, namespace_problem
 from falsifiers.records import Contract, Corpus, Falsifier, Finding, Invariant, Level, Location, Mutant, Severity, Status
 from falsifiers.schema import did_you_mean, schema_fingerprint, validate_document
 
@@ -540,11 +540,18 @@ def _mutants(contract: Contract) -> list[Finding]:
 def check_mutant_resolution(contracts: Sequence[Contract], root: str | os.PathLike[str]) -> list[Finding]:
     """An error for each code mutant that does not resolve, or reaches outside the project at any step.
 
+    A mutant whose module imports a third-party package missing from this environment (a lean
+    install without the test extra: the tests import ``hypothesis``) is a warning,
+    ``mutant-unchecked``, not an error: nothing is known to be wrong with it, and `verify`, which
+    needs those packages to run the tests anyway, resolves every mutant it runs. One warning per
+    missing package (at its first mutant, counting the others), not one per mutant.
+
     Mutants already refused by the first-segment check (``mutant-namespace`` of `check_corpus`)
     are not imported at all. Modules are imported as pytest would from ``root`` (see
     `falsifiers.mutation.ProjectImporter`); nothing outside the project is imported.
     """
-    findings = []
+    findings: list[Finding] = []
+    unchecked: dict[str, tuple[Finding, int]] = {}  # hint (names the package) -> first finding, count
     with ProjectImporter(root).active() as importer:
         for contract in contracts:
             for falsifier in contract.falsifiers:
@@ -552,10 +559,19 @@ def check_mutant_resolution(contracts: Sequence[Contract], root: str | os.PathLi
                     if mutant.artifact or namespace_problem(mutant):
                         continue
                     problem = mutant_problem(mutant, importer=importer)
-                    if problem is not None:
-                        findings.append(Finding(Severity.ERROR, problem.code,
-                                                f"falsifier {falsifier.id}: {problem.message}", falsifier.location,
+                    if problem is None:
+                        continue
+                    message = f"falsifier {falsifier.id}: {problem.message}"
+                    if problem.code != UNCHECKED:
+                        findings.append(Finding(Severity.ERROR, problem.code, message, falsifier.location,
                                                 hint=problem.hint))
+                        continue
+                    first, count = unchecked.get(problem.hint, (None, 0))
+                    unchecked[problem.hint] = (first or Finding(Severity.WARNING, UNCHECKED, message,
+                                                                falsifier.location, hint=problem.hint), count + 1)
+    for first, count in unchecked.values():
+        others = f" (and {count - 1} more mutant{'s' if count > 2 else ''} for the same reason)" if count > 1 else ""
+        findings.append(replace(first, message=first.message + others))
     return findings
 
 

@@ -62,7 +62,7 @@ from typing import IO, Any
 import pytest
 
 from falsifiers.corpus import SNAPSHOT_ENV
-from falsifiers.mutation import MutantResult, MutantStatus, Problem, judge_mutant, mutant_problem
+from falsifiers.mutation import UNCHECKED, MutantResult, MutantStatus, Problem, judge_mutant, mutant_problem
 from falsifiers.records import Falsifier, Mutant
 
 DEFAULT_TIMEOUT = 300.0
@@ -87,7 +87,9 @@ def plan_runs(falsifiers: Sequence[Falsifier], outcomes: Mapping[str, str], bind
     Every code mutant in scope is resolved first (``check``, default `mutant_problem`, in this
     process, where pytest has imported the tests): one that does not resolve or reaches outside
     the project is recorded as ``invalid`` and never run, whatever its falsifier's outcome (it
-    makes the verdict NO-GO).
+    makes the verdict NO-GO); except one left unchecked for a package this environment lacks
+    (``mutant-unchecked``, e.g. numba for a falsifier that ``requires: [numba]``), which is not
+    run when its falsifier was not corroborated either: its falsifier's outcome already says so.
     A run's tests are ordered fastest first (``durations``: the plain run's seconds per node id):
     the child stops at the first failure, so a cheap test that kills the mutant spares the rest.
     """
@@ -98,11 +100,11 @@ def plan_runs(falsifiers: Sequence[Falsifier], outcomes: Mapping[str, str], bind
     for falsifier in falsifiers:
         for mutant in falsifier.mutants:
             problem = check(mutant)
-            if problem is not None:
+            outcome = outcomes.get(falsifier.id)
+            if problem is not None and not (problem.code == UNCHECKED and outcome != "CORROBORATED"):
                 skipped.append(MutantResult(falsifier.id, falsifier.contract, mutant.name, mutant.kind,
                                             MutantStatus.INVALID, problem.message))
                 continue
-            outcome = outcomes.get(falsifier.id)
             if outcome != "CORROBORATED":
                 skipped.append(MutantResult(falsifier.id, falsifier.contract, mutant.name, mutant.kind,
                                             MutantStatus.NOT_RUN, f"the falsifier is {outcome or 'not in scope'}, "

@@ -70,6 +70,7 @@ from falsifiers.records import Corpus, Falsifier, Mutant
 ALLOWED_NAMESPACES = ("apr", "falsifiers", "tests")
 NAMESPACE = "mutant-namespace"  # lint code: a name reaches outside the project
 UNRESOLVED = "mutant-unresolved"  # lint code: a name does not resolve to anything
+UNCHECKED = "mutant-unchecked"  # lint code: a project module imports a package this environment lacks
 _PLAIN = (bool, int, float, complex, str, bytes, type(None), range)
 _CONTAINERS = (tuple, list, set, frozenset, dict)
 _MAX_ITEMS = 100_000  # items of plain data checked in one replacement (a larger one is refused)
@@ -77,7 +78,12 @@ _MAX_ITEMS = 100_000  # items of plain data checked in one replacement (a larger
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Why a mutant cannot be applied: ``code`` is `NAMESPACE` or `UNRESOLVED`."""
+    """Why a mutant cannot be applied: ``code`` is `NAMESPACE`, `UNRESOLVED` or `UNCHECKED`.
+
+    `UNCHECKED` says nothing is known to be wrong with the mutant: a project module on its way
+    imports a third-party package that is not installed (e.g. ``hypothesis`` in a lean install
+    without the test extra), so it could not be resolved here.
+    """
 
     code: str
     message: str
@@ -188,9 +194,15 @@ def _import(what: str, dotted: str, module_name: str, importer: Callable[[str], 
         missing = err.name or ""
         if module_name == missing or module_name.startswith(missing + "."):
             return None  # that module (or its package) does not exist: not an import failure inside it
+        if missing and not is_project_module_name(missing):
+            top = missing.split(".")[0]
+            problem = Problem(UNCHECKED, f"{what} {dotted!r}: not checked: importing {module_name} needs {top!r}, "
+                              "which is not installed here",
+                              f"install {top!r} (the project's extras bring it: the tests' with pip install -e "
+                              "'.[test]') to resolve it; `apr contracts verify` checks every mutant it runs")
+            raise _Refused(problem) from err
         raise _missing(what, dotted, f"importing {module_name} failed: {type(err).__name__}: {err}",
-                       f"install {missing.split('.')[0]!r} (the project's test dependencies, e.g. pip install -e "
-                       "'.[test]'), or fix the import in " + module_name) from err
+                       f"fix the import in {module_name}") from err
     except (_Refused, KeyboardInterrupt):
         raise
     except BaseException as err:  # a module that fails to import (raises, exits, skips) is a finding
@@ -645,7 +657,7 @@ def mutant_summary(falsifiers: Sequence[Falsifier], results: Sequence[MutantResu
     return summary
 
 
-__all__ = ["ALLOWED_NAMESPACES", "NAMESPACE", "UNRESOLVED", "Problem", "ProjectImporter", "describe",
+__all__ = ["ALLOWED_NAMESPACES", "NAMESPACE", "UNCHECKED", "UNRESOLVED", "Problem", "ProjectImporter", "describe",
            "is_project_module_name", "is_project_owner", "mutant_problem", "namespace_problem",
            "replacement_problem", "resolve_replacement", "resolve_target", "INHERIT_ENV", "INVALID_MUTANT", "VACUOUS",
            "MutantResult", "MutantStatus", "apply_mutant", "find_mutant", "install_inherited_mutant", "invalid_mutant_reasons", "judge_mutant",

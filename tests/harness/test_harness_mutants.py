@@ -172,6 +172,31 @@ def test_mutant_runs_are_planned_for_corroborated_falsifiers_fastest_test_first(
     assert runs[0].estimate == pytest.approx(9.1)  # the child's upper bound: longest runs start first
 
 
+@pytest.mark.falsifies("FALSIFY-HARNESS-015")
+def test_a_mutant_unchecked_for_a_missing_package_is_invalid_only_when_its_falsifier_was_corroborated() -> None:
+    """numba's mutants in a run without numba: FALSIFY-EXPORT-013 is UNDETERMINED (requires numba), so
+    its mutants are not run rather than INVALID (which would make the verdict NO-GO); a mutant that
+    cannot be resolved for its corroborated falsifier stays INVALID, and a real resolution error
+    stays INVALID whatever the outcome."""
+    from falsifiers.mutant_runs import plan_runs
+    from falsifiers.mutation import UNCHECKED, UNRESOLVED, MutantStatus, Problem
+    from falsifiers.records import Falsifier, Location
+
+    lacking, wrong = Mutant("lacking", FAULT["target"], FAULT["replacement"]), Mutant("wrong", "apr.x", "tests.m:f")
+    falsifiers = [Falsifier(f"FALSIFY-A-00{i}", "a", (f"INV-A-00{i}",), "r", "p", "f", Location("a.yaml"),
+                            mutants=(lacking, wrong)) for i in (1, 2)]
+
+    def check(mutant: Mutant) -> Problem:
+        return Problem(UNCHECKED if mutant.name == "lacking" else UNRESOLVED, f"mutant {mutant.name!r}: x", "h")
+
+    runs, not_run = plan_runs(falsifiers, {"FALSIFY-A-001": "CORROBORATED", "FALSIFY-A-002": "UNDETERMINED"},
+                              {"FALSIFY-A-001": ["t.py::t"]}, check=check)
+    assert runs == []
+    assert [(r.falsifier, r.name, r.status) for r in not_run] == [
+        ("FALSIFY-A-001", "lacking", MutantStatus.INVALID), ("FALSIFY-A-001", "wrong", MutantStatus.INVALID),
+        ("FALSIFY-A-002", "lacking", MutantStatus.NOT_RUN), ("FALSIFY-A-002", "wrong", MutantStatus.INVALID)]
+
+
 def test_mutant_children_share_the_cpus_for_numeric_threads() -> None:
     from falsifiers.mutant_runs import thread_env
 

@@ -410,6 +410,55 @@ def test_mutant_resolution_reports_what_does_not_resolve_and_skips_the_rest() ->
     assert "NO_SUCH_NAME" in found[0].message and found[0].hint
 
 
+def _importer_lacking(package: str, *, inside: str) -> Any:
+    """An importer for which importing ``inside`` fails on a missing ``package`` (as a lean install does)."""
+    import importlib
+
+    def load(name: str) -> Any:
+        if name == inside:
+            raise ModuleNotFoundError(f"No module named {package!r}", name=package)
+        return importlib.import_module(name)
+    return load
+
+
+def test_a_missing_third_party_package_leaves_the_mutant_unchecked_not_unresolved() -> None:
+    from falsifiers.mutation import UNCHECKED, UNRESOLVED, mutant_problem
+    mutant = Mutant("m", "falsifiers.report.HARNESS", "tests.lean.mutants:f")
+    problem = mutant_problem(mutant, importer=_importer_lacking("hypothesis", inside="tests.lean.mutants"))
+    assert problem is not None and problem.code == UNCHECKED
+    assert "'hypothesis'" in problem.message and "not installed" in problem.message
+    assert "pip install" in problem.hint and "'hypothesis'" in problem.hint
+    # a project module that is missing is still a real error (a typo or a deleted module)
+    problem = mutant_problem(mutant, importer=_importer_lacking("apr.gone", inside="tests.lean.mutants"))
+    assert problem is not None and problem.code == UNRESOLVED
+
+
+def test_unchecked_mutants_are_one_warning_per_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from falsifiers import mutation
+
+    def problem(mutant: Mutant, *, importer: Any = None) -> Any:
+        package, _, _ = mutant.name.partition("-")
+        if package == "ok":
+            return None
+        if package == "bad":
+            return mutation.Problem(mutation.UNRESOLVED, f"mutant {mutant.name!r}: no", "fix it")
+        return mutation.Problem(mutation.UNCHECKED, f"mutant {mutant.name!r}: needs {package}", f"install {package!r}")
+
+    monkeypatch.setattr(lint, "mutant_problem", problem)
+    names = ("hyp-1", "ok-1", "hyp-2", "bad-1", "tb-1", "hyp-3")
+    falsifier = fal("FALSIFY-A-001", mutants=tuple(Mutant(n, "apr.x.y", "tests.m:f") for n in names))
+    found = check_mutant_resolution([con("a-v1", (), (falsifier,))], REPO)
+    assert [(f.severity, f.code) for f in found] == [(Severity.ERROR, "mutant-unresolved"),
+                                                     (Severity.WARNING, "mutant-unchecked"),
+                                                     (Severity.WARNING, "mutant-unchecked")]
+    assert found[1].message == "falsifier FALSIFY-A-001: mutant 'hyp-1': needs hyp (and 2 more mutants for the same reason)"
+    assert found[1].hint == "install 'hyp'" and found[1].location == at("a-v1.yaml", 9)
+    assert found[2].message == "falsifier FALSIFY-A-001: mutant 'tb-1': needs tb"
+    two = fal("FALSIFY-A-001", mutants=(Mutant("hyp-1", "apr.x.y", "tests.m:f"), Mutant("hyp-2", "apr.x.y", "tests.m:f")))
+    assert check_mutant_resolution([con("a-v1", (), (two,))], REPO)[0].message.endswith(
+        "(and 1 more mutant for the same reason)")
+
+
 # --- lint_paths -----------------------------------------------------------------------------------
 
 
