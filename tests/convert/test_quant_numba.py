@@ -17,8 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("numba")
-
 from apr.convert import quant_pool
 from apr.convert.quant_k import quantize_q4_k, quantize_q6_k
 from tests.convert.ggml_k_reference import quantize_reference
@@ -42,6 +40,13 @@ def _block(fill: str, seed: int) -> np.ndarray:
     if fill == "constant-row":
         return np.full(256, F32(-0.75), F32)
     return _superblock(fill, seed)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_numba() -> None:
+    """Skip each test, not the module: a module-level skip would leave FALSIFY-EXPORT-013 with no
+    collected test (a binding error, the verdict UNKNOWN) instead of UNDETERMINED, tolerated."""
+    pytest.importorskip("numba")
 
 
 blocks = st.lists(st.tuples(st.sampled_from(FILLS + EXTRA_FILLS), st.integers(0, 2**32 - 1)), min_size=1, max_size=3)
