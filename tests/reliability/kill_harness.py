@@ -390,7 +390,8 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         spans.append(write_span(trace))
         expected[json.dumps(command.request(work, variant))] = digest(output)
     window = 1.1 * sorted(durations)[len(durations) // 2]  # the median run: kills land inside the work
-    span = 0.8 * sorted(spans)[len(spans) // 2]  # most of the median write (first temporary to return)
+    span = measured_span = 0.8 * sorted(spans)[len(spans) // 2]  # most of the median write (first temporary
+    # to return); re-aimed below
     before_inputs = {p: digest(p) for p in command.inputs}
     for trial in range(trials):
         stats.trials += 1
@@ -415,6 +416,10 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         if aimed:
             stats.aimed += 1
             stats.aimed_inside += where == "inside"
+            # Re-aim from what landed, so a machine that speeds up or slows down after the
+            # calibration runs (other jobs starting or ending) does not decide the share inside:
+            # shorten after a kill that came too late, lengthen (up to the measured span) after a hit.
+            span = 0.6 * span if where == "after" else min(measured_span, 1.2 * span)
         problem = _landing_problem(where, work, output, old, expected[key])
         problem = problem or _check_after_kill(command, work, output, old, expected[key], before_inputs, stats)
         if problem:
