@@ -11,7 +11,15 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+import falsifiers.lint  # noqa: F401  (imported for its side effect, see below)
 from falsifiers.mutant_runs import thread_env
+
+# `falsifiers.lint` (hence `yaml` and its C extension `yaml._yaml`, and jsonschema) is imported here,
+# before any test: the pytester fixture restores `sys.modules` after each test, dropping what the
+# test imported first, and a C extension cannot be loaded twice: the second `import yaml` gets the
+# old `_yaml`, whose composer builds nodes of the first import's classes and leaves their tags unset,
+# so every contract read as empty or failed. With a cold cache the plugin's own lint imported these
+# before the tests; with a warm `.pytest_cache` (the plugin skips its lint) four CLI tests failed.
 
 # Under xdist each worker gets its share of the CPUs for torch/OpenMP (set before anything imports
 # torch): two workers with a thread per core each oversubscribe a small CI machine several times over.
