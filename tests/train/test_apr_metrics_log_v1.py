@@ -477,3 +477,33 @@ def test_falsify_metrics_009_publish_stages_the_png_the_card_links(tmp_path: Pat
     files = {f.path for f in build_staging(plan, sha256="0" * 64, verdict="GO")}
     assert files == {"README.md", "m.apr", "CARD-loss.png"}
     assert (tmp_path / "stage" / "CARD-loss.png").read_bytes() == png
+
+
+def _row(step: int, val_loss: float | None = None) -> MetricRecord:
+    return MetricRecord(step=step, epoch=None, train_loss=1.0, val_loss=val_loss, lr=None, grad_norm=None,
+                        tokens_per_sec=None, tokens_seen=step, wall_s=float(step))
+
+
+@pytest.mark.parametrize("rows,resume_step,expect_evaluation,warned", [
+    ([_row(0, 2.0), _row(5), _row(10, 1.5)], 10, True, False),  # the epoch checkpoint's row is there
+    ([_row(0, 2.0), _row(5), _row(10)], 10, True, True),  # a train row at the step is not an evaluation
+    ([_row(0, 2.0), _row(5), _row(9, 1.5)], 10, True, True),  # an evaluation one step early is not it
+    ([_row(0, 2.0), _row(5)], 10, True, True),  # the row is missing
+    ([_row(0, 2.0), _row(5)], 10, False, False),  # a --save-every-steps checkpoint has no evaluation row
+    ([_row(5)], 0, True, False),  # a resume from step 0: nothing to expect
+])
+def test_continue_log_warns_when_an_epoch_checkpoint_has_no_evaluation_row(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, rows: list[MetricRecord], resume_step: int,
+        expect_evaluation: bool, warned: bool) -> None:
+    log = tmp_path / "metrics.jsonl"
+    log.write_bytes(b"".join(r.to_line() for r in rows))
+    with caplog.at_level("WARNING", logger=metrics_log.__name__):
+        kept = metrics_log.continue_log(log, resume_step, expect_evaluation=expect_evaluation)
+    assert list(kept) == [r for r in rows if r.step <= resume_step]
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if warned:
+        last = kept[-1].step if kept else 0
+        assert messages == [f"{log}: no evaluation row at step {resume_step} (the row is written before its "
+                            f"checkpoint: was the log edited?); the log continues from step {last}"]
+    else:
+        assert messages == []
