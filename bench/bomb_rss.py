@@ -26,7 +26,8 @@ from tests.reliability.bombs import BOMBS, RSS_LIMIT_MIB, baseline_rss, measure 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="CPU seconds each bomb child may compute (its wall-clock backstop is 20x that)")
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="apr-bombs-"))

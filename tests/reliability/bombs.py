@@ -9,8 +9,11 @@ Every bomb runs in a fresh child process (``python -m tests.reliability.bombs NA
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import resource
+import signal
 import struct
 import subprocess
 import sys
@@ -313,12 +316,42 @@ class BombResult:
         return self.outcome == "refused" and self.peak_rss_mib <= RSS_LIMIT_MIB
 
 
-def _limits() -> None:
+def _limits(cpu_seconds: int | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_AS_LIMIT, _AS_LIMIT))
+    if cpu_seconds is not None:  # SIGXCPU at the soft limit, SIGKILL one second later
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+
+
+# A bomb's time budget is CPU seconds (RLIMIT_CPU), not wall seconds: on a loaded machine a child
+# that needs 2 s of CPU can take 10 s of wall time, and a verdict must not depend on the load. The
+# wall clock only catches a child that blocks without computing, after this many times the budget.
+_WALL_FACTOR = 20
+
+
+def run_limited(argv: list[str], *, env: dict[str, str] | None, timeout: float
+                ) -> tuple[subprocess.Popen, int, Any, bool]:
+    """Run ``argv`` under the address-space limit and a CPU budget of ``timeout`` seconds:
+    (process, wait status, rusage, whether it ran out of its budget or of the wall clock)."""
+    started = time.monotonic()
+    budget = math.ceil(timeout)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=functools.partial(_limits, budget),
+                            stderr=subprocess.PIPE)
+    status, usage, timed_out = wait_or_kill(proc, started, timeout * _WALL_FACTOR)
+    if os.WIFSIGNALED(status):  # SIGXCPU: the soft limit (rusage may show a little less than it);
+        # SIGKILL past the budget: the hard limit, a second later (an OOM kill comes earlier)
+        signum = os.WTERMSIG(status)
+        timed_out = timed_out or signum == signal.SIGXCPU or (
+            signum == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= budget)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc, status, usage, timed_out
 
 
 def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
-    """Build bomb ``name`` in ``folder`` and run it in a fresh, limited child; peak RSS from wait4."""
+    """Build bomb ``name`` in ``folder`` and run it in a fresh, limited child; peak RSS from wait4.
+
+    ``timeout`` is the child's CPU time budget (a bomb that computes past it is a ``timeout``); a
+    child that has not ended after ``_WALL_FACTOR`` times that in wall time is killed as well.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     BOMBS[name].build(folder)
     from tests.reliability.mutants import child_env
@@ -328,10 +361,8 @@ def measure(name: str, folder: Path, timeout: float = 30.0) -> BombResult:
     env = dict(child_env(), PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env[HWM_ENV] = os.fspath(peak_file)
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.bombs", name, os.fspath(folder)],
-                            cwd=ROOT, env=env, preexec_fn=_limits, stderr=subprocess.PIPE)
-    status, usage, timed_out = wait_or_kill(proc, started, timeout)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc, status, usage, timed_out = run_limited([sys.executable, "-m", "tests.reliability.bombs", name,
+                                                  os.fspath(folder)], env=env, timeout=timeout)
     detail = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
     seconds = time.monotonic() - started
     # the child's own high-water mark; wait4's figure (KiB on Linux) only if it could not write one

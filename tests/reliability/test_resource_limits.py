@@ -8,6 +8,8 @@ they must fail here until fixed.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.reliability.bombs import BOMBS, RSS_LIMIT_MIB, measure
@@ -24,3 +26,20 @@ def test_falsify_reliability_004_bomb_refused_within_256_mib(tmp_path, name):
     result = measure(name, tmp_path / "bomb", timeout=8.0)
     assert result.outcome == "refused", f"{name}: {result.outcome} ({result.detail})"
     assert result.peak_rss_mib <= RSS_LIMIT_MIB, f"{name}: peak RSS {result.peak_rss_mib} MiB"
+
+
+def test_a_bomb_budget_is_cpu_time_not_wall_time() -> None:
+    """A child that computes past its budget is stopped as a timeout whatever the load; one that
+    only waits is not charged for the wall time of a busy machine (up to the wall-clock backstop)."""
+    from tests.reliability.bombs import _WALL_FACTOR, run_limited
+
+    spin = [sys.executable, "-c", "while True: pass"]
+    _proc, _status, usage, timed_out = run_limited(spin, env=None, timeout=1)
+    assert timed_out and usage.ru_utime + usage.ru_stime >= 0.9
+    nap = [sys.executable, "-c", "import time; time.sleep(1.5)"]  # 1.5 s of wall time, ~0 s of CPU
+    proc, _status, _usage, timed_out = run_limited(nap, env=None, timeout=1)
+    assert not timed_out and proc.returncode == 0
+    assert _WALL_FACTOR * 1 > 1.5  # the backstop leaves such a child alone
+    _proc, _status, _usage, timed_out = run_limited([sys.executable, "-c", "import time; time.sleep(60)"],
+                                                    env=None, timeout=0.05)
+    assert timed_out  # the backstop: 20 x 0.05 s of wall time, then killed
