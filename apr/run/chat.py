@@ -9,7 +9,9 @@ The sandbox guards what a template may *touch*, not what it may *cost*: ``{{ 'x'
 asks for 2 GB in one expression and nested ``range()`` loops spin for hours, and Python offers no
 way to interrupt either from inside the process. So the template is rendered in a child process
 (`apr.run.template_child`) that caps its own address space (`RENDER_MEMORY_BYTES`) and CPU time,
-and stops once its output passes the size limit; the parent kills it after `RENDER_SECONDS`. An
+and stops once its output passes the size limit. Its time budget is CPU time (`RENDER_SECONDS`,
+the child's ``RLIMIT_CPU``), not wall time, so a busy machine that starts the child slowly does not
+refuse a valid template; the parent's wall clock (`RENDER_WALL_SECONDS`) is only a backstop. An
 operating-system limit holds whatever the template does, which a list of overridden operators
 (``*``, ``range``, string methods, filters...) never could.
 """
@@ -21,6 +23,7 @@ import json
 import logging
 import math
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -30,7 +33,11 @@ from apr.errors import InferenceError
 log = logging.getLogger(__name__)
 
 RENDER_SECONDS = 5.0
-"""Wall-clock limit for one render, process start included (a real template takes milliseconds)."""
+"""CPU time limit for one render, process start included (a real template takes milliseconds)."""
+
+RENDER_WALL_SECONDS = 120.0
+"""Wall-clock backstop: a renderer that has not ended by then is killed (a template cannot block on
+I/O, so only a machine stalled far beyond any load seen gets there)."""
 
 RENDER_MEMORY_BYTES = 1 << 30
 """Address-space limit of the rendering process (1 GiB; Python and jinja2 need about 40 MB)."""
@@ -81,23 +88,27 @@ def render_chat(template: str | None, messages: list[dict[str, str]], *, bos_tok
 
 def _run_child(request: bytes) -> dict[str, Any]:
     """Start the renderer, feed it ``request``, and return its reply (or raise on a limit)."""
-    command = [sys.executable, "-I", _CHILD, str(RENDER_MEMORY_BYTES), str(math.ceil(RENDER_SECONDS) + 1)]
+    cpu_seconds = math.ceil(RENDER_SECONDS)
+    command = [sys.executable, "-I", _CHILD, str(RENDER_MEMORY_BYTES), str(cpu_seconds)]
     try:
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError as err:
         raise InferenceError(f"cannot start the chat template renderer: {err.strerror or err}",
                              field="chat_template", hint="run without --chat") from err
     try:
-        out, _ = proc.communicate(request, timeout=RENDER_SECONDS)
+        out, _ = proc.communicate(request, timeout=RENDER_WALL_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise InferenceError(f"the model's chat template did not finish rendering within {RENDER_SECONDS:g} s",
+        raise InferenceError(f"the model's chat template did not finish rendering within {RENDER_WALL_SECONDS:g} s",
                              field="chat_template", hint=_HINT) from None
     try:
         reply = json.loads(out.decode("ascii")) if out else None
     except (UnicodeDecodeError, ValueError):
         reply = None
+    if not isinstance(reply, dict) and proc.returncode == -getattr(signal, "SIGXCPU", 0):  # RLIMIT_CPU's signal
+        raise InferenceError(f"the model's chat template did not finish rendering within {cpu_seconds} s of CPU "
+                             "time", field="chat_template", hint=_HINT)
     if not isinstance(reply, dict):
         raise InferenceError(f"the chat template renderer ended without a reply (exit status {proc.returncode}); "
                              "it ran out of memory or time", field="chat_template", hint=_HINT)

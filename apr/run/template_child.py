@@ -22,10 +22,11 @@ def _limit(memory_bytes: int, cpu_seconds: int) -> None:
         import resource
     except ImportError:  # pragma: no cover - not POSIX: the parent's timeout still applies
         return
-    for kind, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_CPU, cpu_seconds),
-                        (resource.RLIMIT_FSIZE, 0)):
+    # CPU: SIGXCPU at the budget (the parent names it), SIGKILL a second later if that is caught
+    for kind, soft, hard in ((resource.RLIMIT_AS, memory_bytes, memory_bytes),
+                             (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1), (resource.RLIMIT_FSIZE, 0, 0)):
         try:
-            resource.setrlimit(kind, (value, value))
+            resource.setrlimit(kind, (soft, hard))
         except (ValueError, OSError):  # a hard limit already lower: keep it
             pass
 

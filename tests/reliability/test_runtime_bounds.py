@@ -272,23 +272,37 @@ MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
     ("{{ 'x' * 2000000000 }}", "memory"),
     ("{% for i in range(100000) %}{{ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }}"
      "{% endfor %}", "characters"),
-    ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "within"),
+    ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "within 2 s of CPU time"),
     ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursed"),
     ("{{ 1 / 0 }}", "ZeroDivisionError"),
 ])
 def test_falsify_reliability_014_chat_template_bombs_stopped(monkeypatch, template, stopped_by):
     from apr.run import chat
 
-    # the nested loops would spin for hours: the clock stops them after 1.5 s. Every other bomb must be
-    # stopped by its own limit, whatever the machine's load: a slow start of the renderer's child on
-    # a busy CI machine must not turn "recursed" into "did not finish within" (seen at load ~18)
-    monkeypatch.setattr(chat, "RENDER_SECONDS", 1.5 if stopped_by == "within" else 120.0)
+    # the nested loops would spin for hours: the CPU budget stops them after 2 s of CPU (1.5, rounded
+    # up). Every other bomb must be stopped by its own limit, whatever the machine's load (the budget
+    # is CPU time, so a slow start of the renderer on a busy machine is not charged; at load ~18 a
+    # wall-clock budget once turned "recursed" into "did not finish within")
+    monkeypatch.setattr(chat, "RENDER_SECONDS", 1.5 if stopped_by.startswith("within") else 120.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(InferenceError) as info:
         chat.render_chat(template, MESSAGES)
     assert info.value.field == "chat_template" and stopped_by in info.value.message, info.value.message
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 64, grown_mib  # the bomb went off in the renderer's process, not here
+
+
+@pytest.mark.falsifies("FALSIFY-RELIABILITY-014")
+def test_falsify_reliability_014_the_wall_clock_is_only_a_backstop(monkeypatch):
+    """A renderer that has not ended by `RENDER_WALL_SECONDS` is killed and named, whatever its CPU."""
+    from apr.run import chat
+
+    monkeypatch.setattr(chat, "RENDER_SECONDS", 120.0)
+    monkeypatch.setattr(chat, "RENDER_WALL_SECONDS", 0.5)
+    with pytest.raises(InferenceError) as info:
+        chat.render_chat("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", MESSAGES)
+    assert info.value.field == "chat_template"
+    assert info.value.message == "the model's chat template did not finish rendering within 0.5 s"
 
 
 @pytest.mark.falsifies("FALSIFY-RELIABILITY-014")
