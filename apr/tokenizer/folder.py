@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from apr.errors import AprFileNotFoundError, TokenizerError
+from apr.format.inputs import file_inside, read_regular
 from apr.tokenizer.record import AddedToken, TokenizerRecord
 
 # Files above this size are refused before reading (the largest real tokenizer.json are ~20 MB).
@@ -78,30 +79,28 @@ def read_tokenizer_dir(directory: str | os.PathLike[str]) -> TokenizerRecord:
 
 
 def _inside(root: Path, name: str) -> Path | None:
-    """``root/name`` if it exists as a regular file whose real path stays inside ``root``."""
-    candidate = root / name
-    if not candidate.exists() and not candidate.is_symlink():
-        return None
-    real = candidate.resolve()
-    if real.parent != root and root not in real.parents:
-        raise TokenizerError(
-            f"{name} resolves outside the tokenizer folder (to {str(real)!r}); refusing to read it",
-            path=candidate, field="--tokenizer",
-            hint="copy the real file into the folder instead of linking to it",
-        )
-    if not real.is_file():
-        raise TokenizerError(f"{name} is not a regular file", path=candidate, field="--tokenizer")
-    return real
+    """``root/name``'s real path if it exists as a regular file inside ``root`` (None if absent).
+
+    The checks every model-folder reader shares (`apr.format.inputs.file_inside`): a name or link
+    that resolves outside the folder, a FIFO, a device or a folder is refused, never read.
+    """
+    return file_inside(root, name, error=TokenizerError, label="the tokenizer folder")
+
+
+def _read_text(path: Path) -> str:
+    """A resolved file's text: refused over the size limit before reading, or when it is no longer
+    a regular file (a FIFO swapped in after `_inside` is refused instead of blocking)."""
+    data = read_regular(path, limit=_MAX_FILE_BYTES, error=TokenizerError, follow_symlinks=False)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TokenizerError(f"{path.name} is not UTF-8: {err}", path=path) from err
 
 
 def _read_json(path: Path) -> Any:
-    size = path.stat().st_size
-    if size > _MAX_FILE_BYTES:
-        raise TokenizerError(f"{path.name} is {size} bytes, over the {_MAX_FILE_BYTES}-byte limit", path=path)
+    text = _read_text(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise TokenizerError(f"{path.name} is not UTF-8: {err}", path=path) from err
+        return json.loads(text)
     except RecursionError:
         raise TokenizerError(f"{path.name} nests too deeply to parse", path=path,
                              hint="re-save the tokenizer with the `tokenizers` library") from None
@@ -265,10 +264,7 @@ def _from_vocab_and_merges(root: Path, vocab_path: Path) -> TokenizerRecord:
     merges: tuple[str, ...] = ()
     merges_path = _inside(root, "merges.txt")
     if merges_path is not None:
-        try:
-            lines = merges_path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as err:
-            raise TokenizerError(f"merges.txt is not UTF-8: {err}", path=merges_path) from None
+        lines = _read_text(merges_path).splitlines()
         merges = _merges([line for line in lines if line.strip() and not line.startswith("#")], merges_path)
     vocabulary = _vocabulary_list(ids, added, vocab_path)
     bos, eos = _special_ids(root, vocabulary, added)

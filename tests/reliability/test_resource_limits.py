@@ -34,12 +34,12 @@ def test_a_bomb_budget_is_cpu_time_not_wall_time() -> None:
     from tests.reliability.bombs import _WALL_FACTOR, run_limited
 
     spin = [sys.executable, "-c", "while True: pass"]
-    _proc, _status, usage, timed_out = run_limited(spin, env=None, timeout=1)
-    assert timed_out and usage.ru_utime + usage.ru_stime >= 0.9
+    _proc, status, usage, timed_out = run_limited(spin, env=None, timeout=1)
+    assert timed_out and usage.ru_utime + usage.ru_stime >= 0.9, (status, usage)
     nap = [sys.executable, "-c", "import time; time.sleep(1.5)"]  # 1.5 s of wall time, ~0 s of CPU
-    proc, _status, _usage, timed_out = run_limited(nap, env=None, timeout=1)
-    assert not timed_out and proc.returncode == 0
+    proc, status, usage, timed_out = run_limited(nap, env=None, timeout=1)
+    assert not timed_out and proc.returncode == 0, (status, usage, proc.stderr.read() if proc.stderr else b"")
     assert _WALL_FACTOR * 1 > 1.5  # the backstop leaves such a child alone
-    _proc, _status, _usage, timed_out = run_limited([sys.executable, "-c", "import time; time.sleep(60)"],
-                                                    env=None, timeout=0.05)
-    assert timed_out  # the backstop: 20 x 0.05 s of wall time, then killed
+    _proc, status, usage, timed_out = run_limited([sys.executable, "-c", "import time; time.sleep(60)"],
+                                                  env=None, timeout=0.05)
+    assert timed_out, (status, usage)  # the backstop: 20 x 0.05 s of wall time, then killed
