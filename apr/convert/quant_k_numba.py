@@ -1,11 +1,13 @@
 """Q4_K and Q6_K quantizers compiled with numba: ggml's reference C loops, statement by statement.
 
 Why: the numpy path (`apr.convert.quant_k`) vectorises across sub-blocks but still makes ~17
-elementwise passes per candidate scale, each a separate numpy call: about 35 MB/s per core, where
-ggml's C loop does about 170 MB/s. These are the same loops as ggml's ``quantize_row_q4_K_ref``
-(``make_qkx2_quants``) and ``quantize_row_q6_K_ref`` (``make_qx_quants``), one superblock at a
-time, compiled; they must give the numpy path's bytes (and the oracle's,
-tests/convert/ggml_k_reference.py), so:
+elementwise passes per candidate scale, each a separate numpy call: about 25-35 MB/s per core.
+These are the same loops as ggml's ``quantize_row_q4_K_ref`` (``make_qkx2_quants``) and
+``quantize_row_q6_K_ref`` (``make_qx_quants``), compiled, with one change of schedule: ggml's
+sums are chains of dependent float32 adds (one sub-block at a time, the loop waits on the add
+latency, ~50 MB/s per core for Q4_K), so here the sub-blocks of a superblock (of several, for
+Q4_K) advance side by side, one per vector lane, each lane's sums still added in ggml's order.
+They must give the numpy path's bytes (and the oracle's, tests/convert/ggml_k_reference.py), so:
 
 - every scalar is ``np.float32`` (``F``) and every constant is a float32 global: numba, like
   Python, widens ``float32 * 0.1`` to float64, which would round differently from C's ``float``;
@@ -41,12 +43,16 @@ Q6_STEP = F(0.1)
 F32_32 = F(32.0)
 F63 = F(63.0)
 F_MINUS_128 = F(-128.0)
+# Superblocks whose sub-blocks one Q4_K search runs side by side (8 lanes each): 64 lanes
+# measured fastest (1, 2, 4, 8, 16 tried; bench in docs/benchmarks.md). Q6_K searches one
+# superblock's 16 sub-blocks at a time: grouping superblocks measured no faster there.
+Q4_GROUP = 8
 
 
 # Names of the compiled functions, leaves first: tests/convert/mutants.py rebuilds them with one
 # global swapped (a mutant), which needs every caller recompiled after its callees.
-JIT_FUNCTIONS = ("_nearest_int", "_f16_bits", "_f16_value", "_make_qkx2_quants", "_make_qx_quants",
-                 "q4_k_rows", "q6_k_rows")
+JIT_FUNCTIONS = ("_nearest_int", "_nearest_int32", "_f16_bits", "_f16_value", "_make_qkx2_quants", "_make_qx_quants",
+                 "_q4_k_pack", "q4_k_rows", "q6_k_rows")
 
 
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
@@ -54,6 +60,14 @@ def _nearest_int(value: Any) -> Any:
     """C's ``nearest_int``: add 1.5·2^23 in float32 and read the low 23 bits of the sum."""
     shifted = F(value + MAGIC)
     return (np.int64(shifted.view(np.int32)) & 0x007FFFFF) - 0x00400000
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _nearest_int32(value: Any) -> Any:
+    """`_nearest_int` in int32, the same value (the low 23 bits minus 2^22 always fit): the
+    searches' lanes then stay 32 bits wide, twice as many per vector register as int64."""
+    shifted = F(value + MAGIC)
+    return np.int32(np.int32(shifted.view(np.int32) & np.int32(0x007FFFFF)) - np.int32(0x00400000))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -101,11 +115,11 @@ def _f16_value(half: Any) -> Any:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _make_qkx2_quants(xt: Any, wt: Any, levels: Any, aux: Any, lanes: Any, flags: Any,
-                      scales: Any, mins: Any) -> None:
+                      scales: Any, mins: Any, width: Any) -> None:
     """``make_qkx2_quants(32, 15, x, weights, L, &the_min, Laux, -1, 0.1, 20, false)`` on every
     column of ``xt`` (32, width) at once: column j is one sub-block, its weights ``wt[:, j]``, its
     levels into ``levels[:, j]``, its scale and min into ``scales[j]``, ``mins[j]``. ``aux``
-    (32, width), ``lanes`` (13, width) float32 and ``flags`` (2, width) int64 are scratch.
+    (32, width), ``lanes`` (13, width) float32 and ``flags`` (2, width) int32 are scratch.
 
     Why columns: each sub-block's sums are chains of dependent float32 adds in C's order, so one
     sub-block at a time waits on the add latency (~50 MB/s per core). Here the innermost loop runs
@@ -118,7 +132,6 @@ def _make_qkx2_quants(xt: Any, wt: Any, levels: Any, aux: Any, lanes: Any, flags
     """
     n = 32
     nmax = 15
-    width = xt.shape[1]
     lo = lanes[0]
     hi = lanes[1]
     sum_w = lanes[2]
@@ -157,7 +170,7 @@ def _make_qkx2_quants(xt: Any, wt: Any, levels: Any, aux: Any, lanes: Any, flags
         best_error[j] = F0
     for i in range(n):
         for j in range(width):
-            level = min(max(_nearest_int(F(iscale[j] * F(xt[i, j] - lo[j]))), 0), nmax)
+            level = np.int32(min(max(_nearest_int32(F(iscale[j] * F(xt[i, j] - lo[j]))), np.int32(0)), np.int32(nmax)))
             levels[i, j] = level
             diff = F(F(F(scale[j] * F(level)) + lo[j]) - xt[i, j])
             best_error[j] = F(best_error[j] + F(wt[i, j] * F(diff * diff)))
@@ -170,7 +183,7 @@ def _make_qkx2_quants(xt: Any, wt: Any, levels: Any, aux: Any, lanes: Any, flags
             sum_xl[j] = F0
         for i in range(n):
             for j in range(width):
-                level = min(max(_nearest_int(F(iscale[j] * F(xt[i, j] - lo[j]))), 0), nmax)
+                level = np.int32(min(max(_nearest_int32(F(iscale[j] * F(xt[i, j] - lo[j]))), np.int32(0)), np.int32(nmax)))
                 aux[i, j] = level
                 wl = F(wt[i, j] * F(level))
                 sum_l[j] = F(sum_l[j] + wl)
@@ -219,82 +232,94 @@ def _make_qkx2_quants(xt: Any, wt: Any, levels: Any, aux: Any, lanes: Any, flags
 def q4_k_rows(x: Any, out: Any) -> None:
     """``quantize_row_q4_K_ref`` on superblocks ``x`` (nb, 256) float32 into ``out`` (nb, 144) uint8.
 
-    Each superblock's eight sub-blocks are searched side by side (`_make_qkx2_quants` on the
-    transposed superblock, ``xt[i, j] = x[32 j + i]``)."""
-    xt = np.zeros((32, 8), F)
-    wt = np.zeros((32, 8), F)
-    levels = np.zeros((32, 8), np.int64)
-    aux = np.zeros((32, 8), np.int64)
-    lanes = np.zeros((13, 8), F)
-    flags = np.zeros((2, 8), np.int64)
-    sum_x2 = np.zeros(8, F)
-    scales = np.zeros(8, F)
-    mins = np.zeros(8, F)
+    The eight sub-blocks of ``Q4_GROUP`` consecutive superblocks are searched side by side
+    (`_make_qkx2_quants` on the transposed group, ``xt[i, 8 s + j] = x[b + s, 32 j + i]``)."""
+    lanes_max = 8 * Q4_GROUP
+    xt = np.zeros((32, lanes_max), F)
+    wt = np.zeros((32, lanes_max), F)
+    levels = np.zeros((32, lanes_max), np.int32)
+    aux = np.zeros((32, lanes_max), np.int32)
+    lanes = np.zeros((13, lanes_max), F)
+    flags = np.zeros((2, lanes_max), np.int32)
+    sum_x2 = np.zeros(lanes_max, F)
+    scales = np.zeros(lanes_max, F)
+    mins = np.zeros(lanes_max, F)
     packed = np.zeros(12, np.int64)
-    for b in range(x.shape[0]):
-        xb = x[b]
-        for j in range(8):
-            for i in range(32):
-                xt[i, j] = xb[32 * j + i]
-        for j in range(8):
+    for b0 in range(0, x.shape[0], Q4_GROUP):
+        group = min(Q4_GROUP, x.shape[0] - b0)
+        width = 8 * group
+        for s in range(group):
+            xb = x[b0 + s]
+            for j in range(8):
+                for i in range(32):
+                    xt[i, 8 * s + j] = xb[32 * j + i]
+        for j in range(width):
             sum_x2[j] = F0
         for i in range(32):
-            for j in range(8):
+            for j in range(width):
                 v = xt[i, j]
                 sum_x2[j] = F(sum_x2[j] + F(v * v))
-        for j in range(8):
+        for j in range(width):
             av_x = F(np.sqrt(F(sum_x2[j] / F32_32)))
             for i in range(32):
                 wt[i, j] = F(av_x + abs(xt[i, j]))
-        _make_qkx2_quants(xt, wt, levels, aux, lanes, flags, scales, mins)
-        max_scale = F0
-        max_min = F0
-        for j in range(8):
-            if scales[j] > max_scale:
-                max_scale = scales[j]
-            if mins[j] > max_min:
-                max_min = mins[j]
-        inv_scale = F(F63 / max_scale) if max_scale > F0 else F0
-        inv_min = F(F63 / max_min) if max_min > F0 else F0
-        for j in range(12):
-            packed[j] = 0
-        for j in range(8):
-            ls = min(_nearest_int(F(inv_scale * scales[j])) & 0xFF, 63)  # C: uint8_t, then MIN(63, .)
-            lm = min(_nearest_int(F(inv_min * mins[j])) & 0xFF, 63)
-            if j < 4:
-                packed[j] = ls
-                packed[j + 4] = lm
-            else:
-                packed[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
-                packed[j - 4] |= (ls >> 4) << 6
-                packed[j] |= (lm >> 4) << 6
-        d_bits = _f16_bits(F(max_scale / F63))
-        dmin_bits = _f16_bits(F(max_min / F63))
-        d = _f16_value(d_bits)
-        dmin = _f16_value(dmin_bits)
-        for j in range(8):
-            if j < 4:  # get_scale_min_k4
-                sc = packed[j] & 63
-                m = packed[j + 4] & 63
-            else:
-                sc = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4)
-                m = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4)
-            dj = F(d * F(sc))
-            if dj == F0:
-                continue
-            dm = F(dmin * F(m))
-            for i in range(32):
-                levels[i, j] = min(max(_nearest_int(F(F(xt[i, j] + dm) / dj)), 0), 15)
-        row = out[b]
-        row[0] = d_bits & 0xFF
-        row[1] = d_bits >> 8
-        row[2] = dmin_bits & 0xFF
-        row[3] = dmin_bits >> 8
-        for j in range(12):
-            row[4 + j] = packed[j]
-        for j in range(4):
-            for i in range(32):
-                row[16 + 32 * j + i] = levels[i, 2 * j] | (levels[i, 2 * j + 1] << 4)
+        _make_qkx2_quants(xt, wt, levels, aux, lanes, flags, scales, mins, width)
+        for s in range(group):
+            _q4_k_pack(xt, levels, scales, mins, 8 * s, packed, out[b0 + s])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _q4_k_pack(xt: Any, levels: Any, scales: Any, mins: Any, first: Any, packed: Any, row: Any) -> None:
+    """The rest of ``quantize_row_q4_K_ref`` for the superblock in columns ``first:first+8`` of
+    the searched group: 6-bit scales and mins, f16 ``d``/``dmin``, levels again against them, and
+    the 144 bytes into ``row``."""
+    max_scale = F0
+    max_min = F0
+    for j in range(first, first + 8):
+        if scales[j] > max_scale:
+            max_scale = scales[j]
+        if mins[j] > max_min:
+            max_min = mins[j]
+    inv_scale = F(F63 / max_scale) if max_scale > F0 else F0
+    inv_min = F(F63 / max_min) if max_min > F0 else F0
+    for j in range(12):
+        packed[j] = 0
+    for j in range(8):
+        ls = min(_nearest_int(F(inv_scale * scales[first + j])) & 0xFF, 63)  # C: uint8_t, then MIN(63, .)
+        lm = min(_nearest_int(F(inv_min * mins[first + j])) & 0xFF, 63)
+        if j < 4:
+            packed[j] = ls
+            packed[j + 4] = lm
+        else:
+            packed[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
+            packed[j - 4] |= (ls >> 4) << 6
+            packed[j] |= (lm >> 4) << 6
+    d_bits = _f16_bits(F(max_scale / F63))
+    dmin_bits = _f16_bits(F(max_min / F63))
+    d = _f16_value(d_bits)
+    dmin = _f16_value(dmin_bits)
+    for j in range(8):
+        if j < 4:  # get_scale_min_k4
+            sc = packed[j] & 63
+            m = packed[j + 4] & 63
+        else:
+            sc = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4)
+            m = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4)
+        dj = F(d * F(sc))
+        if dj == F0:
+            continue
+        dm = F(dmin * F(m))
+        for i in range(32):
+            levels[i, first + j] = min(max(_nearest_int(F(F(xt[i, first + j] + dm) / dj)), 0), 15)
+    row[0] = d_bits & 0xFF
+    row[1] = d_bits >> 8
+    row[2] = dmin_bits & 0xFF
+    row[3] = dmin_bits >> 8
+    for j in range(12):
+        row[4 + j] = packed[j]
+    for j in range(4):
+        for i in range(32):
+            row[16 + 32 * j + i] = levels[i, first + 2 * j] | (levels[i, first + 2 * j + 1] << 4)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -336,7 +361,7 @@ def _make_qx_quants(xt: Any, levels: Any, lanes: Any, flags: Any, scales: Any) -
     for i in range(n):
         for j in range(width):
             v = xt[i, j]
-            level = min(max(_nearest_int(F(iscale[j] * v)), -nmax), nmax - 1)
+            level = np.int32(min(max(_nearest_int32(F(iscale[j] * v)), np.int32(-nmax)), np.int32(nmax - 1)))
             levels[i, j] = level + nmax
             w = F(v * v)
             sumlx[j] = F(sumlx[j] + F(F(w * v) * F(level)))
@@ -354,7 +379,7 @@ def _make_qx_quants(xt: Any, levels: Any, lanes: Any, flags: Any, scales: Any) -
         for i in range(n):
             for j in range(width):
                 v = xt[i, j]
-                level = min(max(_nearest_int(F(iscale[j] * v)), -nmax), nmax - 1)
+                level = np.int32(min(max(_nearest_int32(F(iscale[j] * v)), np.int32(-nmax)), np.int32(nmax - 1)))
                 w = F(v * v)
                 sumlx[j] = F(sumlx[j] + F(F(w * v) * F(level)))
                 suml2[j] = F(suml2[j] + F(F(w * F(level)) * F(level)))
@@ -386,7 +411,7 @@ def q6_k_rows(x: Any, out: Any) -> None:
     Each superblock's sixteen sub-blocks are searched side by side (`_make_qx_quants` on the
     transposed superblock, ``xt[i, ib] = x[16 ib + i]``)."""
     xt = np.zeros((16, 16), F)
-    levels = np.zeros((16, 16), np.int64)
+    levels = np.zeros((16, 16), np.int32)
     lanes = np.zeros((6, 16), F)
     flags = np.zeros((2, 16), np.int64)
     scales = np.zeros(16, F)
