@@ -237,6 +237,24 @@ def test_falsify_export_005_error_within_recorded_bounds(data):
 
 
 @pytest.mark.falsifies("FALSIFY-EXPORT-005")
+@pytest.mark.parametrize("extreme", [False, True])
+def test_falsify_export_005_f16_error_while_encoding_equals_decoded_error(extreme):
+    """The export measures the F16 error on the float16 payload itself, widened inside the
+    subtraction (no float32 copy); it must be the error of the decoded payload, exactly, also near
+    the top of float16's range and with a NaN (the chunk's masked float64 path)."""
+    from apr.convert.gguf_encode import encode
+
+    x = np.random.default_rng(2).normal(0, 0.02, (48, 768)).astype(np.float32)
+    if extreme:
+        x[3, 5], x[9, 0], x[20, 700] = 6e4, np.nan, -65000.0
+    with np.errstate(all="ignore"):
+        encoded = encode(x, "F16", measure=True, threads=2)
+        decoded = relative_rmse(x, x.astype(np.float16), None)
+    assert encoded.array.tobytes() == x.astype(np.float16).tobytes()
+    assert encoded.error == decoded and 0 < decoded < 0.0005
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-005")
 @pytest.mark.parametrize("quant, kind", [("f16", "F16"), ("q8_0", "Q8_0"), ("q6_k", "Q6_K"), ("q4_k", "Q4_K")])
 def test_falsify_export_005_export_reports_error(tmp_path, wide_models, quant, kind, capsys):
     assert main(["export", os.fspath(wide_models["qwen3"]), "--format", "gguf", "--quantize", quant,

@@ -76,6 +76,8 @@ def encode(values: np.ndarray, kind: str, *, measure: bool = True, threads: int 
         out_rows[start:stop] = _encode_rows(chunk, kind)
         if not measure:
             return 0.0, 0.0, 0
+        if kind == "F16":  # the float16 values themselves: `_squared_sums` widens each exactly as it
+            return _squared_sums(chunk, out_rows[start:stop])  # subtracts, no float32 copy first
         return _squared_sums(chunk, _decode_rows(out_rows[start:stop], kind, chunk.shape))
 
     from apr.convert.quant_pool import CHUNK_VALUES, run_chunks
@@ -131,6 +133,9 @@ def _decode_rows(data: np.ndarray, kind: str, shape: tuple[int, ...]) -> np.ndar
 
 def _squared_sums(original: np.ndarray, restored: np.ndarray) -> tuple[float, float, int]:
     """(sum x², sum (restored - x)², count) over the finite values of ``original``.
+
+    ``restored`` may be float16 (an F16 payload): the subtraction widens it to float32 exactly,
+    so the sums are those of ``restored.astype(np.float32)`` without that copy.
 
     A chunk's sums are BLAS float32 dot products (a chunk is small enough that float32 keeps
     about five significant digits, plenty for a reported error); only a chunk whose sums come out

@@ -210,7 +210,7 @@ def _numba_rebuilt(kind: str, swap: dict[str, Any], rebuild: tuple[str, ...]) ->
     return scope[{"Q4_K": "q4_k_rows", "Q6_K": "q6_k_rows"}[kind]]
 
 
-_SEARCH = ("_make_qkx2_quants", "_make_qx_quants", "q4_k_rows", "q6_k_rows")
+_SEARCH = ("_make_qkx2_quants", "_make_qx_quants", "_q4_k_pack", "q4_k_rows", "q6_k_rows")
 _NUMBA_MUTANTS: dict[tuple[str, str], Any] = {}
 
 
@@ -241,5 +241,6 @@ def numba_kernel_f16_truncated(kind: str) -> Any:
     if key not in _NUMBA_MUTANTS:
         from numba import njit
 
-        _NUMBA_MUTANTS[key] = _numba_rebuilt(kind, {"_f16_bits": njit(_f16_bits_truncating)}, ("q4_k_rows", "q6_k_rows"))
+        _NUMBA_MUTANTS[key] = _numba_rebuilt(kind, {"_f16_bits": njit(_f16_bits_truncating)},
+                                              ("_q4_k_pack", "q4_k_rows", "q6_k_rows"))
     return _NUMBA_MUTANTS[key]

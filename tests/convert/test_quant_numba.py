@@ -67,6 +67,23 @@ def test_falsify_export_013_numba_equals_numpy_and_oracle(kind, parts, rows, thr
 
 
 @pytest.mark.falsifies("FALSIFY-EXPORT-013")
+@settings(max_examples=20, deadline=None)
+@given(kind=st.sampled_from(sorted(QUANTIZE)),
+       parts=st.lists(st.tuples(st.sampled_from(FILLS + EXTRA_FILLS), st.integers(0, 2**32 - 1)), min_size=9, max_size=19))
+def test_falsify_export_013_side_by_side_lanes_do_not_mix(kind, parts):
+    """The kernel searches many sub-blocks (of up to eight superblocks) side by side, one per
+    vector lane, with per-lane tests where ggml branches: a degenerate superblock (zeros, huge,
+    constant) next to normal ones, in a full group and in a short last group, must still give
+    each superblock the bytes it gets alone (the numpy path's, equal to the oracle's by
+    FALSIFY-EXPORT-012)."""
+    x = np.concatenate([_block(fill, seed) for fill, seed in parts])[None, :]
+    with np.errstate(all="ignore"):
+        compiled = QUANTIZE[kind](x, threads=1, kernel="numba")
+        vectorised = QUANTIZE[kind](x, threads=1, kernel="numpy")
+    assert compiled.tobytes() == vectorised.tobytes()
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-013")
 @pytest.mark.parametrize("case", ["n002", "u11", "t3", "zeros", "u01", "const", "neg", "sparse", "big", "tiny"])
 def test_falsify_export_013_numba_gives_the_ggml_digests(case):
     from tests.test_apr_export_v1 import KQUANT_DIGESTS
