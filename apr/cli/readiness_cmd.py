@@ -74,7 +74,7 @@ def run_card_cmd(args: argparse.Namespace) -> int:
                                     "loss_curve": str(plan.curve_path) if plan and training and training.curve else None},
                            input=args.file)
     else:
-        out().print(f"✓ wrote model card {args.output}")
+        out().print(f"✓ wrote model card → {args.output}")
         if training is not None:
             curve = f", loss curve {plan.curve_path}" if plan and training.curve else f" (no loss curve: {training.curve_missing_reason})"
             out().print(f"  training results: {len(training.rows)} evaluation(s) from {training.source}{curve}",

@@ -62,8 +62,9 @@ def run_streamed(args: argparse.Namespace, handler: Callable[[argparse.Namespace
     sink = stdout if stdout is not None else sys.stdout
     folder = tempfile.mkdtemp(prefix="apr-stdout-")
     try:
-        setattr(args, dest, os.path.join(folder, file_name))
-        with contextlib.redirect_stdout(sys.stderr):
+        temporary = os.path.join(folder, file_name)
+        setattr(args, dest, temporary)
+        with contextlib.redirect_stdout(_Renaming(sys.stderr, temporary, "standard output")):
             code = handler(args)
         if code == 0:
             _copy(os.path.join(folder, file_name), sink)
@@ -71,6 +72,23 @@ def run_streamed(args: argparse.Namespace, handler: Callable[[argparse.Namespace
     finally:
         setattr(args, dest, STDOUT)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Renaming:
+    """A text stream that writes through to ``stream``, showing ``old`` as ``new``: the command's
+    messages name the temporary file it wrote, which the user never sees and which is deleted;
+    they read "→ standard output" instead. Everything else (``isatty``, ``fileno``, ``encoding``,
+    what rich asks of a stream) is the wrapped stream's."""
+
+    def __init__(self, stream: Any, old: str, new: str) -> None:
+        self._stream, self._old, self._new = stream, old, new
+
+    def write(self, text: str) -> int:
+        self._stream.write(text.replace(self._old, self._new))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _copy(path: str, sink: Any) -> None:

@@ -90,3 +90,17 @@ def test_a_failed_command_streams_nothing(folder: Path, monkeypatch: pytest.Monk
     (folder / "bad.apr").write_bytes(b"garbage" * 20)
     code, streamed = _streamed(["stamp", "bad.apr", "--name", "x", "-o", "-"], monkeypatch)
     assert code == 4 and streamed == b""
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["stamp", "m.apr", "--name", "streamed"], "→ standard output ("),
+    (["card", "m.apr"], "✓ wrote model card → standard output"),
+])
+def test_messages_name_standard_output_not_the_temporary_file(argv: list[str], says: str, folder: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The file is written to a temporary folder first and deleted after streaming: the messages for
+    people (on stderr) say where the bytes went, not a path that no longer exists."""
+    code, _ = _streamed([*argv, "-o", "-"], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 0 and says in err, err
+    assert "apr-stdout-" not in err
