@@ -1,0 +1,210 @@
+"""falsifiers.mutation's resolution half in-process (issue 23, after issue 18 moved it into `mutation`):
+what counts as the project's own object, how a refused name is described, the hint a refusal
+carries, and how `ProjectImporter` imports a project's modules the way pytest would.
+
+Expected values are written from the rules in `falsifiers.mutation`'s docstring; FALSIFY-HARNESS-017's
+tests (`test_harness_mutant_resolution.py`) check the codes, these the objects and messages.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import falsifiers
+from falsifiers.errors import SelectionError
+from falsifiers.mutation import (
+    NAMESPACE,
+    Problem,
+    ProjectImporter,
+    describe,
+    is_project_owner,
+    mutant_problem,
+    resolve_replacement,
+    resolve_target,
+)
+from falsifiers.records import Mutant
+
+REPO = Path(falsifiers.__file__).resolve().parents[1]
+HINT = ("targets and replacements name the project's own objects, step by step: modules, classes and functions of "
+        "apr., falsifiers., tests. (nothing else is imported or patched)")
+
+
+class Named:
+    """Instances have a ``__name__`` (and no ``__qualname__``) but no home: still described as objects."""
+
+    __name__ = "named-instance"
+
+
+MODULE = __name__  # where pytest imported this file from
+
+
+# --- what belongs to the project, and how an object is named -----------------------------------------
+
+
+@pytest.mark.parametrize(("value", "owned"), [
+    (describe, True),
+    (ProjectImporter, True),
+    (ProjectImporter(REPO), True),  # an instance of a project class
+    (ProjectImporter(REPO).active, True),  # a bound method: its function's module
+    (staticmethod(describe), True),  # the staticmethod object itself: its function's module
+    (staticmethod(os.getcwd), False),
+    (property(describe), True),  # a property: its getter's module
+    (property(os.getcwd), False),
+    (property(), False),  # no getter: counted as a builtin
+    (Problem("c", "m", "h"), True),
+    (falsifiers, True),
+    (os, False),
+    (os.getcwd, False),
+    (Path, False),
+    (Path("x"), False),
+    ((1).__add__, False),  # a method-wrapper has no __module__ at all
+    (type("Loose", (), {"__module__": None}), False),  # a class whose module is None: a builtin
+])
+def test_is_project_owner(value: object, owned: bool) -> None:
+    assert is_project_owner(value) is owned
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (os, "module 'os'"),
+    (falsifiers, "module 'falsifiers'"),
+    (os.getcwd, "function 'posix.getcwd'" if os.name == "posix" else "function 'nt.getcwd'"),
+    (Path, "class 'pathlib.Path'"),
+    (Path.exists, "function 'pathlib.Path.exists'"),  # the qualified name, not just 'exists'
+    (describe, "function 'falsifiers.mutation.describe'"),
+    (ProjectImporter, "class 'falsifiers.mutation.ProjectImporter'"),
+    (ProjectImporter(REPO).active, "function 'falsifiers.mutation.ProjectImporter.active'"),
+    (staticmethod(describe), "function 'falsifiers.mutation.describe'"),
+    ((1).__add__, "function 'builtins.int.__add__'"),
+    (type("Loose", (), {"__module__": None}), "class 'builtins.Loose'"),
+    (Named(), f"{MODULE}.Named object"),  # a __name__ without a home is still an object
+    (Path("x"), f"{type(Path('x')).__module__}.{type(Path('x')).__qualname__} object"),
+    (property(), "builtins.property object"),
+])
+def test_describe(value: object, text: str) -> None:
+    assert describe(value) == text
+
+
+# --- refusals carry the step and the hint --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resolve", [resolve_target, resolve_replacement])
+def test_a_refused_name_raises_with_the_namespace_hint(resolve) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SelectionError) as raised:
+        resolve("os.system")
+    assert raised.value.hint == HINT
+    assert str(raised.value).startswith("mutant ")
+    with pytest.raises(SelectionError) as missing:
+        resolve("falsifiers.report.NO_SUCH_NAME")
+    assert missing.value.hint == "a target is the name as its caller looks it up"
+
+
+def test_a_foreign_step_is_a_namespace_problem_with_the_hint() -> None:
+    problem = mutant_problem(Mutant("m", "falsifiers.mutation.os.getcwd", "falsifiers.mutation:VACUOUS"))
+    assert problem == Problem(NAMESPACE, "mutant 'm': target 'falsifiers.mutation.os.getcwd': falsifiers.mutation.os "
+                              "is module 'os', which is not defined in the project", HINT)
+
+
+# --- ProjectImporter ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_modules() -> Iterator[None]:
+    """Forget the throw-away packages a test imports (their names start with ``mutimp_``)."""
+    yield
+    for name in [n for n in sys.modules if n.startswith("mutimp_")]:
+        del sys.modules[name]
+
+
+def _write(path: Path, text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_the_root_goes_first_on_sys_path_and_only_for_the_block(tmp_path: Path) -> None:
+    importer = ProjectImporter(tmp_path)
+    with importer.active():
+        assert sys.path[0] == os.fspath(tmp_path.resolve())
+    assert os.fspath(tmp_path.resolve()) not in sys.path
+
+
+@pytest.mark.usefixtures("fresh_modules")
+def test_conftests_run_first_and_folders_without_init_go_on_sys_path(tmp_path: Path) -> None:
+    """As pytest's default import mode: ``mutimp_a/conftest.py`` before ``mutimp_a.helpers.mod``; the
+    package folder with an ``__init__.py`` is not put on sys.path, the one without it is (its modules
+    import each other by bare name)."""
+    _write(tmp_path / "mutimp_a" / "__init__.py")
+    _write(tmp_path / "mutimp_a" / "conftest.py", "import sys\nsys.mutimp_order = ['conftest']\n")
+    _write(tmp_path / "mutimp_a" / "helpers" / "mutimp_sibling.py", "VALUE = 7\n")
+    _write(tmp_path / "mutimp_a" / "helpers" / "mod.py",
+           "import sys\nimport mutimp_sibling\nsys.mutimp_order.append('mod')\nVALUE = mutimp_sibling.VALUE\n")
+    importer = ProjectImporter(tmp_path)
+    try:
+        with importer.active():
+            module = importer("mutimp_a.helpers.mod")
+            assert module.VALUE == 7
+            assert sys.mutimp_order == ["conftest", "mod"]  # type: ignore[attr-defined]
+            assert sys.path[0] == os.fspath(tmp_path / "mutimp_a" / "helpers")
+            assert os.fspath(tmp_path / "mutimp_a") not in sys.path
+            importer("mutimp_a.helpers.mutimp_sibling")  # the conftest is not imported twice
+            assert sys.mutimp_order == ["conftest", "mod"]  # type: ignore[attr-defined]
+        assert os.fspath(tmp_path / "mutimp_a" / "helpers") not in sys.path
+    finally:
+        del sys.mutimp_order  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("fresh_modules")
+def test_a_namespace_package_is_handled_in_its_folders_inside_the_root_only(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    _write(outside / "mutimp_ns" / "elsewhere.py")  # the namespace package's other portion
+    _write(root / "mutimp_ns" / "conftest.py", "import sys\nsys.mutimp_seen = True\n")
+    _write(root / "mutimp_ns" / "mod.py", "VALUE = 1\n")
+    importer = ProjectImporter(root)
+    try:
+        with importer.active():
+            monkeypatch.syspath_prepend(os.fspath(outside))  # the outside folder comes first in __path__
+            assert importer("mutimp_ns.mod").VALUE == 1
+            assert sys.mutimp_seen is True  # type: ignore[attr-defined]
+            assert os.fspath(outside / "mutimp_ns") not in sys.path
+    finally:
+        if hasattr(sys, "mutimp_seen"):
+            del sys.mutimp_seen  # type: ignore[attr-defined]
+
+
+def test_an_attribute_is_not_a_module() -> None:
+    """``falsifiers.report.HARNESS`` names a constant: the importer raises as import_module does, so
+    resolution tries the shorter prefix."""
+    importer = ProjectImporter(REPO)
+    with importer.active(), pytest.raises(ModuleNotFoundError):
+        importer("falsifiers.report.HARNESS")
+
+
+def test_no_tests_package_at_all_is_a_missing_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, package=None: None)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        ProjectImporter(tmp_path)("tests.harness.mutants_resolution")
+    assert raised.value.name == "tests"
+    assert str(raised.value) == "No module named 'tests'"
+
+
+@pytest.mark.parametrize("spec", [
+    importlib.machinery.ModuleSpec("tests", None, origin="/elsewhere/tests.py"),  # a plain module
+    importlib.machinery.ModuleSpec("tests", None, is_package=True),  # a namespace package: no origin
+])
+def test_a_tests_module_or_namespace_package_from_elsewhere_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: importlib.machinery.ModuleSpec) -> None:
+    if spec.submodule_search_locations is not None:
+        spec.submodule_search_locations.append("/elsewhere/tests")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, package=None: spec)
+    problem = mutant_problem(Mutant("m", "falsifiers.report.HARNESS", "tests.harness.mutants_resolution:PLAIN_DATA"),
+                             importer=ProjectImporter(tmp_path))
+    where = spec.origin or "/elsewhere/tests"
+    assert problem == Problem(NAMESPACE, f"mutant 'm': package 'tests': is found at {where}, outside the project "
+                              f"({tmp_path.resolve()}): it is not the project's own, and is not imported", HINT)
