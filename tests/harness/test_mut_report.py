@@ -512,3 +512,18 @@ def test_render_receipt_reads_a_minimal_document() -> None:
     assert render_receipt(counted).splitlines()[-1] == \
         "verdict: UNKNOWN (0 corroborated, 2 refuted, 0 undetermined, 1 invalid contract(s), 1 binding error(s); " \
         "profile release)"
+
+
+def test_both_renderings_default_to_120_columns_folded_and_plain() -> None:
+    """A console is assumed 120 wide: a long reason wraps there and the rule stops there."""
+    outcomes = tuple(FalsifierOutcome(_falsifier(f"FALSIFY-G-00{n}", "g-v1"), Outcome.CORROBORATED, "1 test passed",
+                                      True, (PLAIN,), ("t.py::b",)) for n in (1, 2)) + (
+        FalsifierOutcome(_falsifier("FALSIFY-H-001", "h-v1"), Outcome.REFUTED, "x" * 200, True, (), ()),)
+    report_ = VerdictReport(Verdict.NO_GO, PROFILE, outcomes)
+    document = receipt(report_, [], scope="all", exit_code=1)
+    for text in (render_verdict(report_), render_receipt(document)):
+        lines = text.splitlines()
+        assert lines[1] == "-" * 120
+        assert lines[2].startswith("g-v1      all 2          CORROBORATED")  # folded: not verbose
+        assert max(len(line) for line in lines) == 120  # the 200 x's wrap at the console's width
+        assert "\x1b[" not in text
