@@ -45,6 +45,13 @@ class Named:
 MODULE = __name__  # where pytest imported this file from
 
 
+def _unqualified() -> None:
+    """A function whose ``__qualname__`` is empty: described by its ``__name__``."""
+
+
+_unqualified.__qualname__ = ""
+
+
 # --- what belongs to the project, and how an object is named -----------------------------------------
 
 
@@ -83,6 +90,7 @@ def test_is_project_owner(value: object, owned: bool) -> None:
     (staticmethod(describe), "function 'falsifiers.mutation.describe'"),
     ((1).__add__, "function 'builtins.int.__add__'"),
     (type("Loose", (), {"__module__": None}), "class 'builtins.Loose'"),
+    (_unqualified, f"function '{MODULE}._unqualified'"),
     (Named(), f"{MODULE}.Named object"),  # a __name__ without a home is still an object
     (Path("x"), f"{type(Path('x')).__module__}.{type(Path('x')).__qualname__} object"),
     (property(), "builtins.property object"),
