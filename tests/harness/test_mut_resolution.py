@@ -21,11 +21,16 @@ import falsifiers
 from falsifiers.errors import SelectionError
 from falsifiers.mutation import (
     NAMESPACE,
+    UNCHECKED,
+    UNRESOLVED,
     Problem,
     ProjectImporter,
     describe,
+    is_project_module_name,
     is_project_owner,
     mutant_problem,
+    namespace_problem,
+    replacement_problem,
     resolve_replacement,
     resolve_target,
 )
@@ -216,3 +221,176 @@ def test_a_tests_module_or_namespace_package_from_elsewhere_is_refused(
     where = spec.origin or "/elsewhere/tests"
     assert problem == Problem(NAMESPACE, f"mutant 'm': package 'tests': is found at {where}, outside the project "
                               f"({tmp_path.resolve()}): it is not the project's own, and is not imported", HINT)
+
+
+# --- every refusal, with its exact message and hint --------------------------------------------------
+
+TARGET_HINT = "a target is the name as its caller looks it up"
+SPELLING = "check the spelling; " + TARGET_HINT
+
+
+@pytest.mark.parametrize(("target", "code", "message", "hint"), [
+    ("falsifiers..report", UNRESOLVED, "target 'falsifiers..report': not a dotted name of identifiers",
+     "write it as package.module.attribute, e.g. apr.format.reader.parse_header"),
+    ("os.system", NAMESPACE,
+     "target 'os.system': its first segment 'os' is outside the project's packages (apr., falsifiers., tests.)", HINT),
+    ("falsifiers", UNRESOLVED, "target 'falsifiers': names a package, not an attribute of a module",
+     "a target is module.attribute, e.g. apr.format.reader.parse_header"),
+    ("falsifiers.report.NO_SUCH_NAME", UNRESOLVED,
+     "target 'falsifiers.report.NO_SUCH_NAME': falsifiers.report has no attribute 'NO_SUCH_NAME'", TARGET_HINT),
+    ("falsifiers.no_such_module.x", UNRESOLVED,
+     "target 'falsifiers.no_such_module.x': falsifiers has no attribute 'no_such_module'", SPELLING),
+    ("falsifiers.mutation.Problem.nope.x", UNRESOLVED,
+     "target 'falsifiers.mutation.Problem.nope.x': falsifiers.mutation.Problem has no attribute 'nope'", SPELLING),
+    ("falsifiers.mutation.os.getcwd", NAMESPACE, "target 'falsifiers.mutation.os.getcwd': falsifiers.mutation.os is "
+     "module 'os', which is not defined in the project", HINT),
+])
+def test_target_refusals(target: str, code: str, message: str, hint: str) -> None:
+    assert mutant_problem(Mutant("m", target, "falsifiers.mutation:VACUOUS")) == \
+        Problem(code, f"mutant 'm': {message}", hint)
+    with pytest.raises(SelectionError) as raised:
+        resolve_target(target)
+    assert (str(raised.value).splitlines()[0], raised.value.hint) == (f"mutant {message}", hint)
+
+
+@pytest.mark.parametrize(("replacement", "code", "message", "hint"), [
+    ("falsifiers.mutation:VACUOUS:x", UNRESOLVED,
+     "replacement 'falsifiers.mutation:VACUOUS:x': the part after ':' is not a dotted name",
+     "write module:attribute, e.g. tests.format.mutants:skip_header_checksum"),
+    ("falsifiers.no_such_module:x", UNRESOLVED, "replacement 'falsifiers.no_such_module:x': no module "
+     "falsifiers.no_such_module", "write module:attribute with an importable module of the project"),
+    ("falsifiers.mutation:NO_SUCH", UNRESOLVED, "replacement 'falsifiers.mutation:NO_SUCH': falsifiers.mutation has "
+     "no attribute 'NO_SUCH'", "define it in the module (usually tests/<area>/mutants.py)"),
+    ("falsifiers.mutation:Problem.nope", UNRESOLVED, "replacement 'falsifiers.mutation:Problem.nope': "
+     "falsifiers.mutation:Problem has no attribute 'nope'", "define it in the module (usually tests/<area>/mutants.py)"),
+    ("falsifiers.mutation:Problem.nope.x", UNRESOLVED, "replacement 'falsifiers.mutation:Problem.nope.x': "
+     "falsifiers.mutation.Problem has no attribute 'nope'", "check the spelling"),
+    ("os:getcwd", NAMESPACE, "replacement 'os': its first segment 'os' is outside the project's packages (apr., "
+     "falsifiers., tests.)", HINT),
+    ("falsifiers.mutation:os", NAMESPACE, "replacement 'falsifiers.mutation:os': module 'os' is not defined in the "
+     "project", HINT),
+    ("falsifiers.mutation.NO_SUCH", UNRESOLVED, "replacement 'falsifiers.mutation.NO_SUCH': falsifiers.mutation has "
+     "no attribute 'NO_SUCH'", TARGET_HINT),  # without ':', looked up as a target is
+])
+def test_replacement_refusals(replacement: str, code: str, message: str, hint: str) -> None:
+    assert mutant_problem(Mutant("m", "falsifiers.report.HARNESS", replacement)) == \
+        Problem(code, f"mutant 'm': {message}", hint)
+    with pytest.raises(SelectionError) as raised:
+        resolve_replacement(replacement)
+    assert (str(raised.value).splitlines()[0], raised.value.hint) == (f"mutant {message}", hint)
+
+
+def test_a_dotted_replacement_resolves_like_a_target() -> None:
+    assert resolve_replacement("falsifiers.mutation.VACUOUS") == "VACUOUS"
+    assert resolve_replacement("falsifiers.mutation:Problem") is Problem
+
+
+def _importer(outcome: object):  # type: ignore[no-untyped-def]
+    """An importer that raises ``outcome`` (an exception) or returns it, for every name."""
+    def load(name: str) -> object:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+    return load
+
+
+@pytest.mark.parametrize(("outcome", "code", "message", "hint"), [
+    (ModuleNotFoundError("No module named 'yaml'", name="yaml"), UNCHECKED,
+     "not checked: importing falsifiers.report needs 'yaml', which is not installed here",
+     "install 'yaml' (the project's extras bring it: the tests' with pip install -e '.[test]') to resolve it; "
+     "`apr contracts verify` checks every mutant it runs"),
+    (ModuleNotFoundError("No module named 'numba.core'", name="numba.core"), UNCHECKED,
+     "not checked: importing falsifiers.report needs 'numba', which is not installed here",
+     "install 'numba' (the project's extras bring it: the tests' with pip install -e '.[test]') to resolve it; "
+     "`apr contracts verify` checks every mutant it runs"),
+    (ModuleNotFoundError("gone", name="apr.gone"), UNRESOLVED,
+     "importing falsifiers.report failed: ModuleNotFoundError: gone", "fix the import in falsifiers.report"),
+    (ModuleNotFoundError("nameless"), UNRESOLVED,
+     "importing falsifiers.report failed: ModuleNotFoundError: nameless", "fix the import in falsifiers.report"),
+    (RuntimeError("boom"), UNRESOLVED, "importing falsifiers.report failed: RuntimeError: boom",
+     "fix the import error in falsifiers.report"),
+    (SystemExit(3), UNRESOLVED, "importing falsifiers.report failed: SystemExit: 3",
+     "fix the import error in falsifiers.report"),
+    (os, NAMESPACE, "falsifiers.report is module 'os', not a module of the project", HINT),
+    (Path("x"), NAMESPACE, f"falsifiers.report is {describe(Path('x'))}, not a module of the project", HINT),
+])
+def test_import_failures(outcome: object, code: str, message: str, hint: str) -> None:
+    problem = mutant_problem(Mutant("m", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"),
+                             importer=_importer(outcome))
+    assert problem == Problem(code, f"mutant 'm': target 'falsifiers.report.HARNESS': {message}", hint)
+
+
+def test_a_module_that_does_not_exist_is_tried_shorter_and_none_at_all_is_unresolved() -> None:
+    def nothing(name: str) -> object:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
+    assert mutant_problem(Mutant("m", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"),
+                          importer=nothing) == \
+        Problem(UNRESOLVED, "mutant 'm': target 'falsifiers.report.HARNESS': no importable module in it",
+                "does the module falsifiers.report exist?")
+
+
+def test_an_interrupt_while_importing_is_not_a_finding() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        mutant_problem(Mutant("m", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"),
+                       importer=_importer(KeyboardInterrupt()))
+
+
+@pytest.mark.parametrize(("mutant", "problem"), [
+    (Mutant("m", artifact="truncate"), None),
+    (Mutant("m"), None),
+    (Mutant("m", target="falsifiers.report.HARNESS"),
+     Problem(UNRESOLVED, "mutant 'm': a code mutant needs both target and replacement", "add the missing key")),
+    (Mutant("m", replacement="falsifiers.mutation:VACUOUS"),
+     Problem(UNRESOLVED, "mutant 'm': a code mutant needs both target and replacement", "add the missing key")),
+    (Mutant("m", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"), None),
+])
+def test_mutant_problem_of_incomplete_and_artifact_mutants(mutant: Mutant, problem: Problem | None) -> None:
+    assert mutant_problem(mutant) == problem
+
+
+@pytest.mark.parametrize(("mutant", "problem"), [
+    (Mutant("m", "os.path", "falsifiers.mutation:VACUOUS"),
+     "mutant 'm': target 'os.path' is outside the project's packages (apr., falsifiers., tests.)"),
+    (Mutant("m", "falsifiers.report.HARNESS", "os:getcwd"),
+     "mutant 'm': replacement 'os:getcwd' is outside the project's packages (apr., falsifiers., tests.)"),
+    (Mutant("m", "aprx.y", "os:getcwd"),
+     "mutant 'm': target 'aprx.y' is outside the project's packages (apr., falsifiers., tests.)"),
+    (Mutant("m", None, "tests:x"), None),
+    (Mutant("m", "apr.x", None), None),
+    (Mutant("m", "falsifiers.os.system", "apr.x:os"), None),  # only the first segment is looked at here
+])
+def test_namespace_problem(mutant: Mutant, problem: str | None) -> None:
+    assert namespace_problem(mutant) == problem
+
+
+@pytest.mark.parametrize(("name", "ours"), [("apr", True), ("apr.x.y", True), ("falsifiers", True), ("tests.z", True),
+                                            ("aprx", False), ("os", False), ("", False), (5, False), (None, False)])
+def test_is_project_module_name(name: object, ours: bool) -> None:
+    assert is_project_module_name(name) is ours
+
+
+# --- replacements: the value patched in --------------------------------------------------------------
+
+
+def test_replacement_problem_names_the_foreign_object_and_where_it_sits() -> None:
+    getcwd = describe(os.getcwd)
+    assert replacement_problem(os.getcwd) == f"{getcwd} is not defined in the project"
+    assert replacement_problem(("a", {"k": [1, os.getcwd]})) == f"{getcwd} (inside the value) is not defined in the project"
+    assert replacement_problem([os.getcwd, 1]) == f"{getcwd} (inside the value) is not defined in the project"
+    assert replacement_problem({os.getcwd: 1}) == f"{getcwd} (inside the value) is not defined in the project"
+    assert replacement_problem(("a", 1, 2.5, None, b"x", range(3), frozenset({1}), {"k": [True]})) is None
+    assert replacement_problem(describe) is None and replacement_problem(Problem("c", "m", "h")) is None
+
+
+def test_a_value_that_holds_itself_is_checked_once() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    assert replacement_problem(loop) is None
+    loop.append(os.getcwd)
+    assert replacement_problem(loop) == f"{describe(os.getcwd)} (inside the value) is not defined in the project"
+
+
+def test_at_most_100000_items_are_checked() -> None:
+    """The container counts as one item: 99,999 numbers in a list are 100,000 items, one more is too many."""
+    assert replacement_problem(list(range(99_999))) is None
+    assert replacement_problem(list(range(100_000))) == "holds more than 100000 items to check"
