@@ -8,6 +8,7 @@ tests (`test_harness_mutant_resolution.py`) check the codes, these the objects a
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
 import os
@@ -394,3 +395,28 @@ def test_at_most_100000_items_are_checked() -> None:
     """The container counts as one item: 99,999 numbers in a list are 100,000 items, one more is too many."""
     assert replacement_problem(list(range(99_999))) is None
     assert replacement_problem(list(range(100_000))) == "holds more than 100000 items to check"
+
+
+def test_a_two_part_target_is_an_attribute_of_a_package() -> None:
+    import falsifiers.report
+
+    assert resolve_target("falsifiers.report") == (falsifiers, "report")
+    assert falsifiers.report.HARNESS == "apr-contracts"
+
+
+def test_a_replacement_module_that_fails_to_import_is_named_as_the_replacement() -> None:
+    def load(name: str) -> object:
+        if name == "falsifiers.mutation":
+            raise RuntimeError("boom")
+        return importlib.import_module(name)
+    assert mutant_problem(Mutant("m", "falsifiers.report.HARNESS", "falsifiers.mutation:VACUOUS"), importer=load) == \
+        Problem(UNRESOLVED, "mutant 'm': replacement 'falsifiers.mutation:VACUOUS': importing falsifiers.mutation "
+                "failed: RuntimeError: boom", "fix the import error in falsifiers.mutation")
+
+
+def test_a_missing_last_name_after_a_longer_walk_names_the_whole_walk() -> None:
+    with pytest.raises(SelectionError) as raised:
+        resolve_replacement("falsifiers.mutation:ProjectImporter.active.nope")
+    assert str(raised.value).splitlines()[0] == (
+        "mutant replacement 'falsifiers.mutation:ProjectImporter.active.nope': "
+        "falsifiers.mutation:ProjectImporter.active has no attribute 'nope'")
