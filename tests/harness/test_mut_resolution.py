@@ -357,6 +357,9 @@ def test_mutant_problem_of_incomplete_and_artifact_mutants(mutant: Mutant, probl
     (Mutant("m", "aprx.y", "os:getcwd"),
      "mutant 'm': target 'aprx.y' is outside the project's packages (apr., falsifiers., tests.)"),
     (Mutant("m", None, "tests:x"), None),
+    (Mutant("m", None, "os:getcwd"),  # no target: the replacement is still checked
+     "mutant 'm': replacement 'os:getcwd' is outside the project's packages (apr., falsifiers., tests.)"),
+    (Mutant("m", "apr.x", "apr:os.y:z"), None),  # the module part ends at the first ':'
     (Mutant("m", "apr.x", None), None),
     (Mutant("m", "falsifiers.os.system", "apr.x:os"), None),  # only the first segment is looked at here
 ])
