@@ -527,3 +527,18 @@ def test_both_renderings_default_to_120_columns_folded_and_plain() -> None:
         assert lines[2].startswith("g-v1      all 2          CORROBORATED")  # folded: not verbose
         assert max(len(line) for line in lines) == 120  # the 200 x's wrap at the console's width
         assert "\x1b[" not in text
+
+
+def test_the_platform_is_asked_for_in_its_short_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Linux `platform.platform` ignores ``terse``; elsewhere it shortens the string: asked for by name."""
+    monkeypatch.setattr(report.platform, "platform", lambda terse=False, aliased=False: f"terse={terse!r}")
+    assert environment()["platform"] == "terse=True"
+
+
+def test_render_verdict_verbose_folds_no_same_reason_rows() -> None:
+    outcomes = tuple(FalsifierOutcome(_falsifier(f"FALSIFY-U-00{n}", "u-v1"), Outcome.UNDETERMINED, "did not run",
+                                      True, (), ()) for n in (1, 2, 3))
+    report_ = VerdictReport(Verdict.UNKNOWN, PROFILE, outcomes)
+    assert [line.split()[1] for line in render_verdict(report_, width=90, verbose=True).splitlines()[2:5]] == \
+        ["FALSIFY-U-001", "FALSIFY-U-002", "FALSIFY-U-003"]
+    assert render_verdict(report_, width=90).splitlines()[2].startswith("3 falsifiers  FALSIFY-U-001 … FALSIFY-U-003")
