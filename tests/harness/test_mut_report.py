@@ -444,6 +444,9 @@ def test_a_narrow_table_has_a_rule_as_wide_as_itself_and_a_wide_one_wraps_at_30(
     assert wrapped[1] == "-" * 40  # never wider than the console
     assert wrapped[2:] == ["c         F-1        CORROBORATED  word word word word word word",
                            " " * 35 + "word word word word", "S"]
+    exact = [{**rows[0], "reason": "a" * 25 + " bbbbb"}]  # 31 characters: one more than the floor of 30
+    assert render_table(exact, [], [], [], "S", "GO", width=40, color=False, verbose=True).splitlines()[2:4] == \
+        ["c         F-1        CORROBORATED  " + "a" * 25, " " * 35 + "bbbbb"]
 
 
 def test_a_row_with_no_reason_is_one_line_and_a_folded_contract_is_given_by_the_caller() -> None:
