@@ -27,6 +27,7 @@ from falsifiers.corpus import (
     decode,
     decode_corpus,
     discover,
+    display_path,
     display_paths,
     encode,
     encode_corpus,
@@ -50,6 +51,13 @@ class DictCache:
     def set(self, key: str, value: Any) -> None:
         self.writes += 1
         self.data[key] = value
+
+
+@pytest.fixture(autouse=True)
+def fresh_decoders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test builds its decoders afresh: the table is per process, and a decoder built before
+    (by another test, or a process this one was forked from) would hide how it is built."""
+    monkeypatch.setattr(corpus_module, "_DECODERS", {})
 
 
 @pytest.fixture
@@ -165,6 +173,20 @@ def test_an_entry_that_does_not_match_or_decode_is_a_miss(folder: Path, lints: l
     assert len(lints) == 2
 
 
+def test_the_size_limit_reaches_the_lint(folder: Path) -> None:
+    size = (folder / "a-v1.yaml").stat().st_size
+    limited = lint_cached(folder, relative_to=folder.parent, max_bytes=size - 1, cache=None)
+    assert not limited.contracts[0].is_valid
+    assert [f.message for f in limited.findings] == [
+        f"the file is {size:,} bytes; a contract may be at most {size - 1:,} bytes"]
+    assert lint_cached(folder, relative_to=folder.parent, max_bytes=size, cache=None).findings == ()
+
+
+def test_the_stored_text_keeps_non_ascii_characters_as_they_are() -> None:
+    entry = corpus_module._entry("k", Corpus.of([], [Finding(Severity.ERROR, "c", "naïve ü")]))
+    assert entry == {"key": "k", "corpus": '{"contracts":[],"findings":[["error","c","naïve ü",null,null,[]]]}'}
+
+
 def test_the_cached_corpus_keeps_only_errors(folder: Path) -> None:
     (folder / "b-v1.yaml").write_text(contract_yaml("B").replace('rule: "r"', 'rule: "r"\n    surprise: 1'),
                                       encoding="utf-8")
@@ -208,7 +230,7 @@ class Inner:
 @dataclasses.dataclass(frozen=True)
 class Outer:
     inners: tuple[Inner, ...]
-    pair: tuple[int, str]
+    pair: tuple[int, Colour]
     table: dict[str, Inner]
     numbers: tuple[float, ...]
     flag: bool
@@ -216,12 +238,18 @@ class Outer:
 
 
 def test_encode_is_each_records_fields_in_order() -> None:
-    value = Outer((Inner("a", Colour.RED), Inner("b")), (1, "x"), {"k": Inner("c")}, (0.5,), True, {"raw": [1]})
+    value = Outer((Inner("a", Colour.RED), Inner("b")), (1, Colour.RED), {"k": Inner("c")}, (0.5,), True, {"raw": [1]})
     data = encode(value)
-    assert data == [[["a", "red"], ["b", None]], [1, "x"], {"k": ["c", None]}, [0.5], True, {"raw": [1]}]
+    assert data == [[["a", "red"], ["b", None]], [1, "red"], {"k": ["c", None]}, [0.5], True, {"raw": [1]}]
     assert decode(Outer, data) == value
     assert decode(Outer, json.loads(json.dumps(data))) == value  # through JSON, where tuples are lists
     assert encode(Inner) is Inner  # a class is not a record
+
+
+def test_a_decoder_is_built_once_per_type() -> None:
+    first = corpus_module._decoder(tuple[Inner, ...])
+    assert corpus_module._decoder(tuple[Inner, ...]) is first
+    assert corpus_module._decoder(tuple[Outer, ...]) is not first
 
 
 def test_decode_of_plain_types_and_optionals() -> None:
@@ -232,6 +260,8 @@ def test_decode_of_plain_types_and_optionals() -> None:
     assert decode(int, 3) == 3
     with pytest.raises(ValueError):
         decode(tuple[int, str], [1])  # a fixed tuple's length is checked
+    with pytest.raises(ValueError):
+        decode(Inner, ["a"])  # and a record's, even where a field has a default
 
 
 def test_the_codec_refuses_types_it_cannot_read() -> None:
@@ -258,7 +288,7 @@ def test_codec_schema_names_every_record_and_field() -> None:
            "related:tuple[Location, ...])" in schema
     assert codec_schema((Inner,)) == f"{CODEC_VERSION};Inner(name:str,colour:Colour | None)"
     assert codec_schema((Outer,)) == (f"{CODEC_VERSION};Inner(name:str,colour:Colour | None);"
-                                      "Outer(inners:tuple[Inner, ...],pair:tuple[int, str],table:dict[str, Inner],"
+                                      "Outer(inners:tuple[Inner, ...],pair:tuple[int, Colour],table:dict[str, Inner],"
                                       "numbers:tuple[float, ...],flag:bool,anything:Any)")
 
 
@@ -280,6 +310,12 @@ def test_discover_takes_each_file_once_by_its_normal_path(tmp_path: Path) -> Non
     (tmp_path / "c" / "folder.yaml" / "inner.yaml").write_text("x: 1\n")
     found = discover([tmp_path / "c", tmp_path / "c" / ".." / "c" / "one.yml", one])
     assert found == [tmp_path / "c" / "folder.yaml" / "inner.yaml", one]
+
+
+def test_display_path_of_one_file(tmp_path: Path) -> None:
+    assert display_path(tmp_path / "sub" / "b.yaml", tmp_path) == "sub/b.yaml"
+    assert display_path(tmp_path / "b.yaml", tmp_path) == "b.yaml"
+    assert display_path(tmp_path / "b.yaml", None) == os.fspath(tmp_path / "b.yaml")
 
 
 def test_display_paths_at_the_root_are_bare_names(tmp_path: Path) -> None:
