@@ -322,3 +322,26 @@ def test_display_paths_at_the_root_are_bare_names(tmp_path: Path) -> None:
     files = [tmp_path / "a.yaml", tmp_path / "sub" / "b.yaml", tmp_path / "c.yaml"]
     assert display_paths(files, tmp_path) == ["a.yaml", "sub/b.yaml", "c.yaml"]
     assert display_paths(files, tmp_path / "sub") == ["../a.yaml", "b.yaml", "../c.yaml"]
+
+
+def test_a_missing_path_names_itself_and_the_default(tmp_path: Path) -> None:
+    from falsifiers.errors import ContractNotFoundError
+
+    missing = tmp_path / "missing"
+    with pytest.raises(ContractNotFoundError) as raised:
+        discover([missing])
+    assert raised.value.path == os.fspath(missing)
+    assert raised.value.hint == ("pass a contract file or a folder of them (default: the `contracts` folder named "
+                                 "under [tool.apr-contracts] in pyproject.toml)")
+
+
+def test_a_file_on_another_drive_is_shown_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows `os.path.relpath` raises ValueError across drives: the path is shown as given."""
+    plain, linked = tmp_path / "a.yaml", tmp_path / "l.yaml"
+    plain.write_text("x: 1\n")
+    os.symlink(plain, linked)
+
+    def across_drives(path: object, start: object = None) -> str:
+        raise ValueError("path is on mount 'C:', start on mount 'D:'")
+    monkeypatch.setattr(os.path, "relpath", across_drives)
+    assert display_paths([plain, linked], tmp_path / "elsewhere") == [os.fspath(plain), os.fspath(linked)]
