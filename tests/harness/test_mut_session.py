@@ -335,3 +335,108 @@ def test_the_read_only_cache_reads_through_and_drops_writes() -> None:
     assert cache.get("k", None) == 1 and cache.get("missing", "d") == "d"
     cache.set("k", 2)
     assert store == {"k": 1}
+
+
+def test_the_seed_of_a_failure_comes_from_its_item() -> None:
+    assert failure_evidence(_item(seed_option=5), _call(ValueError("v")), _report())["seed"] == "--hypothesis-seed=5"
+
+
+# --- --mutants: what the session hands the planner and the runner ----------------------------------
+
+
+class _Reporter:
+    def __init__(self, tty: bool) -> None:
+        self.lines: list[str] = []
+        self.tty = tty
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+    def rewrite(self, line: str, erase: bool = False) -> None:
+        self.lines.append(f"rewrite:{line}")
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _mutant_session(tmp_path: Path, *, jobs: int | None, reporter: Any, artifact: Any = None) -> Any:
+    from falsifiers.records import Falsifier
+    from falsifiers.settings import Profile
+    from falsifiers.verdict import FalsifierOutcome, Outcome, Verdict, VerdictReport
+
+    falsifier = Falsifier("FALSIFY-M-001", "m-v1", ("INV-M-001",), "r", "p", "f", Location("m.yaml", 1, 1))
+    contracts = tmp_path / "contracts"
+    contracts.mkdir(exist_ok=True)
+    state = object.__new__(session.ContractsSession)
+    state.report = VerdictReport(Verdict.GO, Profile("cpu"), (FalsifierOutcome(falsifier, Outcome.CORROBORATED, "ok",
+                                                                                True, (), ("t::a",)),))
+    state.phases = {"t::a": {"setup": _phase("passed", 0.25), "call": _phase("passed", 1.0)}}
+    state.bindings = {"FALSIFY-M-001": ("t::a",)}
+    state.artifact = artifact
+    state.corpus = Corpus.of([], [])
+    state.settings = SimpleNamespace(contracts_dir=contracts, max_bytes=1000)
+    state.profile = Profile("gpu")
+    state.config = SimpleNamespace(getoption=lambda name: jobs if name == "apr_mutants_jobs" else None,
+                                   pluginmanager=SimpleNamespace(get_plugin=lambda name: reporter
+                                                                 if name == "terminalreporter" else None),
+                                   rootpath=tmp_path)
+    return state
+
+
+def test_run_mutants_hands_over_durations_jobs_artifact_and_a_snapshot(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from falsifiers import mutant_runs
+    from falsifiers.artifact import ArtifactRecord
+    from falsifiers.mutation import MutantResult, MutantStatus
+
+    seen: dict[str, Any] = {}
+    planned = [SimpleNamespace(falsifier=SimpleNamespace(contract="m-v1"))]
+    skipped = MutantResult("FALSIFY-X-001", "x-v1", "n", "code", MutantStatus.NOT_RUN)
+    ran = MutantResult("FALSIFY-M-001", "m-v1", "k", "code", MutantStatus.KILLED)
+
+    def plan(falsifiers: Any, outcomes: Any, bindings: Any, durations: Any) -> Any:
+        seen.update(outcomes=outcomes, bindings=bindings, durations=durations)
+        return planned, [skipped]
+
+    def run(runs: Any, **options: Any) -> Any:
+        snapshot = Path(options["corpus_snapshot"])
+        seen.update(runs=runs, options=options, snapshot=snapshot.name, folder=snapshot.parent.name,
+                    stored=json.loads(snapshot.read_text(encoding="utf-8")))
+        return [ran]
+
+    monkeypatch.setattr(mutant_runs, "plan_runs", plan)
+    monkeypatch.setattr(mutant_runs, "run_mutants", run)
+    reporter = _Reporter(tty=False)
+    card = ArtifactRecord("/m.apr", "ab", 1, "/card.md")
+    state = _mutant_session(tmp_path, jobs=3, reporter=reporter, artifact=card)
+    assert state._run_mutants() == [ran, skipped]
+    assert seen["outcomes"] == {"FALSIFY-M-001": "CORROBORATED"}
+    assert seen["bindings"] == {"FALSIFY-M-001": ("t::a",)}
+    assert seen["durations"] == {"t::a": 1.25}
+    assert seen["runs"] is planned
+    options = seen["options"]
+    assert (options["rootdir"], options["profile"], options["jobs"]) == (tmp_path, "gpu", 3)
+    assert options["extra"] == ["--artifact=/m.apr", "--model-card=/card.md"]
+    assert seen["snapshot"] == "corpus.json" and seen["folder"].startswith("apr-corpus-")
+    assert set(seen["stored"]) == {"key", "corpus"}
+    assert reporter.lines == ["apr-contracts: running 1 mutant(s), 3 at a time"]
+    assert options["progress"] is not None
+    assert state.mutant_note.startswith("mutants: 1 run in ") and state.mutant_note.endswith(" s, 3 at a time")
+
+
+def test_run_mutants_defaults_to_one_job_per_cpu_and_writes_nothing_without_a_reporter(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from falsifiers import mutant_runs
+    from falsifiers.artifact import ArtifactRecord
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(mutant_runs, "plan_runs", lambda *a: ([], []))
+    monkeypatch.setattr(mutant_runs, "run_mutants", lambda runs, **options: seen.update(options) or [])
+    monkeypatch.setattr(session.os, "cpu_count", lambda: 6)
+    state = _mutant_session(tmp_path, jobs=None, reporter=None, artifact=ArtifactRecord("/m.apr", "ab", 1))
+    assert state._run_mutants() == []
+    assert seen["jobs"] == 6 and seen["progress"] is None
+    assert seen["extra"] == ["--artifact=/m.apr"]  # no model card: no flag
+    monkeypatch.setattr(session.os, "cpu_count", lambda: None)
+    state._run_mutants()
+    assert seen["jobs"] == 1
