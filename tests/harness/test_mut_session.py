@@ -440,3 +440,55 @@ def test_run_mutants_defaults_to_one_job_per_cpu_and_writes_nothing_without_a_re
     monkeypatch.setattr(session.os, "cpu_count", lambda: None)
     state._run_mutants()
     assert seen["jobs"] == 1
+
+
+def test_the_receipt_is_written_through_a_hidden_temporary_beside_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside it, so the final rename never crosses file systems."""
+    made: list[dict[str, Any]] = []
+    real = session.tempfile.mkstemp
+
+    def spy(**options: Any) -> Any:
+        made.append(options)
+        return real(**options)
+    monkeypatch.setattr(session.tempfile, "mkstemp", spy)
+    session._write_json(os.fspath(tmp_path / "verdict.json"), {"verdict": "GO"})
+    assert made == [{"dir": tmp_path, "prefix": ".verdict.json.", "suffix": ".tmp"}]
+
+
+def test_a_config_without_the_hypothesis_seed_option_gives_no_seed() -> None:
+    def getoption(name: str, *default: Any) -> Any:
+        if default:
+            return default[0]
+        raise ValueError(f"no option named {name!r}")  # as pytest's, for an option no plugin added
+    item = SimpleNamespace(config=SimpleNamespace(getoption=getoption), obj=None)
+    assert session._seed(item, "") is None
+
+
+def test_attached_evidence_reads_the_item() -> None:
+    bound = _item(seed_option=8, properties=[(PROPERTY, "FALSIFY-X-001")])
+    report = _report()
+    attach_evidence(bound, _call(ValueError("v")), report)
+    assert getattr(report, EVIDENCE_ATTR)["seed"] == "--hypothesis-seed=8"
+
+
+class _Item(pytest.Item):
+    def runtest(self) -> None:  # never run: the hook only asks what kind of node it is
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(("node", "report", "worker", "attached"), [
+    (object.__new__(_Item), pytest.TestReport("t::a", ("t.py", 1, "a"), {}, "failed", None, "call"), False, True),
+    (object.__new__(_Item), pytest.TestReport("t::a", ("t.py", 1, "a"), {}, "failed", None, "call"), True, False),
+    (SimpleNamespace(), pytest.TestReport("t::a", ("t.py", 1, "a"), {}, "failed", None, "call"), False, False),
+    (object.__new__(_Item), pytest.CollectReport("t.py", "failed", None, []), False, False),
+])
+def test_exception_interact_attaches_evidence_to_test_reports_on_the_controller(
+        monkeypatch: pytest.MonkeyPatch, node: Any, report: Any, worker: bool, attached: bool) -> None:
+    calls: list[tuple[Any, Any, Any]] = []
+    monkeypatch.setattr(session, "attach_evidence", lambda *a: calls.append(a))
+    state = object.__new__(session.ContractsSession)
+    state.is_worker = worker
+    call = _call(ValueError("v"))
+    state.pytest_exception_interact(node, call, report)
+    assert calls == ([(node, call, report)] if attached else [])
