@@ -26,7 +26,9 @@ through `Zygote`.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import io
 import json
 import os
 import random
@@ -47,13 +49,24 @@ STRAY_MARKS = (".tmp-", ".old-", "stamp-journal")
 # --- the zygote ---------------------------------------------------------------------------------
 
 
-def _trace_writes(path: str) -> Callable[[str], None]:
+def _trace_writes(path: str, output: str | None = None) -> Callable[[str], None]:
     """In a forked child: append ``begin`` to ``path`` whenever a temporary output appears (a
     ``tempfile.mkstemp``, which `apr.format.atomic` and the stamp journal use, or a ``.tmp-``
-    folder, which folder outputs stage in); return the function that marks ``done``. O_APPEND
-    writes survive the SIGKILL, so the parent reads how far the child got."""
+    folder, which folder outputs stage in), or whenever ``output`` itself (or a file inside it) is
+    opened for writing, which correct code never does (it renames a finished temporary there): so
+    a write straight onto the output, the fault atomic writes exist to prevent, is a write window
+    the aimed kills find, not one only an unaimed kill may happen to hit. Returns the function
+    that marks ``done``. O_APPEND writes survive the SIGKILL, so the parent reads how far the
+    child got."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
-    real_mkstemp, real_mkdir = tempfile.mkstemp, os.mkdir
+    real_mkstemp, real_mkdir, real_open = tempfile.mkstemp, os.mkdir, io.open
+    target = os.path.abspath(output) if output else None
+
+    def onto_output(file: object, mode: str) -> bool:
+        if target is None or not isinstance(file, (str, bytes, os.PathLike)) or not set(mode) & set("wax+"):
+            return False
+        where = os.path.abspath(os.fsdecode(file))
+        return where == target or where.startswith(target + os.sep)
 
     def mark(event: str) -> None:
         os.write(fd, f"{event} {time.monotonic()}\n".encode())  # CLOCK_MONOTONIC: the parent's clock too
@@ -67,8 +80,14 @@ def _trace_writes(path: str) -> Callable[[str], None]:
             mark("begin")
         real_mkdir(target, *args, **kwargs)
 
+    def open_(file, mode="r", *args, **kwargs):
+        if onto_output(file, mode):
+            mark("begin")
+        return real_open(file, mode, *args, **kwargs)
+
     tempfile.mkstemp = mkstemp  # type: ignore[assignment] - only in this child
     os.mkdir = mkdir
+    builtins.open = io.open = open_  # type: ignore[assignment] - pathlib opens through io.open
     return mark
 
 
@@ -143,7 +162,7 @@ def _zygote_main() -> None:  # runs in the zygote process
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, 1)
                 os.dup2(null, 2)
-                mark = _trace_writes(request["trace"]) if request.get("trace") else None
+                mark = _trace_writes(request["trace"], request.get("output")) if request.get("trace") else None
                 if "argv" in request:
                     code = cli_main.main(request["argv"])
                 else:
@@ -383,7 +402,8 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         if command.reset:
             command.reset(work)
         trace.unlink(missing_ok=True)
-        result, took = zygote.run({**command.request(work, variant), "trace": os.fspath(trace)})
+        result, took = zygote.run({**command.request(work, variant), "trace": os.fspath(trace),
+                                   "output": os.fspath(output)})
         if result["code"] != 0:
             raise RuntimeError(f"{command.name}: an uninterrupted run failed with {result}")
         durations.append(took)
@@ -404,7 +424,7 @@ def run_trials(zygote: Zygote, command: KillCommand, work: Path, trials: int, se
         old = digest(output)
         trace.unlink(missing_ok=True)  # a child killed before it opens its trace must not read the last one's
         aimed = trial % 2 == 0  # even trials: a random moment of the write; odd: of the whole run
-        result, _ = zygote.run({**request, "trace": os.fspath(trace)},
+        result, _ = zygote.run({**request, "trace": os.fspath(trace), "output": os.fspath(output)},
                                kill_after=rng.uniform(0, span if aimed else window), after_begin=trace if aimed else None)
         if result["signal"] == signal.SIGKILL:
             stats.killed_mid_run += 1
