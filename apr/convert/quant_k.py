@@ -35,8 +35,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -292,6 +294,27 @@ def kernel_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np
     extra ``apr-contracts[fast]``), "numpy" forces the fallback (the reference the tests compare
     with), "numba" insists. numba is imported here, on the first K-quant, never at start-up.
     """
+    module = _compiled_module("quant_k_numba", kernel)
+    if module is None:
+        return None
+    compiled: Callable[[np.ndarray, np.ndarray], None] = module.kernel(kind)
+    return compiled
+
+
+def decoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The compiled block decoder for ``kind`` (Q4_K, Q6_K, Q8_0: `apr.convert.blocks_numba`), or
+    None for the ``gguf`` package's (another type, numba missing under "auto", or "numpy").
+    The same choice as `kernel_for`: ``APR_QUANT_KERNEL`` picks encoders and decoders together."""
+    module = _compiled_module("blocks_numba", kernel)
+    if module is None:
+        return None
+    compiled: Callable[[np.ndarray, np.ndarray], None] | None = module.decoder(kind)
+    return compiled
+
+
+def _compiled_module(name: str, kernel: str | None) -> Any:
+    """``apr.convert.<name>`` when the compiled path is chosen (``kernel`` or ``APR_QUANT_KERNEL``)
+    and numba imports; None for the numpy path."""
     choice = (os.environ.get(KERNEL_ENV, "") if kernel is None else kernel).strip().lower() or "auto"
     if choice not in KERNELS:
         raise ConvertError(f"unknown quantization kernel {choice!r} (from {KERNEL_ENV} or kernel=)",
@@ -299,14 +322,12 @@ def kernel_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np
     if choice == "numpy":
         return None
     try:
-        from apr.convert import quant_k_numba
+        return importlib.import_module(f"apr.convert.{name}")
     except ImportError as error:
         if choice == "auto":
             return None
         raise ConvertError(f"the numba quantization kernel needs numba: {error}",
                            hint="pip install 'apr-contracts[fast]', or set APR_QUANT_KERNEL=numpy") from error
-    compiled: Callable[[np.ndarray, np.ndarray], None] = quant_k_numba.kernel(kind)
-    return compiled
 
 
 def _map_compiled(compiled: Callable[[np.ndarray, np.ndarray], None], x: np.ndarray, width: int,
@@ -437,4 +458,4 @@ def _q6_k_superblocks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "kernel_for", "quantize_q4_k", "quantize_q6_k"]
+__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "decoder_for", "kernel_for", "quantize_q4_k", "quantize_q6_k"]

@@ -244,3 +244,57 @@ def numba_kernel_f16_truncated(kind: str) -> Any:
         _NUMBA_MUTANTS[key] = _numba_rebuilt(kind, {"_f16_bits": njit(_f16_bits_truncating)},
                                               ("_q4_k_pack", "q4_k_rows", "q6_k_rows"))
     return _NUMBA_MUTANTS[key]
+
+
+def _numpy_decoder(compute: Any) -> Any:
+    """A decoder with the compiled ones' signature, ``out[...] = compute(blocks)``."""
+
+    def decode(blocks: np.ndarray, out: np.ndarray) -> None:
+        out[...] = compute(np.asarray(blocks))
+
+    return decode
+
+
+def _q4_k_high_scales_swapped(blocks: np.ndarray) -> np.ndarray:
+    """gguf's Q4_K decode with the scale and min of sub-blocks 4-7 swapped (the packed 12 bytes
+    keep them in mirrored halves of the same bytes)."""
+    import gguf.quants
+
+    n = blocks.shape[0]
+    d = blocks[:, 0:2].copy().view(np.float16).astype(np.float32)
+    dmin = blocks[:, 2:4].copy().view(np.float16).astype(np.float32)
+    sc, m = gguf.quants.Q4_K.get_scale_min(blocks[:, 4:16].copy())
+    sc, m = sc.copy(), m.copy()
+    sc[:, 4:], m[:, 4:] = m[:, 4:].copy(), sc[:, 4:].copy()
+    ds = (d * sc.astype(np.float32)).reshape(n, 8, 1)
+    dm = (dmin * m.astype(np.float32)).reshape(n, 8, 1)
+    qs = blocks[:, 16:].reshape(n, 4, 1, 32) >> np.array([0, 4], np.uint8).reshape(1, 1, 2, 1)
+    qs = (qs & 0x0F).reshape(n, 8, 32).astype(np.float32)
+    return (ds * qs - dm).reshape(n, 256)
+
+
+def _q6_k_unsigned_scales(blocks: np.ndarray) -> np.ndarray:
+    import gguf.quants
+
+    fixed = np.asarray(blocks).copy()
+    signed = gguf.quants.Q6_K.dequantize_blocks(fixed)
+    scales = fixed[:, 192:208].astype(np.float32)  # read as uint8: -1 becomes 255
+    true_scales = fixed[:, 192:208].view(np.int8).astype(np.float32)
+    factor = np.where(true_scales == 0, 0, scales / np.where(true_scales == 0, 1, true_scales))
+    return (signed.reshape(-1, 16, 16) * factor[:, :, None]).reshape(-1, 256).astype(np.float32)
+
+
+def numba_decoder_high_scales_swapped(kind: str) -> Any:
+    """The compiled decoder with Q4_K's scale and min of sub-blocks 4-7 swapped in the unpacking.
+    (Not float64 arithmetic: every Q4_K product is exact in float32, so a float64 decoder rounds
+    only the final difference, as gguf's does: an equivalent mutant.)"""
+    from apr.convert import blocks_numba
+
+    return _numpy_decoder(_q4_k_high_scales_swapped) if kind == "Q4_K" else blocks_numba._DECODERS.get(kind)
+
+
+def numba_decoder_unsigned_scales(kind: str) -> Any:
+    """The compiled decoder reading Q6_K's sub-block scales as unsigned bytes (int8 in ggml)."""
+    from apr.convert import blocks_numba
+
+    return _numpy_decoder(_q6_k_unsigned_scales) if kind == "Q6_K" else blocks_numba._DECODERS.get(kind)

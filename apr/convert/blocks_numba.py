@@ -1,0 +1,108 @@
+"""ggml block decoders (Q4_K, Q6_K, Q8_0) compiled with numba: the ``gguf`` package's values, bit for bit.
+
+Why: a quantized GGUF export measures each tensor's error by decoding what it just encoded
+(contract apr-export-v1, INV-EXPORT-005), and GGUF import decodes every quantized tensor. The
+``gguf`` package's ``dequantize_blocks`` are a dozen numpy passes with temporaries per chunk: with
+the compiled Q4_K search (`apr.convert.quant_k_numba`) they were 23 % of a Q4_K export (1.5 s of
+CPU per GiB of float32). These loops read each block once and write each value once.
+
+They must give exactly the float32 values of ``gguf.quants.<TYPE>.dequantize_blocks`` (the
+decoder the contract's error equation names), so each value is computed with the same float32
+operations in the same order, and without ``fastmath`` (no reassociation, no fused multiply-add):
+
+- Q4_K: ``F(F(d * sc) * q) - F(dmin * m)`` with the 6-bit ``sc``/``m`` unpacked as
+  ``Q4_K.get_scale_min`` does;
+- Q6_K: ``F(d * scale) * (q - 32)``;
+- Q8_0: ``q * d``.
+
+The float16 ``d``/``dmin`` are widened exactly (`apr.convert.quant_k_numba._f16_value`); a NaN
+half decodes to a NaN (its payload bits may differ from numpy's, which no quantizer writes).
+Imported only when a quantized tensor is decoded with numba available (`decoder`); see
+`apr.convert.ggml_blocks.dequantize`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from apr.convert.quant_k_numba import _f16_value
+
+F = np.float32
+QK_K = 256
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _half(lo: Any, hi: Any) -> Any:
+    """The float32 value of the little-endian binary16 in bytes ``lo``, ``hi``."""
+    return _f16_value(np.int64(lo) | (np.int64(hi) << 8))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def q4_k_decode(blocks: Any, out: Any) -> None:
+    """``blocks`` (nb, 144) uint8 -> ``out`` (nb, 256) float32, as ``gguf.quants.Q4_K``."""
+    for b in range(blocks.shape[0]):
+        row = blocks[b]
+        d = _half(row[0], row[1])
+        dmin = _half(row[2], row[3])
+        for sb in range(8):
+            if sb < 4:
+                sc = row[4 + sb] & 0x3F
+                mn = row[8 + sb] & 0x3F
+            else:
+                k = sb - 4
+                sc = (row[12 + k] & 0x0F) | ((row[4 + k] >> 2) & 0x30)
+                mn = (row[12 + k] >> 4) | ((row[8 + k] >> 2) & 0x30)
+            ds = F(d * F(sc))
+            dm = F(dmin * F(mn))
+            base = 16 + 32 * (sb // 2)
+            shift = 4 * (sb % 2)
+            for i in range(32):
+                q = (row[base + i] >> shift) & 0x0F
+                out[b, 32 * sb + i] = F(F(ds * F(q)) - dm)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def q6_k_decode(blocks: Any, out: Any) -> None:
+    """``blocks`` (nb, 210) uint8 -> ``out`` (nb, 256) float32, as ``gguf.quants.Q6_K``: 128 bytes
+    of low nibbles, 64 of high bit pairs, 16 int8 scales, the float16 ``d``."""
+    for b in range(blocks.shape[0]):
+        row = blocks[b]
+        d = _half(row[208], row[209])
+        for half in range(2):
+            for u in range(4):
+                r = 4 * half + u  # value 32 r + i
+                low = 64 * half + 32 * (u % 2)
+                low_shift = 4 * (u // 2)
+                for i in range(32):
+                    q = ((row[low + i] >> low_shift) & 0x0F) | (((row[128 + 32 * half + i] >> (2 * u)) & 0x03) << 4)
+                    stored = np.int64(row[192 + 2 * r + i // 16])
+                    scale = stored - 256 if stored > 127 else stored
+                    out[b, 32 * r + i] = F(F(d * F(scale)) * F(np.int64(q) - 32))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def q8_0_decode(blocks: Any, out: Any) -> None:
+    """``blocks`` (nb, 34) uint8 -> ``out`` (nb, 32) float32, as ``gguf.quants.Q8_0``."""
+    for b in range(blocks.shape[0]):
+        row = blocks[b]
+        d = _half(row[0], row[1])
+        for i in range(32):
+            stored = np.int64(row[2 + i])
+            out[b, i] = F(F(stored - 256 if stored > 127 else stored) * d)
+
+
+_DECODERS = {"Q4_K": q4_k_decode, "Q6_K": q6_k_decode, "Q8_0": q8_0_decode}
+JIT_FUNCTIONS = ("_half", "q4_k_decode", "q6_k_decode", "q8_0_decode")
+
+
+def decoder(kind: str) -> Any:
+    """The compiled ``(blocks (nb, bytes) uint8, out (nb, values) float32) -> None`` decoder for
+    ``kind``, or None for a type without one. The one place `apr.convert.ggml_blocks` looks
+    decoders up (a mutant swaps it)."""
+    return _DECODERS.get(kind)
+
+
+__all__ = ["JIT_FUNCTIONS", "decoder", "q4_k_decode", "q6_k_decode", "q8_0_decode"]

@@ -1,0 +1,112 @@
+"""FALSIFY-EXPORT-014: the compiled (numba) block decoders give the ``gguf`` package's values, bit for bit.
+
+`apr.convert.blocks_numba` decodes Q4_K, Q6_K and Q8_0 blocks whenever numba is installed: for the
+error a quantized GGUF export reports (INV-EXPORT-005, whose equation names ``gguf.quants``'
+dequantizer) and for GGUF import. Any block bytes (not only what a quantizer writes: random
+bits, float16 Inf/NaN/subnormal scales, negative Q6_K scales) must decode to the float32 values
+of ``gguf.quants.dequantize``, whatever the chunking and thread count. Skipped (the falsifier
+UNDETERMINED, tolerated: ``requires: [numba]``) where numba is not installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from apr.convert import quant_pool
+from apr.convert.ggml_blocks import dequantize, quantize
+
+F32 = np.float32
+SIZES = {"Q4_K": (144, 256), "Q6_K": (210, 256), "Q8_0": (34, 32)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_numba() -> None:
+    """Skip each test, not the module (a module-level skip leaves the falsifier with no collected test)."""
+    pytest.importorskip("numba")
+
+
+def _gguf(data: np.ndarray, kind: str) -> np.ndarray:
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize as reference
+
+    with np.errstate(all="ignore"):
+        return reference(data, GGMLQuantizationType[kind]).reshape(data.shape[0], -1)
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-equal float32, except that any NaN matches any NaN (payloads are not values)."""
+    return bool(((a.view(np.uint32) == b.view(np.uint32)) | (np.isnan(a) & np.isnan(b))).all())
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(sorted(SIZES)), seed=st.integers(0, 2**32 - 1), blocks=st.integers(1, 6),
+       threads=st.integers(1, 2), chunk_blocks=st.integers(1, 3))
+@example(kind="Q6_K", seed=0, blocks=1, threads=1, chunk_blocks=1)
+def test_falsify_export_014_any_block_bytes_decode_to_gguf_values(kind, seed, blocks, threads, chunk_blocks):
+    size, values = SIZES[kind]
+    data = np.random.default_rng(seed).integers(0, 256, (blocks, size), dtype=np.uint8)
+    with pytest.MonkeyPatch.context() as patch, np.errstate(all="ignore"):
+        patch.setattr(quant_pool, "CHUNK_VALUES", values * chunk_blocks)
+        got = dequantize(data, kind, (blocks, values), threads=threads, kernel="numba")
+    assert _same_values(got, _gguf(data, kind))
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@pytest.mark.parametrize("kind", sorted(SIZES))
+def test_falsify_export_014_quantized_weights_decode_to_gguf_values(kind):
+    """What an export decodes: a weight tensor's own blocks (many chunks, two threads), with an
+    all-zero row and a negative-only row; every value equal to the gguf package's."""
+    x = np.random.default_rng(14).normal(0, 0.02, (48, 1024)).astype(F32)
+    x[2] = 0
+    x[5] = -np.abs(x[5])
+    data = quantize(x, kind, threads=2)
+    got = dequantize(data, kind, x.shape, threads=2, kernel="numba")
+    assert got.dtype == F32 and got.shape == x.shape
+    assert got.tobytes() == _gguf(data.reshape(-1, SIZES[kind][0]), kind).reshape(x.shape).tobytes()
+    assert got.tobytes() == dequantize(data, kind, x.shape, threads=1, kernel="numpy").tobytes()
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@pytest.mark.parametrize("kind", sorted(SIZES))
+def test_falsify_export_014_special_scales(kind):
+    """Scales that are float16 Inf, NaN, subnormal, negative zero and the largest finite half, with
+    the extreme quant codes: the corner cases a hand-written decoder gets wrong."""
+    size, values = SIZES[kind]
+    halves = np.array([0x7C00, 0xFC00, 0x7E00, 0x0001, 0x03FF, 0x8000, 0x7BFF, 0x3C00], np.uint16)
+    data = np.zeros((len(halves) * 3, size), np.uint8)
+    for i, half in enumerate(halves):
+        for j, fill in enumerate((0x00, 0xFF, 0xA5)):
+            row = data[3 * i + j]
+            row[:] = fill
+            where = (208, 209) if kind == "Q6_K" else (0, 1)
+            row[where[0]], row[where[1]] = half & 0xFF, half >> 8
+            if kind == "Q4_K":  # dmin too
+                row[2], row[3] = half & 0xFF, half >> 8
+    got = dequantize(data, kind, (data.shape[0], values), threads=1, kernel="numba")
+    assert _same_values(got, _gguf(data, kind))
+
+
+def test_the_kernel_choice_picks_the_decoder(monkeypatch):
+    """"numpy" never calls a compiled decoder, "numba" always does for Q4_K/Q6_K/Q8_0, and a type
+    without one (Q5_0) decodes with the gguf package's whatever the choice."""
+    from apr.convert import blocks_numba
+    from apr.convert.quant_k import decoder_for
+
+    assert decoder_for("Q4_K", "numba") is blocks_numba.q4_k_decode
+    assert decoder_for("Q6_K", "numba") is blocks_numba.q6_k_decode
+    assert decoder_for("Q8_0", "auto") is blocks_numba.q8_0_decode
+    assert decoder_for("Q5_0", "numba") is None
+    assert decoder_for("Q4_K", "numpy") is None
+    monkeypatch.setenv("APR_QUANT_KERNEL", "numpy")
+    assert decoder_for("Q4_K") is None
+    calls = []
+    monkeypatch.setattr(blocks_numba, "decoder", lambda kind: calls.append(kind))
+    x = np.random.default_rng(3).normal(0, 1, (2, 256)).astype(F32)
+    data = quantize(x, "Q5_0")
+    assert dequantize(data, "Q5_0", x.shape, kernel="numba").tobytes() == _gguf(data.reshape(-1, 22), "Q5_0").reshape(x.shape).tobytes()
+    dequantize(quantize(x, "Q8_0"), "Q8_0", x.shape)  # APR_QUANT_KERNEL=numpy
+    assert calls == ["Q5_0"]
