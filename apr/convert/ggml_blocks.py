@@ -43,8 +43,11 @@ def byte_shape(shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
     return (*shape[:-1], shape[-1] // block * size)
 
 
-def quantize(values: np.ndarray, kind: str, *, threads: int | None = None) -> np.ndarray:
+def quantize(values: np.ndarray, kind: str, *, threads: int | None = None, kernel: str | None = None) -> np.ndarray:
     """float32 ``values`` (rows a multiple of the block size) as ggml ``kind`` blocks.
+
+    Q8_0 is encoded by a compiled loop (`apr.convert.blocks_numba`, the same bytes) when numba is
+    installed; ``kernel`` chooses as for the K-quants (None reads ``APR_QUANT_KERNEL``).
 
     Returns:
         uint8 array of `byte_shape`; the bytes of ``gguf.quants.quantize`` (Q4_K/Q6_K: of ggml's
@@ -53,23 +56,40 @@ def quantize(values: np.ndarray, kind: str, *, threads: int | None = None) -> np
     if kind == "Q4_K":
         from apr.convert.quant_k import quantize_q4_k
 
-        return quantize_q4_k(values, threads=threads)
+        return quantize_q4_k(values, threads=threads, kernel=kernel)
     if kind == "Q6_K":
         from apr.convert.quant_k import quantize_q6_k
 
-        return quantize_q6_k(values, threads=threads)
+        return quantize_q6_k(values, threads=threads, kernel=kernel)
     from apr.convert.quant_pool import CHUNK_VALUES, run_chunks
+
+    from apr.convert.quant_k import encoder_for
 
     cls = block_class(kind)
     x = np.ascontiguousarray(values, dtype=np.float32)
     blocks = x.reshape(-1, cls.block_size)
     out = np.empty((blocks.shape[0], cls.type_size), dtype=np.uint8)
+    compiled = encoder_for(kind, kernel)
+    first = _compile_once(compiled, blocks, out)
 
     def work(start: int, stop: int) -> None:
-        out[start:stop] = cls.quantize_blocks(blocks[start:stop])
+        start, stop = start + first, stop + first
+        if compiled is not None:
+            compiled(blocks[start:stop], out[start:stop])
+        else:
+            out[start:stop] = cls.quantize_blocks(blocks[start:stop])
 
-    run_chunks(work, blocks.shape[0], chunk=max(1, CHUNK_VALUES // cls.block_size), threads=threads)
+    run_chunks(work, blocks.shape[0] - first, chunk=max(1, CHUNK_VALUES // cls.block_size), threads=threads)
     return out.reshape(byte_shape(x.shape, kind))
+
+
+def _compile_once(compiled: Any, source: np.ndarray, out: np.ndarray) -> int:
+    """Run ``compiled`` on the first block alone (it compiles, or loads from numba's cache, once,
+    before the pool's threads race for it); the number of blocks done: 1, or 0 without a kernel."""
+    if compiled is None or not source.shape[0]:
+        return 0
+    compiled(source[:1], out[:1])
+    return 1
 
 
 def dequantize(data: np.ndarray, kind: str, shape: tuple[int, ...], *, threads: int | None = None,
@@ -92,11 +112,7 @@ def dequantize(data: np.ndarray, kind: str, shape: tuple[int, ...], *, threads: 
     from apr.convert.quant_k import decoder_for
 
     compiled = decoder_for(kind, kernel)
-    if compiled is not None and blocks.shape[0]:
-        compiled(blocks[:1], out[:1])  # compiles or loads from numba's cache once, before threads race
-        first = 1
-    else:
-        first = 0
+    first = _compile_once(compiled, blocks, out)
 
     def work(start: int, stop: int) -> None:
         start, stop = start + first, stop + first

@@ -86,7 +86,15 @@ def require_finite(name: str, values: np.ndarray, kind: str) -> None:
     """
     if kind in ("F32", "F16"):
         return
-    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    from apr.convert.quant_pool import CHUNK_VALUES, run_chunks
+
+    flat = np.asarray(values).reshape(-1)
+
+    def count(start: int, stop: int) -> int:  # on the pool: one pass over the tensor, every core
+        part = flat[start:stop]
+        return int(part.size - np.count_nonzero(np.isfinite(part)))
+
+    bad = sum(run_chunks(count, flat.size, chunk=CHUNK_VALUES))
     if bad:
         raise ConvertError(
             f"tensor {name!r} has {bad} non-finite value(s) (NaN or Inf); {kind} cannot store them", field=name,

@@ -312,6 +312,16 @@ def decoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, n
     return compiled
 
 
+def encoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The compiled block encoder for ``kind`` (Q8_0: `apr.convert.blocks_numba`), or None for the
+    ``gguf`` package's; the same choice as `kernel_for`."""
+    module = _compiled_module("blocks_numba", kernel)
+    if module is None:
+        return None
+    compiled: Callable[[np.ndarray, np.ndarray], None] | None = module.encoder(kind)
+    return compiled
+
+
 def _compiled_module(name: str, kernel: str | None) -> Any:
     """``apr.convert.<name>`` when the compiled path is chosen (``kernel`` or ``APR_QUANT_KERNEL``)
     and numba imports; None for the numpy path."""
@@ -458,4 +468,4 @@ def _q6_k_superblocks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "decoder_for", "kernel_for", "quantize_q4_k", "quantize_q6_k"]
+__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "decoder_for", "encoder_for", "kernel_for", "quantize_q4_k", "quantize_q6_k"]

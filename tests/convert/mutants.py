@@ -298,3 +298,20 @@ def numba_decoder_unsigned_scales(kind: str) -> Any:
     from apr.convert import blocks_numba
 
     return _numpy_decoder(_q6_k_unsigned_scales) if kind == "Q6_K" else blocks_numba._DECODERS.get(kind)
+
+
+def numba_encoder_round_half_even(kind: str) -> Any:
+    """The compiled Q8_0 encoder rounding x * id half to even (``np.rint``), not half away from zero."""
+    from apr.convert import blocks_numba
+
+    if kind != "Q8_0":
+        return blocks_numba._ENCODERS.get(kind)
+
+    def encode(x: np.ndarray, out: np.ndarray) -> None:
+        d = (np.abs(x).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+        with np.errstate(divide="ignore"):
+            inverse = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+        out[:, :2] = d.astype(np.float16).view(np.uint8)
+        out[:, 2:] = np.rint(x * inverse).astype(np.int8).view(np.uint8)
+
+    return encode

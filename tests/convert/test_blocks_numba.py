@@ -110,3 +110,56 @@ def test_the_kernel_choice_picks_the_decoder(monkeypatch):
     assert dequantize(data, "Q5_0", x.shape, kernel="numba").tobytes() == _gguf(data.reshape(-1, 22), "Q5_0").reshape(x.shape).tobytes()
     dequantize(quantize(x, "Q8_0"), "Q8_0", x.shape)  # APR_QUANT_KERNEL=numpy
     assert calls == ["Q5_0"]
+
+
+def _q8_0_values(seed: int, blocks: int, spread: int) -> np.ndarray:
+    """Blocks of normal values scaled by 10^-spread..10^spread, with exact halves (ties for the
+    rounding), all-zero and constant blocks, and a block holding a lone extreme."""
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(0, 1, (blocks, 32)) * 10.0 ** rng.integers(-spread, spread + 1, (blocks, 1))).astype(F32)
+    kind = seed % 5
+    if kind == 0:
+        x[0] = 0
+    elif kind == 1:
+        x[0] = np.arange(32, dtype=F32) - F32(15.5)  # ties: amax 127 makes d = 1, so x * id = x
+        x[0, 0] = F32(127.0)
+    elif kind == 2:
+        x[0] = F32(-3.0)
+    elif kind == 3:
+        x[0, :] = F32(1e-3)
+        x[0, 7] = F32(-3e30)
+    return x
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), blocks=st.integers(1, 6), spread=st.integers(0, 30),
+       threads=st.integers(1, 2), chunk_blocks=st.integers(1, 3))
+@example(seed=1, blocks=1, spread=0, threads=1, chunk_blocks=1)
+def test_falsify_export_014_q8_0_encoder_gives_gguf_bytes(seed, blocks, spread, threads, chunk_blocks):
+    from gguf import GGMLQuantizationType
+    from gguf.quants import quantize as reference
+
+    x = _q8_0_values(seed, blocks, spread).reshape(-1, 64 if blocks % 2 == 0 else 32)
+    with pytest.MonkeyPatch.context() as patch, np.errstate(all="ignore"):
+        patch.setattr(quant_pool, "CHUNK_VALUES", 32 * chunk_blocks)
+        got = quantize(x, "Q8_0", threads=threads, kernel="numba")
+        expected = reference(x, GGMLQuantizationType.Q8_0)
+        fallback = quantize(x, "Q8_0", threads=1, kernel="numpy")
+    assert got.shape == expected.shape and got.tobytes() == expected.tobytes()
+    assert got.tobytes() == fallback.tobytes()
+
+
+def test_the_kernel_choice_picks_the_q8_0_encoder(monkeypatch):
+    from apr.convert import blocks_numba
+    from apr.convert.quant_k import encoder_for
+
+    assert encoder_for("Q8_0", "numba") is blocks_numba.q8_0_encode
+    assert encoder_for("Q5_0", "numba") is None
+    assert encoder_for("Q8_0", "numpy") is None
+    calls = []
+    monkeypatch.setattr(blocks_numba, "encoder", lambda kind: calls.append(kind))
+    x = np.random.default_rng(4).normal(0, 1, (2, 64)).astype(F32)
+    quantize(x, "Q5_0", kernel="numba")
+    quantize(x, "Q8_0", kernel="numpy")
+    assert calls == ["Q5_0"]
