@@ -130,24 +130,17 @@ def _safetensors_side(source: Path) -> Side:
 
 @contextlib.contextmanager
 def _gguf_side(path: Path) -> Iterator[Side]:
-    from gguf import GGMLQuantizationType, GGUFReader
+    from gguf import GGMLQuantizationType
     from gguf.quants import dequantize
 
-    from apr.convert.gguf_bounds import check_gguf_bounds
-    from apr.convert.gguf_fields import FIX, check_gguf_fields
-    from apr.convert.gguf_import import metadata_from_gguf_fields, read_gguf_fields
+    from apr.convert.gguf_fields import FIX
+    from apr.convert.gguf_import import metadata_from_gguf_fields, open_gguf
     from apr.convert.names import gguf_to_hf, is_qk_projection, qk_heads, unpermute_qk
     from apr.errors import ConvertError
     from apr.format.inputs import open_regular
 
     with open_regular(path, error=ConvertError) as handle:
-        check_gguf_bounds(handle, path=path)
-        try:
-            reader = GGUFReader(handle)  # type: ignore[arg-type]  # np.memmap takes the checked descriptor
-        except Exception as err:  # gguf raises bare ValueError/struct.error on a bad file
-            raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
-        fields = read_gguf_fields(reader, path)
-        arch = check_gguf_fields(fields, path)
+        reader, fields, arch = open_gguf(handle, path)
         metadata = metadata_from_gguf_fields(fields, arch)
         heads, kv_heads = metadata.get("num_heads"), metadata.get("num_kv_heads")
         n_heads, n_kv_heads = (heads, kv_heads) if isinstance(heads, int) and isinstance(kv_heads, int) else (0, 0)

@@ -191,20 +191,37 @@ def import_gguf(
         handle.close()
 
 
+def open_gguf(handle: BinaryIO, path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], str]:
+    """A checked ``gguf.GGUFReader`` on the open regular file ``handle``: (reader, its fields as plain
+    values, the architecture). What import and ``apr diff`` both do before reading a tensor.
+
+    The header's counts are bounded by the file's size first (`apr.convert.gguf_bounds`:
+    ``GGUFReader`` trusts every count it reads), and the reader maps the checked descriptor, not
+    the path again.
+
+    Raises:
+        ConvertError: counts the file cannot hold, a file ``GGUFReader`` cannot parse, or fields
+            of the wrong type (`apr.convert.gguf_fields.check_gguf_fields`).
+    """
+    from gguf import GGUFReader
+
+    check_gguf_bounds(handle, path=path)
+    try:
+        reader = GGUFReader(handle)  # type: ignore[arg-type]  # np.memmap takes the checked descriptor
+    except Exception as err:  # gguf raises bare ValueError/struct.error on a bad file
+        raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
+    fields = read_gguf_fields(reader, path)
+    return reader, fields, check_gguf_fields(fields, path)
+
+
 def _import_open_gguf(handle: BinaryIO, path: Path, output: str | os.PathLike[str], *, quantize: ImportQuant | None,
                       force: bool, progress: Callable[[int, int], None] | None) -> ImportReport:
-    from gguf import GGMLQuantizationType, GGUFReader
+    from gguf import GGMLQuantizationType
 
     from apr.convert.ggml_blocks import dequantize
 
     target_path = check_output(output, force=force, inputs=(path,))
-    check_gguf_bounds(handle, path=path)  # GGUFReader trusts every count it reads: bound them by the file first
-    try:
-        reader = GGUFReader(handle)  # type: ignore[arg-type]  # np.memmap takes the checked descriptor, not the path again
-    except Exception as err:
-        raise ConvertError(f"not a readable GGUF file: {err}", path=path, hint=FIX) from err
-    fields = read_gguf_fields(reader, path)
-    arch = check_gguf_fields(fields, path)
+    reader, fields, arch = open_gguf(handle, path)
     if arch not in SUPPORTED_FAMILIES:
         raise ConvertError(
             f"GGUF architecture {arch!r} is not one apr imports (llama, qwen2, qwen3)", path=path,
@@ -333,4 +350,4 @@ def _dequantized_record(tally: dict[str, Any]) -> dict[str, Any] | None:
             "stored_bytes": tally["stored_bytes"]}
 
 
-__all__ = ["import_gguf", "metadata_from_gguf_fields", "read_gguf_fields"]
+__all__ = ["import_gguf", "metadata_from_gguf_fields", "open_gguf", "read_gguf_fields"]
