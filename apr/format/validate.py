@@ -377,8 +377,9 @@ class _Accumulator:
 
 def _content_pass(rec: _Recorder, f, size: int, header: Header, entries: list[TensorEntry], progress) -> list[TensorStats]:
     """One sequential read: the footer CRC over everything, tensor stats over each payload."""
-    import zlib
+    from apr.format.crc import bulk_crc32
 
+    crc32 = bulk_crc32(size)  # zlib-ng for a large file, the same values as zlib's
     end = size - FOOTER_SIZE
     spans = sorted(
         ((header.data_offset + e.offset, header.data_offset + e.offset + e.size, _Accumulator(e)) for e in entries if e.size),
@@ -395,7 +396,7 @@ def _content_pass(rec: _Recorder, f, size: int, header: Header, entries: list[Te
         if not n:
             break
         chunk = view[:n]
-        crc = zlib.crc32(chunk, crc)
+        crc = crc32(chunk, crc)
         chunk_end = pos + n
         i = first
         while i < len(spans) and spans[i][0] < chunk_end:
