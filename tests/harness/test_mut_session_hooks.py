@@ -374,6 +374,10 @@ def test_on_a_terminal_one_status_line_rewritten_in_place(tmp_path: Path, monkey
 def test_the_receipt_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
     """A run under LC_ALL=C (CI images, cron) must write the same bytes: consumers read UTF-8."""
     target = tmp_path / "verdict.json"
+    expected = '{\n  "name": "Grüße ✓"\n}\n'.encode()
+    here = tmp_path / "here.json"
+    session._write_json(os.fspath(here), {"name": "Grüße ✓"})  # in-process too, so mutmut sees this test reach it
+    assert here.read_bytes() == expected
     package_root = Path(session.__file__).resolve().parents[1]  # mutmut's copy when it runs a mutant
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
            "PYTHONIOENCODING": "ascii", "PYTHONPATH": os.fspath(package_root)}
@@ -384,7 +388,7 @@ def test_the_receipt_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "utf" not in done.stdout.lower()  # the child really ran under a non-UTF-8 locale
-    assert target.read_bytes() == '{\n  "name": "Grüße ✓"\n}\n'.encode()
+    assert target.read_bytes() == expected
 
 
 # --- the verdict's inputs: what the session gathers for `compute_verdict` ---------------------------
