@@ -371,7 +371,7 @@ def test_on_a_terminal_one_status_line_rewritten_in_place(tmp_path: Path, monkey
 # --- the receipt is UTF-8 whatever the locale -------------------------------------------------------
 
 
-def test_the_receipt_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
+def test_the_receipt_is_utf8_here_and_under_an_ascii_locale(tmp_path: Path) -> None:
     """A run under LC_ALL=C (CI images, cron) must write the same bytes: consumers read UTF-8."""
     target = tmp_path / "verdict.json"
     expected = '{\n  "name": "Grüße ✓"\n}\n'.encode()
@@ -387,7 +387,7 @@ def test_the_receipt_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, os.fspath(target)], env=env, cwd=package_root,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert "utf" not in done.stdout.lower()  # the child really ran under a non-UTF-8 locale
+    assert "utf" not in done.stdout.lower(), f"the child ran under {done.stdout.strip()}, not a non-UTF-8 locale"
     assert target.read_bytes() == expected
 
 
