@@ -555,6 +555,8 @@ def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, worker: dict[str,
            cache: Any = "absent", **options: Any) -> tuple[Any, dict[str, Any]]:
     """A session built by its own constructor on a fake config; lint_cached records its arguments."""
     linted: dict[str, Any] = {}
+    if "APR_CONTRACTS_TABLE" in os.environ:  # the constructor pops it: let monkeypatch put it back
+        monkeypatch.setenv("APR_CONTRACTS_TABLE", os.environ["APR_CONTRACTS_TABLE"])
 
     def lint_cached(folder: Any, **keywords: Any) -> Corpus:
         linted.update(keywords, folder=folder)
