@@ -365,7 +365,9 @@ class _Walker:
             return node.value
         try:
             return construct(_SCALAR, node)
-        except (ValueError, TypeError, yaml.YAMLError):
+        # LookupError: PyYAML's constructors raise KeyError for `!!bool maybe` and IndexError for
+        # `!!int ''` / `!!float ''`; a value that does not parse as its tag stays the text written
+        except (ValueError, TypeError, LookupError, yaml.YAMLError):
             return node.value
 
     def _bad_tag(self, node: Node) -> None:
