@@ -120,6 +120,19 @@ def test_a_mutant_that_does_not_resolve_is_invalid_except_unchecked_for_a_falsif
         assert skipped[0].detail.startswith("the falsifier is ")
 
 
+def test_an_invalid_mutant_does_not_stop_the_falsifiers_next_mutants_or_falsifiers() -> None:
+    first, second = _falsifier(1, CODE, ARTIFACT), _falsifier(2, ARTIFACT)
+
+    def check(mutant: Mutant) -> Problem | None:
+        return Problem(UNRESOLVED, "bad", "h") if mutant is CODE else None
+
+    runs, skipped = plan_runs([first, second], {first.id: "CORROBORATED", second.id: "CORROBORATED"}, {}, check=check)
+    assert [(r.falsifier.id, r.mutant.name) for r in runs] == [("FALSIFY-A-001", "zero"), ("FALSIFY-A-002", "zero")]
+    assert [(r.falsifier, r.name, r.status) for r in skipped] == [("FALSIFY-A-001", "rename", MutantStatus.INVALID)]
+    runs, skipped = plan_runs([first, second], {second.id: "CORROBORATED"}, {}, check=_no_problem)
+    assert [r.mutant.name for r in runs] == ["zero"] and [r.name for r in skipped] == ["rename", "zero"]
+
+
 def test_the_default_check_resolves_each_mutant_in_this_process() -> None:
     broken = Mutant("broken", "falsifiers.report.NO_SUCH_NAME_HERE", "falsifiers.mutation:VACUOUS")
     falsifier = _falsifier(4, CODE, broken)
@@ -262,11 +275,24 @@ def test_a_child_without_a_receipt_is_an_error_quoting_the_last_lines_of_its_log
     assert (result.status, result.detail) == (MutantStatus.ERROR, "pytest exited 5 without a verdict: ")
 
 
-def test_the_time_a_run_took_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("zygote", "status"), [
+    (_FakeZygote((1, False), _receipt("REFUTED", "r")), MutantStatus.KILLED),
+    (_FakeZygote((-9, True)), MutantStatus.ERROR),        # timed out
+    (_FakeZygote((3, False)), MutantStatus.ERROR),        # no receipt
+], ids=["receipt", "timeout", "no-receipt"])
+def test_the_time_a_run_took_is_recorded_whatever_its_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          zygote: _FakeZygote, status: MutantStatus) -> None:
     ticks = iter([100.0, 102.5])
     monkeypatch.setattr(mutant_runs, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
-    result = _run(tmp_path, _FakeZygote((1, False), _receipt("REFUTED", "r")))
-    assert result.seconds == 2.5
+    result = _run(tmp_path, zygote)
+    assert (result.status, result.seconds) == (status, 2.5)
+
+
+def test_a_log_that_is_not_utf8_is_still_quoted(tmp_path: Path) -> None:
+    zygote = _FakeZygote((1, False))
+    (tmp_path / "7.log").write_bytes(b"collected 1 item\nE   bad byte \xff here\n")
+    result = _run(tmp_path, zygote)
+    assert result.detail == "pytest exited 1 without a verdict: collected 1 item | E   bad byte \ufffd here"
 
 
 def _fake_subprocess_run(calls: list[dict[str, Any]], *, receipt: dict[str, Any] | None = None,
@@ -382,6 +408,23 @@ def test_one_zygote_per_job_slot_never_more_than_runs_and_each_closed(tmp_path: 
     recorder = _Recorder()
     monkeypatch.setattr(mutant_runs, "Zygote", recorder)
     assert run_mutants([], rootdir=tmp_path, profile="cpu", jobs=2) == [] and recorder.started == []
+    run_mutants(_runs(), rootdir=tmp_path, profile="cpu")  # one job by default
+    assert len(recorder.started) == 1 and recorder.ran[0] == "FALSIFY-A-002:s-slow"
+
+
+def test_the_switch_in_the_environment_chooses_zygote_or_fresh_interpreters(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(subprocess, "run", _fake_subprocess_run(calls, receipt=_receipt("REFUTED", "r")))
+    recorder = _Recorder()
+    monkeypatch.setattr(mutant_runs, "Zygote", recorder)
+    run = _runs()[0]  # killed in the zygote (_Recorder) and by the fresh interpreter (the fake receipt)
+    monkeypatch.setenv(DISABLE_ENV, "0")
+    assert [r.status for r in run_mutants([run], rootdir=tmp_path, profile="cpu")] == [MutantStatus.KILLED]
+    assert recorder.started == [] and len(calls) == 1
+    monkeypatch.setenv(DISABLE_ENV, "1")
+    assert [r.status for r in run_mutants([run], rootdir=tmp_path, profile="cpu")] == [MutantStatus.KILLED]
+    assert len(recorder.started) == int(supported({})) and len(calls) == 2 - int(supported({}))
 
 
 def test_the_childrens_environment_drops_pytests_own_and_carries_the_snapshot_and_thread_share(
@@ -479,6 +522,12 @@ def test_the_zygote_is_asked_one_json_line_and_its_answer_is_read_strictly(tmp_p
     assert json.loads(line) == {"args": ["-q", "t.py::t"], "log": os.fspath(tmp_path / "1.log"), "timeout": 2.5}
 
 
+def test_a_zygote_without_both_pipes_is_a_programming_error(tmp_path: Path) -> None:
+    for stdin, stdout in ((io.StringIO(), None), (None, io.StringIO("{}"))):
+        with pytest.raises(AssertionError):
+            Zygote(SimpleNamespace(stdin=stdin, stdout=stdout)).run([], log=tmp_path / "l", timeout=1)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("error", [BrokenPipeError, OSError])
 def test_a_zygote_whose_pipe_broke_reads_as_none(tmp_path: Path, error: type[BaseException]) -> None:
     zygote, _ = _zygote('{"code": 0, "timed_out": false}\n', fail=error)
@@ -564,6 +613,8 @@ class _Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+        if len(self.sleeps) > 100:  # a wait loop that never reaches its deadline fails here, not by hanging
+            raise AssertionError(f"no deadline after {len(self.sleeps)} polls: {self.sleeps[:8]}...")
 
 
 def test_wait_returns_a_childs_exit_code_as_soon_as_it_ends() -> None:
@@ -678,6 +729,11 @@ def in_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     for name in ("stdin", "stdout", "stderr", "argv"):
         monkeypatch.setattr(sys, name, getattr(sys, name))
     saved = {fd: os.dup(fd) for fd in (0, 1, 2)}
+    read, write = os.pipe()  # the zygote's stdin holds requests: the child must not read them
+    os.write(write, b"a request for the zygote\n")
+    os.close(write)
+    os.dup2(read, 0)
+    os.close(read)
     try:
         yield calls
     finally:
@@ -695,7 +751,7 @@ def _main_of(result: Any = 0, *, effect: Any = None) -> Any:
     def main(args: list[str]) -> Any:
         seen.append(list(args))
         print("to stdout")
-        print("to stderr", file=sys.stderr)
+        sys.stderr.write("to stderr\n")
         os.write(1, b"fd 1\n")
         os.write(2, b"fd 2\n")
         assert sys.stdin.read() == "" and os.read(0, 10) == b""  # stdin is /dev/null
@@ -732,6 +788,21 @@ def test_the_child_becomes_a_pytest_run_writing_to_its_log_and_exits_with_its_co
     assert "an old log" not in text
     if not code:
         assert (log.stat().st_mode & 0o777) == 0o600  # a new log is private
+
+
+def test_closing_the_childs_streams_leaves_its_descriptors_open(in_child: list[str], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def main(args: list[str]) -> int:
+        for stream in (sys.stdin, sys.stdout, sys.stderr):
+            stream.close()
+        for fd in (0, 1, 2):
+            os.fstat(fd)  # raises if closing the stream closed the process's descriptor
+        return 0
+
+    monkeypatch.setattr(pytest, "main", main)
+    with pytest.raises(_Exited) as exited:
+        mutant_runs._child([], os.fspath(tmp_path / "0.log"))
+    assert exited.value.code == 0
 
 
 def test_a_child_whose_log_cannot_be_opened_still_exits_with_70(in_child: list[str], tmp_path: Path,
