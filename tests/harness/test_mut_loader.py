@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,22 @@ import pytest
 from falsifiers import loader
 from falsifiers.loader import Document, Limits, load_bytes, load_file, salvage_ids
 from falsifiers.records import Finding, Location, Severity
+
+
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail a test whose loop never ends (a mutant of a loop bound) instead of hanging."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise TimeoutError("no answer in 10 s: a loop that does not end")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 10.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _codes(doc: Document) -> list[str]:
@@ -90,9 +108,18 @@ def test_an_unreadable_file_is_a_finding_with_the_reason(tmp_path: Path, monkeyp
     assert load_file(present).findings[0].message == "cannot read the file: PermissionError"
 
 
-def test_nesting_at_the_depth_limit_loads_and_one_level_more_is_refused() -> None:
+def test_nesting_at_the_depth_limit_loads_and_one_level_more_is_refused(tmp_path: Path) -> None:
     limits = Limits(max_depth=3)
     assert load_bytes(b"[[[1]]]", "d.yaml", limits=limits).data == [[[1]]]  # the scalar is at depth 3
+    assert load_bytes(b"{a: {b: {c: 1}}}", "d.yaml", limits=limits).data == {"a": {"b": {"c": 1}}}
+    assert load_bytes(b"{a: 1}", "d.yaml", limits=Limits(max_depth=1)).data == {"a": 1}  # key and value at 1
+    assert _codes(load_bytes(b"{a: {b: {c: {d: 1}}}}", "d.yaml", limits=limits)) == ["too-deep"]
+    # a key is as deep as its value: a nested complex key is refused as too deep before anything else
+    assert _codes(load_bytes(b"? [[[1]]]\n: 1\n", "d.yaml", limits=limits)) == ["too-deep"]
+    path = tmp_path / "d.yaml"
+    path.write_bytes(b"[[[[1]]]]")
+    assert _codes(load_file(path, limits=limits)) == ["too-deep"]  # load_file passes its limits on
+    assert load_file(path).data == [[[[1]]]]
     doc = load_bytes(b"[[[[1]]]]", "d.yaml", limits=limits)
     assert _only(doc) == ("too-deep", "nesting deeper than 3 levels", "d.yaml:1:5", "flatten the structure")
     assert doc.data is None
@@ -106,6 +133,9 @@ def test_a_document_at_the_node_limit_loads_and_one_node_more_is_refused() -> No
                           "file); it was not expanded", "n.yaml:1:1",
                           "write values out instead of nesting aliases (*name) of aliases")
     assert load_bytes(b"{a: 1, b: 2}", "n.yaml", limits=Limits(max_nodes=5)).data == {"a": 1, "b": 2}
+    # a complex key counts all its values: map 1 + key [a, b, c] 4 + value 1 = 6
+    assert _codes(load_bytes(b"? [a, b, c]\n: 1\n", "n.yaml", limits=Limits(max_nodes=5))) == ["alias-bomb"]
+    assert _codes(load_bytes(b"? [a, b, c]\n: 1\n", "n.yaml", limits=Limits(max_nodes=6))) == ["complex-key"]
     assert _codes(load_bytes(b"{a: 1, b: 2}", "n.yaml", limits=Limits(max_nodes=4))) == ["alias-bomb"]
 
 
@@ -196,6 +226,8 @@ class _Err:
      "p.yaml:1:2", "indent with spaces, never tabs (YAML forbids tabs for indentation)"),
     (_Err("p", None, _Mark(0, 2, 2)), "a\tb", "YAML syntax: p", "p.yaml:1:3",
      "fix the YAML at that position; `yamllint` shows more detail"),
+    (_Err("p", None, _Mark(0, 0, 0)), "\tb", "YAML syntax: a tab character where YAML allows only spaces",
+     "p.yaml:1:1", "indent with spaces, never tabs (YAML forbids tabs for indentation)"),  # a tab at the start
     (_Err("p", None, _Mark(0, 0, -1)), "\t", "YAML syntax: p", "p.yaml:1:1",
      "fix the YAML at that position; `yamllint` shows more detail"),  # no tab at a negative index
     (_Err("p", None, _Mark(0, 0, 1)), "\t", "YAML syntax: p", "p.yaml:1:1",
@@ -297,14 +329,14 @@ def test_keys_that_are_not_plain_strings_are_refused_and_skipped() -> None:
 
 
 def test_a_duplicate_key_names_the_first_and_the_first_value_wins() -> None:
-    doc = load_bytes(b"top:\n  a: 1\n  b: 2\n  a: 3\n", "d.yaml")
+    doc = load_bytes(b"top:\n  a: 1\n  b: 2\n  a: 3\n  c: 4\n", "d.yaml")
     (finding,) = doc.findings
     assert (finding.severity, finding.code, str(finding.location)) == (Severity.ERROR, "duplicate-key", "d.yaml:4:3")
     assert finding.message == ("duplicate key 'a': it is already set at line 2; plain YAML loaders would silently "
                                "keep only the last one")
     assert finding.hint == "remove one of the two 'a' entries (or merge their content)"
     assert finding.related == (Location("d.yaml", 2, 3),)
-    assert doc.data == {"top": {"a": 1, "b": 2}}
+    assert doc.data == {"top": {"a": 1, "b": 2, "c": 4}}  # the keys after a duplicate are still read
     assert doc.key_positions[("top", "a")] == (2, 3)
 
 
@@ -315,12 +347,14 @@ def test_every_value_and_key_has_its_one_based_position() -> None:
     assert doc.key_positions == {("name",): (1, 1), ("list",): (2, 1), ("list", 1, "k"): (4, 6)}
 
 
-def test_locate_finds_a_key_a_value_or_the_nearest_enclosing_value() -> None:
+def test_locate_finds_a_key_a_value_or_the_nearest_enclosing_value(deadline: None) -> None:
     doc = load_bytes(b"name: x\nlist:\n  - a\n", "p.yaml")
     assert doc.locate(("list",), key=True) == Location("p.yaml", 2, 1)
     assert doc.locate(("list",)) == Location("p.yaml", 3, 3)
     assert doc.locate(("list", 0)) == Location("p.yaml", 3, 5)
     assert doc.locate(("list", 7, "deep")) == Location("p.yaml", 3, 3)  # the nearest that exists
+    assert doc.locate(("list", 0, "deep")) == Location("p.yaml", 3, 5)  # one level up, not two
+    assert doc.locate(("name", "a", "b", "c")) == Location("p.yaml", 1, 7)
     assert doc.locate(("list", 0), key=True) == Location("p.yaml", 3, 5)  # a list item has no key: its value
     assert doc.locate(("missing",), key=True) == Location("p.yaml", 1, 1)
     assert Document("n.yaml", "").locate(("a", "b")) == Location("n.yaml", 1, 1)  # nothing loaded: the top
@@ -347,7 +381,9 @@ def test_ids_are_salvaged_from_broken_text_with_their_lines() -> None:
             "  -   id :\"FALSIFY-B_3-004-\"\n"
             "  - uid: FALSIFY-NOT-001\n"
             "  - id: FALSIFY--bad\n"
-            "  - id: INV-A-001\n")
-    assert salvage_ids(text) == [("FALSIFY-HARNESS-001", 2), ("FALSIFY-A-002", 4), ("FALSIFY-B_3-004", 5)]
+            "  - id: INV-A-001\n"
+            "  - id: FALSIFY-A-BOX\n")
+    assert salvage_ids(text) == [("FALSIFY-HARNESS-001", 2), ("FALSIFY-A-002", 4), ("FALSIFY-B_3-004", 5),
+                                 ("FALSIFY-A-BOX", 9)]
     assert salvage_ids(text, prefix="INV") == [("INV-A-001", 8)]
     assert salvage_ids(None) == [] and salvage_ids("") == []
