@@ -133,6 +133,9 @@ def test_a_document_at_the_node_limit_loads_and_one_node_more_is_refused() -> No
                           "file); it was not expanded", "n.yaml:1:1",
                           "write values out instead of nesting aliases (*name) of aliases")
     assert load_bytes(b"{a: 1, b: 2}", "n.yaml", limits=Limits(max_nodes=5)).data == {"a": 1, "b": 2}
+    # the limit reached exactly after the first pair: the second still counts
+    assert _codes(load_bytes(b"{a: 1, b: 2}", "n.yaml", limits=Limits(max_nodes=3))) == ["alias-bomb"]
+    assert _codes(load_bytes(b"[1, 2, 3, 4]", "n.yaml", limits=Limits(max_nodes=3))) == ["alias-bomb"]
     # a complex key counts all its values: map 1 + key [a, b, c] 4 + value 1 = 6
     assert _codes(load_bytes(b"? [a, b, c]\n: 1\n", "n.yaml", limits=Limits(max_nodes=5))) == ["alias-bomb"]
     assert _codes(load_bytes(b"? [a, b, c]\n: 1\n", "n.yaml", limits=Limits(max_nodes=6))) == ["complex-key"]
@@ -167,6 +170,8 @@ def test_bytes_that_are_not_utf8_are_refused_at_their_line_and_column() -> None:
     assert _only(doc) == ("not-utf8", "byte 0xff is not valid UTF-8", "u.yaml:2:5", "save the file as UTF-8")
     assert doc.text is None and doc.data is None and doc.sha256 == hashlib.sha256(b"a: 1\nbb: \xff\n").hexdigest()
     assert str(load_bytes(b"\xc3(", "u.yaml").findings[0].location) == "u.yaml:1:1"
+    assert str(load_bytes(b"a: 1\nb: 2\nc: \xff", "u.yaml").findings[0].location) == "u.yaml:3:4"  # the last line
+    assert str(load_bytes(b"\nc: \xff", "u.yaml").findings[0].location) == "u.yaml:2:4"  # a newline at offset 0
     assert load_bytes(b"\xc3(", "u.yaml").findings[0].message == "byte 0xc3 is not valid UTF-8"
 
 
@@ -194,6 +199,10 @@ def test_a_file_without_a_document_is_refused(raw: bytes) -> None:
     (b"a: \x07\n", "YAML cannot read character U+0007: control characters are not allowed", "1:4",
      "remove the character or write it as an escape in a quoted string"),
     (b"a: 1\nb: \x01c\n", "YAML cannot read character U+0001: control characters are not allowed", "2:4",
+     "remove the character or write it as an escape in a quoted string"),
+    (b"a: 1\nb: 2\nc: \x01\n", "YAML cannot read character U+0001: control characters are not allowed", "3:4",
+     "remove the character or write it as an escape in a quoted string"),
+    (b"\nc: \x01\n", "YAML cannot read character U+0001: control characters are not allowed", "2:4",
      "remove the character or write it as an escape in a quoted string"),
 ])
 def test_a_syntax_error_is_one_finding_at_its_place_with_its_remedy(raw: bytes, message: str, where: str,
@@ -250,7 +259,14 @@ def test_each_syntax_error_gets_its_own_message_and_remedy(error: _Err, text: st
         Severity.ERROR, "yaml-syntax", message, where, hint)
 
 
-def test_a_reader_error_without_a_position_or_character_is_still_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("facts", "shown"), [
+    ({"character": 9}, "U+0009"),        # libyaml gives the code point
+    ({"character": "\x0b"}, "U+000B"),   # PyYAML's pure reader gives the character
+    ({}, "U+0000"),                      # neither
+    ({"character": None}, "U+0000"),
+])
+def test_a_reader_error_without_a_position_is_still_a_finding(monkeypatch: pytest.MonkeyPatch,
+                                                               facts: dict[str, object], shown: str) -> None:
     import yaml
 
     class _Loader:
@@ -259,7 +275,8 @@ def test_a_reader_error_without_a_position_or_character_is_still_a_finding(monke
 
         def get_single_node(self) -> None:
             error = yaml.YAMLError()
-            error.character = 9  # type: ignore[attr-defined]
+            for name, value in facts.items():
+                setattr(error, name, value)
             raise error
 
         def dispose(self) -> None:
@@ -268,7 +285,7 @@ def test_a_reader_error_without_a_position_or_character_is_still_a_finding(monke
     disposed: list[bool] = []
     monkeypatch.setattr(loader, "_BaseLoader", _Loader)
     doc = load_bytes(b"a: 1\n", "r.yaml")
-    assert _only(doc) == ("yaml-syntax", "YAML cannot read character U+0009: unreadable character", "r.yaml:1:1",
+    assert _only(doc) == ("yaml-syntax", f"YAML cannot read character {shown}: unreadable character", "r.yaml:1:1",
                           "remove the character or write it as an escape in a quoted string")
     assert disposed == [True]
 
