@@ -236,3 +236,54 @@ def test_the_byte_mutators_flip_one_byte_or_cut_the_file(model: ArtifactRecord, 
     assert copy.size == len(original) // 2
     copy, _ = _mutate(model, tmp_path, "truncate", keep=0.9)
     assert Path(copy.path).read_bytes() == original[: int(len(original) * 0.9)]
+
+
+def test_a_packed_tensor_is_copied_as_it_is(tmp_path: Path) -> None:
+    from apr.format.dtypes import DType
+    from apr.format.quant import PackedTensor
+
+    packed = PackedTensor(DType.Q4_K, (256,), np.arange(144, dtype=np.uint8))
+    path = tmp_path / "model.apr"
+    save_file({**_tensors(), "q": packed}, path, METADATA, flags=FLAGS)
+    copy, _ = _mutate(digest_artifact(path), tmp_path, "set_metadata", key="license", value="Apache-2.0")
+    got = load(Path(copy.path).read_bytes())["q"]
+    assert isinstance(got, PackedTensor) and (got.dtype, got.shape) == (DType.Q4_K, (256,))
+    np.testing.assert_array_equal(got.data, packed.data)
+
+
+def test_clearing_a_key_the_file_lacks_still_writes_the_copy(model: ArtifactRecord, tmp_path: Path,
+                                                            source: Any) -> None:
+    copy = mutate_artifact(model, Mutant("m", artifact="clear_metadata", args=(("key", "no_such_key"),)), tmp_path)
+    assert copy.sha256 == model.sha256  # nothing to clear: the same file, rewritten
+    _same_except(Path(copy.path), source)
+
+
+def test_the_digest_reads_in_bounded_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-gigabyte checkpoint is never read into memory at once."""
+    import builtins
+
+    (tmp_path / "m.apr").write_bytes(b"z" * 50)
+    sizes: list[Any] = []
+    real_open = builtins.open
+
+    class _Recording:
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def __enter__(self) -> _Recording:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def read(self, size: Any = -1) -> bytes:
+            sizes.append(size)
+            return self.handle.read(size)
+
+    monkeypatch.setattr(artifact, "_CHUNK", 16)
+    monkeypatch.setattr(builtins, "open", lambda *a, **k: _Recording(real_open(*a, **k)))
+    record = digest_artifact(tmp_path / "m.apr")
+    monkeypatch.undo()
+    assert record.size == 50 and record.sha256 == hashlib.sha256(b"z" * 50).hexdigest()
+    assert sizes == [16, 16, 16, 16, 16]  # 16 + 16 + 16 + 2, then the empty read that ends the loop
+    assert artifact._CHUNK == 8 * 1024 * 1024

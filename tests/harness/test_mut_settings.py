@@ -52,6 +52,8 @@ def test_without_a_pyproject_or_its_table_the_defaults_apply(tmp_path: Path) -> 
     assert load_settings(None) == _defaults(Path("."), configured=False)
     path = _pyproject(tmp_path, "[project]\nname = 'x'\n\n[tool.other]\na = 1\n")
     assert load_settings(path) == _defaults(tmp_path, configured=False)
+    path = _pyproject(tmp_path, "[project]\nname = 'x'\n")  # no [tool] table at all
+    assert load_settings(path) == _defaults(tmp_path, configured=False)
 
 
 def test_an_empty_table_opts_in_with_the_defaults(tmp_path: Path) -> None:
@@ -133,6 +135,14 @@ def test_a_value_of_the_wrong_type_is_an_error_naming_key_type_and_value(tmp_pat
     with pytest.raises(SettingsError) as raised:
         load_settings(path)
     assert raised.value.message == message and raised.value.path == os.fspath(path)
+
+
+def test_a_bad_default_profile_is_an_error_even_when_the_environment_names_a_good_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROFILE_ENV, "gpu")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_pyproject(tmp_path, '[tool.apr-contracts]\nprofile = "bogus"\n'))
+    assert raised.value.message == "unknown profile 'bogus'"
 
 
 def test_a_max_bytes_of_zero_is_an_int(tmp_path: Path) -> None:
