@@ -427,6 +427,27 @@ def test_the_switch_in_the_environment_chooses_zygote_or_fresh_interpreters(tmp_
     assert len(recorder.started) == int(supported({})) and len(calls) == 2 - int(supported({}))
 
 
+def test_as_many_threads_as_job_slots_so_runs_start_longest_first(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread more than there are slots would wait on the slot queue with a shorter run in hand,
+    and which waiting thread gets a freed slot is not defined: longest-first would be lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sizes: list[int | None] = []
+
+    class _Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int | None = None, **kwargs: Any) -> None:
+            sizes.append(max_workers)
+            super().__init__(max_workers=max_workers, **kwargs)
+
+    monkeypatch.setattr(mutant_runs, "ThreadPoolExecutor", _Pool)
+    monkeypatch.setattr(mutant_runs, "supported", lambda env: True)
+    monkeypatch.setattr(mutant_runs, "Zygote", _Recorder())
+    for jobs in (1, 3, 0):
+        run_mutants(_runs(), rootdir=tmp_path, profile="cpu", jobs=jobs)
+    assert sizes == [1, 3, 1]
+
+
 def test_the_childrens_environment_drops_pytests_own_and_carries_the_snapshot_and_thread_share(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [k for k in os.environ if k.startswith(("PYTEST_", "OMP_", "MKL_", "OPENBLAS_")) or k == SNAPSHOT_ENV]:
