@@ -642,6 +642,7 @@ def test_wait_returns_a_childs_exit_code_as_soon_as_it_ends() -> None:
     child = _sleeper(0.0, code=3)
     start = time.monotonic()
     assert mutant_runs._wait(child.pid, 60.0) == (3, False)
+    child.returncode = 3  # reaped by _wait: keep Popen from waiting on it
     assert time.monotonic() - start < 30.0
 
 
@@ -695,7 +696,8 @@ def test_wait_at_the_deadline_of_a_child_that_leads_no_group_still_reaps_it(monk
 
 def test_serve_forks_a_child_per_request_and_answers_each_with_its_exit_code(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    children = iter([_sleeper(0.0, code=0), _sleeper(0.0, code=5), _sleeper(600.0)])
+    started = [_sleeper(0.0, code=0), _sleeper(0.0, code=5), _sleeper(600.0)]
+    children = iter(started)
     forked: list[int] = []
 
     def fork() -> int:
@@ -710,7 +712,9 @@ def test_serve_forks_a_child_per_request_and_answers_each_with_its_exit_code(tmp
     serve(requests, answers)
     assert answers.getvalue().splitlines() == ['{"code": 0, "timed_out": false}', '{"code": 5, "timed_out": false}',
                                                '{"code": -9, "timed_out": true}']
-    assert len(forked) == 3
+    assert forked == [child.pid for child in started]
+    for child in started:
+        child.returncode = 0  # reaped by serve: keep Popen from waiting on them
 
 
 def test_serve_turns_the_forked_child_into_the_requested_pytest_run(monkeypatch: pytest.MonkeyPatch) -> None:
