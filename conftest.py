@@ -23,8 +23,12 @@ from falsifiers.mutant_runs import thread_env
 
 # Under xdist each worker gets its share of the CPUs for torch/OpenMP (set before anything imports
 # torch): two workers with a thread per core each oversubscribe a small CI machine several times over.
-# The same rule as for mutant children (unless the user set a thread count).
-os.environ.update(thread_env(os.environ, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)))
+# The same rule as for mutant children (unless the user set a thread count). Not under mutmut's
+# forced-fail check (MUTANT_UNDER_TEST=fail, docs/testing.md): there every mutated function raises, so
+# mutating falsifiers/mutant_runs.py made this import-time call fail the conftest itself (exit 4,
+# which mutmut reads as a broken test command and stops) instead of failing a test.
+if os.environ.get("MUTANT_UNDER_TEST") != "fail":
+    os.environ.update(thread_env(os.environ, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)))
 
 settings.register_profile(
     "ci",

@@ -142,8 +142,7 @@ def load_bytes(raw: bytes, path: str, *, limits: Limits = Limits()) -> Document:
     expanded = _expanded_size(node, limits, doc)
     if expanded is None:
         return doc
-    walker = _Walker(doc, limits)
-    doc.data = walker.build(node, (), 0)
+    doc.data = _Walker(doc).build(node, ())
     return doc
 
 
@@ -297,30 +296,33 @@ class _TooDeep(Exception):
 
 
 class _Walker:
-    """Nodes to plain values, recording positions and reporting what a contract may not contain."""
+    """Nodes to plain values, recording positions and reporting what a contract may not contain.
 
-    def __init__(self, doc: Document, limits: Limits) -> None:
+    It needs no limits of its own: `_expanded_size` has already bounded the depth and the
+    alias-expanded size of the node graph it walks.
+    """
+
+    def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.limits = limits
 
     def _loc(self, node: Node) -> Location:
         return Location(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node: Node, path: PathKey, depth: int) -> Any:
+    def build(self, node: Node, path: PathKey) -> Any:
         self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         if isinstance(node, SequenceNode):
             if node.tag != _TAG + "seq":
                 self._bad_tag(node)
-            return [self.build(child, path + (index,), depth + 1) for index, child in enumerate(node.value)]
+            return [self.build(child, path + (index,)) for index, child in enumerate(node.value)]
         if isinstance(node, MappingNode):
             if node.tag != _TAG + "map":
                 self._bad_tag(node)
-            return self._mapping(node, path, depth)
+            return self._mapping(node, path)
         return None  # pragma: no cover - the composer makes only these three kinds
 
-    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: PathKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for knode, vnode in node.value:
             if not isinstance(knode, ScalarNode):
@@ -352,7 +354,7 @@ class _Walker:
                 )
                 continue
             self.doc.key_positions[here] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
-            out[key] = self.build(vnode, here, depth + 1)
+            out[key] = self.build(vnode, here)
         return out
 
     def _scalar(self, node: ScalarNode) -> Any:
@@ -365,7 +367,9 @@ class _Walker:
             return node.value
         try:
             return construct(_SCALAR, node)
-        except (ValueError, TypeError, yaml.YAMLError):
+        # LookupError: PyYAML's constructors raise KeyError for `!!bool maybe` and IndexError for
+        # `!!int ''` / `!!float ''`; a value that does not parse as its tag stays the text written
+        except (ValueError, TypeError, LookupError, yaml.YAMLError):
             return node.value
 
     def _bad_tag(self, node: Node) -> None:
