@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,21 @@ from apr.format.footer_check import Damage, FooterCheck, refuse_damage
 TENSORS = {"a.weight": np.arange(37, dtype=np.float32), "b.bias": np.arange(5, dtype=np.float32) * -1.5,
            "c": np.arange(64, dtype=np.float32)}
 HEADER_CRC_AT = 40  # §1.2: the header checksum, bytes 40..44
+
+
+@pytest.fixture(autouse=True)
+def _deadline() -> Iterator[None]:
+    """Fail a test whose CRC loop never ends (a fault in the gap fill) instead of hanging the run."""
+    def alarm(signum, frame):
+        raise TimeoutError("the footer check did not finish in 20 s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _footer(raw: bytes) -> tuple[int, int]:
@@ -126,6 +143,15 @@ def test_a_payload_that_runs_into_the_footer_is_cut_at_the_footer(intact: Path) 
         check.feed(len(raw) - 4, raw[-4:])  # the footer alone: not data
         assert check._pos == len(raw) - 4
         assert check.finish() is None
+
+
+def test_bytes_fed_from_inside_the_footer_are_not_data(intact: Path) -> None:
+    raw = intact.read_bytes()
+    with FooterCheck(intact) as check:
+        check.feed(len(raw) - 2, raw[-2:])  # before anything else: neither filled up to nor counted
+        assert check._pos == 0 and check._crc == 0
+        assert check.finish() is None
+        assert check._pos == len(raw) - 4 and check._crc == zlib.crc32(raw[:-4])
 
 
 def test_a_gap_before_a_payload_is_filled_from_the_file(intact: Path) -> None:

@@ -108,6 +108,17 @@ def test_a_refused_name_is_not_counted_as_seen() -> None:
         f"    {long[:40]!r}...: name is {MAX_TENSOR_NAME_LEN + 1} bytes, the format allows {MAX_TENSOR_NAME_LEN}"]
 
 
+def test_every_refusal_lets_the_next_declarations_be_checked() -> None:
+    long = "n" * (MAX_TENSOR_NAME_LEN + 1)
+    deep = (1,) * (MAX_NDIM + 1)
+    with pytest.raises(TensorInputError) as info:
+        plan_specs([TensorSpec(long, DType.U8, (1,), 1), TensorSpec("deep", DType.U8, deep, 1),
+                    TensorSpec("size", DType.U8, (2,), 3), TensorSpec("\udc80", DType.U8, (1,), 1),
+                    TensorSpec("last", DType.U8, (2,), 1)])
+    assert [line.split(":")[0] for line in info.value.message.splitlines()[1:]] == [
+        f"    {long[:40]!r}...", "    'deep'", "    'size'", "    '\\udc80'", "    'last'"]
+
+
 def test_refused_declarations_write_nothing(tmp_path: Path) -> None:
     path = tmp_path / "m.apr"
     path.write_bytes(b"previous")
@@ -194,6 +205,15 @@ def test_bytes_bytearray_memoryview_and_arrays_give_the_same_file(tmp_path: Path
         assert path.read_bytes() == expected, label
 
 
+def test_a_scalar_is_written_by_its_bytes(tmp_path: Path) -> None:
+    scalar = np.array(2.5, dtype=np.float32)
+    path = tmp_path / "s.apr"
+    write_file_streaming([TensorSpec("s", DType.F32, (), 4)], lambda s: scalar, path)
+    assert path.read_bytes() == save({"s": scalar})
+    with open_file(path) as reader:
+        assert bytes(reader.get_raw("s")) == scalar.tobytes() and reader.entry("s").shape == ()
+
+
 def test_a_packed_tensor_is_written_by_its_bytes(tmp_path: Path) -> None:
     data = np.arange(4 + 64, dtype=np.uint8)
     packed = PackedTensor(DType.APR_Q8, (64,), data)
@@ -202,6 +222,18 @@ def test_a_packed_tensor_is_written_by_its_bytes(tmp_path: Path) -> None:
     assert path.read_bytes() == save({"q": packed})
     with open_file(path) as reader:
         assert bytes(reader.get_raw("q")) == data.tobytes()
+
+
+@pytest.mark.parametrize("holder", [np.int16, np.float32, np.int8])
+def test_a_packed_tensor_held_in_a_wider_array_is_written_by_its_bytes(tmp_path: Path, holder) -> None:
+    """The bytes, not the values: streaming writes what save_file writes (a uint8 cast refused them)."""
+    raw = (np.arange(68, dtype=np.uint8) * 37 + 200).astype(np.uint8)  # values over 127 included
+    packed = PackedTensor(DType.APR_Q8, (64,), raw.view(holder))
+    path = tmp_path / "q.apr"
+    write_file_streaming([TensorSpec("q", DType.APR_Q8, (64,), 68)], lambda s: packed, path)
+    assert path.read_bytes() == save({"q": packed}) == save({"q": PackedTensor(DType.APR_Q8, (64,), raw)})
+    with open_file(path) as reader:
+        assert bytes(reader.get_raw("q")) == raw.tobytes()
 
 
 @pytest.mark.parametrize("dtype, shape", [(DType.APR_Q8, (2, 32)), (DType.APR_Q4, (64,))])
