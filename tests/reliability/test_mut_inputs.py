@@ -254,7 +254,7 @@ def test_an_open_the_os_refuses(folder: Path, monkeypatch: pytest.MonkeyPatch) -
         with pytest.raises(ConvertError) as info:
             open_regular(folder / "config.json", error=ConvertError, follow_symlinks=follow)
         assert info.value.message == "cannot open config.json: Permission denied"
-        assert info.value.field == "config.json"
+        assert info.value.field == "config.json" and info.value.path == str(folder / "config.json")
 
 
 def test_an_eloop_while_following_links_is_a_plain_open_error(folder: Path) -> None:
@@ -306,6 +306,15 @@ def test_read_regular_at_and_over_the_limit(folder: Path) -> None:
     assert err.hint == "check that ten.bin is the file you meant to use"
     assert err.path == str(path) and err.field == "ten.bin"
     assert _fds() == before
+
+
+@pytest.mark.parametrize("size, limit", [(1, 0), (3, 2), (100, 10)])
+def test_read_regular_names_the_real_size_over_the_limit(folder: Path, size: int, limit: int) -> None:
+    path = folder / "f.bin"
+    path.write_bytes(b"z" * size)
+    with pytest.raises(ConvertError) as info:
+        read_regular(path, limit=limit, error=ConvertError)
+    assert info.value.message == f"f.bin is {size} bytes, over the {limit}-byte limit for this file"
 
 
 def test_read_regular_of_an_empty_file(folder: Path) -> None:

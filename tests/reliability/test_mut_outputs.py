@@ -42,10 +42,19 @@ def test_stdout_is_refused_with_the_flag_named(spelling) -> None:
     with pytest.raises(UsageError) as info:
         refuse_stdout(spelling, flag="--run-dir")
     assert info.value.exit_code == 64 and info.value.field == "--run-dir"
-    assert info.value.message.startswith("--run-dir - (standard output) is not possible here")
+    assert info.value.message == ("--run-dir - (standard output) is not possible here: this output is a folder "
+                                  "or a file renamed into place")
+    assert info.value.hint == ("give a path: a file for a single file (apr stamp, card, export --format gguf "
+                               "stream with -o -), a folder otherwise")
+    with pytest.raises(UsageError) as info:
+        refuse_stdout(spelling)
+    assert info.value.field == "-o" and info.value.message.startswith("-o - (standard output)")
     with pytest.raises(UsageError) as info:
         refuse_overlap("-", [])
     assert info.value.field == "-o"
+    with pytest.raises(UsageError) as info:
+        refuse_overlap("-", [], flag="--into")
+    assert info.value.field == "--into"
 
 
 def test_other_spellings_are_not_stdout(tmp_path: Path) -> None:
@@ -88,7 +97,7 @@ def test_a_missing_input_that_is_the_output_path(tmp_path: Path) -> None:
     with pytest.raises(OutputIsInputError) as info:
         refuse_overlap(out, [out], same_hint="other hint")
     assert info.value.message == f"-o {str(out)!r} is the input {str(out)!r} itself"
-    assert info.value.hint == "other hint" and info.value.field == "-o"
+    assert info.value.hint == "other hint" and info.value.field == "-o" and info.value.path == str(out)
 
 
 def test_unrelated_missing_paths_and_none_inputs_pass(tmp_path: Path) -> None:
@@ -163,6 +172,9 @@ def test_an_existing_file_needs_force(tmp_path: Path) -> None:
     assert err.message == f"Output file '{out}' already exists. Use --force to overwrite."
     assert err.hint == "pass --force to replace it, or choose another path"
     assert check_file_output(out, force=True) == out and out.read_bytes() == b"x"
+    with pytest.raises(OutputExistsError) as info:
+        check_file_output(out, force=False)
+    assert info.value.field == "-o"
 
 
 def test_a_dangling_symlink_is_an_existing_output(tmp_path: Path) -> None:
@@ -252,8 +264,11 @@ def test_a_file_where_the_folder_goes(tmp_path: Path, force: bool) -> None:
     out.write_bytes(b"x")
     with pytest.raises(OutputExistsError) as info:
         check_folder_output(out, command=CMD, force=force, flag="-o")
-    assert info.value.message == f"output exists and is a file: {out}"
+    assert info.value.message == f"output exists and is a file: {out}" and info.value.path == str(out)
     assert info.value.field == "-o" and info.value.hint == "choose another path for the output folder"
+    with pytest.raises(OutputExistsError) as info:
+        check_folder_output(out, command=CMD, force=force)
+    assert info.value.field == "-o"
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -264,6 +279,7 @@ def test_another_commands_output_is_refused(tmp_path: Path, force: bool) -> None
         check_folder_output(out, command=CMD, force=force, flag="-o")
     assert info.value.message == f"the output folder holds the output of `apr tokenize`, not of `{CMD}`"
     assert info.value.field == "-o" and info.value.path == str(out)
+    assert info.value.hint == "choose another output folder (one command per folder, so neither overwrites the other)"
 
 
 def test_without_force_an_empty_folder_is_refused(tmp_path: Path) -> None:
@@ -272,7 +288,7 @@ def test_without_force_an_empty_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputExistsError) as info:
         check_folder_output(out, command=CMD, force=False, flag="-o")
     assert info.value.message == "output folder already exists" and info.value.hint == FORCE_HINT
-    assert info.value.field == "-o" and info.value.exit_code == 5
+    assert info.value.field == "-o" and info.value.exit_code == 5 and info.value.path == str(out)
 
 
 def test_without_force_a_folder_holding_only_a_manifest_is_empty(tmp_path: Path) -> None:
@@ -309,7 +325,7 @@ def test_with_force_previous_files_and_foreign_ones_are_told_apart(tmp_path: Pat
     (out / "empty").mkdir()
     (out / "full").mkdir()
     (out / "full" / "inside").write_bytes(b"x")
-    (out / ".apr-output.tmp-1-x").mkdir()  # in-folder staging: internal, not foreign
+    (out / ".apr-output.tmp-1-x" / "sub").mkdir(parents=True)  # in-folder staging: internal, not foreign
     target = check_folder_output(out, command=CMD, force=True)
     assert target.path == out and target.command == CMD and target.existed is True
     assert target.previous == {"model.safetensors": file_record(out / "model.safetensors")}
@@ -346,7 +362,7 @@ def test_refuse_collisions(tmp_path: Path) -> None:
     with pytest.raises(OutputExistsError) as info:
         target.refuse_collisions(["sub"])
     assert info.value.message == f"the output folder holds a folder named 'sub', where {CMD} writes a file"
-    assert info.value.hint == "move it away, or choose another output folder"
+    assert info.value.hint == "move it away, or choose another output folder" and info.value.path == str(out / "sub")
     with pytest.raises(OutputIsInputError) as info:
         target.refuse_collisions(["input-link"])
     assert info.value.message == "'input-link' in the output folder is an input of this command"
