@@ -47,4 +47,11 @@ def test_element_count(shape: tuple[int, ...], count: int) -> None:
     (DType.Q4_K, (255,), None), (DType.Q4_K, (257,), None), (DType.Q6_K, (512, 128), None),
     (DType.Q4_K, (), None), (DType.Q6_K, (128, 2), None)])
 def test_expected_nbytes(dtype: DType, shape: tuple[int, ...], nbytes: int | None) -> None:
-    assert expected_nbytes(dtype, shape) == nbytes
+    size = expected_nbytes(dtype, shape)
+    assert size == nbytes and type(size) is type(nbytes)  # an int (a byte count), never a float
+
+
+def test_expected_nbytes_is_exact_beyond_float_precision() -> None:
+    rows = (1 << 53) + 1  # 256-element rows: a float division would round this count
+    assert expected_nbytes(DType.Q4_K, (rows, 256)) == rows * 144
+    assert expected_nbytes(DType.Q6_K, (rows, 256)) == rows * 210

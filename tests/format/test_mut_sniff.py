@@ -40,6 +40,7 @@ def test_the_safetensors_heuristic_at_its_limits() -> None:
     assert sniff_bytes(_st(100), 108) is FileFormat.SAFETENSORS  # the header just fits
     assert sniff_bytes(_st(100), 107) is FileFormat.UNKNOWN  # one byte too long for the file
     assert sniff_bytes(_st(1 << 40)) is FileFormat.SAFETENSORS  # no size given: not checked
+    assert sniff_bytes(_st((1 << 64) - 1)) is FileFormat.SAFETENSORS  # the length is unsigned
     assert sniff_bytes(_st(1 << 40), 1 << 20) is FileFormat.UNKNOWN
 
 
@@ -121,6 +122,15 @@ def test_a_safetensors_file_names_its_conversion() -> None:
     assert err.detected == "safetensors" and err.offset == 0 and err.path == "w.safetensors"
     assert err.message == "safetensors format detected, not APR v2"
     assert err.hint == "import the Hugging Face folder that holds it: apr import MODEL_DIR -o MODEL.apr"
+
+
+def test_require_apr2_checks_the_safetensors_length_against_the_file() -> None:
+    with pytest.raises(WrongFormatError) as info:
+        require_apr2(_st(1000), 100, "x.bin")  # a length longer than the file: not safetensors
+    assert info.value.detected == "unknown" and info.value.message.startswith("invalid magic bytes")
+    with pytest.raises(WrongFormatError) as info:
+        require_apr2(_st(92), 100, "x.bin")
+    assert info.value.detected == "safetensors"
 
 
 @pytest.mark.parametrize("size", [0, 3])
