@@ -250,8 +250,9 @@ def test_apply_commit_follows_its_plan_and_moves_the_manifest_in_last(tmp_path: 
     outside.write_bytes(b"never")
     manifest = manifest_bytes(CMD, {"x": file_record(out / "x")})
     committed = _committed(tmp_path, {"x": b"new x", MANIFEST_NAME: manifest, ".apr-output.tmp-9": b""}, {
-        "remove": {"old": {"size": old.size, "sha256": old.sha256}, "kept": {"size": kept.size, "sha256": kept.sha256},
-                   "../outside": {"size": 5, "sha256": file_record(outside).sha256}, "bad": 3, "nosize": {}}})
+        "remove": {"../outside": {"size": 5, "sha256": file_record(outside).sha256}, "bad": 3,
+                   "old": {"size": old.size, "sha256": old.sha256}, "kept": {"size": kept.size, "sha256": kept.sha256},
+                   "nosize": {}}})
     order: list[str] = []
     real = os.replace
 
@@ -287,6 +288,45 @@ def test_apply_commit_without_a_manifest_keeps_the_old_one(tmp_path: Path) -> No
     manifest = (out / MANIFEST_NAME).read_bytes()
     apply_commit(_committed(tmp_path, {"new": b"new"}, {"remove": {}}), out)
     assert (out / MANIFEST_NAME).read_bytes() == manifest and (out / "new").read_bytes() == b"new"
+
+
+def _refuse_rmdir(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make every folder removal fail (a busy mount, a read-only parent); return what was asked."""
+    asked: list[str] = []
+
+    def refuse(path, *args, **kwargs):
+        asked.append(os.fspath(path))
+        raise OSError(errno.EBUSY, "Device or resource busy", path)
+
+    monkeypatch.setattr(os, "rmdir", refuse)
+    return asked
+
+
+def test_a_commit_folder_that_cannot_be_removed_does_not_undo_the_commit(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    _previous(out, {"old": b"old"})
+    committed = _committed(tmp_path, {"new": b"new"}, {"remove": {}})
+    asked = _refuse_rmdir(monkeypatch)
+    apply_commit(committed, out)  # the files are in: a leftover folder is the next run's to remove
+    assert asked and (out / "new").read_bytes() == b"new"
+
+
+def test_folders_that_cannot_be_fsynced_still_get_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.fsync
+
+    def no_folder_fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", no_folder_fsync)
+    out = tmp_path / "out"
+    with folder_output(check_folder_output(out, command=CMD, force=False)) as staging:
+        (staging / "a").write_bytes(b"1")
+    with folder_output(check_folder_output(out, command=CMD, force=True)) as staging:
+        (staging / "a").write_bytes(b"2")
+    assert (out / "a").read_bytes() == b"2" and sorted(os.listdir(tmp_path)) == ["out"]
 
 
 # --- recover_folder -----------------------------------------------------------------------------------
@@ -381,6 +421,33 @@ def test_a_restored_backup_keeps_its_own_manifest(tmp_path: Path, dead_pid: int)
     manifest = (backup / MANIFEST_NAME).read_bytes()
     recover_folder(out)
     assert (out / MANIFEST_NAME).read_bytes() == manifest
+
+
+def test_leftovers_that_cannot_be_removed_do_not_stop_recovery(tmp_path: Path, dead_pid: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    _previous(out, {"old": b"old"})
+    (tmp_path / f".out.old-{dead_pid}").mkdir()
+    (out / f".apr-output.tmp-{dead_pid}-c").mkdir()
+    asked = _refuse_rmdir(monkeypatch)
+    recover_folder(out)
+    assert len(asked) == 2 and (out / "old").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), ValueError("bad name")])
+def test_a_restored_backup_whose_manifest_cannot_be_written_is_still_restored(tmp_path: Path, dead_pid: int, error,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    backup = tmp_path / f".out.old-{dead_pid}"
+    backup.mkdir()
+    (backup / "model.safetensors").write_bytes(b"weights")
+
+    def fail(folder, command):
+        raise error
+
+    monkeypatch.setattr(folder_commit, "record_tree", fail)
+    recover_folder(out)
+    assert _tree(out) == {"model.safetensors": b"weights"} and sorted(os.listdir(tmp_path)) == ["out"]
 
 
 def test_recover_a_folder_whose_parent_is_missing(tmp_path: Path) -> None:
