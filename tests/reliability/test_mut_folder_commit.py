@@ -282,6 +282,18 @@ def test_apply_commit_without_a_usable_plan_still_moves_the_files(tmp_path: Path
     assert not committed.exists()
 
 
+def test_a_plan_entry_without_a_size_removes_nothing(tmp_path: Path) -> None:
+    """A plan is data from the disk: an entry must give both size and sha256 to match a file."""
+    out = tmp_path / "out"
+    _previous(out, {"one": b"x", "empty": b""})
+    one, empty = file_record(out / "one"), file_record(out / "empty")
+    apply_commit(_committed(tmp_path, {}, {"remove": {"one": {"sha256": one.sha256}, "empty": {"size": 0}}}), out)
+    assert (out / "one").read_bytes() == b"x" and (out / "empty").read_bytes() == b""
+    apply_commit(_committed(tmp_path, {}, {"remove": {"one": {"size": 1, "sha256": one.sha256},
+                                                      "empty": {"size": 0, "sha256": empty.sha256}}}), out)
+    assert not (out / "one").exists() and not (out / "empty").exists()
+
+
 def test_apply_commit_without_a_manifest_keeps_the_old_one(tmp_path: Path) -> None:
     out = tmp_path / "out"
     _previous(out, {"old": b"old"})
