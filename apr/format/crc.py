@@ -52,13 +52,12 @@ def _fast_crc32() -> Callable[..., int]:
 
 
 def _gf2_matrix_times(mat: list[int], vec: int) -> int:
+    """``mat · vec`` over GF(2) for a 32-bit ``vec``: one fixed pass over its 32 bits (zlib's
+    ``while (vec)`` stops early; a bounded loop gives the same product and cannot run forever)."""
     total = 0
-    i = 0
-    while vec:
-        if vec & 1:
+    for i in range(32):
+        if vec >> i & 1:
             total ^= mat[i]
-        vec >>= 1
-        i += 1
     return total
 
 
@@ -76,22 +75,14 @@ def crc32_combine(crc_a: int, crc_b: int, len_b: int) -> int:
     """
     if len_b <= 0:
         return crc_a & 0xFFFFFFFF
-    odd = [_POLY] + [1 << n for n in range(31)]  # operator for one zero bit
-    even = _gf2_matrix_square(odd)  # two zero bits
-    odd = _gf2_matrix_square(even)  # four zero bits
+    operator = [_POLY] + [1 << n for n in range(31)]  # operator for one zero bit
+    operator = _gf2_matrix_square(operator)  # two zero bits
+    operator = _gf2_matrix_square(operator)  # four zero bits
     crc1 = crc_a & 0xFFFFFFFF
-    length = len_b
-    while True:
-        even = _gf2_matrix_square(odd)
-        if length & 1:
-            crc1 = _gf2_matrix_times(even, crc1)
-        length >>= 1
-        if not length:
-            break
-        odd = _gf2_matrix_square(even)
-        if length & 1:
-            crc1 = _gf2_matrix_times(odd, crc1)
-        length >>= 1
-        if not length:
-            break
+    # zlib alternates two matrices in a `while` on the length; one loop over its bits (bit k:
+    # 2^k zero bytes) squares the same operators in the same order and always ends
+    for k in range(len_b.bit_length()):
+        operator = _gf2_matrix_square(operator)  # 2^k zero bytes
+        if len_b >> k & 1:
+            crc1 = _gf2_matrix_times(operator, crc1)
     return (crc1 ^ crc_b) & 0xFFFFFFFF

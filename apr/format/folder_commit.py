@@ -115,8 +115,8 @@ def _finish(staging: Path, committed: Path, target: FolderTarget) -> None:
     # Not atomic_write: that replaces one file; a folder output is many, so its commit point is the
     # rename of the whole staging folder, and `recover_folder` rolls a killed commit forward.
     files, folders = walk(staging)
-    if folders or any("/" in name for name in files):
-        raise ValueError(f"folder_output writes flat folders only; got {folders or files}")
+    if folders:  # a nested file always lists its folder too
+        raise ValueError(f"folder_output writes flat folders only; got {folders}")
     records = {name: file_record(staging / name, sync=True) for name in files if not is_internal(name)}
     if not os.path.lexists(target.path):
         (staging / MANIFEST_NAME).write_bytes(manifest_bytes(target.command, records))
@@ -150,7 +150,7 @@ def apply_commit(committed: Path, target: Path) -> None:
         if is_ours(target, clean, wanted):
             os.unlink(target / clean)
     for name in sorted(os.listdir(committed)):
-        if is_internal(name) or name == _COMMIT_PLAN or "/" in name:
+        if is_internal(name) or name == _COMMIT_PLAN:
             continue
         os.replace(committed / name, target / name)
     if (committed / MANIFEST_NAME).exists():

@@ -278,9 +278,9 @@ def check_folder_output(
                                 "touched), or choose another output folder")
     previous = {n: r for n, r in recorded.items() if n in entries and is_ours(target, n, r)}
     foreign_files = [n for n in entries if n not in previous]
-    # a folder is worth naming only when no file under it is (an empty folder someone made)
-    empty = [d for d in folders if not any(n.startswith(d + "/") for n in entries)
-             and not is_internal(d.split("/", 1)[0])]
+    # a folder is worth naming only when no file under it is (an empty folder someone made); one
+    # under in-folder staging is internal (is_internal matches its first part's prefix, so the path)
+    empty = [d for d in folders if not any(n.startswith(d + "/") for n in entries) and not is_internal(d)]
     foreign = tuple(foreign_files + empty)
     return FolderTarget(target, command, existed=True, previous=previous, foreign=foreign, input_ids=ids)
 

@@ -101,7 +101,9 @@ def _as_bytes(spec: TensorSpec, value: Any) -> memoryview:
                 f"{spec.name!r}: produced {value.dtype.name} {list(value.shape)}, declared "
                 f"{spec.dtype.name} {list(spec.shape)}"
             )
-        array = np.ascontiguousarray(value.data, dtype=np.uint8).reshape(-1)
+        # the payload is the data's bytes, whatever array type holds them, as save_file writes it
+        # (a cast to uint8 would change a multi-byte array's values and count)
+        array = np.ascontiguousarray(value.data).reshape(-1).view(np.uint8)
     elif isinstance(value, np.ndarray):
         array = value
         if array.dtype.byteorder == ">":
@@ -144,7 +146,6 @@ def write_file_streaming(
     """
     declared = plan_specs(specs)
     _header, prefix = build_prefix(declared, metadata, flags)  # type: ignore[arg-type]
-    total = 0
     with atomic_write(path, verify=verify) as handle:
         crc = crc32(prefix)
         handle.write(prefix)
