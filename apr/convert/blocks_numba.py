@@ -144,3 +144,108 @@ def encoder(kind: str) -> Any:
 
 
 __all__ = ["JIT_FUNCTIONS", "decoder", "encoder", "q4_k_decode", "q6_k_decode", "q8_0_decode", "q8_0_encode"]
+
+
+# 0.5: adding it to |x| < 2^-14 rounds x to a multiple of 2^-24 (a half's subnormal step) in the low bits
+DENORM_MAGIC = F(0.5)
+DENORM_MAGIC_BITS = np.int32(0x3F000000)
+
+
+LANES = 16  # independent partial sums, one per vector lane: float64 adds in one chain do not vectorise
+F_SUB_STEP = F(2.0 ** -24)
+F_INF = F(np.inf)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _f16_one(v: Any) -> Any:
+    """(binary16 bits of float32 ``v`` as numpy rounds them, their value as float32), branch-free."""
+    bits = v.view(np.int32)
+    sign = (bits >> 16) & 0x8000
+    a = bits & 0x7FFFFFFF
+    nan_bits = 0x7C00 | ((a >> 13) & 0x3FF)  # numpy keeps the top payload bits, forcing one set
+    nan_bits = nan_bits | (1 if (nan_bits & 0x3FF) == 0 else 0)
+    odd = (a >> 13) & 1  # normal result: rounding bias for ties to even, then the exponent shift
+    normal = ((a + np.int32((15 - 127) << 23) + 0xFFF + odd) >> 13) & 0xFFFF
+    sub = F(F(abs(v)) + DENORM_MAGIC).view(np.int32) - DENORM_MAGIC_BITS  # 0.5 + |v| rounds to 2^-24 steps
+    half = np.int32(normal)
+    half = np.int32(sub) if a < np.int32(113 << 23) else half
+    half = np.int32(0x7C00) if a >= np.int32((127 + 16) << 23) else half
+    half = np.int32(nan_bits) if a > np.int32(0x7F800000) else half
+    exponent = half >> 10
+    value = np.int32((half << 13) + np.int32((127 - 15) << 23)).view(F)  # a normal half, exactly
+    value = F(F(half) * F_SUB_STEP) if exponent == 0 else value
+    value = F_INF if exponent >= 31 else value
+    return half | sign, (-value if sign else value)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def f16_encode_sums(x: Any, out: Any, sums: Any) -> None:
+    """``x`` float32 (flat) -> ``out`` uint16 (flat), the binary16 bits numpy's ``astype(np.float16)``
+    gives (round to nearest, ties to even; overflow to Inf; a NaN keeps its sign and top payload
+    bits, as ``npy_floatbits_to_halfbits``), while adding, over the finite values of ``x``,
+    ``sums[0] += x²``, ``sums[1] += (half - x)²`` (float64) and ``sums[2] += 1``: the F16 export's
+    error in the same pass.
+
+    Branch-free per value and summed in `LANES` partial sums, so LLVM vectorises it; numpy's own
+    conversion is a scalar loop (about 3 ns a value here) and the error a second pass.
+    """
+    n = x.shape[0]
+    total = np.zeros(LANES)
+    err = np.zeros(LANES)
+    count = np.zeros(LANES)
+    whole = n - n % LANES
+    for base in range(0, whole, LANES):
+        for j in range(LANES):
+            v = F(x[base + j])
+            half, value = _f16_one(v)
+            out[base + j] = np.uint16(half)
+            finite = (v.view(np.int32) & 0x7FFFFFFF) < np.int32(0x7F800000)
+            xv = np.float64(v) if finite else 0.0
+            diff = np.float64(value) - xv if finite else 0.0
+            total[j] += xv * xv
+            err[j] += diff * diff
+            count[j] += 1.0 if finite else 0.0
+    for i in range(whole, n):
+        v = F(x[i])
+        half, value = _f16_one(v)
+        out[i] = np.uint16(half)
+        if (v.view(np.int32) & 0x7FFFFFFF) < np.int32(0x7F800000):
+            xv = np.float64(v)
+            diff = np.float64(value) - xv
+            total[0] += xv * xv
+            err[0] += diff * diff
+            count[0] += 1.0
+    sums[0] += total.sum()
+    sums[1] += err.sum()
+    sums[2] += count.sum()
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def f16_sums(x: Any, halves: Any, sums: Any) -> None:
+    """`f16_encode_sums`'s sums for given binary16 bits ``halves`` (uint16, flat) of ``x``: the same
+    values, in the same lanes and order, so an error measured while encoding equals one measured
+    afterwards on the stored bits."""
+    n = x.shape[0]
+    total = np.zeros(LANES)
+    err = np.zeros(LANES)
+    count = np.zeros(LANES)
+    for i in range(n):
+        j = i % LANES if i < n - n % LANES else 0
+        v = F(x[i])
+        half = np.int32(halves[i])
+        sign = half & 0x8000
+        half = half & 0x7FFF
+        exponent = half >> 10
+        value = np.int32((half << 13) + np.int32((127 - 15) << 23)).view(F)
+        value = F(F(half) * F_SUB_STEP) if exponent == 0 else value
+        value = F_INF if exponent >= 31 else value
+        value = -value if sign else value
+        if (v.view(np.int32) & 0x7FFFFFFF) < np.int32(0x7F800000):
+            xv = np.float64(v)
+            diff = np.float64(value) - xv
+            total[j] += xv * xv
+            err[j] += diff * diff
+            count[j] += 1.0
+    sums[0] += total.sum()
+    sums[1] += err.sum()
+    sums[2] += count.sum()

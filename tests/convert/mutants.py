@@ -332,3 +332,23 @@ def q4_k_falls_back_to_q8_0(quant: Any, shape: tuple[int, ...]) -> str:
     if quant is GgufQuant.Q4_K:
         return "Q4_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
     return "Q6_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
+
+
+def f16_truncating_sums(x: np.ndarray, out: np.ndarray, sums: np.ndarray) -> None:
+    """The compiled F16 encoder truncating the mantissa to 10 bits instead of rounding to nearest
+    even (normal range; the rest as numpy), with its sums."""
+    bits = np.asarray(x, np.float32).view(np.uint32)
+    magnitude = bits & 0x7FFFFFFF
+    normal = (magnitude >= 0x38800000) & (magnitude < 0x47800000)
+    with np.errstate(all="ignore"):
+        halves = np.asarray(x, np.float32).astype(np.float16).view(np.uint16).copy()
+    truncated = (((bits >> 16) & 0x8000) | ((magnitude - 0x38000000) >> 13)).astype(np.uint16)
+    halves[normal] = truncated[normal]
+    out[:] = halves
+    finite = np.isfinite(x)
+    with np.errstate(all="ignore"):
+        x64 = np.asarray(x, np.float64)[finite]
+        d64 = halves.view(np.float16)[finite].astype(np.float64) - x64
+    sums[0] += float(x64 @ x64)
+    sums[1] += float(d64 @ d64)
+    sums[2] += int(finite.sum())

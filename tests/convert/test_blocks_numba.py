@@ -163,3 +163,64 @@ def test_the_kernel_choice_picks_the_q8_0_encoder(monkeypatch):
     quantize(x, "Q5_0", kernel="numba")
     quantize(x, "Q8_0", kernel="numpy")
     assert calls == ["Q5_0"]
+
+
+def _f16_inputs(seed: int) -> np.ndarray:
+    """Random float32 bits (NaN payloads, Inf, subnormals included), every exact half, values just
+    above and below each half (ties and near-ties), and the overflow and underflow edges."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2**32, 20_000, dtype=np.uint64).astype(np.uint32).view(F32)
+    halves = np.arange(0, 2**16, 3, dtype=np.uint16).view(np.float16).astype(F32)
+    with np.errstate(all="ignore"):
+        near = np.concatenate([halves * F32(1.0004882), halves * F32(0.99951), np.nextafter(halves, F32(np.inf))])
+    edges = np.array([65504, 65519.99, 65520, 65536, 1e-8, 2.98e-8, 2.9802322e-08, 5.96e-8, 6.1e-5, 6.097555e-05,
+                      np.inf, -np.inf, np.nan, 0.0, -0.0], F32)
+    x = np.concatenate([bits, halves, near, edges])
+    return np.concatenate([x, -x])[rng.permutation(2 * x.size)]
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), cut=st.integers(0, 40))
+def test_falsify_export_014_f16_encoder_gives_numpys_bits_and_exact_sums(seed, cut):
+    from apr.convert.blocks_numba import f16_encode_sums, f16_sums
+
+    x = _f16_inputs(seed)[cut:]  # any length: the lanes' tail
+    out = np.empty(x.shape, np.uint16)
+    sums = np.zeros(3)
+    f16_encode_sums(x, out, sums)
+    with np.errstate(all="ignore"):
+        expected = x.astype(np.float16)
+    assert out.tobytes() == expected.view(np.uint16).tobytes()
+    again = np.zeros(3)
+    f16_sums(x, out, again)
+    assert again.tolist() == sums.tolist()
+    finite = np.isfinite(x)
+    with np.errstate(all="ignore"):
+        x64 = x[finite].astype(np.float64)
+        d64 = expected[finite].astype(np.float64) - x64
+        assert sums[2] == finite.sum()
+        assert sums[0] == pytest.approx(float(x64 @ x64), rel=1e-12)
+        assert sums[1] == pytest.approx(float(d64 @ d64), rel=1e-12)
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+def test_falsify_export_014_f16_export_error_is_the_same_measured_both_ways():
+    """The F16 payload of `encode` is numpy's, its error equals `relative_rmse` of that payload
+    exactly (same sums, same order) and the numpy kernel's within float32 rounding."""
+    from apr.convert.gguf_encode import encode, relative_rmse
+
+    x = np.random.default_rng(15).normal(0, 0.02, (96, 1000)).astype(F32)
+    x[3, 7] = np.nan
+    x[4, 9] = 70000.0  # overflows to Inf: an infinite error, reported as such
+    y = x.copy()
+    y[4, 9] = 1.0
+    for values in (x, y):
+        compiled = encode(values, "F16", measure=True, threads=2)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("APR_QUANT_KERNEL", "numpy")
+            reference = encode(values, "F16", measure=True, threads=2)
+        with np.errstate(all="ignore"):
+            assert compiled.array.tobytes() == values.astype(np.float16).tobytes() == reference.array.tobytes()
+        assert compiled.error == relative_rmse(values, compiled.array, None)
+        assert compiled.error == pytest.approx(reference.error, rel=1e-4)
