@@ -322,3 +322,19 @@ def test_a_failed_journal_removal_leaves_the_stamped_file_and_a_pending_journal(
     with mock.patch.object(os, "unlink", unlink), pytest.raises(AprIOError, match="counts as interrupted"):
         in_place.patch_in_place(fd, source, plan)
     assert target.read_bytes() == new and journal.has_pending_journal(target)
+
+
+def test_locked_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) -> None:
+    target = Path(write_checkpoint(tmp_path / "m.apr"))
+    real_open = os.open
+    opened: list[int] = []
+
+    def spy(p, flags, *args, **kwargs):
+        opened.append(flags)
+        return real_open(p, flags, *args, **kwargs)
+
+    monkeypatch.delattr(os, "O_CLOEXEC")
+    monkeypatch.setattr(os, "open", spy)
+    with in_place.locked(str(target)) as fd:
+        assert os.pread(fd, 4, 0) == b"APR\0"
+    assert opened == [os.O_RDWR]

@@ -9,6 +9,7 @@ read back from the function under test.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -322,6 +323,12 @@ def test_untrusted_error_tells_who_can_recover_only_for_another_users_regular_fi
     for mode, uid in ((stat.S_IFREG | 0o622, os.geteuid()), (stat.S_IFLNK | 0o777, 4242),
                       (stat.S_IFREG | 0o600, 0), (stat.S_IFREG | 0o600, site.owner)):
         assert journal.untrusted_error(site, _found("/x/j 1", mode, uid, "why")).hint == base_hint
+    # owner, root and the user running the command are told apart (none of them 0 by accident)
+    owned = dataclasses.replace(site, owner=1000)
+    with mock.patch.object(os, "geteuid", return_value=4321):
+        for uid, extended in ((0, False), (1000, False), (4321, False), (1, True), (4242, True)):
+            hint = journal.untrusted_error(owned, _found("/x/j 1", stat.S_IFREG | 0o600, uid, "why")).hint
+            assert hint.startswith(base_hint) and (hint != base_hint) is extended, uid
 
 
 def test_legacy_error_says_it_is_never_applied_and_how_to_check_by_hand(tmp_path) -> None:
@@ -774,3 +781,20 @@ def test_remove_stray_temporaries_goes_on_after_one_it_cannot_remove(tmp_path) -
         journal._remove_stray_temporaries(str(target))
     assert sorted(tried) == sorted([first.name, second.name])
     assert len([p for p in (first, second) if p.exists()]) == 1
+
+
+def test_read_journal_where_the_platform_lacks_the_optional_flags(tmp_path, monkeypatch) -> None:
+    """Without O_NOFOLLOW, O_NONBLOCK or O_CLOEXEC (not every platform has them) it opens read-only, nothing more."""
+    site, entry, record = _planted(tmp_path)
+    real_open = os.open
+    opened: list[int] = []
+
+    def spy(path, flags, *args, **kwargs):
+        opened.append(flags)
+        return real_open(path, flags, *args, **kwargs)
+
+    for name in ("O_NOFOLLOW", "O_NONBLOCK", "O_CLOEXEC"):
+        monkeypatch.delattr(os, name)
+    monkeypatch.setattr(os, "open", spy)
+    assert journal.read_journal(entry, site) == record
+    assert opened == [os.O_RDONLY]

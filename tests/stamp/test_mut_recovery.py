@@ -472,3 +472,19 @@ def test_recover_cannot_sync_the_folder(tmp_path) -> None:
                                     "is harmless")
     assert failed.value.hint == "check the disk (dmesg)"
     assert path.read_bytes() == old and not os.path.exists(final)
+
+
+def test_restore_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) -> None:
+    path, record, old, final = _journaled(tmp_path, "torn")
+    site = locate(path)
+    real_open = os.open
+    opened: list[int] = []
+
+    def spy(p, flags, *args, **kwargs):
+        opened.append(flags)
+        return real_open(p, flags, *args, **kwargs)
+
+    monkeypatch.delattr(os, "O_CLOEXEC")
+    monkeypatch.setattr(os, "open", spy)
+    recovery._restore(site, record, final)
+    assert opened == [os.O_RDWR] and path.read_bytes() == old

@@ -362,3 +362,19 @@ def test_rewrite_to_verifies_the_temporary_against_the_input_descriptor(tmp_path
     with mock.patch.object(rewrite, "verify_stamped", spy):
         rewrite_to(str(tmp_path / "out.apr"), source, plan)
     assert seen == [(str(tmp_path), plan, source, source.path)]
+
+
+def test_rewrite_to_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) -> None:
+    source, plan = _input(tmp_path)
+    real_open = os.open
+    opened: list[int] = []
+
+    def spy(p, flags, *args, **kwargs):
+        if os.fspath(p) == source.path:
+            opened.append(flags)
+        return real_open(p, flags, *args, **kwargs)
+
+    monkeypatch.delattr(os, "O_CLOEXEC")
+    monkeypatch.setattr(os, "open", spy)
+    rewrite_to(str(tmp_path / "out.apr"), source, plan)
+    assert opened[0] == os.O_RDONLY and (tmp_path / "out.apr").read_bytes() == _expected(source, plan)

@@ -332,3 +332,19 @@ def test_an_output_that_does_not_read_back_or_cannot_be_read(tmp_path) -> None:
     with mock.patch.object(verify, "open_file", side_effect=io), pytest.raises(AprIOError) as failed:
         verify_stamped(str(out), plan, src)
     assert failed.value is io  # an I/O failure stays one (exit 7), not a wrong result
+
+
+def test_read_source_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) -> None:
+    path = _checkpoint(tmp_path)
+    real_open = os.open
+    opened: list[int] = []
+
+    def spy(p, flags, *args, **kwargs):
+        if os.fspath(p) == str(path):
+            opened.append(flags)
+        return real_open(p, flags, *args, **kwargs)
+
+    monkeypatch.delattr(os, "O_CLOEXEC")
+    monkeypatch.setattr(os, "open", spy)
+    assert read_source(str(path)).size == path.stat().st_size
+    assert opened[-1] == os.O_RDONLY
