@@ -459,6 +459,7 @@ def test_read_journal_reads_no_more_than_two_prefixes_allow(tmp_path) -> None:
         journal.read_journal(entry, site)
     assert refused.value.message == (f"the in-place stamp journal is unreadable ({budget} bytes for a 5-byte prefix); "
                                      "it was not applied")
+    assert refused.value.path == site.path
     assert asked[0] == budget and asked[-1] == 1 and len(asked) == budget
 
 
@@ -798,3 +799,33 @@ def test_read_journal_where_the_platform_lacks_the_optional_flags(tmp_path, monk
     monkeypatch.setattr(os, "open", spy)
     assert journal.read_journal(entry, site) == record
     assert opened == [os.O_RDONLY]
+
+
+@pytest.mark.parametrize("by", ["owner", "you"])
+def test_read_journal_trusts_a_journal_of_the_files_owner_or_of_you(tmp_path, by) -> None:
+    """Judged again after opening, with the file's owner and the euid (neither of them root here)."""
+    site, entry, record = _planted(tmp_path)
+    site = dataclasses.replace(site, owner=4242)
+    real_fstat = os.fstat
+    uid = 4242 if by == "owner" else 1111
+
+    def fstat(fd):
+        fields = list(real_fstat(fd))
+        fields[stat.ST_UID] = uid
+        return os.stat_result(fields)
+
+    with mock.patch.object(os, "fstat", fstat), mock.patch.object(os, "geteuid", return_value=1111):
+        assert journal.read_journal(entry, site) == record
+    with mock.patch.object(os, "fstat", fstat), mock.patch.object(os, "geteuid", return_value=2222), \
+            pytest.raises(StampJournalError) as refused:
+        journal.read_journal(entry, dataclasses.replace(site, owner=3333))
+    assert f"it is owned by uid {uid}" in refused.value.message
+
+
+def test_write_journal_reports_the_failure_even_when_its_cleanup_fails(tmp_path) -> None:
+    target = _file(tmp_path)
+    with mock.patch.object(os, "replace", side_effect=OSError(errno.EROFS, "Read-only file system")), \
+            mock.patch.object(os, "unlink", side_effect=OSError(errno.EROFS, "Read-only file system")), \
+            pytest.raises(AprIOError) as failed:
+        journal.write_journal(str(target), _record(target))
+    assert failed.value.message == "cannot write the stamp journal (Read-only file system); the file was not changed"
