@@ -829,3 +829,37 @@ def test_write_journal_reports_the_failure_even_when_its_cleanup_fails(tmp_path)
             pytest.raises(AprIOError) as failed:
         journal.write_journal(str(target), _record(target))
     assert failed.value.message == "cannot write the stamp journal (Read-only file system); the file was not changed"
+
+
+def _uid_as(uid: int, real):
+    """``os.stat``/``os.lstat`` reporting ``uid`` as the owner (to judge trust as a non-root user would)."""
+    def call(path, *args, **kwargs):
+        fields = list(real(path, *args, **kwargs))
+        fields[stat.ST_UID] = uid
+        return os.stat_result(fields)
+    return call
+
+
+@pytest.mark.parametrize("by", ["owner", "you"])
+def test_find_journals_trusts_the_files_owner_and_you(tmp_path, by) -> None:
+    target = _file(tmp_path)
+    site = dataclasses.replace(_site(target), owner=4242)
+    _place(site.path, b"x")
+    with mock.patch.object(os, "lstat", _uid_as(4242 if by == "owner" else 1111, os.lstat)), \
+            mock.patch.object(os, "geteuid", return_value=1111):
+        assert [f.distrust for f in journal.find_journals(site)] == [None]
+        # another owner: only "you" still trusts it
+        other = [f.distrust is None for f in journal.find_journals(dataclasses.replace(site, owner=3333))]
+        assert other == [by == "you"]
+
+
+@pytest.mark.parametrize("by", ["owner", "you"])
+def test_remove_stray_temporaries_removes_the_owners_and_yours(tmp_path, by) -> None:
+    target = _file(tmp_path)
+    stray = tmp_path / (os.path.basename(journal.journal_path(target)) + ".tmp-1")
+    _place(stray, b"half")
+    with mock.patch.object(os, "stat", _uid_as(4242, os.stat)), \
+            mock.patch.object(os, "lstat", _uid_as(4242 if by == "owner" else 1111, os.lstat)), \
+            mock.patch.object(os, "geteuid", return_value=1111):
+        journal._remove_stray_temporaries(str(target))
+    assert not stray.exists()
