@@ -12,6 +12,8 @@ import dataclasses
 import errno
 import logging
 import os
+import threading
+import time
 import zlib
 from pathlib import Path
 from unittest import mock
@@ -237,7 +239,7 @@ def test_source_crc_reports_a_file_that_ends_early(tmp_path) -> None:
     assert failed.value.path == source.path
 
 
-def test_source_crc_cancel_stops_the_thread(tmp_path) -> None:
+def test_source_crc_cancel_stops_the_thread_and_waits_for_it(tmp_path, monkeypatch) -> None:
     source, plan = _input(tmp_path)
     fd = os.open(source.path, os.O_RDONLY)
     try:
@@ -247,9 +249,20 @@ def test_source_crc_cancel_stops_the_thread(tmp_path) -> None:
         assert crc.result() == zlib.crc32(source.prefix)
         crc.cancel()
         assert not crc._thread.is_alive()
+        reading = threading.Event()
+        real_read_into = rewrite._read_into
+
+        def slow_read_into(fd_, buffer, offset):  # one byte per 50 ms: still reading when cancelled
+            reading.set()
+            time.sleep(0.05)
+            return real_read_into(fd_, buffer, offset)
+
+        monkeypatch.setattr(rewrite, "CHUNK_SIZE", 1)
+        monkeypatch.setattr(rewrite, "_read_into", slow_read_into)
         running = SourceCrc(fd, source, plan).start()
+        assert reading.wait(10)
         running.cancel()
-        assert running._stop.is_set() and not running._thread.is_alive()
+        assert running._stop.is_set() and not running._thread.is_alive()  # it waited for the thread to end
     finally:
         os.close(fd)
 
