@@ -358,7 +358,7 @@ def test_restore_refuses_a_file_replaced_since_it_was_located(tmp_path) -> None:
     with pytest.raises(AprIOError) as failed:
         recovery._restore(site, record, final)
     assert failed.value.message == "the file was replaced while it was being recovered; nothing was written"
-    assert failed.value.hint == f"retry: apr stamp {path} --recover"
+    assert failed.value.hint == f"retry: apr stamp {path} --recover" and failed.value.path == str(path)
     assert path.read_bytes() == torn
 
 
@@ -379,7 +379,12 @@ def test_restore_read_failures(tmp_path) -> None:
     with pytest.raises(AprIOError) as failed:
         recovery._restore(site, longer, final)
     assert failed.value.message == f"file shrank while being read (at byte {record.file_size + 6})"
-    assert path.read_bytes() == torn
+    assert failed.value.path == str(path) and path.read_bytes() == torn
+    with open(path, "r+b") as handle:  # shorter than the prefix itself
+        handle.truncate(10)
+    with pytest.raises(AprIOError) as failed:
+        recovery._restore(site, record, final)
+    assert failed.value.message == "file shrank while being read (at byte 10)" and failed.value.path == str(path)
 
 
 def test_restore_reads_the_prefix_and_the_footer_where_the_journal_says(tmp_path) -> None:
