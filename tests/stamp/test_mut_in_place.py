@@ -155,6 +155,7 @@ def test_patch_in_place_refuses_a_file_changed_since_it_was_read(tmp_path) -> No
             os.close(fd)
         assert refused.value.message == "the file changed between reading and writing it"
         assert refused.value.hint == "another program is writing this file; retry when it is done"
+        assert refused.value.path == str(target)
         assert target.read_bytes() == before
         assert sorted(os.listdir(folder)) == (["aside", "m.apr"] if change == "inode" else ["m.apr"])
 
@@ -256,6 +257,7 @@ def test_a_rollback_that_fails_too_keeps_the_journal(tmp_path, setup) -> None:
                              "(Input/output error); the journal is kept, so every command refuses the file until it "
                              "is restored")
     assert error.hint == f"fix the disk or permissions, then: apr stamp {shlex.quote(str(target))} --recover"
+    assert error.path == str(target)
     assert isinstance(error.__cause__, OSError) and not isinstance(error.__cause__, AprIOError)
     assert journal.has_pending_journal(target)
 
