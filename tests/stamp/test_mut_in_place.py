@@ -192,6 +192,7 @@ def test_a_failed_write_is_rolled_back_and_said(tmp_path, setup, k) -> None:
     assert error.hint == ("free space or fix the disk, then stamp again; or stamp a copy: "
                           f"apr stamp {target} ... -o OUT")
     assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.ENOSPC
+    assert error.path == str(target)
     assert target.read_bytes() == old and os.listdir(tmp_path) == ["m.apr"]
 
 
