@@ -703,23 +703,6 @@ def test_write_journal_names_its_temporary_after_the_journal_in_its_folder(tmp_p
     assert calls == [{"prefix": os.path.basename(final) + ".tmp-", "dir": str(tmp_path)}]
 
 
-def test_remove_journal_unlinks_and_syncs_the_folder(tmp_path) -> None:
-    target = _file(tmp_path)
-    final = journal.write_journal(str(target), _record(target))
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync_spy(fd):
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    with mock.patch.object(os, "fsync", fsync_spy):
-        journal.remove_journal(str(target))
-    assert not os.path.lexists(final) and synced == [str(tmp_path)]
-    with pytest.raises(FileNotFoundError):
-        journal.remove_journal(str(target))
-
-
 def test_fsync_dir_syncs_the_folder_and_closes_it(tmp_path) -> None:
     real_fsync, real_close = os.fsync, os.close
     seen: list[tuple[str, int]] = []
