@@ -391,3 +391,16 @@ def test_rewrite_to_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) ->
     monkeypatch.setattr(os, "open", spy)
     rewrite_to(str(tmp_path / "out.apr"), source, plan)
     assert opened[0] == os.O_RDONLY and (tmp_path / "out.apr").read_bytes() == _expected(source, plan)
+
+
+def test_read_into_reads_straight_into_the_buffer_where_preadv_exists(tmp_path, monkeypatch) -> None:
+    """preadv fills the reused buffer in place: no fresh bytes object per piece (the point of SourceCrc's buffer)."""
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        monkeypatch.setattr(os, "pread", lambda *_args: pytest.fail("pread used although preadv exists"))
+        buffer = memoryview(bytearray(3))
+        assert rewrite._read_into(fd, buffer, 5) == 3 and bytes(buffer) == b"567"
+    finally:
+        os.close(fd)
