@@ -30,6 +30,27 @@ from stamp_builders import write_checkpoint
 PATCH = ProvenancePatch(license="MIT", name="tiny")
 
 
+def _within(seconds: float, fn, *args, **kwargs):
+    """``fn(*args)`` in a daemon thread; fail if it is still running after ``seconds`` (an endless copy
+    loop must fail the test, not hang the suite)."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = err
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (an endless loop?)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 def _expected(source, plan) -> bytes:
     raw = Path(source.path).read_bytes()
     data = raw[plan.old_data_offset : plan.old_data_offset + plan.data_length]
@@ -48,7 +69,7 @@ def _copy(tmp_path: Path, data: bytes, src_off: int, dst_off: int, count: int) -
     (tmp_path / "dst").write_bytes(b"")
     src, dst = os.open(tmp_path / "src", os.O_RDONLY), os.open(tmp_path / "dst", os.O_RDWR)
     try:
-        method = copy_range(src, dst, src_off, dst_off, count)
+        method = _within(20, copy_range, src, dst, src_off, dst_off, count)
     finally:
         os.close(src)
         os.close(dst)
@@ -208,7 +229,7 @@ def test_source_crc_is_the_crc_of_prefix_then_data(tmp_path, monkeypatch, chunk)
     try:
         crc = SourceCrc(fd, source, plan).start()
         assert crc._thread.name == "apr-stamp-crc" and crc._thread.daemon
-        assert crc.result() == zlib.crc32(raw[:-4]) == source.footer
+        assert _within(20, crc.result) == zlib.crc32(raw[:-4]) == source.footer
     finally:
         os.close(fd)
 
@@ -217,7 +238,7 @@ def test_source_crc_of_an_empty_data_section_is_the_prefix_crc(tmp_path) -> None
     source, plan = _input(tmp_path)
     fd = os.open(source.path, os.O_RDONLY)
     try:
-        assert SourceCrc(fd, source, dataclasses.replace(plan, data_length=0)).start().result() == zlib.crc32(
+        assert _within(20, SourceCrc(fd, source, dataclasses.replace(plan, data_length=0)).start().result) == zlib.crc32(
             source.prefix)
     finally:
         os.close(fd)
@@ -231,7 +252,7 @@ def test_source_crc_reports_a_file_that_ends_early(tmp_path) -> None:
     try:
         crc = SourceCrc(fd, source, plan).start()
         with pytest.raises(AprIOError) as failed:
-            crc.result()
+            _within(20, crc.result)
     finally:
         os.close(fd)
     assert failed.value.message == f"file ended while its data was checked (at byte {len(raw) - 20})"
@@ -246,7 +267,7 @@ def test_source_crc_cancel_stops_the_thread_and_waits_for_it(tmp_path, monkeypat
         crc = SourceCrc(fd, source, plan)
         crc._stop.set()  # cancelled before it read anything
         crc.start()
-        assert crc.result() == zlib.crc32(source.prefix)
+        assert _within(20, crc.result) == zlib.crc32(source.prefix)
         crc.cancel()
         assert not crc._thread.is_alive()
         reading = threading.Event()
@@ -314,7 +335,7 @@ def test_rewrite_to_writes_prefix_data_and_footer_where_the_plan_says(tmp_path, 
         real_close(fd)
 
     with mock.patch.object(os, "close", close_spy):
-        method = rewrite_to(str(out), source, plan, check=CopyCheck())
+        method = _within(20, rewrite_to, str(out), source, plan, check=CopyCheck())
     assert method == "copy_file_range"
     assert out.read_bytes() == _expected(source, plan)
     assert sorted(os.listdir(tmp_path)) == ["in.apr", "out.apr"]
@@ -330,9 +351,9 @@ def test_rewrite_to_reports_the_fallback_method(tmp_path, monkeypatch) -> None:
         raise OSError(errno.ENOSYS, "Function not implemented")
 
     monkeypatch.setattr(os, "copy_file_range", unsupported)
-    assert rewrite_to(str(tmp_path / "a.apr"), source, plan) == "sendfile"
+    assert _within(20, rewrite_to, str(tmp_path / "a.apr"), source, plan) == "sendfile"
     monkeypatch.setattr(os, "sendfile", unsupported)
-    assert rewrite_to(str(tmp_path / "b.apr"), source, plan) == "read/write"
+    assert _within(20, rewrite_to, str(tmp_path / "b.apr"), source, plan) == "read/write"
     assert (tmp_path / "a.apr").read_bytes() == (tmp_path / "b.apr").read_bytes() == _expected(source, plan)
 
 
@@ -346,10 +367,10 @@ def test_rewrite_to_with_a_check_refuses_a_damaged_input_and_writes_nothing(tmp_
     source, plan = _input(tmp_path)
     _damage(source)
     with pytest.raises(DamagedInputError):
-        rewrite_to(str(tmp_path / "out.apr"), source, plan, check=CopyCheck())
+        _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan, check=CopyCheck())
     assert os.listdir(tmp_path) == ["in.apr"]
     salvage = CopyCheck(allow_damaged=True)
-    rewrite_to(str(tmp_path / "out.apr"), source, plan, check=salvage)
+    _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan, check=salvage)
     assert salvage.damage is not None and salvage.damage.footer_computed == zlib.crc32(
         Path(source.path).read_bytes()[:-4])
     assert (tmp_path / "out.apr").read_bytes() == _expected(source, plan)
@@ -359,7 +380,7 @@ def test_rewrite_to_without_a_check_reads_no_data_for_a_crc(tmp_path) -> None:
     source, plan = _input(tmp_path)
     _damage(source)
     with mock.patch.object(rewrite, "SourceCrc", side_effect=AssertionError("no CRC thread without a check")):
-        rewrite_to(str(tmp_path / "out.apr"), source, plan)
+        _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan)
     assert (tmp_path / "out.apr").read_bytes() == _expected(source, plan)
 
 
@@ -373,7 +394,7 @@ def test_rewrite_to_verifies_the_temporary_against_the_input_descriptor(tmp_path
         return real_verify(path, plan_, source_, fd)
 
     with mock.patch.object(rewrite, "verify_stamped", spy):
-        rewrite_to(str(tmp_path / "out.apr"), source, plan)
+        _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan)
     assert seen == [(str(tmp_path), plan, source, source.path)]
 
 
@@ -389,7 +410,7 @@ def test_rewrite_to_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) ->
 
     monkeypatch.delattr(os, "O_CLOEXEC")
     monkeypatch.setattr(os, "open", spy)
-    rewrite_to(str(tmp_path / "out.apr"), source, plan)
+    _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan)
     assert opened[0] == os.O_RDONLY and (tmp_path / "out.apr").read_bytes() == _expected(source, plan)
 
 
