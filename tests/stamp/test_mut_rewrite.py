@@ -408,8 +408,11 @@ def test_rewrite_to_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) ->
             opened.append(flags)
         return real_open(p, flags, *args, **kwargs)
 
-    monkeypatch.delattr(os, "O_CLOEXEC")
     monkeypatch.setattr(os, "open", spy)
+    _within(20, rewrite_to, str(tmp_path / "first.apr"), source, plan)
+    assert opened[0] == os.O_RDONLY | os.O_CLOEXEC  # the input is not inherited by children
+    opened.clear()
+    monkeypatch.delattr(os, "O_CLOEXEC")
     _within(20, rewrite_to, str(tmp_path / "out.apr"), source, plan)
     assert opened[0] == os.O_RDONLY and (tmp_path / "out.apr").read_bytes() == _expected(source, plan)
 
