@@ -8,6 +8,7 @@ correct output must pass. Expected values come from the file's own bytes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -348,3 +349,31 @@ def test_read_source_where_the_platform_lacks_o_cloexec(tmp_path, monkeypatch) -
     monkeypatch.setattr(os, "open", spy)
     assert read_source(str(path)).size == path.stat().st_size
     assert opened[-1] == os.O_RDONLY
+
+
+@pytest.mark.parametrize("where", ["prefix", "footer", "input-data", "output-data"])
+def test_a_file_that_shrinks_during_verification_is_an_io_error_naming_it(tmp_path, where) -> None:
+    """The reader has accepted both files; then a read comes back empty (another program truncated one)."""
+    src, plan, out = _stamped(tmp_path, big=True)
+    real_open_file, real_pread = verify.open_file, os.pread
+    armed = [False]
+
+    @contextlib.contextmanager
+    def open_file(path):
+        with real_open_file(path) as reader:
+            yield reader
+        armed[0] = True  # only verify's own reads shrink
+
+    def pread(fd, n, offset):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        shrunk = {"prefix": name == str(out) and offset == 0,
+                  "footer": name == str(out) and offset == out.stat().st_size - 4,
+                  "input-data": name == src.path and offset == plan.old_data_offset,
+                  "output-data": name == str(out) and offset == plan.header.data_offset}[where]
+        return b"" if armed[0] and shrunk else real_pread(fd, n, offset)
+
+    with mock.patch.object(verify, "open_file", open_file), mock.patch.object(os, "pread", pread), \
+            pytest.raises(AprIOError) as failed:
+        verify_stamped(str(out), plan, src)
+    expected = src.path if where == "input-data" else str(out)
+    assert failed.value.path == expected and failed.value.message.startswith("file shrank while being read")
