@@ -26,29 +26,9 @@ from apr.stamp import file as stamp_module
 from apr.stamp.rewrite import CopyCheck, SourceCrc, check_source_crc, copy_range, rewrite_to
 from apr.stamp.source import read_source
 from stamp_builders import write_checkpoint
+from tests.stamp.deadline import within as _within
 
 PATCH = ProvenancePatch(license="MIT", name="tiny")
-
-
-def _within(seconds: float, fn, *args, **kwargs):
-    """``fn(*args)`` in a daemon thread; fail if it is still running after ``seconds`` (an endless copy
-    loop must fail the test, not hang the suite)."""
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
-            box["error"] = err
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        pytest.fail(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (an endless loop?)")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def _expected(source, plan) -> bytes:
