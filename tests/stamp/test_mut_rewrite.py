@@ -408,3 +408,20 @@ def test_read_into_reads_straight_into_the_buffer_where_preadv_exists(tmp_path, 
         assert rewrite._read_into(fd, buffer, 5) == 3 and bytes(buffer) == b"567"
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("call", ["copy_file_range", "sendfile"])
+def test_kernel_copies_start_writeback_of_exactly_the_range_each_call_wrote(tmp_path, monkeypatch, call) -> None:
+    data = os.urandom(5000)
+    advised: list[tuple[int, int]] = []
+
+    def unsupported(*_args):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    if call == "sendfile":
+        monkeypatch.setattr(os, "copy_file_range", unsupported)
+    monkeypatch.setattr(rewrite, "_KERNEL_CALL_MAX", 2000)
+    monkeypatch.setattr(rewrite, "_start_writeback", lambda fd, offset, length: advised.append((offset, length)))
+    method, out = _copy(tmp_path, data, 100, 30, 4500)
+    assert method == call and out[30:] == data[100:4600]
+    assert advised == [(30, 2000), (2030, 2000), (4030, 500)]
