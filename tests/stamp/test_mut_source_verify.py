@@ -78,22 +78,24 @@ def test_read_source_uses_the_descriptor_given_and_leaves_it_open(tmp_path) -> N
 def test_read_source_closes_the_descriptor_it_opens(tmp_path) -> None:
     path = _checkpoint(tmp_path)
     real_open, real_close = os.open, os.close
-    opened, closed = [], []
+    events: list[tuple[str, int, int]] = []
 
     def open_spy(p, flags, *args, **kwargs):
         fd = real_open(p, flags, *args, **kwargs)
         if os.fspath(p) == str(path):
-            opened.append((fd, flags))
+            events.append(("open", fd, flags))
         return fd
 
     def close_spy(fd):
-        closed.append(fd)
+        events.append(("close", fd, 0))
         real_close(fd)
 
     with mock.patch.object(os, "open", open_spy), mock.patch.object(os, "close", close_spy):
         read_source(str(path))
-    fd, flags = opened[-1]
-    assert flags & os.O_ACCMODE == os.O_RDONLY and flags & os.O_CLOEXEC and fd in closed
+    last_open = max(i for i, event in enumerate(events) if event[0] == "open")
+    _kind, fd, flags = events[last_open]
+    assert flags & os.O_ACCMODE == os.O_RDONLY and flags & os.O_CLOEXEC
+    assert ("close", fd, 0) in events[last_open + 1 :]  # closed after it was opened (fd numbers are reused)
 
 
 def test_read_source_refuses_a_prefix_over_the_limit(tmp_path, monkeypatch) -> None:
