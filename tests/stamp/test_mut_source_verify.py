@@ -115,15 +115,19 @@ def test_read_source_refuses_a_prefix_over_the_limit(tmp_path, monkeypatch) -> N
 def test_read_source_failures(tmp_path) -> None:
     path = _checkpoint(tmp_path)
     real_open = os.open
+    calls = {"n": 0}
 
-    def refusing(p, *args, **kwargs):
+    def refusing(p, *args, **kwargs):  # the reader's open succeeds; read_source's own is refused
         if os.fspath(p) == str(path):
-            raise PermissionError(errno.EACCES, "Permission denied")
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(p, *args, **kwargs)
 
     with mock.patch("apr.stamp.source.os.open", refusing), pytest.raises(AprIOError) as failed:
         read_source(str(path))
     assert failed.value.message == "cannot open file: Permission denied" and failed.value.path == str(path)
+    assert calls["n"] == 2 and isinstance(failed.value.__cause__, PermissionError)
     fd = os.open(path, os.O_RDWR)
     try:
         os.ftruncate(fd, path.stat().st_size + 1)  # grows after the reader has looked at it
@@ -132,7 +136,7 @@ def test_read_source_failures(tmp_path) -> None:
             read_source(str(path), fd)
     finally:
         os.close(fd)
-    assert failed.value.message == "file changed size while being read"
+    assert failed.value.message == "file changed size while being read" and failed.value.path == str(path)
     assert failed.value.hint == "another program is writing this file; retry when it is done"
 
 
@@ -379,3 +383,22 @@ def test_a_file_that_shrinks_during_verification_is_an_io_error_naming_it(tmp_pa
         verify_stamped(str(out), plan, src)
     expected = src.path if where == "input-data" else str(out)
     assert failed.value.path == expected and failed.value.message.startswith("file shrank while being read")
+
+
+@pytest.mark.parametrize("where", ["prefix", "footer"])
+def test_read_source_of_a_file_that_shrinks_names_it(tmp_path, where) -> None:
+    path = _checkpoint(tmp_path)
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    real_pread = os.pread
+
+    def pread(fd_, n, offset):
+        hit = fd_ == fd and (offset == 0 if where == "prefix" else offset == size - 4)
+        return b"" if hit else real_pread(fd_, n, offset)
+
+    try:
+        with mock.patch.object(os, "pread", pread), pytest.raises(AprIOError) as failed:
+            read_source(str(path), fd)
+    finally:
+        os.close(fd)
+    assert failed.value.path == str(path) and failed.value.message.startswith("file shrank while being read")
