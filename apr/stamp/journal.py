@@ -387,13 +387,6 @@ def write_journal(target: str, journal: Journal) -> str:
     return final
 
 
-def remove_journal(target: str) -> None:
-    """Step 5: the stamp (or a recovery) is complete. Raises OSError."""
-    final = journal_path(target)
-    os.unlink(final)
-    fsync_dir(os.path.dirname(final))
-
-
 def _remove_stray_temporaries(target: str) -> None:
     """Remove journal temporaries a killed stamp of ``target`` left (only trusted ones: regular, ours)."""
     try:

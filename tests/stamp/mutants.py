@@ -98,7 +98,7 @@ def recover_discards_journal(target: Any) -> str:
     _journal._remove_stray_temporaries(target)
     if not os.path.exists(_journal.journal_path(target)):
         return "none"
-    _journal.remove_journal(target)
+    os.unlink(_journal.journal_path(target))
     return "rolled-back"
 
 
