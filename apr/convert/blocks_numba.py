@@ -249,3 +249,34 @@ def f16_sums(x: Any, halves: Any, sums: Any) -> None:
     sums[0] += total.sum()
     sums[1] += err.sum()
     sums[2] += count.sum()
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def q8_0_encode_sums(x: Any, out: Any, sums: Any) -> None:
+    """`q8_0_encode` (the same bytes) while adding ``sums[0] += x²``, ``sums[1] += (decoded - x)²``
+    (float64, `LANES` partial sums by position in the block) and ``sums[2] += count``: a Q8_0
+    export's error in the encoding pass, the decoded value computed as gguf's ``q * d``."""
+    q8_0_encode(x, out)
+    q8_0_sums(x, out, sums)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def q8_0_sums(x: Any, blocks: Any, sums: Any) -> None:
+    """The error sums of Q8_0 ``blocks`` (nb, 34) against ``x`` (nb, 32), finite ``x`` assumed
+    (a quantized export refuses NaN and Inf first): the same order as `q8_0_encode_sums`, so an
+    error measured while encoding equals one measured afterwards on the stored bytes."""
+    total = np.zeros(32)
+    err = np.zeros(32)
+    for b in range(x.shape[0]):
+        row = blocks[b]
+        d = _half(row[0], row[1])
+        for i in range(32):
+            stored = np.int64(row[2 + i])
+            value = F(F(stored - 256 if stored > 127 else stored) * d)
+            xv = np.float64(x[b, i])
+            diff = np.float64(value) - xv
+            total[i] += xv * xv
+            err[i] += diff * diff
+    sums[0] += total.sum()
+    sums[1] += err.sum()
+    sums[2] += 32 * x.shape[0]

@@ -70,15 +70,15 @@ def encode(values: np.ndarray, kind: str, *, measure: bool = True, threads: int 
     out = np.empty(shape, dtype=dtype)
     out_rows = out.reshape(rows.shape[0], -1)
     raw_dtype = None if kind == "F16" else GGMLQuantizationType[kind]
-    fused = _f16_kernels()[0] if kind == "F16" and measure else None
+    fused = _fused_kernels(kind)[0] if measure else None
     if fused is not None:  # compiles, or loads from numba's cache, once, before the pool's threads race
-        fused(np.zeros(0, np.float32), np.zeros(0, np.uint16), np.zeros(3))
+        fused(*_fused_views(kind, rows[:0], out_rows[:0]), np.zeros(3))
 
     def work(start: int, stop: int) -> tuple[float, float, int]:
         chunk = rows[start:stop]
         if fused is not None:  # encode and measure in one pass (apr.convert.blocks_numba)
             sums = np.zeros(3)
-            fused(chunk.reshape(-1), out_rows[start:stop].reshape(-1).view(np.uint16), sums)
+            fused(*_fused_views(kind, chunk, out_rows[start:stop]), sums)
             return float(sums[0]), float(sums[1]), int(sums[2])
         out_rows[start:stop] = _encode_rows(chunk, kind)
         if not measure:
@@ -110,13 +110,14 @@ def relative_rmse(original: np.ndarray, stored: np.ndarray, raw_dtype: Any) -> f
     data = np.asarray(stored)
     data_rows = data.reshape(rows.shape[0], -1)
 
-    halves = _f16_kernels()[1] if kind == "VALUES" and data.dtype == np.float16 else None
+    fused_kind = "F16" if kind == "VALUES" and data.dtype == np.float16 else kind
+    measured = _fused_kernels(fused_kind)[1]
 
     def work(start: int, stop: int) -> tuple[float, float, int]:
         chunk = rows[start:stop]
-        if halves is not None:  # the sums `encode` takes for F16, in the same order
+        if measured is not None:  # the sums `encode` takes while encoding, in the same order
             sums = np.zeros(3)
-            halves(chunk.reshape(-1), np.ascontiguousarray(data_rows[start:stop]).reshape(-1).view(np.uint16), sums)
+            measured(*_fused_views(fused_kind, chunk, np.ascontiguousarray(data_rows[start:stop])), sums)
             return float(sums[0]), float(sums[1]), int(sums[2])
         if kind == "VALUES":
             restored = data_rows[start:stop].astype(np.float32)
@@ -128,18 +129,32 @@ def relative_rmse(original: np.ndarray, stored: np.ndarray, raw_dtype: Any) -> f
     return _ratio(run_chunks(work, rows.shape[0], chunk=max(1, CHUNK_VALUES // width)))
 
 
-def _f16_kernels() -> tuple[Any, Any]:
-    """(``f16_encode_sums``, ``f16_sums``) of `apr.convert.blocks_numba` when the compiled path is
-    chosen (``APR_QUANT_KERNEL``) and numba imports, else (None, None): numpy's ``astype`` and
-    `_squared_sums`. The compiled pair gives the same float16 bits; its error sums are float64 in
-    fixed lanes (numpy's are float32 dot products per chunk), so the reported F16 error may differ
-    from the numpy path's in its last digits, never between encoding and `relative_rmse`."""
+def _fused_kernels(kind: str) -> tuple[Any, Any]:
+    """(encode-and-measure, measure-stored) compiled kernels of `apr.convert.blocks_numba` for
+    ``kind`` (F16: ``f16_encode_sums``/``f16_sums``; Q8_0: ``q8_0_encode_sums``/``q8_0_sums``) when
+    the compiled path is chosen (``APR_QUANT_KERNEL``) and numba imports, else (None, None): the
+    encoder, then `_decode_rows` and `_squared_sums`. The compiled pair gives the same bytes; its
+    error sums are float64 in fixed lanes (numpy's are float32 dot products per chunk), so the
+    reported error may differ from the numpy path's in its last digits, never between encoding
+    and `relative_rmse`."""
+    if kind not in ("F16", "Q8_0"):
+        return None, None
     from apr.convert.quant_k import _compiled_module
 
     module = _compiled_module("blocks_numba", None)
     if module is None:
         return None, None
-    return module.f16_encode_sums, module.f16_sums
+    if kind == "F16":
+        return module.f16_encode_sums, module.f16_sums
+    return module.q8_0_encode_sums, module.q8_0_sums
+
+
+def _fused_views(kind: str, chunk: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays a fused kernel takes for rows ``chunk`` and their payload rows ``out``: flat
+    float32 and uint16 for F16, (blocks, 32) float32 and (blocks, 34) uint8 for Q8_0."""
+    if kind == "F16":
+        return chunk.reshape(-1), out.reshape(-1).view(np.uint16)
+    return chunk.reshape(-1, 32), out.reshape(-1, 34)
 
 
 def _encode_rows(chunk: np.ndarray, kind: str) -> np.ndarray:

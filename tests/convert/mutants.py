@@ -352,3 +352,11 @@ def f16_truncating_sums(x: np.ndarray, out: np.ndarray, sums: np.ndarray) -> Non
     sums[0] += float(x64 @ x64)
     sums[1] += float(d64 @ d64)
     sums[2] += int(finite.sum())
+
+
+def q8_0_round_half_even_sums(x: np.ndarray, out: np.ndarray, sums: np.ndarray) -> None:
+    """The fused Q8_0 encoder rounding ties to even (its sums computed from what it wrote)."""
+    from apr.convert import blocks_numba
+
+    numba_encoder_round_half_even("Q8_0")(x, out)
+    blocks_numba.q8_0_sums(x, out, sums)

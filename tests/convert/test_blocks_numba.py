@@ -224,3 +224,25 @@ def test_falsify_export_014_f16_export_error_is_the_same_measured_both_ways():
             assert compiled.array.tobytes() == values.astype(np.float16).tobytes() == reference.array.tobytes()
         assert compiled.error == relative_rmse(values, compiled.array, None)
         assert compiled.error == pytest.approx(reference.error, rel=1e-4)
+
+
+@pytest.mark.falsifies("FALSIFY-EXPORT-014")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_falsify_export_014_q8_0_export_encodes_and_measures_in_one_pass(seed):
+    """`encode(x, "Q8_0")` with numba encodes and measures in one compiled pass: gguf's bytes, an
+    error equal to `relative_rmse` of the stored bytes, and the numpy path's within rounding."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import quantize as reference
+
+    from apr.convert.gguf_encode import encode, relative_rmse
+
+    # zero, tie and constant blocks among normal ones (not the lone 3e30, whose float16 scale overflows)
+    x = np.concatenate([_q8_0_values(seed * 5 + k, 30, 3) for k in (0, 1, 2, 4)]).reshape(-1, 480)
+    compiled = encode(x, "Q8_0", measure=True, threads=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APR_QUANT_KERNEL", "numpy")
+        fallback = encode(x, "Q8_0", measure=True, threads=2)
+    assert compiled.array.tobytes() == reference(x, GGMLQuantizationType.Q8_0).tobytes() == fallback.array.tobytes()
+    assert compiled.error == relative_rmse(x, compiled.array, GGMLQuantizationType.Q8_0)
+    assert compiled.error == pytest.approx(fallback.error, rel=1e-4)
+    assert 0 < compiled.error < 0.01
