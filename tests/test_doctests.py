@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Modules that exist only for an optional extra: module -> the distribution it imports at the top.
-OPTIONAL = {"apr.convert.quant_k_numba": "numba"}  # extra [fast]
+OPTIONAL = {"apr.convert.quant_k_numba": "numba", "apr.convert.blocks_numba": "numba"}  # extra [fast]
 
 
 def _modules() -> list[str]:

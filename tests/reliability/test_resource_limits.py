@@ -8,6 +8,8 @@ they must fail here until fixed.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import pytest
@@ -35,7 +37,11 @@ def test_a_bomb_budget_is_cpu_time_not_wall_time() -> None:
 
     spin = [sys.executable, "-c", "while True: pass"]
     _proc, status, usage, timed_out = run_limited(spin, env=None, timeout=1)
-    assert timed_out and usage.ru_utime + usage.ru_stime >= 0.9, (status, usage)
+    # stopped by the kernel's CPU-time signal, not by the wall-clock backstop. Not "rusage >= 1 s":
+    # the kernel checks RLIMIT_CPU against its tick-sampled time, which on a loaded machine runs
+    # ahead of the precise time rusage reports (0.86 s seen at SIGXCPU in a loaded CI run)
+    assert timed_out and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU, (status, usage)
+    assert usage.ru_utime + usage.ru_stime >= 0.5, (status, usage)
     nap = [sys.executable, "-c", "import time; time.sleep(1.5)"]  # 1.5 s of wall time, ~0 s of CPU
     proc, status, usage, timed_out = run_limited(nap, env=None, timeout=1)
     assert not timed_out and proc.returncode == 0, (status, usage, proc.stderr.read() if proc.stderr else b"")
