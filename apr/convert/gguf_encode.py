@@ -139,9 +139,9 @@ def _fused_kernels(kind: str) -> tuple[Any, Any]:
     and `relative_rmse`."""
     if kind not in ("F16", "Q8_0"):
         return None, None
-    from apr.convert.quant_k import _compiled_module
+    from apr.convert.quant_k import compiled_module
 
-    module = _compiled_module("blocks_numba", None)
+    module = compiled_module("blocks_numba", None)
     if module is None:
         return None, None
     if kind == "F16":

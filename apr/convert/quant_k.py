@@ -294,7 +294,7 @@ def kernel_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np
     extra ``apr-contracts[fast]``), "numpy" forces the fallback (the reference the tests compare
     with), "numba" insists. numba is imported here, on the first K-quant, never at start-up.
     """
-    module = _compiled_module("quant_k_numba", kernel)
+    module = compiled_module("quant_k_numba", kernel)
     if module is None:
         return None
     compiled: Callable[[np.ndarray, np.ndarray], None] = module.kernel(kind)
@@ -305,7 +305,7 @@ def decoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, n
     """The compiled block decoder for ``kind`` (Q4_K, Q6_K, Q8_0: `apr.convert.blocks_numba`), or
     None for the ``gguf`` package's (another type, numba missing under "auto", or "numpy").
     The same choice as `kernel_for`: ``APR_QUANT_KERNEL`` picks encoders and decoders together."""
-    module = _compiled_module("blocks_numba", kernel)
+    module = compiled_module("blocks_numba", kernel)
     if module is None:
         return None
     compiled: Callable[[np.ndarray, np.ndarray], None] | None = module.decoder(kind)
@@ -315,14 +315,14 @@ def decoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, n
 def encoder_for(kind: str, kernel: str | None = None) -> Callable[[np.ndarray, np.ndarray], None] | None:
     """The compiled block encoder for ``kind`` (Q8_0: `apr.convert.blocks_numba`), or None for the
     ``gguf`` package's; the same choice as `kernel_for`."""
-    module = _compiled_module("blocks_numba", kernel)
+    module = compiled_module("blocks_numba", kernel)
     if module is None:
         return None
     compiled: Callable[[np.ndarray, np.ndarray], None] | None = module.encoder(kind)
     return compiled
 
 
-def _compiled_module(name: str, kernel: str | None) -> Any:
+def compiled_module(name: str, kernel: str | None) -> Any:
     """``apr.convert.<name>`` when the compiled path is chosen (``kernel`` or ``APR_QUANT_KERNEL``)
     and numba imports; None for the numpy path."""
     choice = (os.environ.get(KERNEL_ENV, "") if kernel is None else kernel).strip().lower() or "auto"
@@ -468,4 +468,4 @@ def _q6_k_superblocks(x: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "decoder_for", "encoder_for", "kernel_for", "quantize_q4_k", "quantize_q6_k"]
+__all__ = ["KERNELS", "KERNEL_ENV", "QK_K", "Q4_K_BYTES", "Q6_K_BYTES", "compiled_module", "decoder_for", "encoder_for", "kernel_for", "quantize_q4_k", "quantize_q6_k"]
