@@ -129,3 +129,19 @@ def test_curve_points_keep_positive_tokens_and_split_train_and_val():
 
 def test_has_matplotlib_is_whether_it_is_found():
     assert loss_curve.has_matplotlib() is (importlib.util.find_spec("matplotlib") is not None)
+
+
+def test_curve_points_keep_a_validation_row_at_one_token():
+    assert loss_curve.curve_points([_row(1, 0, None, 4.0, tokens=1)]) == ([], [(1, 4.0)])
+
+
+def test_has_matplotlib_asks_for_matplotlib_by_its_name(monkeypatch):
+    asked = []
+
+    def find_spec(name, *args, **kwargs):
+        asked.append(name)
+        return object() if name == "matplotlib" else None
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert loss_curve.has_matplotlib() is True
+    assert asked == ["matplotlib"]
