@@ -100,3 +100,18 @@ def test_with_matplotlib_the_png_is_written_and_linked(tmp_path: Path, monkeypat
     done = ct.write_training_curve(plan)
     assert calls == [(tuple(ROWS[1:2]), tmp_path / "c-loss.png", "t")]
     assert done == TrainingResults(source="metrics.jsonl", rows=(ROWS[0],), curve="c-loss.png")
+
+
+def test_force_replaces_outputs_but_never_an_input(tmp_path: Path):
+    from apr.errors import OutputIsInputError
+
+    checkpoint = _run(tmp_path, None)
+    (tmp_path / "c-loss.png").write_bytes(b"old")
+    (tmp_path / "c.md").write_text("old")
+    assert ct.plan_training_results(checkpoint, tmp_path / "c.md", run_dir=None, force=True) is not None
+    # the PNG may not be one of the command's inputs, nor the card the log it reads, even with --force
+    with pytest.raises(OutputIsInputError):
+        ct.plan_training_results(checkpoint, tmp_path / "c.md", run_dir=None, force=True,
+                                 inputs=(tmp_path / "c-loss.png",))
+    with pytest.raises(OutputIsInputError):
+        ct.plan_training_results(checkpoint, tmp_path / "run" / "metrics.jsonl", run_dir=None, force=True)
