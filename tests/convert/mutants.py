@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from apr.convert import quant_k as _qk
+from apr.convert.gguf_export import storage_type as _STORAGE_TYPE  # the real one, taken before a mutant patches it
 from apr.convert.hf_config import synthesize_hf_architecture_from_family
 
 
@@ -319,19 +320,10 @@ def numba_encoder_round_half_even(kind: str) -> Any:
 
 def q4_k_falls_back_to_q8_0(quant: Any, shape: tuple[int, ...]) -> str:
     """storage_type with Q4_K's fallback for rows not made of 256-value blocks set to Q8_0
-    (llama.cpp's is Q5_0): a plausible choice, and a file llama-quantize would not write."""
-    from apr.convert.gguf_export import GgufQuant
-
-    if len(shape) < 2 or quant is GgufQuant.F32:
-        return "F32"
-    row = shape[-1]
-    if quant is GgufQuant.F16:
-        return "F16"
-    if quant is GgufQuant.Q8_0:
-        return "Q8_0" if row % 32 == 0 else "F16"
-    if quant is GgufQuant.Q4_K:
-        return "Q4_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
-    return "Q6_K" if row % 256 == 0 else "Q8_0" if row % 32 == 0 else "F16"
+    (llama.cpp's is Q5_0, the only type that fallback chooses): a plausible choice, and a file
+    llama-quantize would not write."""
+    kind = _STORAGE_TYPE(quant, shape)
+    return "Q8_0" if kind == "Q5_0" else kind
 
 
 def f16_truncating_sums(x: np.ndarray, out: np.ndarray, sums: np.ndarray) -> None:

@@ -13,10 +13,7 @@ import json
 import os
 import re
 import stat
-import subprocess
-import sys
 import unittest.mock
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,23 +26,6 @@ from apr.format.outputs import FolderTarget, check_folder_output
 
 CMD = "apr tokenize"
 PLAN = ".apr-commit.json"
-
-
-@pytest.fixture
-def dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield child.pid
-    finally:
-        child.kill()
-        child.wait()
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
