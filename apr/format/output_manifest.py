@@ -61,11 +61,17 @@ def file_record(path: PathLike, *, sync: bool = False) -> FileRecord:
 
 
 def safe_name(name: object) -> str | None:
-    """A manifest entry as a relative path that cannot leave the folder, or None."""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+    """A manifest entry as a relative path that cannot leave the folder, or None: a string without
+    backslashes or NULs, already in normal form (so no empty or ``.`` part, no trailing slash), not
+    absolute, no ``..`` part, and not the folder itself (``.``, or the empty name).
+
+    >>> [safe_name(n) for n in ("a/b.bin", ".", "", "a/../b", "/a", "a//b", "a/")]
+    ['a/b.bin', None, None, None, None, None, None]
+    """
+    if not isinstance(name, str) or "\\" in name or "\x00" in name:
         return None
     pure = PurePosixPath(name)
-    if pure.is_absolute() or any(part in ("", ".", "..") for part in pure.parts) or pure.as_posix() != name:
+    if pure.as_posix() != name or not pure.parts or pure.is_absolute() or ".." in pure.parts:
         return None
     return name
 

@@ -82,7 +82,7 @@ def quantize_q4(values: np.ndarray) -> PackedTensor:
     padded = np.zeros(n_blocks * 32, dtype=np.float32)
     padded[: flat.size] = flat
     blocks = padded.reshape(n_blocks, 32)
-    amax = np.max(np.abs(blocks), axis=1) if n_blocks else np.zeros(0, np.float32)
+    amax = np.max(np.abs(blocks), axis=1)  # (n_blocks,): empty for an empty tensor
     if not np.all(np.isfinite(amax)) or np.any(amax / 7.0 > 65504.0):
         raise TensorInputError(
             "APR_Q4 cannot store values whose block maximum exceeds 458528 (the f16 block scale overflows) "
@@ -107,7 +107,9 @@ def dequantize(dtype: DType, shape: tuple[int, ...], data: np.ndarray) -> np.nda
         TensorDataError: the payload length does not match the dtype and shape.
     """
     n = element_count(shape)
-    raw = np.asarray(data, dtype=np.uint8).reshape(-1)
+    # the payload is the data's bytes, whatever array type holds them (as `PackedTensor` counts them
+    # and save_file writes them): a cast to uint8 would change a multi-byte array's values and count
+    raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     expected = expected_nbytes(dtype, shape)
     if expected is None or raw.size != expected:
         raise TensorDataError(f"{dtype.name} payload of shape {shape} must be {expected} bytes, got {raw.size}")

@@ -66,7 +66,7 @@ def render_png(records: Sequence[MetricRecord], *, title: str) -> bytes:
     axes.legend()
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", dpi="figure")  # 700 x 420 whatever the user's savefig.dpi
     return buffer.getvalue()
 
 
