@@ -228,3 +228,36 @@ def test_resume_logs_where_it_starts(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="apr.train.resume"):
         on_resume("runs/a", 12)
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.INFO, "resuming runs/a at step 12")]
+
+
+def test_restore_training_puts_back_weights_adamw_progress_and_cursor(tmp_path: Path) -> None:
+    """A real checkpoint of a one-layer model: a fresh model and optimizer (other seed, other lr)
+    come back equal to the saved ones, with the saved loop progress and data cursor."""
+    from apr.train.checkpoint import checkpoint_metadata, model_tensors, optimizer_state_sha, write_checkpoint
+    from apr.train.config import ModelConfig
+    from apr.train.model import CausalLM
+    from apr.train.resume import restore_training
+    from apr.train.train_state import load_train_state
+
+    config = ModelConfig("qwen2", vocab_size=10, hidden_size=4, num_layers=1, num_heads=2, num_kv_heads=1,
+                         intermediate_size=6, head_dim=2)
+    torch.manual_seed(0)
+    trained = CausalLM(config)
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=1e-2)
+    trained(torch.tensor([[1, 2, 3]])).float().sum().backward()
+    optimizer.step()
+    checkpoint = tmp_path / "epoch-000.apr"
+    write_checkpoint(checkpoint, model_tensors(trained), *checkpoint_metadata(config, None))
+    progress = Progress(step=4, epoch=1, tokens_seen=96, history=[2.0], best=2.0, checkpoints=["epoch-000.apr"])
+    json_path = write_train_state(checkpoint, apr_sha256=hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+                                  run_id="run-a", kind="epoch", progress=progress, cursor=DataCursor(11, 4),
+                                  optimizer=optimizer, fingerprint=FINGERPRINT, val_loss=2.0)
+    torch.manual_seed(1)
+    fresh = CausalLM(config)
+    fresh_optimizer = torch.optim.AdamW(fresh.parameters(), lr=5.0)
+    restored, cursor = restore_training(load_train_state(json_path), fresh, fresh_optimizer)
+    assert restored == progress and cursor == DataCursor(11, 4)
+    for (name, saved), (_, loaded) in zip(trained.state_dict().items(), fresh.state_dict().items(), strict=True):
+        assert torch.equal(saved, loaded), name
+    assert optimizer_state_sha(fresh_optimizer) == optimizer_state_sha(optimizer)
+    assert fresh_optimizer.param_groups[0]["lr"] == 1e-2
