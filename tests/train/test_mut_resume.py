@@ -261,3 +261,40 @@ def test_restore_training_puts_back_weights_adamw_progress_and_cursor(tmp_path: 
         assert torch.equal(saved, loaded), name
     assert optimizer_state_sha(fresh_optimizer) == optimizer_state_sha(optimizer)
     assert fresh_optimizer.param_groups[0]["lr"] == 1e-2
+
+
+def test_each_refusal_of_find_resume_state_exactly(tmp_path: Path) -> None:
+    """Message, path, ``field`` (the JSON envelope's) and hint of each thing ``--resume`` cannot name."""
+    from apr.errors import AprFileNotFoundError, UsageError
+
+    with pytest.raises(AprFileNotFoundError) as info:
+        find_resume_state(tmp_path / "missing")
+    assert (info.value.message, info.value.path, info.value.field, info.value.hint) == (
+        "--resume names nothing that exists", str(tmp_path / "missing"), "--resume",
+        "pass the run folder (--run-dir of the run) or one of its checkpoints")
+    (tmp_path / "run" / "ckpt").mkdir(parents=True)
+    with pytest.raises(AprFileNotFoundError) as info:
+        find_resume_state(tmp_path / "run")
+    assert (info.value.message, info.value.path, info.value.field, info.value.hint) == (
+        "no resumable checkpoint: no *.state.json in the folder", str(tmp_path / "run" / "ckpt"), "--resume",
+        "checkpoints without training state start a new run: --init FOLDER/ckpt/epoch-NNN.apr")
+    bare = tmp_path / "bare.apr"
+    bare.write_bytes(b"x")
+    with pytest.raises(AprFileNotFoundError) as info:
+        find_resume_state(bare)
+    assert (info.value.message, info.value.path, info.value.field, info.value.exit_code) == (
+        "bare.apr has no training state beside it (bare.state.json)", str(bare), "--resume", 3)
+    (tmp_path / "bare.state.json").mkdir()  # a folder where the state should be: not a state
+    with pytest.raises(AprFileNotFoundError):
+        find_resume_state(bare)
+    other = tmp_path / "notes.json"
+    other.write_text("{}")
+    with pytest.raises(UsageError) as info:
+        find_resume_state(other)
+    assert (info.value.message, info.value.path, info.value.field, info.value.exit_code) == (
+        "--resume takes a run folder, a checkpoint .apr or its .state.json", str(other), "--resume", 64)
+
+
+def test_a_saved_digest_that_is_not_a_string_is_shown_as_is() -> None:
+    saved = {**FINGERPRINT, "dataset_sha256": 5}
+    assert fingerprint_differences(saved, FINGERPRINT) == ["--dataset shard list: sha256 5 != aaaaaaaaaaaa..."]
