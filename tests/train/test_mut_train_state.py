@@ -258,6 +258,17 @@ def test_read_state_document_size_limit(tmp_path: Path, monkeypatch: pytest.Monk
     assert info.value.path == str(json_path)
 
 
+def test_an_oversized_state_is_not_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the limit the file is refused for its size, not read: invalid JSON there gives the size
+    refusal, not a parse error."""
+    path = tmp_path / "x.state.json"
+    path.write_bytes(b"{" * 11)
+    monkeypatch.setattr(train_state, "MAX_STATE_JSON_BYTES", 10)
+    with pytest.raises(ResumeError) as info:
+        read_state_document(path)
+    assert info.value.message == "the training state is larger than any this trainer writes"
+
+
 @pytest.mark.parametrize("data", [b"{not json", b"\xff\xfe{}", None])
 def test_an_unreadable_state(tmp_path: Path, data: bytes | None) -> None:
     path = tmp_path / "x.state.json"
@@ -296,7 +307,8 @@ def test_every_required_key(tmp_path: Path, key: str) -> None:
     json_path.write_text(json.dumps(document))
     with pytest.raises(ResumeError) as info:
         read_state_document(json_path)
-    assert (info.value.message, info.value.field) == (f"the training state has no {key!r}", key)
+    assert (info.value.message, info.value.field, info.value.path) == (f"the training state has no {key!r}", key,
+                                                                       str(json_path))
 
 
 def test_optional_keys_may_be_absent(tmp_path: Path) -> None:
@@ -412,3 +424,41 @@ def test_a_malformed_progress_is_refused(tmp_path: Path) -> None:
     assert info.value.message.startswith("the training state's progress is malformed: ")
     assert "learning_rate" in info.value.message
     assert (info.value.field, info.value.path) == ("progress", str(json_path))
+
+
+def test_a_parameter_with_only_non_tensor_state(tmp_path: Path) -> None:
+    """Scalars of a parameter index that has no tensor in the state are restored too."""
+    params = list(torch.nn.Linear(2, 1).parameters())
+    record, _ = optimizer_to_state(torch.optim.SGD(params, lr=0.5))  # plain SGD keeps no state
+    record = {**record, "scalars": {"1": {"note": 3}}}
+    fresh = torch.optim.SGD(params, lr=5.0)
+    restore_optimizer(fresh, record, {})
+    assert dict(fresh.state[params[1]]) == {"note": 3} and params[0] not in fresh.state
+    assert fresh.param_groups[0]["lr"] == 0.5
+
+
+class _DeviceRecorder(torch.Tensor):
+    """A tensor that records the device each ``.to`` call asks for."""
+
+    asked: list[object] = []  # noqa: RUF012 - shared by the instances torch creates
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func is torch.Tensor.to:
+            cls.asked.append(args[1] if len(args) > 1 else (kwargs or {}).get("device"))
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_the_saved_optimizer_tensors_are_moved_to_the_cpu() -> None:
+    """A CUDA run's AdamW state is saved from host memory: each tensor is asked to move to the CPU."""
+
+    class Stub:
+        def state_dict(self) -> dict:
+            value = torch.ones(2).as_subclass(_DeviceRecorder)
+            return {"state": {0: {"exp_avg": value}}, "param_groups": [{"params": [0], "betas": (0.9, 0.95)}]}
+
+    _DeviceRecorder.asked.clear()
+    record, tensors = optimizer_to_state(Stub())  # type: ignore[arg-type]
+    assert _DeviceRecorder.asked == ["cpu"]
+    assert torch.equal(tensors["optimizer.0.exp_avg"], torch.ones(2))
+    assert record == {"param_groups": [{"params": [0], "betas": [0.9, 0.95]}], "scalars": {}}
