@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from apr.errors import AprFileNotFoundError, AprIOError, DatasetError
+from tests.stamp.deadline import within
 from apr.train.shards import (
     HEADER_SIZE,
     MANIFEST_FORMAT,
@@ -101,6 +102,7 @@ def test_bad_magic(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(DatasetError) as info:
         read_shard(path)
     assert info.value.message == "not an APR token shard (bad magic)" and info.value.offset == 0
+    assert info.value.path == str(path)
     assert info.value.hint == "make shards with `apr tokenize TEXT... --tokenizer DIR -o OUT`"
 
 
@@ -127,7 +129,13 @@ def test_a_header_that_disagrees_with_the_size(tmp_path: Path, itemsize: int, co
         read_shard(path)
     assert info.value.message == (f"shard header promises {count} tokens ({32 + count * itemsize} bytes) but the file "
                                   f"has {32 + payload} bytes")
-    assert info.value.hint == "re-run `apr tokenize`"
+    assert (info.value.hint, info.value.path) == ("re-run `apr tokenize`", str(path))
+
+
+def test_a_one_token_shard_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(header(2, 1, 9) + ids_bytes([8], 2))
+    assert read_shard(path).tolist() == [8]
 
 
 # --- the writer ---------------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ def test_a_folder_that_cannot_be_made(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(AprIOError) as info:
         ShardWriter(tmp_path / "file" / "d", vocab_size=9, shard_tokens=4)
-    assert info.value.message.startswith("cannot create the dataset folder: ")
+    assert info.value.message == "cannot create the dataset folder: Not a directory"  # the OS's words, once
     assert (info.value.field, info.value.hint) == ("--output", "choose a folder you can write to")
     assert info.value.path == str(tmp_path / "file" / "d")
     ShardWriter(tmp_path / "a" / "b", vocab_size=9, shard_tokens=4)  # parents made; an existing folder is fine
@@ -311,6 +319,7 @@ def test_shard_names_stay_in_the_folder(tmp_path: Path, name: str) -> None:
     with pytest.raises(DatasetError) as info:
         read_manifest(tmp_path)
     assert info.value.message == f"shard name {name!r} is not a plain file name" and info.value.field == "shards"
+    assert info.value.path == str(tmp_path / MANIFEST_NAME)
 
 
 # --- opening a dataset --------------------------------------------------------------------------------
@@ -368,3 +377,58 @@ def test_check_token_ids_names_the_first_bad_id_in_any_block() -> None:
     assert (info.value.field, info.value.path) == ("--val-shard", "x.bin")
     check_token_ids(np.array([], dtype=np.uint16), 1)
     check_token_ids(np.zeros(5, dtype=np.uint16), 1, block=2)
+
+
+def test_a_writer_left_without_writing_leaves_nothing(tmp_path: Path) -> None:
+    with ShardWriter(tmp_path / "d", vocab_size=9, shard_tokens=4):
+        pass
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_an_error_that_needs_arguments_reaches_the_caller_itself(tmp_path: Path) -> None:
+    """The open shard is closed with the error as raised (an exception type that cannot be built
+    without arguments must not be re-created), and its temporary goes."""
+    error = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    with pytest.raises(UnicodeDecodeError) as info, ShardWriter(tmp_path / "d", vocab_size=9, shard_tokens=4) as w:
+        w.write([1, 2])
+        raise error
+    assert info.value is error
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_filling_shards_exactly_ends(tmp_path: Path) -> None:
+    """Ids that fill each shard exactly close it; the writer moves on (a deadline: a writer that does
+    not close a full shard would loop for ever)."""
+    def fill() -> list[int]:
+        writer = ShardWriter(tmp_path / "d", vocab_size=9, shard_tokens=2)
+        writer.write([1, 2, 3, 4, 5])
+        return [s.num_tokens for s in writer.finish(eos_token_id=None).shards]
+
+    assert within(20, fill) == [2, 2, 1]
+
+
+def test_file_digest_advances_through_the_file(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "x"
+    data = bytes(range(256)) * 5
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert within(20, _file_digest, fd, 7) == hashlib.sha256(data).hexdigest()
+    finally:
+        os.close(fd)
+
+
+def test_a_bad_first_id_is_found() -> None:
+    for block in (1, 4, 1 << 24):
+        with pytest.raises(DatasetError) as info:
+            check_token_ids(np.array([9, 1, 2]), 9, block=block)
+        assert info.value.message == "token id 9 at position 0 is outside the vocabulary [0, 9)"
+
+
+def test_check_token_ids_scans_block_by_block() -> None:
+    """One pass over the data in blocks, not one block per id: two million ids in blocks of a
+    million are checked well within the deadline (a scan that stepped by one id would take hours)."""
+    ids = np.zeros(2_000_000, dtype=np.uint16)
+    within(20, check_token_ids, ids, 1, block=1_000_000)
