@@ -36,7 +36,9 @@ def choose_kept(entries: list[Kept], keep_last: int) -> set[Path]:
     """The last ``keep_last`` by step (an epoch checkpoint after a step one at the same step), plus
     the epoch checkpoint with the lowest finite val_loss (the earliest on a tie)."""
     ordered = sorted(entries, key=lambda e: (e.step, e.is_epoch))
-    kept = {e.checkpoint for e in ordered[len(ordered) - keep_last:]} if keep_last > 0 else set()
+    # clamped at 0: fewer checkpoints than K keeps them all (a bare negative start would count from
+    # the end: 3 checkpoints under K = 4 kept 1); K <= 0 starts at or past the end and keeps none
+    kept = {e.checkpoint for e in ordered[max(len(ordered) - keep_last, 0):]}
     scored = [e for e in ordered if e.is_epoch and e.val_loss is not None and math.isfinite(e.val_loss)]
     if scored:
         kept.add(min(scored, key=lambda e: (e.val_loss, e.step)).checkpoint)

@@ -214,13 +214,14 @@ def write_train_state(checkpoint: str | os.PathLike[str], *, apr_sha256: str, ru
 def read_state_document(json_path: str | os.PathLike[str]) -> dict[str, Any]:
     """``X.state.json`` parsed and its shape checked (no tensor read, no hash checked)."""
     path = Path(json_path)
-    try:
-        if path.stat().st_size > MAX_STATE_JSON_BYTES:
-            raise ResumeError("the training state is larger than any this trainer writes", path=path)
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # the size refusal stays outside: a ResumeError is a ValueError, and was caught and re-worded here
+        size = path.stat().st_size
+        document = json.loads(path.read_text(encoding="utf-8")) if size <= MAX_STATE_JSON_BYTES else None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ResumeError(f"the training state cannot be read: {err}", path=path,
                           hint="resume from an earlier checkpoint of the run, or start anew with --init") from err
+    if size > MAX_STATE_JSON_BYTES:
+        raise ResumeError("the training state is larger than any this trainer writes", path=path)
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
         raise ResumeError(f"not an {STATE_FORMAT!r} document", path=path)
     if document.get("version") != STATE_VERSION:
