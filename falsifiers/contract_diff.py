@@ -129,7 +129,7 @@ def _git(args: list[str], cwd: Path) -> bytes:
 
 
 def _read_git(spec: str, rev: str, contracts_dir: Path) -> Side:
-    if not _REV.match(rev):
+    if not _REV.fullmatch(rev):  # not `match`: its `$` also matches before a final newline
         raise ContractNotFoundError(f"{spec!r} does not name a git revision", path=spec,
                                     hint="e.g. git:HEAD~1, git:main, git:v1.2.0 or a commit hash")
     folder = contracts_dir.resolve()
