@@ -23,6 +23,8 @@ import pytest
 from falsifiers.errors import VerifyError
 from falsifiers.runner import TABLE_ENV, _split_receipt_option, pytest_command, run_verify
 
+PYTHON = sys.executable  # the interpreter itself: the fixture below points sys.executable elsewhere
+
 CHILD = '''#!{python}
 import json, os, sys
 receipt = next(a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--contracts-json="))
@@ -37,7 +39,7 @@ if not os.environ.get("FAKE_NO_RECEIPT"):
     with open(receipt, "w", encoding="utf-8") as out:
         json.dump({{"argv": sys.argv[1:], "cwd": os.getcwd(), "table": os.environ.get("{table}"),
                    "inherited": os.environ.get("FAKE_INHERITED"), "existed": existed,
-                   "streamed": streamed}}, out)
+                   "streamed": streamed, "name": "Gr\\u00fc\\u00dfe \\u2713"}}, out, ensure_ascii=False)
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 '''
 
@@ -47,7 +49,7 @@ def child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``sys.executable`` is a script that plays the child pytest (see the module docstring)."""
     script = tmp_path / "bin" / "fake-python"
     script.parent.mkdir()
-    script.write_text(CHILD.format(python=sys.executable, table=TABLE_ENV), encoding="utf-8")
+    script.write_text(CHILD.format(python=PYTHON, table=TABLE_ENV), encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(sys, "executable", os.fspath(script))
     for name in ("FAKE_NO_RECEIPT", "FAKE_EXIT", "FAKE_SINK", TABLE_ENV):
@@ -197,7 +199,8 @@ def test_no_receipt_is_an_unknown_verdict_error_and_a_stale_one_never_stands(chi
     err = info.value
     assert str(err).startswith("pytest exited with status 4 before the contract harness reached a verdict")
     assert err.exit_code == 2 and err.code == "no-verdict"
-    assert "[tool.apr-contracts]" in (err.hint or "")
+    assert err.hint == ("read pytest's output above; a project needs a contracts folder ([tool.apr-contracts] "
+                        'contracts = "contracts" in pyproject.toml) and at least one falsifier in scope')
     assert "child stdout" in output.getvalue()  # pytest's own output still reached the user
     with pytest.raises(VerifyError, match="status 4"):
         run_verify(cwd=project, output=io.StringIO())
@@ -286,3 +289,27 @@ def test_the_default_output_is_this_processs_stderr(child: Path, project: Path,
     captured = capsys.readouterr()
     assert code == 0 and captured.out == ""
     assert "child stdout\nchild stderr\n" in captured.err
+
+
+def test_the_receipt_is_read_as_utf8_under_an_ascii_locale(child: Path, project: Path) -> None:
+    """The plugin writes the receipt in UTF-8 whatever the locale; under LC_ALL=C (CI images, cron)
+    the runner must read it the same way, not in the locale's encoding."""
+    import subprocess
+
+    import falsifiers.runner
+
+    _, receipt = run_verify(cwd=project, output=io.StringIO())  # in-process too, so mutmut sees it reached
+    assert receipt["name"] == "Grüße ✓"
+    package_root = Path(falsifiers.runner.__file__).resolve().parents[1]  # mutmut's copy under a mutant
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": "ascii", "PYTHONPATH": os.fspath(package_root)}
+    code = ("import json, locale, sys; print(locale.getpreferredencoding(False)); sys.executable = sys.argv[1]; "
+            "from falsifiers.runner import run_verify; code, doc = run_verify(cwd=sys.argv[2]); "
+            "print(json.dumps(doc['name']))")
+    done = subprocess.run([PYTHON, "-c", code, os.fspath(child), os.fspath(project)], env=env, cwd=package_root,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    encoding, name = done.stdout.splitlines()
+    assert "utf" not in encoding.lower(), f"the child ran under {encoding}, not a non-UTF-8 locale"
+    assert json.loads(name) == "Grüße ✓"
+
