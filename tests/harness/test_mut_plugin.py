@@ -246,3 +246,36 @@ def test_a_projects_pytest_ini_still_finds_its_contracts_settings(pytester: pyte
     config = pytester.parseconfigure("-p", "falsifiers.plugin")
     assert config.stash[plugin.STATE_KEY].settings.contracts_dir == pytester.path / "specs"
     config._ensure_unconfigure()
+
+
+def test_without_a_pyproject_the_contracts_folder_is_under_the_rootdir_not_the_current_folder(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\n")  # the rootdir's marker; no pyproject.toml anywhere
+    (pytester.path / "contracts").mkdir()
+    (pytester.path / "contracts" / "one-v1.yaml").write_text(contract_yaml("ONE"))
+    below = pytester.path / "tests" / "unit"
+    below.mkdir(parents=True)
+    monkeypatch.chdir(below)
+    config = pytester.parseconfigure("-p", "falsifiers.plugin")
+    assert config.rootpath == pytester.path
+    assert config.stash[plugin.STATE_KEY].settings.contracts_dir == pytester.path / "contracts"
+    config._ensure_unconfigure()
+
+
+def test_the_help_of_each_option() -> None:
+    """What `pytest --help` tells a user about each option (a change of wording is a deliberate edit here)."""
+    (group,) = [g for g in _parser()._groups if g.name == "apr-contracts"]
+    assert {option.names()[0]: option.attrs()["help"] for option in group.options} == {
+        "--falsifier": "run only the tests bound to this falsifier (repeatable); the verdict covers only it",
+        "--contract": "run only the tests bound to this contract's falsifiers (repeatable)",
+        "--contracts-json": "write the versioned verdict receipt (JSON) to PATH",
+        "--contracts-profile": "the profile that judges undetermined falsifiers (cpu, gpu, release, or "
+                               "[tool.apr-contracts.profiles.NAME]); default from pyproject or $APR_CONTRACTS_PROFILE",
+        "--artifact": "verify this file: run only the artifact-level falsifiers (tests taking the apr_artifact "
+                      "fixture), require them, and record the file's sha256 in the receipt",
+        "--model-card": "the model card that goes with --artifact (apr_artifact.model_card)",
+        "--mutants": "after the verdict, rerun each corroborated falsifier's tests once per declared mutant "
+                     "(each in a child pytest); a surviving mutant makes the falsifier VACUOUS (UNDETERMINED)",
+        "--mutants-jobs": "mutant runs at a time (default: the number of CPUs)",
+        "--apply-mutant": "run that falsifier's tests with its declared mutant applied (what --mutants runs)",
+    }
