@@ -432,6 +432,8 @@ def repo(tmp_path: Path) -> Path:
     _write(contracts / "b-v1.yml", _c("1.0.0", [], []))
     _write(contracts / "sub" / "c-v1.yaml", _c("1.0.0", [], []))
     (contracts / "notes.txt").write_text("x")
+    with open(os.path.join(os.fsencode(contracts), b"caf\xe9.txt"), "wb") as other:  # a name that is no UTF-8
+        other.write(b"x")
     _write(root / "proj" / "specs2" / "z-v1.yaml", _c("1.0.0", [], []))  # a sibling with the same prefix
     _write(root / "proj" / "top-v1.yaml", _c("1.0.0", [], []))
     _git(root, "init", "-q")
@@ -529,6 +531,7 @@ def test_a_folder_outside_any_repository_or_missing_is_not_found(tmp_path: Path)
         read_side("git:HEAD", contracts_dir=tmp_path / "missing")
     assert info.value.message == f"no contracts folder at {(tmp_path / 'missing').resolve()}"
     assert info.value.hint == "run from the project, or compare two folders"
+    assert info.value.path == os.fspath((tmp_path / "missing").resolve())
     plain = tmp_path / "plain"
     plain.mkdir()
     with pytest.raises(ContractNotFoundError, match="git rev-parse failed: fatal: not a git repository"):
@@ -562,3 +565,32 @@ def test_each_file_goes_through_the_modules_loader(tmp_path: Path, monkeypatch: 
     path = _write(tmp_path / "c-v1.yaml", _c("1.0.0", [], []))
     read_side(os.fspath(path), contracts_dir=tmp_path)
     assert seen == [os.fspath(path)]
+
+
+def test_a_contract_is_named_by_its_files_stem_whatever_the_characters(tmp_path: Path) -> None:
+    """A ':' or a space in a file's name is part of the contract's name (the name once came from the
+    text after the first ':' of the shown path, which made `a:b-v1.yaml` the contract `b-v1`)."""
+    folder = tmp_path / "contracts"
+    for name in ("a:b-v1", "my contract-v1"):
+        _write(folder / f"{name}.yaml", _c("1.0.0", [], []))
+    assert sorted(read_side(os.fspath(folder), contracts_dir=folder).contracts) == ["a:b-v1", "my contract-v1"]
+    single = os.fspath(folder / "a:b-v1.yaml")
+    assert read_side(single, contracts_dir=folder).paths == {"a:b-v1": single}
+
+
+def test_a_contracts_folder_at_the_top_of_the_repository(tmp_path: Path) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path / "top"
+    _write(root / "a-v1.yaml", _c("1.0.0", [], []))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "base")
+    side = read_side("git:HEAD", contracts_dir=root)
+    assert (side.contracts, side.paths) == ({"a-v1": _c("1.0.0", [], [])}, {"a-v1": "HEAD:a-v1.yaml"})
+
+
+def test_the_new_side_may_be_the_git_one(repo: Path) -> None:
+    result = diff_contracts(os.fspath(repo), "git:HEAD", contracts_dir=repo)
+    assert [(c.kind, c.what, c.id) for c in result.changes] == [("changed", "contract", "a-v1"),
+                                                                 ("added", "falsifier", "F-1")]
