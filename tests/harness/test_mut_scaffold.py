@@ -305,7 +305,7 @@ def test_missing_folders_are_made_at_any_depth(tmp_path: Path) -> None:
     assert scaffold.contract_path.read_text() == "contract\n" and scaffold.test_path.read_text() == "test\n"
 
 
-def test_the_files_are_utf8_under_an_ascii_locale_too(tmp_path: Path) -> None:
+def test_the_files_are_utf8_here_and_under_an_ascii_locale(tmp_path: Path) -> None:
     """The rendered texts hold the project's paths, which may be any text (/home/josé/...): a run
     under LC_ALL=C (CI images, cron) must write them as UTF-8, not fail or write another encoding."""
     import subprocess
@@ -313,6 +313,10 @@ def test_the_files_are_utf8_under_an_ascii_locale_too(tmp_path: Path) -> None:
 
     import falsifiers.scaffold
 
+    here = Scaffold("demo-v1", tmp_path / "here" / "demo-v1.yaml", tmp_path / "here" / "test_demo_v1.py",
+                    "INV-DEMO-001", "FALSIFY-DEMO-001", "José ✓\n", "Grüße\n")
+    write_scaffold(here)  # in-process too, so mutmut sees this test reach it
+    assert here.contract_path.read_bytes() == "José ✓\n".encode()
     package_root = Path(falsifiers.scaffold.__file__).resolve().parents[1]  # mutmut's copy under a mutant
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
            "PYTHONIOENCODING": "ascii", "PYTHONPATH": os.fspath(package_root)}
