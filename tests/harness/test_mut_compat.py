@@ -547,3 +547,26 @@ def test_bindings_outside_the_corpus_are_one_note_naming_five() -> None:
     (note,) = check_bindings(_registry(five), {})
     assert note.message.endswith("(x1-v1.yaml, x2-v1.yaml, x4-v1.yaml, x5-v1.yaml, x6-v1.yaml); not checked")
     assert check_bindings(_registry("bindings: []\n"), {}) == []
+
+
+def test_a_binding_names_its_contract_by_the_last_part_of_the_path() -> None:
+    text = "bindings:\n  - {contract: a/b/a-v1.yaml, equation: eqX}\n"
+    (finding,) = check_bindings(_registry(text), {"a-v1.yaml": ("eq1",)})
+    assert finding.message == "binding names equation 'eqX', which a-v1.yaml does not define"
+
+
+def test_invariant_keys_are_counted_per_item_and_misspelt_ones_get_their_hint() -> None:
+    text = ("metadata:\n  status: FUNCTIONAL\ninvariants:\n  - {id: I-1, statement: s, site: a}\n"
+            "  - {id: I-2, statement: s, site: b, Id: x, FORMAL: y, Rationale: z, Statement: w}\ngates: []\n")
+    _, findings, _, _ = _norm(text)
+    assert [(f.code, f.hint) for f in findings if f.code == "unknown-key"] == [
+        ("unknown-key", "did you mean `id`?"), ("unknown-key", "did you mean `formal`?"),
+        ("unknown-key", "did you mean `rationale`?"), ("unknown-key", "did you mean `statement`?")]
+    assert findings[-1].message == "pv keys the harness does not check were ignored: gates, invariants[].site (2)"
+
+
+def test_a_misspelt_core_top_key_gets_its_hint() -> None:
+    text = "metadata:\n  status: FUNCTIONAL\nMetadata: {}\nInvariants: []\nFalsification_Tests: []\n"
+    _, findings, _, _ = _norm(text)
+    assert [f.hint for f in findings] == ["did you mean `metadata`?", "did you mean `invariants`?",
+                                          "did you mean `falsification_tests`?"]
