@@ -169,7 +169,9 @@ class _Rewriter:
 
     def warn(self, code: str, message: str, path: PathKey, hint: str | None = None, *, key: bool = False,
              severity: Severity = Severity.WARNING) -> None:
-        self.out.findings.append(Finding(severity, code, message, self.src.locate(path, key=key), hint=hint))
+        # located in the rewrite: it has every position of the source plus those of the keys moved
+        # into `metadata` (a ship-gate `status:` is reported where it is, not at line 1)
+        self.out.findings.append(Finding(severity, code, message, self.out.locate(path, key=key), hint=hint))
 
     def move(self, old: PathKey, new: PathKey) -> None:
         """Carry the position of ``old`` over to ``new`` (for keys that change place)."""

@@ -21,7 +21,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from falsifiers import loader
@@ -107,9 +107,9 @@ def read_side(spec: str, *, contracts_dir: str | os.PathLike[str]) -> Side:
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        return _side(spec, [(os.fspath(p), p.read_bytes()) for p in files])
+        return _side(spec, [(os.fspath(p), p.stem, p.read_bytes()) for p in files])
     if path.is_file():
-        return _side(spec, [(spec, path.read_bytes())])
+        return _side(spec, [(spec, path.stem, path.read_bytes())])
     raise ContractNotFoundError(f"no contract file or folder {spec!r}", path=spec,
                                 hint="give a contract .yaml, a folder of them, or git:REV (e.g. git:HEAD~1)")
 
@@ -129,7 +129,7 @@ def _git(args: list[str], cwd: Path) -> bytes:
 
 
 def _read_git(spec: str, rev: str, contracts_dir: Path) -> Side:
-    if not _REV.match(rev):
+    if not _REV.fullmatch(rev):  # not `match`: its `$` also matches before a final newline
         raise ContractNotFoundError(f"{spec!r} does not name a git revision", path=spec,
                                     hint="e.g. git:HEAD~1, git:main, git:v1.2.0 or a commit hash")
     folder = contracts_dir.resolve()
@@ -141,21 +141,21 @@ def _read_git(spec: str, rev: str, contracts_dir: Path) -> Side:
     _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], top)
     listing = _git(["ls-tree", "-z", "--name-only", "--end-of-options", rev, f"{relative}/"], top)
     names = sorted(n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith((".yaml", ".yml")))
-    blobs = [(f"{rev}:{name}", _git(["show", "--no-textconv", "--end-of-options", f"{rev}:{name}"], top))
-             for name in names]
+    blobs = [(f"{rev}:{name}", PurePosixPath(name).stem,
+              _git(["show", "--no-textconv", "--end-of-options", f"{rev}:{name}"], top)) for name in names]
     return _side(spec, blobs)
 
 
-def _side(label: str, files: list[tuple[str, bytes]]) -> Side:
+def _side(label: str, files: list[tuple[str, str, bytes]]) -> Side:
+    """``files``: (the path as shown, the contract's name: its file's stem, the bytes)."""
     contracts: dict[str, dict[str, Any]] = {}
     paths: dict[str, str] = {}
-    for shown, raw in files:
+    for shown, name, raw in files:
         doc = loader.load_bytes(raw, shown)  # on the module: a declared mutant patches it
         if doc.has_errors or not isinstance(doc.data, Mapping) or not isinstance(doc.data.get("metadata"), Mapping):
             first = next((f.message for f in doc.findings if f.is_error), "no `metadata` mapping")
             raise ContractFormatError(f"not a contract: {first}", path=shown,
                                       hint=f"check it with `apr contracts lint {shown}`")
-        name = Path(shown.split(":", 1)[-1]).stem
         contracts[name] = dict(doc.data)
         paths[name] = shown
     return Side(label, contracts, paths)
@@ -218,8 +218,8 @@ def diff_sides(old: Side, new: Side) -> ContractsDiff:
     new_owner = {fid: name for name, data in new.contracts.items() for fid in _items(data, "falsification_tests")}
 
     def bumped(contract: str) -> bool:
-        before = major(_version(old.contracts.get(contract, {})))
-        after = major(_version(new.contracts.get(contract, {})))
+        before = major(_version(old.contracts.get(contract)))
+        after = major(_version(new.contracts.get(contract)))
         return before is not None and after is not None and after > before
 
     for name in sorted(set(old.contracts) | set(new.contracts)):
@@ -279,8 +279,7 @@ def diff_sides(old: Side, new: Side) -> ContractsDiff:
 
 
 def _error(contract: str, fid: str, what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> LintError:
-    before = _version(old.get(contract, {}))
-    after = _version(new.get(contract, {})) if contract in new else None
+    before, after = _version(old.get(contract)), _version(new.get(contract))
     now = "the contract was removed" if contract not in new else f"version {before} -> {after}"
     target = f"{(major(before) or 0) + 1}.0.0"
     return LintError(contract, fid, f"{fid}: {what} without a major version bump ({now})",

@@ -120,18 +120,18 @@ def _split_receipt_option(pytest_args: Sequence[str]) -> tuple[list[str], str | 
     """``pytest_args`` without ``--contracts-json[=]PATH``, and that PATH (the last one given)."""
     rest: list[str] = []
     path: str | None = None
-    args = list(pytest_args)
-    index = 0
-    while index < len(args):
-        arg = args[index]
+    args = iter(pytest_args)  # a for loop over an iterator: no index arithmetic that could loop for ever
+    for arg in args:
         if arg.startswith("--contracts-json="):
             path = arg.split("=", 1)[1]
-        elif arg == "--contracts-json" and index + 1 < len(args):
-            path = args[index + 1]
-            index += 1
+        elif arg == "--contracts-json":
+            value = next(args, None)
+            if value is None:  # a dangling option: left for pytest to refuse
+                rest.append(arg)
+            else:
+                path = value
         else:
             rest.append(arg)
-        index += 1
     return rest, path
 
 

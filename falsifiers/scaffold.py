@@ -54,7 +54,7 @@ def plan_scaffold(
         ContractNameError: ``name`` is not a lower-case file stem.
         ScaffoldExistsError: a target file exists (and ``force`` is false) or an id is taken.
     """
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # not `match`: its `$` also matches before a final newline
         raise ContractNameError(
             f"{name!r} is not a contract name",
             hint="use lower case words joined by '-', ending in a version, e.g. `apr contracts new apr-stamp-v1`",
