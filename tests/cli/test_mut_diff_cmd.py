@@ -127,3 +127,17 @@ def test_flags_gained_and_an_equal_report(tmp_path: Path, capsys, monkeypatch) -
     assert out.splitlines() == [f"apr diff {a} {b}",
                                 "  same: 0 metadata key(s), 0 tensor(s) changed, 1 equal within atol 0.0, "
                                 "0 only on one side"]
+
+
+def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch) -> None:
+    """On a terminal only the first line (the two paths) is bold; values are never highlighted."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    a, b = _pair(tmp_path, 0.5)
+    code, out, _ = _run(capsys, monkeypatch, str(a), str(b))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"\x1b[1mapr diff {a} {b}\x1b[0m"
+    assert all("\x1b" not in line for line in lines[1:])

@@ -282,3 +282,22 @@ def test_a_file_without_tensors(tmp_path: Path, capsys, monkeypatch) -> None:
     save_file({}, path, {}, durable=False)
     code, out, _ = _inspect(capsys, monkeypatch, str(path))
     assert code == 0 and "  Tensors: none" in out.splitlines()
+
+
+def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch) -> None:
+    """On a terminal: the path bold, an invalid checksum red; values from the file plain."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    path = _file(tmp_path / "m.apr", {"license": "MIT", "num_layers": 3})
+    data = bytearray(path.read_bytes())
+    data[40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    code, out, _ = _inspect(capsys, monkeypatch, str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"\x1b[1m{path}\x1b[0m"
+    assert any(re.fullmatch(r"  Checksum\s+\x1b\[31mINVALID\s*\x1b\[0m", line) for line in lines)
+    assert any(re.fullmatch(r"    Layers\s+3\s*", line) for line in lines)
+    assert "    license: MIT" in lines

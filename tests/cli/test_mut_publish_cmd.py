@@ -195,3 +195,17 @@ def test_not_uploaded_in_text_says_why_and_what_it_would_commit(monkeypatch, cap
     assert code == 0
     assert out.splitlines()[-1] == (f"  not uploaded (--dry-run); the commit would be: create_repo({REPO!r}, "
                                     f"exist_ok=True, private=True), then upload_folder({str(staging)!r}, revision='v2')")
+
+
+def test_the_report_in_colour(monkeypatch, capsys, files) -> None:
+    """On a terminal: the NO-GO head bold, the progress dim."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    checkpoint, card = files
+    code, out, err, _ = _publish(monkeypatch, capsys, [OK, BLOCKER], None, REPO, str(checkpoint), "--model-card",
+                                 str(card))
+    assert code == 1
+    assert out.splitlines()[0] == f"\x1b[1mapr publish {REPO}\x1b[0m: readiness NO-GO, nothing staged or uploaded"
+    assert err.splitlines() == ["\x1b[2m  validate done\x1b[0m", "\x1b[2m  license done\x1b[0m"]

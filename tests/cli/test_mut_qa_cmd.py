@@ -108,7 +108,8 @@ def test_an_unusable_previous_report_is_a_usage_error_naming_the_flag(monkeypatc
     code, out, _, runner = _qa(monkeypatch, capsys, [PASS], str(model), "--previous-report", str(report), "--json")
     assert code == 64 and runner.calls == []
     error = json.loads(out)["error"]
-    assert error["exit_code"] == 64 and "--previous-report" in error["message"]
+    assert error["exit_code"] == 64 and error["message"] == "--previous-report: 'gates' must be a list, got a string"
+    assert error["hint"] == "pass a JSON file to --previous-report"
 
 
 @pytest.mark.parametrize(("gates", "min_executed", "code"), [
@@ -181,3 +182,29 @@ def test_a_go_report_in_text(monkeypatch, capsys, model: Path) -> None:
     code, out, _, _ = _qa(monkeypatch, capsys, [PASS, SKIP], str(model))
     assert code == 0
     assert out.splitlines()[-1] == "  verdict: GO — All QA gates passed (1 executed, 1 skipped)"
+
+
+@pytest.fixture()
+def colour(monkeypatch) -> None:
+    """A colour terminal as rich sees one (FORCE_COLOR, 8 colours): styles become ANSI codes."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_report_in_colour(monkeypatch, capsys, model: Path, colour) -> None:
+    """On a terminal: the header bold, PASS green, SKIP dim, FAIL red, the verdict red or green, the
+    progress dim; messages and fixes plain (never highlighted: "3.0 < 10.0" keeps no codes)."""
+    code, out, err, _ = _qa(monkeypatch, capsys, [PASS, SKIP, FAIL], str(model))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"\x1b[1mapr qa {model}\x1b[0m (sha256 {SHA[:12]})"
+    assert lines[1] == f"  \x1b[32mPASS\x1b[0m {'capability_match':<22} ok"
+    assert lines[2] == f"  \x1b[2mSKIP\x1b[0m {'gpu_speedup':<22} Skipped: no GPU"
+    assert lines[3] == f"  \x1b[31mFAIL\x1b[0m {'throughput':<22} 3.0 < 10.0"
+    assert lines[4] == "         fix: apr qa --assert-tps 1"
+    assert lines[5] == "  verdict: \x1b[31mNO-GO\x1b[0m — Failed gates: throughput"
+    assert err.splitlines() == [f"\x1b[2m  {g.name} done\x1b[0m" for g in (PASS, SKIP, FAIL)]
+    code, out, _, _ = _qa(monkeypatch, capsys, [PASS], str(model))
+    assert code == 0 and out.splitlines()[-1] == "  verdict: \x1b[32mGO\x1b[0m — All QA gates passed (1 executed, 0 skipped)"

@@ -236,7 +236,7 @@ def test_card_reads_the_report(tmp_path: Path, capsys) -> None:
     assert "val_loss" in text and "2.375" in text
     code, out, _ = _card(capsys, str(checkpoint), "--report", str(tmp_path / "none.json"), "-o", str(card), "-f",
                          "--json")
-    assert code == 3 and "--report" in json.loads(out)["error"]["message"]
+    assert code == 3 and json.loads(out)["error"]["message"] == "--report: file not found"
 
 
 def test_card_of_a_lone_surrogate_escapes_it(tmp_path: Path, capsys) -> None:
@@ -259,3 +259,58 @@ def test_card_of_a_lone_surrogate_escapes_it(tmp_path: Path, capsys) -> None:
     assert code == 0
     data = card.read_bytes()
     assert b"bad\\ud800name" in data and json.loads(out)["bytes"] == len(data)
+
+
+def test_card_never_draws_its_curve_over_the_report(tmp_path: Path, capsys) -> None:
+    """The curve's PNG (CARD-loss.png) is an output too: naming the --report file, it is refused
+    (5) with --force too, and the report is kept."""
+    pytest.importorskip("matplotlib")
+    checkpoint = build_checkpoint(tmp_path / "m.apr", tokenizer=None)
+    _log(tmp_path / "run")
+    report = tmp_path / "CARD-loss.png"
+    report.write_text(json.dumps({"final_val_loss": 2.5}), encoding="utf-8")
+    code, out, _ = _card(capsys, str(checkpoint), "--report", str(report), "--run-dir", str(tmp_path / "run"),
+                         "-o", str(tmp_path / "CARD.md"), "--force", "--json")
+    assert code == 5 and json.loads(out)["error"]["exit_code"] == 5
+    assert json.loads(report.read_text(encoding="utf-8")) == {"final_val_loss": 2.5}
+
+
+def test_card_prints_a_log_path_with_markup_literally(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    checkpoint = build_checkpoint(tmp_path / "m.apr", tokenizer=None)
+    log = _log(tmp_path / "run[i]x")
+    card = tmp_path / "CARD.md"
+    code, out, _ = _card(capsys, str(checkpoint), "--run-dir", str(tmp_path / "run[i]x"), "-o", str(card))
+    assert code == 0
+    assert out.splitlines()[1] == f"  training results: 2 evaluation(s) from {log}, loss curve {tmp_path / 'CARD-loss.png'}"
+
+
+@pytest.fixture()
+def colour(monkeypatch) -> None:
+    """A colour terminal as rich sees one (FORCE_COLOR, 8 colours): styles become ANSI codes."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_report_in_colour(monkeypatch, capsys, model: Path, colour) -> None:
+    code, out, err, _ = _readiness(monkeypatch, capsys, [OK, NO_LICENSE], str(model))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"\x1b[1mapr readiness {model}\x1b[0m (sha256 {SHA[:12]})"
+    assert lines[-1] == "  verdict: \x1b[31mNO-GO\x1b[0m (1 blocker(s): license)"
+    assert err.splitlines() == ["\x1b[2m  validate done\x1b[0m", "\x1b[2m  license done\x1b[0m"]
+    code, out, _, _ = _readiness(monkeypatch, capsys, [OK], str(model))
+    assert code == 0 and out.splitlines()[-1] == "  verdict: \x1b[32mGO\x1b[0m"
+
+
+def test_card_training_line_is_plain_in_colour(tmp_path: Path, capsys, colour) -> None:
+    """Numbers and paths in the training line are never highlighted."""
+    pytest.importorskip("matplotlib")
+    checkpoint = build_checkpoint(tmp_path / "m.apr", tokenizer=None)
+    log = _log(tmp_path / "run")
+    card = tmp_path / "CARD.md"
+    code, out, _ = _card(capsys, str(checkpoint), "--run-dir", str(tmp_path / "run"), "-o", str(card))
+    assert code == 0
+    assert out.splitlines()[1] == f"  training results: 2 evaluation(s) from {log}, loss curve {tmp_path / 'CARD-loss.png'}"

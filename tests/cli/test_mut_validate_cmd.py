@@ -100,3 +100,36 @@ def test_a_path_and_detail_with_markup_are_printed_literally(tmp_path: Path, cap
     path = _file(tmp_path / "m[bold]x[i].apr")
     code, out, _ = _validate(capsys, monkeypatch, str(path))
     assert code == 0 and out.splitlines() == _expected_lines(path)
+
+
+@pytest.fixture()
+def colour(monkeypatch) -> None:
+    """A colour terminal as rich sees one (FORCE_COLOR, 8 colours): styles become ANSI codes."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("COLORTERM", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch, colour) -> None:
+    """The path bold; PASS green, WARN yellow, FAIL red, SKIP dim; the verdict green or red; the
+    error head bold red; everything else plain."""
+    path = _file(tmp_path / "m.apr", zero=True)
+    code, out, _ = _validate(capsys, monkeypatch, str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"\x1b[1m{path}\x1b[0m"
+    assert lines[1].startswith("  \x1b[32mPASS\x1b[0m [ 1] ")
+    assert lines[17].startswith("  \x1b[33mWARN\x1b[0m [17] ")
+    assert lines[-1] == "  \x1b[32mVALID\x1b[0m: 18 of 18 checks ran, 0 failed"
+    damaged = _damaged(tmp_path / "d.apr")
+    report = validate_file(str(damaged))
+    code, out, err = _validate(capsys, monkeypatch, str(damaged))
+    assert code == 5
+    lines = out.splitlines()
+    for line, check in zip(lines[1:-1], report.checks, strict=True):
+        colour_code = {"PASS": "32", "FAIL": "31", "WARN": "33", "SKIP": "2"}[check.status.value]
+        assert line == f"  \x1b[{colour_code}m{check.status.value:4}\x1b[0m [{check.id:>2}] {check.name}: {check.detail}"
+    assert lines[-1].startswith("  \x1b[31mINVALID\x1b[0m: ")
+    failed = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in report.checks if c.status.value == "FAIL")
+    assert err.endswith(f"\x1b[1;31merror: validation failed — {failed}\x1b[0m\n")  # after the transient bar
