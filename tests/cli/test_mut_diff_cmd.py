@@ -141,3 +141,10 @@ def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch) -> None:
     lines = out.splitlines()
     assert lines[0] == f"\x1b[1mapr diff {a} {b}\x1b[0m"
     assert all("\x1b" not in line for line in lines[1:])
+
+
+def test_flags_on_both_sides_are_joined_alike(tmp_path: Path, capsys, monkeypatch) -> None:
+    a, b = _pair(tmp_path, 0.0)
+    _fake(monkeypatch, CheckpointDiff(a=str(a), b=str(b), atol=0.0, flags=(["SIGNED"], ["QUANTIZED", "HAS_VOCAB"])))
+    code, out, _ = _run(capsys, monkeypatch, str(a), str(b))
+    assert code == 1 and out.splitlines()[1] == "  flags: SIGNED -> QUANTIZED | HAS_VOCAB"

@@ -209,3 +209,11 @@ def test_the_report_in_colour(monkeypatch, capsys, files) -> None:
     assert code == 1
     assert out.splitlines()[0] == f"\x1b[1mapr publish {REPO}\x1b[0m: readiness NO-GO, nothing staged or uploaded"
     assert err.splitlines() == ["\x1b[2m  validate done\x1b[0m", "\x1b[2m  license done\x1b[0m"]
+
+
+def test_a_go_document_names_the_checkpoint_as_its_input(monkeypatch, capsys, files) -> None:
+    checkpoint, card = files
+    code, out, _, _ = _publish(monkeypatch, capsys, [OK], None, REPO, str(checkpoint), "--model-card", str(card),
+                               "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["input"] == str(checkpoint) and doc["schema"] == "apr.publish/1"

@@ -133,3 +133,17 @@ def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch, colour) -> No
     assert lines[-1].startswith("  \x1b[31mINVALID\x1b[0m: ")
     failed = "; ".join(f"[{c.id}] {c.name}: {c.detail}" for c in report.checks if c.status.value == "FAIL")
     assert err.endswith(f"\x1b[1;31merror: validation failed — {failed}\x1b[0m\n")  # after the transient bar
+
+
+def test_every_failed_check_is_named_on_stderr_joined_by_semicolons(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A NaN (check 16) and, under --strict, an all-zero tensor (check 17): two failures, one line."""
+    path = tmp_path / "m.apr"
+    save_file({"a.weight": np.array([np.nan, 1.0, 2.0], np.float32), "b.weight": np.zeros(4, np.float32)}, path,
+              {"name": "t"}, durable=False)
+    report = validate_file(str(path), strict=True)
+    failed = [c for c in report.checks if c.status.value == "FAIL"]
+    assert [c.id for c in failed] == [16, 17]
+    code, _, err = _validate(capsys, monkeypatch, str(path), "--strict")
+    assert code == 5
+    assert err.strip() == ("error: validation failed — " + f"[16] {failed[0].name}: {failed[0].detail}; "
+                           f"[17] {failed[1].name}: {failed[1].detail}")
