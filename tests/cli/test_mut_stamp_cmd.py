@@ -234,3 +234,20 @@ def test_recover_texts(tmp_path: Path, capsys, monkeypatch) -> None:
         monkeypatch.setattr(apr.stamp, "recover_file", lambda path, outcome=outcome: outcome)
         code, out, _ = _stamp(capsys, monkeypatch, str(src), "--recover")
         assert code == 0 and out == f"✓ {src}: {text}\n"
+
+
+def test_the_json_keys_exactly(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The envelope's keys then the stamp's, and nothing else (docs/json.md)."""
+    src = _file(tmp_path / "m.apr")
+    code, out, _ = _stamp(capsys, monkeypatch, str(src), "--name", "n", "-o", str(tmp_path / "o.apr"), "--json")
+    assert code == 0
+    assert list(json.loads(out)) == [
+        "schema", "command", "input", "ok", "exit_code", "output", "input_bytes", "output_bytes", "tensor_count",
+        "stamped", "tokenizer_vocab_size", "header_flags_bits", "mode", "unchanged", "copy_method",
+        "tensor_bytes_copied", "recovered", "elapsed_ms", "damaged"]
+
+
+def test_recover_prints_a_path_with_markup_literally(tmp_path: Path, capsys, monkeypatch) -> None:
+    src = _file(tmp_path / "m[i]x.apr")
+    code, out, _ = _stamp(capsys, monkeypatch, str(src), "--recover")
+    assert code == 0 and out == f"✓ {src}: nothing to recover\n"
