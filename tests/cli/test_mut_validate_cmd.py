@@ -147,3 +147,16 @@ def test_every_failed_check_is_named_on_stderr_joined_by_semicolons(tmp_path: Pa
     assert code == 5
     assert err.strip() == ("error: validation failed — " + f"[16] {failed[0].name}: {failed[0].detail}; "
                            f"[17] {failed[1].name}: {failed[1].detail}")
+
+
+def test_skipped_checks_are_dim_in_colour(tmp_path: Path, capsys, monkeypatch, colour) -> None:
+    """A file that fails its magic check skips what depends on it: each SKIP dim."""
+    path = tmp_path / "garbage.apr"
+    path.write_bytes(b"XXXX" + bytes(200))
+    report = validate_file(str(path))
+    skipped = [c for c in report.checks if c.status.value == "SKIP"]
+    assert skipped
+    code, out, _ = _validate(capsys, monkeypatch, str(path))
+    assert code == 5
+    for check in skipped:
+        assert f"  \x1b[2mSKIP\x1b[0m [{check.id:>2}] {check.name}: {check.detail}" in out.splitlines()
