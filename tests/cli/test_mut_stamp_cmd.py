@@ -54,6 +54,13 @@ def test_flag_combinations_refused_before_anything_is_read(tmp_path: Path, capsy
     if as_json:
         error = json.loads(out)["error"]
         assert error["exit_code"] == 64 and error["field"] == field
+        assert (error["message"], error["hint"]) == {
+            "-o": ("apr stamp needs -o OUT or --in-place",
+                   f"apr stamp {src} ... -o stamped.apr   (or --in-place to stamp the file itself)"),
+            "--force": ("--force applies to -o only", "drop --force"),
+            "--allow-damaged": ("--allow-damaged applies to -o only",
+                                "an in-place stamp never reads tensor data; drop --allow-damaged"),
+        }[field]
     else:
         assert out == "" and "Reading" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.apr"]
@@ -157,7 +164,10 @@ def test_force_replaces_an_existing_output(tmp_path: Path, capsys, monkeypatch) 
 
 
 def test_the_text_report(tmp_path: Path, capsys, monkeypatch) -> None:
-    src = _file(tmp_path / "m.apr")
+    """Every line plain, on a colour terminal too (nothing from the file is markup or highlighted)."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    src = _file(tmp_path / "m[i]x.apr")
     out_path = tmp_path / "o.apr"
     code, out, err = _stamp(capsys, monkeypatch, str(src), "--license", "MIT", "--name", "n", "--description", "d",
                             "--tokenizer", write_tokenizer_json(tmp_path / "tok"), "-o", str(out_path))
@@ -228,6 +238,8 @@ def test_recover_texts(tmp_path: Path, capsys, monkeypatch) -> None:
     """Each outcome of the recovery in words (the outcomes themselves: tests/stamp/)."""
     import apr.stamp
 
+    monkeypatch.setenv("FORCE_COLOR", "1")  # plain on a colour terminal too: the path is never highlighted
+    monkeypatch.setenv("TERM", "xterm")
     src = _file(tmp_path / "m.apr")
     for outcome, text in (("rolled-back", "interrupted stamp rolled back; the file is as before it"),
                           ("stale", "removed a stale journal; the file was not touched")):
