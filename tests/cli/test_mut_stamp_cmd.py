@@ -169,19 +169,19 @@ def test_the_text_report(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("TERM", "xterm")
     src = _file(tmp_path / "m[i]x.apr")
     out_path = tmp_path / "o.apr"
-    code, out, err = _stamp(capsys, monkeypatch, str(src), "--license", "MIT", "--name", "n", "--description", "d",
-                            "--tokenizer", write_tokenizer_json(tmp_path / "tok"), "-o", str(out_path))
+    code, out, err = _stamp(capsys, monkeypatch, str(src), "--license", "MIT", "--data-source", "[b]ds 42", "--name",
+                            "n", "--description", "[i]d 7", "--tokenizer", write_tokenizer_json(tmp_path / "tok"), "-o", str(out_path))
     assert code == 0
     assert out.splitlines() == [
         f"✓ Stamped {src} → {out_path} (2 tensors, {src.stat().st_size} → {out_path.stat().st_size} bytes)",
         f"  {'license:':<16} MIT",
-        f"  {'data_source:':<16} (unset)",
+        f"  {'data_source:':<16} [b]ds 42",
         f"  {'data_license:':<16} (unset)",
         f"  {'hf_architecture:':<16} (unset)",
         f"  {'hf_model_type:':<16} (unset)",
         f"  {'architecture:':<16} (unset)",
         f"  {'name:':<16} n",
-        f"  {'description:':<16} d",
+        f"  {'description:':<16} [i]d 7",
         f"  {'tokenizer:':<16} 9 tokens, 3 merges (HAS_VOCAB)",
     ]
     lines = err.splitlines()
