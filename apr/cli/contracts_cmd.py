@@ -339,7 +339,9 @@ def _new(args: argparse.Namespace) -> int:
     taken: set[str] = set()
     if settings.contracts_dir.is_dir():
         corpus = _corpus(settings)
-        taken = set(corpus.falsifiers) | set(corpus.invariants)
+        replaced = args.name if args.force else None  # --force rewrites NAME itself: its own ids are not taken
+        taken = {i for i, f in corpus.falsifiers.items() if f.contract != replaced} | {
+            i for i, v in corpus.invariants.items() if v.contract != replaced}
     scaffold = plan_scaffold(args.name, contracts_dir=settings.contracts_dir, tests_dir=settings.tests_dir,
                              taken_ids=taken, today=_dt.date.today().isoformat(), force=args.force)
     from apr.format.outputs import check_file_output
