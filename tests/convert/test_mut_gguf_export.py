@@ -1,0 +1,468 @@
+"""Exact values for apr/convert/gguf_export.py (issue 23): the ``--quantize`` spellings, the ggml type
+each tensor is stored as (llama.cpp's fallbacks at the exact row-length boundaries), the
+``general.file_type`` codes, the architecture refusals, and every KV pair an export writes, read
+back key by key with its GGUF type by the ``gguf`` package's own reader (an independent oracle).
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import gguf
+import numpy as np
+import pytest
+
+from apr.convert import gguf_export as ge
+from apr.convert.gguf_export import GgufQuant
+from apr.errors import ConvertError, UnsupportedArchitectureError, UsageError
+
+VT = gguf.GGUFValueType
+
+
+# --- parse_gguf_quant / GgufQuant / _FILE_TYPE --------------------------------------------------------
+
+def test_quant_values_are_the_cli_spellings():
+    assert [q.value for q in GgufQuant] == ["f32", "f16", "q8_0", "q4_k", "q6_k"]
+
+
+@pytest.mark.parametrize(("text", "quant"), [
+    (None, GgufQuant.F32), ("f32", GgufQuant.F32), ("F32", GgufQuant.F32), ("fp32", GgufQuant.F32),
+    ("FP32", GgufQuant.F32), ("f16", GgufQuant.F16), ("fp16", GgufQuant.F16), ("Fp16", GgufQuant.F16),
+    ("q8_0", GgufQuant.Q8_0), ("q8", GgufQuant.Q8_0), ("Q8", GgufQuant.Q8_0), ("Q8_0", GgufQuant.Q8_0),
+    ("q4_k", GgufQuant.Q4_K), ("q4k", GgufQuant.Q4_K), ("Q4K", GgufQuant.Q4_K), ("Q4_K", GgufQuant.Q4_K),
+    ("q6_k", GgufQuant.Q6_K), ("q6k", GgufQuant.Q6_K), ("Q6K", GgufQuant.Q6_K),
+])
+def test_parse_gguf_quant_accepts_each_spelling(text, quant):
+    assert ge.parse_gguf_quant(text) is quant
+
+
+@pytest.mark.parametrize("text", ["q4", "q4_0", "bf16", "", "q8_1", "f64", "q6"])
+def test_parse_gguf_quant_refuses_the_rest_naming_the_flag(text):
+    with pytest.raises(UsageError) as info:
+        ge.parse_gguf_quant(text)
+    err = info.value
+    assert err.message == f"--quantize {text!r} is not one of f32, f16, q8_0, q4_k, q6_k for GGUF export"
+    assert err.field == "--quantize"
+    assert err.hint == "e.g. apr export model.apr --format gguf --quantize q4_k -o m.gguf"
+    assert err.__cause__ is None and err.__suppress_context__
+
+
+def test_file_type_codes_are_llama_cpps():
+    # llama.cpp's LlamaFileType, as the gguf package numbers it; every 2-D tensor is Q4_K (no Q6_K
+    # mix as in Q4_K_M), so the file is labelled Q4_K_S
+    F = gguf.LlamaFileType
+    assert ge._FILE_TYPE == {GgufQuant.F32: int(F.ALL_F32), GgufQuant.F16: int(F.MOSTLY_F16),
+                             GgufQuant.Q8_0: int(F.MOSTLY_Q8_0), GgufQuant.Q4_K: int(F.MOSTLY_Q4_K_S),
+                             GgufQuant.Q6_K: int(F.MOSTLY_Q6_K)}
+
+
+# --- storage_type -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("quant", list(GgufQuant))
+@pytest.mark.parametrize("shape", [(), (256,), (512,), (7,)])
+def test_vectors_are_always_f32(quant, shape):
+    assert ge.storage_type(quant, shape) == "F32"
+
+
+@pytest.mark.parametrize(("quant", "row", "kind"), [
+    (GgufQuant.F32, 256, "F32"), (GgufQuant.F32, 7, "F32"),
+    (GgufQuant.F16, 256, "F16"), (GgufQuant.F16, 7, "F16"),
+    (GgufQuant.Q8_0, 32, "Q8_0"), (GgufQuant.Q8_0, 64, "Q8_0"), (GgufQuant.Q8_0, 31, "F16"), (GgufQuant.Q8_0, 33, "F16"),
+    (GgufQuant.Q8_0, 16, "F16"),
+    (GgufQuant.Q4_K, 256, "Q4_K"), (GgufQuant.Q4_K, 512, "Q4_K"), (GgufQuant.Q4_K, 255, "F16"),
+    (GgufQuant.Q4_K, 257, "F16"), (GgufQuant.Q4_K, 224, "Q5_0"), (GgufQuant.Q4_K, 288, "Q5_0"),
+    (GgufQuant.Q4_K, 32, "Q5_0"), (GgufQuant.Q4_K, 31, "F16"), (GgufQuant.Q4_K, 128, "Q5_0"),
+    (GgufQuant.Q6_K, 256, "Q6_K"), (GgufQuant.Q6_K, 768, "Q6_K"), (GgufQuant.Q6_K, 255, "F16"),
+    (GgufQuant.Q6_K, 224, "Q8_0"), (GgufQuant.Q6_K, 32, "Q8_0"), (GgufQuant.Q6_K, 33, "F16"),
+    (GgufQuant.Q6_K, 128, "Q8_0"), (GgufQuant.Q6_K, 16, "F16"),
+])
+def test_storage_type_at_the_block_boundaries(quant, row, kind):
+    """The row (last dimension) decides; the other dimensions never do."""
+    assert ge.storage_type(quant, (3, row)) == kind
+    assert ge.storage_type(quant, (row + 1, row)) == kind
+    assert ge.storage_type(quant, (2, 5, row)) == kind
+
+
+# --- require_finite -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["F32", "F16"])
+def test_float_kinds_keep_non_finite_values(kind):
+    ge.require_finite("w", np.array([np.nan, np.inf, -np.inf], np.float32), kind)
+
+
+@pytest.mark.parametrize("kind", ["Q8_0", "Q4_K", "Q6_K", "Q5_0"])
+def test_quantized_kinds_refuse_and_count_non_finite_values(kind):
+    values = np.zeros((4, 32), np.float32)
+    values[0, 0], values[3, 31], values[2, 5] = np.nan, np.inf, -np.inf
+    with pytest.raises(ConvertError) as info:
+        ge.require_finite("model.w", values, kind)
+    err = info.value
+    assert err.message == f"tensor 'model.w' has 3 non-finite value(s) (NaN or Inf); {kind} cannot store them"
+    assert err.field == "model.w"
+    assert err.hint == "find them with `apr validate FILE`; or export with `--quantize f16` to keep them as they are"
+    ge.require_finite("model.w", np.ones((4, 32), np.float32), kind)  # finite: nothing raised
+
+
+def test_non_finite_values_are_counted_across_chunks():
+    from apr.convert.quant_pool import CHUNK_VALUES
+
+    values = np.zeros(2 * CHUNK_VALUES + 5, np.float32)
+    bad = [0, CHUNK_VALUES - 1, CHUNK_VALUES, 2 * CHUNK_VALUES + 4]
+    values[bad] = np.nan
+    with pytest.raises(ConvertError, match=r"has 4 non-finite value\(s\)"):
+        ge.require_finite("w", values.reshape(-1, 1), "Q8_0")
+
+
+# --- gguf_tensor_count --------------------------------------------------------------------------------
+
+def test_gguf_tensor_count_reads_the_header(tmp_path):
+    path = tmp_path / "x.gguf"
+    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (0x0102030405).to_bytes(8, "little"))
+    assert ge.gguf_tensor_count(path) == 0x0102030405
+    path.write_bytes(b"GGUF" + bytes(4) + (7).to_bytes(8, "little") + b"rest")
+    assert ge.gguf_tensor_count(os.fspath(path)) == 7
+
+
+@pytest.mark.parametrize("data", [b"", b"GGUF" + bytes(11), b"GGUX" + bytes(12), b"gguf" + bytes(12)])
+def test_gguf_tensor_count_refuses_what_is_not_a_gguf_header(tmp_path, data):
+    path = tmp_path / "x.gguf"
+    path.write_bytes(data)
+    with pytest.raises(ConvertError) as info:
+        ge.gguf_tensor_count(path)
+    assert info.value.message == "the written file does not start with a GGUF header"
+    assert info.value.path == os.fspath(path)
+
+
+# --- gguf_norm_offset ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("family", "name", "offset"), [
+    ("gemma", "model.norm.weight", 1.0), ("gemma", "model.layers.0.input_layernorm.weight", 1.0),
+    ("gemma2", "model.layers.3.post_feedforward_layernorm.weight", 1.0),
+    ("gemma", "model.layers.0.mlp.up_proj.weight", 0.0), ("gemma", "model.norm.bias", 0.0),
+    ("llama", "model.norm.weight", 0.0), ("qwen3", "model.layers.0.self_attn.q_norm.weight", 0.0),
+])
+def test_gguf_norm_offset(family, name, offset):
+    got = ge.gguf_norm_offset(family, name)
+    assert got == offset and type(got) is float
+
+
+# --- _gguf_arch / gemma2_gguf_problems ----------------------------------------------------------------
+
+def _config(family="llama", **kw):
+    base = {"family": family, "sliding_window": None, "max_position_embeddings": 128, "head_dim": 16,
+            "query_pre_attn_scalar": 16, "num_layers": 4, "attn_softcap": 50.0, "final_softcap": 30.0,
+            "tie_word_embeddings": True,
+            "layer_types": ("sliding_attention", "full_attention", "sliding_attention", "full_attention")}
+    return SimpleNamespace(**{**base, **kw})
+
+
+@pytest.mark.parametrize(("family", "arch"), [("llama", "llama"), ("mistral", "llama"), ("qwen2", "qwen2"),
+                                              ("qwen3", "qwen3"), ("gemma", "gemma"), ("phi3", "phi3"),
+                                              ("gemma2", "gemma2")])
+def test_gguf_arch_is_llama_cpps_name(family, arch):
+    assert ge._gguf_arch(_config(family), "m.apr") == arch
+
+
+def test_phi3_keeps_its_sliding_window():
+    assert ge._gguf_arch(_config("phi3", sliding_window=64), None) == "phi3"
+
+
+@pytest.mark.parametrize("window", [1, 64, 128, 4096])
+def test_a_sliding_window_llama_cannot_carry_is_refused(window):
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        ge._gguf_arch(_config("mistral", sliding_window=window), "d/m.apr")
+    err = info.value
+    assert err.message == (f"a mistral model with a sliding window of {window} tokens (context 128) cannot be "
+                           "exported to GGUF exactly: llama.cpp's 'llama' architecture has no sliding window")
+    assert (err.field, err.path) == ("sliding_window", "d/m.apr")
+    assert err.hint == "export to safetensors instead (apr export FILE --format safetensors -o DIR)"
+    assert err.architecture == "mistral"
+    assert err.reasons == ("sliding window not representable in GGUF",)
+
+
+def test_a_gemma2_llama_cpp_computes_differently_is_refused_with_every_reason():
+    config = _config("gemma2", query_pre_attn_scalar=32, attn_softcap=None, tie_word_embeddings=False,
+                     layer_types=("full_attention",) * 4)
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        ge._gguf_arch(config, "g.apr")
+    err = info.value
+    reasons = ("query_pre_attn_scalar 32 != head_dim 16 (llama.cpp scales queries by 1/sqrt(head_dim))",
+               "layer_types is not the alternating pattern llama.cpp's gemma2 uses",
+               "a softcap is off (llama.cpp's gemma2 always softcaps)",
+               "the head is not tied (llama.cpp's gemma2 reads it from token_embd)")
+    assert err.reasons == reasons
+    assert err.message == "this gemma2 model cannot be exported to GGUF exactly: " + "; ".join(reasons)
+    assert (err.field, err.path, err.architecture) == ("architecture", "g.apr", "gemma2")
+    assert err.hint == "export to safetensors instead (apr export FILE --format safetensors -o DIR)"
+
+
+def test_gemma2_problems_one_at_a_time():
+    assert ge.gemma2_gguf_problems(_config("gemma2")) == []
+    assert ge.gemma2_gguf_problems(_config("gemma2", query_pre_attn_scalar=17)) == [
+        "query_pre_attn_scalar 17 != head_dim 16 (llama.cpp scales queries by 1/sqrt(head_dim))"]
+    assert ge.gemma2_gguf_problems(_config("gemma2", final_softcap=None)) == [
+        "a softcap is off (llama.cpp's gemma2 always softcaps)"]
+    assert ge.gemma2_gguf_problems(_config("gemma2", attn_softcap=None)) == [
+        "a softcap is off (llama.cpp's gemma2 always softcaps)"]
+    assert ge.gemma2_gguf_problems(_config("gemma2", tie_word_embeddings=False)) == [
+        "the head is not tied (llama.cpp's gemma2 reads it from token_embd)"]
+    # the pattern starts with a sliding layer at layer 0, for every layer count
+    for layers in (1, 2, 3, 5):
+        good = tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers))
+        assert ge.gemma2_gguf_problems(_config("gemma2", num_layers=layers, layer_types=good)) == []
+        shifted = tuple("full_attention" if i % 2 == 0 else "sliding_attention" for i in range(layers))
+        assert ge.gemma2_gguf_problems(_config("gemma2", num_layers=layers, layer_types=shifted)) == [
+            "layer_types is not the alternating pattern llama.cpp's gemma2 uses"]
+    assert ge.gemma2_gguf_problems(_config("gemma2", layer_types=None)) == [
+        "layer_types is not the alternating pattern llama.cpp's gemma2 uses"]
+
+
+# --- write_arch_keys ----------------------------------------------------------------------------------
+
+def _kv_of(writer: gguf.GGUFWriter) -> dict[str, tuple[object, object]]:
+    """(value, GGUF type) of each key an in-memory writer holds."""
+    return {k: (v.value, v.type) for k, v in writer.kv_data[0].items()}
+
+
+@pytest.mark.parametrize(("window", "written"), [(None, 128), (64, 64)])
+def test_gemma2_keys(tmp_path, window, written):
+    writer = gguf.GGUFWriter(os.fspath(tmp_path / "x.gguf"), "gemma2")
+    base = set(_kv_of(writer))
+    ge.write_arch_keys(writer, "gemma2", _config("gemma2", sliding_window=window, attn_softcap=50.0, final_softcap=30.0))
+    kv = {k: v for k, v in _kv_of(writer).items() if k not in base}
+    assert kv == {"gemma2.attn_logit_softcapping": (50.0, VT.FLOAT32),
+                  "gemma2.final_logit_softcapping": (30.0, VT.FLOAT32),
+                  "gemma2.attention.sliding_window": (written, VT.UINT32)}
+
+
+@pytest.mark.parametrize(("window", "written"), [(None, 0), (48, 48)])
+def test_phi3_keys(tmp_path, window, written):
+    writer = gguf.GGUFWriter(os.fspath(tmp_path / "x.gguf"), "phi3")
+    base = set(_kv_of(writer))
+    ge.write_arch_keys(writer, "phi3", _config("phi3", sliding_window=window, max_position_embeddings=4096))
+    kv = {k: v for k, v in _kv_of(writer).items() if k not in base}
+    assert kv == {"phi3.rope.scaling.original_context_length": (4096, VT.UINT32),
+                  "phi3.attention.sliding_window": (written, VT.UINT32)}
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma"])
+def test_other_architectures_get_no_extra_keys(tmp_path, arch):
+    writer = gguf.GGUFWriter(os.fspath(tmp_path / "x.gguf"), arch)
+    base = _kv_of(writer)
+    ge.write_arch_keys(writer, arch, _config(arch, sliding_window=8))
+    assert _kv_of(writer) == base
+
+
+# --- _utf8_checked ------------------------------------------------------------------------------------
+
+def test_utf8_checked_returns_the_mapping_itself():
+    carried = {"general.name": "ok", "general.languages": ["en", "fr"], "x": 3, "y": [1, 2]}
+    assert ge._utf8_checked(carried, "m.apr") is carried
+
+
+@pytest.mark.parametrize(("carried", "key"), [
+    ({"general.name": "a\udc80"}, "general.name"),
+    ({"general.ok": "fine", "general.languages": ["en", "b\ud800"]}, "general.languages"),
+])
+def test_utf8_checked_names_the_carried_key(carried, key):
+    with pytest.raises(ConvertError) as info:
+        ge._utf8_checked(carried, "d/m.apr")
+    assert info.value.field == f"source_metadata.{key}" and info.value.path == "d/m.apr"
+
+
+def test_all_names_the_public_api():
+    assert ge.__all__ == ["GgufQuant", "export_gguf", "parse_gguf_quant", "relative_rmse", "require_finite",
+                          "storage_type"]
+
+
+# --- export_gguf end to end: every KV pair with its GGUF type -------------------------------------------
+
+def _typed_kv(path) -> dict[str, tuple[object, tuple[str, ...]]]:
+    """(value, GGUF type names) of every KV pair, read with the gguf package's reader."""
+    reader = gguf.GGUFReader(os.fspath(path))
+    return {k: (f.contents(), tuple(t.name for t in f.types)) for k, f in reader.fields.items()
+            if not k.startswith("GGUF.")}
+
+
+def _base(tmp_path, name="m.apr", drop=(), **changes):
+    """The tiny qwen2 checkpoint (tests.reliability.cli_targets) with metadata ``changes``."""
+    from tests.reliability import cli_targets as ct
+
+    tensors, metadata, flags = ct._base_model()
+    metadata = {k: v for k, v in {**metadata, **changes}.items() if k not in drop}
+    ct.write_with_raw_metadata(tmp_path / name, tensors, metadata, flags)
+    return tmp_path / name, tensors, metadata
+
+
+def test_every_kv_pair_of_a_plain_export_with_its_type(tmp_path):
+    source, tensors, meta = _base(tmp_path, chat_template="{{ x }}", **{"tokenizer.pre_type": "smollm"},
+                                  special_tokens={"unk_token": "a", "pad_token": "b", "bos_token": None})
+    vocabulary = meta["tokenizer.vocabulary"]
+    report = ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    U32, F32, STR, BOOL = ("UINT32",), ("FLOAT32",), ("STRING",), ("BOOL",)
+    types = [1] * len(vocabulary)
+    for token in meta["tokenizer.added_tokens"]:
+        types[token["id"]] = 3 if token["special"] else 4
+    assert kv == {
+        "general.architecture": ("qwen2", STR), "general.name": (meta["name"], STR), "general.file_type": (0, U32),
+        "general.quantization_version": (2, U32),
+        "qwen2.context_length": (meta["max_position_embeddings"], U32),
+        "qwen2.embedding_length": (meta["hidden_size"], U32), "qwen2.block_count": (meta["num_layers"], U32),
+        "qwen2.feed_forward_length": (meta["intermediate_size"], U32),
+        "qwen2.attention.head_count": (meta["num_heads"], U32),
+        "qwen2.attention.head_count_kv": (meta["num_kv_heads"], U32),
+        "qwen2.attention.layer_norm_rms_epsilon": (float(np.float32(meta["rms_norm_eps"])), F32),
+        "qwen2.rope.freq_base": (float(np.float32(meta["rope_theta"])), F32),
+        "qwen2.rope.dimension_count": (meta["hidden_size"] // meta["num_heads"], U32),
+        "qwen2.vocab_size": (meta["vocab_size"], U32),
+        "general.license": (meta["license"], STR),
+        "tokenizer.ggml.model": ("gpt2", STR), "tokenizer.ggml.pre": ("smollm", STR),
+        "tokenizer.ggml.tokens": (vocabulary, ("ARRAY", "STRING")),
+        "tokenizer.ggml.token_type": (types, ("ARRAY", "INT32")),
+        "tokenizer.ggml.merges": (meta["tokenizer.merges"], ("ARRAY", "STRING")),
+        "tokenizer.ggml.eos_token_id": (meta["tokenizer.eos_token_id"], U32),
+        "tokenizer.ggml.unknown_token_id": (vocabulary.index("a"), U32),
+        "tokenizer.ggml.padding_token_id": (vocabulary.index("b"), U32),
+        "tokenizer.chat_template": ("{{ x }}", STR),
+        "tokenizer.ggml.add_bos_token": (False, BOOL),
+    }
+    assert report.to_dict() == {
+        "path": os.fspath(tmp_path / "o.gguf"), "format": "gguf", "tensor_count": len(tensors) - 0,
+        "file_size": os.path.getsize(tmp_path / "o.gguf"), "quantize": "f32", "fallbacks": [],
+        "fallback_summary": [], "quant_error": {}, "damaged": None}
+
+
+def test_a_bos_id_is_written_and_an_empty_template_or_pre_type_is_not(tmp_path):
+    source, _, _ = _base(tmp_path, chat_template="", **{"tokenizer.pre_type": "", "tokenizer.bos_token_id": 0})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["tokenizer.ggml.bos_token_id"] == (0, ("UINT32",))
+    assert kv["tokenizer.ggml.pre"] == ("gpt-2", ("STRING",))
+    assert "tokenizer.chat_template" not in kv
+
+
+def test_a_non_string_pre_type_falls_back(tmp_path):
+    source, _, _ = _base(tmp_path, **{"tokenizer.pre_type": 5})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    assert _typed_kv(tmp_path / "o.gguf")["tokenizer.ggml.pre"] == ("gpt-2", ("STRING",))
+
+
+def test_a_carried_add_bos_flag_replaces_the_default(tmp_path):
+    source, _, _ = _base(tmp_path, source_metadata={"tokenizer.ggml.add_bos_token": True, "general.basename": "b"})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["tokenizer.ggml.add_bos_token"] == (True, ("BOOL",))
+    assert kv["general.basename"] == ("b", ("STRING",))
+
+
+def test_without_a_tokenizer_only_the_model_and_carried_keys_are_written(tmp_path):
+    source, _, meta = _base(tmp_path, drop=[k for k in _base_meta() if k.startswith("tokenizer.")],
+                            source_metadata={"general.organization": "Org", "tokenizer.ggml.add_bos_token": True})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert not any(k.startswith("tokenizer.ggml.") and k != "tokenizer.ggml.add_bos_token" for k in kv)
+    assert kv["general.organization"] == ("Org", ("STRING",))
+    assert kv["tokenizer.ggml.add_bos_token"] == (True, ("BOOL",))
+    assert kv["qwen2.block_count"] == (meta["num_layers"], ("UINT32",))
+
+
+def test_without_a_tokenizer_no_add_bos_default_is_invented(tmp_path):
+    source, _, _ = _base(tmp_path, drop=[k for k in _base_meta() if k.startswith("tokenizer.")])
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    assert "tokenizer.ggml.add_bos_token" not in _typed_kv(tmp_path / "o.gguf")
+
+
+def _base_meta():
+    from tests.reliability import cli_targets as ct
+
+    return ct._base_model()[1]
+
+
+@pytest.mark.parametrize(("license", "carried", "written"), [
+    ("Apache-2.0", "apache-2.0", "apache-2.0"),  # the source's own spelling of the same license
+    ("Apache-2.0", "APACHE-2.0", "APACHE-2.0"),
+    ("Apache-2.0", "mit", "Apache-2.0"),  # a different license: the checkpoint's
+    ("MIT", None, "MIT"),
+    ("MIT", 3, "MIT"),
+    ("", "mit", None),  # no license of its own: the carried one is written as carried
+    (None, None, None),
+])
+def test_the_license_key(tmp_path, license, carried, written):
+    source_metadata = {} if carried is None else {"general.license": carried}
+    source, _, _ = _base(tmp_path, license=license, source_metadata=source_metadata)
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    if written is None and isinstance(carried, str):
+        assert kv["general.license"] == (carried, ("STRING",))
+    elif written is None:
+        assert "general.license" not in kv
+    else:
+        assert kv["general.license"] == (written, ("STRING",))
+
+
+def test_duplicate_tokens_are_made_unique_and_the_vocabulary_padded(tmp_path):
+    from tests.reliability import cli_targets as ct
+
+    _, metadata, _ = ct._base_model()
+    vocabulary = list(metadata["tokenizer.vocabulary"])
+    short = vocabulary[:-3]  # 3 rows of the embedding have no token
+    short[5] = short[4]  # a duplicate
+    merges = [m for m in metadata["tokenizer.merges"] if "".join(m.split(" ")) in short and
+              all(p in short for p in m.split(" "))]
+    source, _, meta = _base(tmp_path, **{"tokenizer.vocabulary": short, "tokenizer.merges": merges,
+                                         "tokenizer.vocab_size": len(short)})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    tokens = _typed_kv(tmp_path / "o.gguf")["tokenizer.ggml.tokens"][0]
+    expected = [*short[:5], f"{short[4]}_5", *short[6:]] + [f"<|pad_{i}|>" for i in range(len(short), len(vocabulary))]
+    assert tokens == expected and len(tokens) == meta["vocab_size"]
+
+
+@pytest.mark.parametrize(("quant", "code"), [("f32", 0), ("f16", 1), ("q8_0", 7)])
+def test_the_file_type_follows_the_quantization(tmp_path, quant, code):
+    source, _, _ = _base(tmp_path)
+    report = ge.export_gguf(source, tmp_path / "o.gguf", quantize=GgufQuant(quant))
+    assert _typed_kv(tmp_path / "o.gguf")["general.file_type"] == (code, ("UINT32",))
+    assert report.quantize == quant
+    kinds = {t.name: t.tensor_type.name for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    two_d = {"F32": "F32", "F16": "F16", "Q8_0": "Q8_0"}[quant.upper()]
+    assert kinds["blk.0.ffn_up.weight"] == two_d and kinds["blk.0.attn_norm.weight"] == "F32"
+
+
+def test_a_quantized_export_reports_each_fallback_and_the_worst_error(tmp_path):
+    """Rows of 32 and 64 values (hidden 32, intermediate 64): no 256-value Q4_K block fits, so every
+    2-D tensor falls back to Q5_0; the report names each with its row length."""
+    source, tensors, _ = _base(tmp_path)
+    report = ge.export_gguf(source, tmp_path / "o.gguf", quantize=GgufQuant.Q4_K)
+    two_d = sorted(n for n, v in tensors.items() if np.ndim(v) == 2)
+    assert sorted(report.fallbacks) == sorted(
+        f"{n}: rows of {tensors[n].shape[-1]} values do not split into 256-value Q4_K blocks: stored Q5_0"
+        for n in two_d)
+    assert set(report.quant_error) == {"Q5_0"} and 0 < report.quant_error["Q5_0"] < 0.1
+    q8 = ge.export_gguf(source, tmp_path / "p.gguf", quantize=GgufQuant.Q8_0)
+    assert q8.fallbacks == () and set(q8.quant_error) == {"Q8_0"}
+    nothing = ge.export_gguf(source, tmp_path / "r.gguf", quantize=GgufQuant.Q8_0, measure_error=False)
+    assert nothing.quant_error == {}
+
+
+def test_q6_k_fallbacks_name_their_block_size(tmp_path):
+    source, _, _ = _base(tmp_path)
+    report = ge.export_gguf(source, tmp_path / "o.gguf", quantize=GgufQuant.Q6_K)
+    name = "model.layers.0.mlp.down_proj.weight"
+    assert f"{name}: rows of 64 values do not split into 256-value Q6_K blocks: stored Q8_0" in report.fallbacks
+
+
+def test_the_head_dimension_keys_are_written_when_heads_do_not_tile_the_width(tmp_path):
+    """key_length/value_length: always for qwen3, else only when head_dim * heads != hidden."""
+    from apr.convert.hf_import import import_hf
+    from tests.convert.tiny_hf import build_hf_folder
+
+    folder = build_hf_folder(tmp_path / "hf", "qwen2", hidden=32, layers=1, heads=2, kv_heads=1, inter=64,
+                             head_dim=24)
+    import_hf(folder, tmp_path / "m.apr")
+    ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["qwen2.attention.key_length"] == (24, ("UINT32",))
+    assert kv["qwen2.attention.value_length"] == (24, ("UINT32",))
+    assert kv["qwen2.rope.dimension_count"] == (24, ("UINT32",))
