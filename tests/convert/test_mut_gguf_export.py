@@ -6,6 +6,7 @@ back key by key with its GGUF type by the ``gguf`` package's own reader (an inde
 
 from __future__ import annotations
 
+import errno
 import os
 from types import SimpleNamespace
 
@@ -466,3 +467,85 @@ def test_the_head_dimension_keys_are_written_when_heads_do_not_tile_the_width(tm
     assert kv["qwen2.attention.key_length"] == (24, ("UINT32",))
     assert kv["qwen2.attention.value_length"] == (24, ("UINT32",))
     assert kv["qwen2.rope.dimension_count"] == (24, ("UINT32",))
+
+
+# --- what the export checks of what it wrote ------------------------------------------------------------
+
+def _nothing_written(tmp_path, *keep):
+    return sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+def test_a_short_file_on_disk_is_a_disk_full_error_and_nothing_is_left(tmp_path, monkeypatch):
+    """numpy's tofile drops a failed final flush: the size on disk is compared with what was planned."""
+    source, _, _ = _base(tmp_path)
+    real = os.path.getsize
+    target = tmp_path / "o.gguf"
+
+    def short(path):  # the writer's temporary (.o.gguf.tmp-...) reads one byte short
+        return real(path) - os.path.basename(os.fspath(path)).startswith(".o.gguf")
+
+    monkeypatch.setattr(ge.os.path, "getsize", short)
+    with pytest.raises(ge.AprIOError) as info:
+        ge.export_gguf(source, target)
+    err = info.value
+    assert err.errno == errno.ENOSPC and err.path == os.fspath(target)
+    assert err.message.startswith("cannot write: ") and err.message.endswith("; the existing file (if any) is unchanged")
+    monkeypatch.undo()
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_a_tensor_count_that_differs_from_the_plan_is_refused(tmp_path, monkeypatch):
+    source, tensors, _ = _base(tmp_path)
+    monkeypatch.setattr(ge, "gguf_tensor_count", lambda path: len(tensors) - 1)
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert info.value.message == f"wrote {len(tensors) - 1} tensors, expected {len(tensors)}"
+    assert info.value.path is not None and info.value.path != os.fspath(tmp_path / "o.gguf")
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_a_payload_that_differs_from_its_declaration_is_refused(tmp_path, monkeypatch):
+    source, _, _ = _base(tmp_path)
+    real = ge._tensor_payload
+
+    def wrong(reader, name, *args):
+        array, kind, err = real(reader, name, *args)
+        return (array.astype(np.float16) if name == "model.norm.weight" else array), kind, err
+
+    monkeypatch.setattr(ge, "_tensor_payload", wrong)
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert info.value.message == "tensor 'model.norm.weight' encoded as float16 [32], declared float32 [32]"
+    assert info.value.field == "model.norm.weight"
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_an_integer_tensor_is_refused_by_name(tmp_path):
+    from tests.reliability import cli_targets as ct
+
+    tensors, metadata, flags = ct._base_model()
+    changed = {**tensors, "model.norm.weight": np.arange(32, dtype=np.int32)}
+    ct.write_with_raw_metadata(tmp_path / "m.apr", changed, metadata, flags)
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf")
+    assert info.value.message == "tensor 'model.norm.weight' is an integer tensor; GGUF export takes float weights"
+    assert info.value.field == "model.norm.weight"
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_inputs_are_widened_exactly(tmp_path, dtype):
+    import ml_dtypes
+
+    from tests.reliability import cli_targets as ct
+
+    tensors, metadata, flags = ct._base_model()
+    np_dtype = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
+    half = {n: np.asarray(v).astype(np_dtype) for n, v in tensors.items()}
+    ct.write_with_raw_metadata(tmp_path / "m.apr", half, metadata, flags)
+    ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf")
+    stored = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    assert stored["output_norm.weight"].dtype == np.float32
+    assert np.array_equal(stored["output_norm.weight"], half["model.norm.weight"].astype(np.float32))
+    assert np.array_equal(stored["blk.0.ffn_up.weight"].reshape(64, 32),
+                          half["model.layers.0.mlp.up_proj.weight"].astype(np.float32))

@@ -427,9 +427,48 @@ def test_open_gguf_returns_the_reader_fields_and_architecture(tmp_path):
     assert [t.name for t in reader.tensors] == [t.name for t in gguf.GGUFReader(os.fspath(source)).tensors]
 
 
-def test_open_gguf_refuses_an_unparseable_file_with_the_fix(tmp_path):
+def test_open_gguf_refuses_what_the_reader_cannot_parse_naming_file_and_fix(tmp_path):
+    """A tensor of ggml type 99: every count fits the file (the bounds walk passes it), but
+    ``GGUFReader`` cannot parse it; its bare ValueError becomes the project's error."""
+    writer = gguf.GGUFWriter(os.fspath(tmp_path / "ok.gguf"), "llama")
+    writer.add_tensor("output_norm.weight", np.zeros(4, np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    data = bytearray((tmp_path / "ok.gguf").read_bytes())
+    end = data.find(b"output_norm.weight") + len(b"output_norm.weight")
+    type_at = end + 4 + 8 * int.from_bytes(data[end:end + 4], "little")  # after n_dims and the dims
+    data[type_at:type_at + 4] = (99).to_bytes(4, "little")
     path = tmp_path / "bad.gguf"
-    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + bytes(16) + b"\xff" * 8)
+    path.write_bytes(bytes(data))
     with open(path, "rb") as handle, pytest.raises(ConvertError) as info:
         gi.open_gguf(handle, path)
-    assert info.value.path == os.fspath(path)
+    err = info.value
+    assert err.message.startswith("not a readable GGUF file: ") and "99" in err.message
+    assert (err.path, err.hint) == (os.fspath(path), FIX)
+    assert isinstance(err.__cause__, ValueError)
+
+
+def test_an_existing_output_is_replaced_only_with_force(tmp_path):
+    from apr.errors import OutputExistsError
+
+    source = write_source(tmp_path / "s.gguf")
+    (tmp_path / "m.apr").write_bytes(b"keep")
+    with pytest.raises(OutputExistsError):
+        gi.import_gguf(source, tmp_path / "m.apr")
+    assert (tmp_path / "m.apr").read_bytes() == b"keep"
+    gi.import_gguf(source, tmp_path / "m.apr", force=True)
+    with open_file(tmp_path / "m.apr") as reader:
+        assert reader.metadata["architecture"] == "llama"
+
+
+def test_a_q4_k_import_reports_each_row_that_falls_back(tmp_path):
+    """hidden 32, intermediate 64: no row is a multiple of 256, so every 2-D tensor is stored F16 and
+    each is named in the report (the embedding once: the tied head is not a tensor of the source)."""
+    source = write_source(tmp_path / "s.gguf")
+    report = gi.import_gguf(source, tmp_path / "m.apr", quantize=ImportQuant.Q4_K)
+    two_d = {n: s for n, s in _llama_shapes().items() if len(s) == 2}
+    assert sorted(report.fallbacks) == sorted(
+        f"{n}: rows of {s[-1]} values are not a multiple of 256: stored F16, not Q4_K" for n, s in two_d.items())
+    assert report.quantize == "q4_k"
