@@ -549,3 +549,111 @@ def test_half_precision_inputs_are_widened_exactly(tmp_path, dtype):
     assert np.array_equal(stored["output_norm.weight"], half["model.norm.weight"].astype(np.float32))
     assert np.array_equal(stored["blk.0.ffn_up.weight"].reshape(64, 32),
                           half["model.layers.0.mlp.up_proj.weight"].astype(np.float32))
+
+
+# --- the side lane (_SideLane): order, release, progress ----------------------------------------------
+
+def test_the_lane_writes_in_order_releases_after_each_write_and_counts_progress(tmp_path, monkeypatch):
+    """Events logged on the real writer and reader: tensor i is written, then released, then counted,
+    before tensor i+1 is written."""
+    from apr.format.reader import AprReader
+
+    source, _, meta = _base(tmp_path)
+    with open_file_(source) as reader:
+        names = [n for n in reader.keys() if not (meta.get("tied_embeddings") and n == "lm_head.weight")]
+        sizes = {n: int(np.prod(reader.entry(n).shape)) for n in names}
+    events: list[tuple[str, object]] = []
+    real_write, real_release = gguf.GGUFWriter.write_tensor_data, AprReader.release
+
+    def write(self, tensor, *args, **kwargs):
+        events.append(("write", int(np.asarray(tensor).size)))
+        return real_write(self, tensor, *args, **kwargs)
+
+    def release(self, name):
+        events.append(("release", name))
+        return real_release(self, name)
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", write)
+    monkeypatch.setattr(AprReader, "release", release)
+    report = ge.export_gguf(source, tmp_path / "o.gguf", progress=lambda d, t: events.append(("progress", (d, t))))
+    n = len(names)
+    expected = []
+    for index, name in enumerate(names):
+        expected += [("write", sizes[name]), ("release", name), ("progress", (index + 1, n))]
+    # write i+1 is handed to the lane only after write i finished, was released and counted
+    assert events == expected
+    assert report.tensor_count == n
+
+
+def open_file_(path):
+    from apr.format import open_file
+
+    return open_file(path)
+
+
+def test_a_failed_check_on_the_lane_is_raised_at_the_next_call(tmp_path, monkeypatch):
+    from apr.format.footer_check import FooterCheck
+
+    source, _, _ = _base(tmp_path)
+    fed = []
+
+    def feed(self, reader, name):
+        fed.append(name)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(FooterCheck, "feed_tensor", feed)
+    with pytest.raises(ge.AprIOError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    err = info.value
+    assert err.path == os.fspath(source) and err.errno == errno.EIO
+    assert err.message == "cannot read: input/output error (EIO); nothing was written"
+    assert len(fed) <= 2  # stopped at the first failure, not after every tensor
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_an_apr_io_error_on_the_lane_is_raised_as_it_is(tmp_path, monkeypatch):
+    from apr.format.footer_check import FooterCheck
+
+    source, _, _ = _base(tmp_path)
+    mine = ge.AprIOError("the project's own error", path="elsewhere.apr")
+    monkeypatch.setattr(FooterCheck, "feed_tensor", lambda self, reader, name: (_ for _ in ()).throw(mine))
+    with pytest.raises(ge.AprIOError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert info.value is mine
+
+
+# --- GGUF -> APR -> GGUF: the tensors come back as the source held them -----------------------------------
+
+@pytest.mark.parametrize(("ggml_type", "quant"), [("F32", GgufQuant.F32), ("F16", GgufQuant.F16),
+                                                  ("Q8_0", GgufQuant.Q8_0)])
+def test_a_llama_gguf_round_trips_its_tensors_exactly(tmp_path, ggml_type, quant):
+    """llama's q/k rows: unpermuted on import, permuted back on export (the source GGUF, written by
+    the gguf package, is the oracle). Q8_0 is dequantized on import and requantized: the same
+    blocks, since Q8_0 of a dequantized Q8_0 block is that block."""
+    from apr.convert.gguf_import import import_gguf
+    from tests.convert.gguf_rt_inputs import write_source
+
+    source = write_source(tmp_path / "s.gguf", ggml_type=ggml_type)
+    import_gguf(source, tmp_path / "m.apr")
+    report = ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf", quantize=quant)
+    before = {t.name: (t.tensor_type.name, np.asarray(t.data)) for t in gguf.GGUFReader(os.fspath(source)).tensors}
+    after = {t.name: (t.tensor_type.name, np.asarray(t.data)) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    assert sorted(after) == sorted(before) and "output.weight" not in after  # tied: no head written
+    for name, (kind, data) in before.items():
+        assert after[name][0] == kind, name
+        assert np.array_equal(after[name][1], data), name
+    assert report.tensor_count == len(before)
+
+
+def test_kept_k_quant_bytes_round_trip_through_the_permutation(tmp_path):
+    from apr.convert.gguf_import import import_gguf
+    from tests.convert.test_mut_gguf_import import _write_gguf
+
+    source = _write_gguf(tmp_path / "s.gguf", hidden=256, k_quant=True)
+    import_gguf(source, tmp_path / "m.apr")
+    report = ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf", quantize=GgufQuant.Q6_K)
+    before = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(source)).tensors}
+    after = {t.name: (t.tensor_type.name, np.asarray(t.data)) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.ffn_down.weight"):
+        assert after[name][0] == "Q6_K" and np.array_equal(after[name][1], before[name]), name
+    assert report.quant_error == {} and report.fallbacks == ()  # kept bytes: nothing measured, nothing fell back

@@ -472,3 +472,66 @@ def test_a_q4_k_import_reports_each_row_that_falls_back(tmp_path):
     assert sorted(report.fallbacks) == sorted(
         f"{n}: rows of {s[-1]} values are not a multiple of 256: stored F16, not Q4_K" for n, s in two_d.items())
     assert report.quantize == "q4_k"
+
+
+# --- tensor payloads: llama's q/k rows unpermuted, kept bytes, dequantized values -------------------------
+
+def _unpermute(rows: np.ndarray, heads: int) -> np.ndarray:
+    """Inverse of llama.cpp's convert_hf_to_gguf permute (rows only), written out here independently:
+    GGUF holds each head's rows as (half, pair) interleaved; HF as (pair, half)."""
+    n = rows.shape[0]
+    return rows.reshape(heads, n // heads // 2, 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+
+
+def _gguf_arrays(path) -> dict:
+    return {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(path)).tensors}
+
+
+def test_llama_q_and_k_rows_are_unpermuted_and_nothing_else_is(tmp_path):
+    source = write_source(tmp_path / "s.gguf")
+    raw = _gguf_arrays(source)
+    gi.import_gguf(source, tmp_path / "m.apr")
+    with open_file(tmp_path / "m.apr") as reader:
+        def got(name):
+            return np.asarray(reader.get_tensor(name))
+
+        assert np.array_equal(got("model.layers.0.self_attn.q_proj.weight"), _unpermute(raw["blk.0.attn_q.weight"], 2))
+        assert np.array_equal(got("model.layers.0.self_attn.k_proj.weight"), _unpermute(raw["blk.0.attn_k.weight"], 1))
+        assert np.array_equal(got("model.layers.0.self_attn.v_proj.weight"), raw["blk.0.attn_v.weight"])
+        assert np.array_equal(got("model.layers.0.mlp.down_proj.weight"), raw["blk.0.ffn_down.weight"])
+        assert np.array_equal(got("model.norm.weight"), raw["output_norm.weight"])
+        assert np.array_equal(got("lm_head.weight"), raw["token_embd.weight"])
+
+
+def test_kept_k_quant_bytes_are_unpermuted_by_row(tmp_path):
+    source = _write_gguf(tmp_path / "s.gguf", hidden=256, k_quant=True)
+    raw = _gguf_arrays(source)  # uint8 rows of Q6_K blocks
+    gi.import_gguf(source, tmp_path / "m.apr")
+    with open_file(tmp_path / "m.apr") as reader:
+        def data(name):
+            return np.asarray(reader.get_tensor(name).data).reshape(reader.entry(name).shape[0], -1)
+
+        assert np.array_equal(data("model.layers.0.self_attn.q_proj.weight"), _unpermute(raw["blk.0.attn_q.weight"], 2))
+        assert np.array_equal(data("model.layers.0.self_attn.k_proj.weight"), _unpermute(raw["blk.0.attn_k.weight"], 1))
+        assert np.array_equal(data("model.layers.0.self_attn.v_proj.weight"), raw["blk.0.attn_v.weight"])
+        assert np.array_equal(data("model.layers.0.mlp.up_proj.weight"), raw["blk.0.ffn_up.weight"])
+        assert reader.entry("model.layers.0.mlp.up_proj.weight").shape == (512, 256)
+
+
+def test_dequantized_values_are_the_gguf_packages_and_unpermuted(tmp_path):
+    from gguf.quants import dequantize
+
+    source = write_source(tmp_path / "s.gguf", ggml_type="Q8_0")
+    raw = _gguf_arrays(source)
+    Q8 = gguf.GGMLQuantizationType.Q8_0
+    report = gi.import_gguf(source, tmp_path / "m.apr", quantize=ImportQuant.F16)
+    with open_file(tmp_path / "m.apr") as reader:
+        q = np.asarray(reader.get_tensor("model.layers.0.self_attn.q_proj.weight"))
+        up = np.asarray(reader.get_tensor("model.layers.0.mlp.up_proj.weight"))
+        assert q.dtype == np.float16 and up.dtype == np.float16
+        assert np.array_equal(q, _unpermute(dequantize(raw["blk.0.attn_q.weight"], Q8), 2).astype(np.float16))
+        assert np.array_equal(up, dequantize(raw["blk.0.ffn_up.weight"], Q8).astype(np.float16))
+        norm = np.asarray(reader.get_tensor("model.norm.weight"))  # an F32 source tensor: converted to the target
+        assert np.array_equal(norm, raw["output_norm.weight"].astype(np.float16)) and norm.dtype == np.float16
+    two_d = sum(len(shape) == 2 for shape in _llama_shapes().values())
+    assert report.dequantized["stored_as"] == "F16" and report.dequantized["types"] == {"Q8_0": two_d}
