@@ -657,3 +657,41 @@ def test_kept_k_quant_bytes_round_trip_through_the_permutation(tmp_path):
     for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.ffn_down.weight"):
         assert after[name][0] == "Q6_K" and np.array_equal(after[name][1], before[name]), name
     assert report.quant_error == {} and report.fallbacks == ()  # kept bytes: nothing measured, nothing fell back
+
+
+# --- names ----------------------------------------------------------------------------------------------
+
+def _padded_names(monkeypatch, length: int, pad: str = "x"):
+    """Every GGUF name padded to ``length`` UTF-8 bytes (unique: the real name is its prefix)."""
+    real = ge.hf_to_gguf_for
+
+    made: list[str] = []
+
+    def name(family, hf_name):
+        base = real(family, hf_name)
+        made.append(base + pad * ((length - len(base.encode())) // len(pad.encode())))
+        return made[-1]
+
+    monkeypatch.setattr(ge, "hf_to_gguf_for", name)
+    return made
+
+
+def test_a_63_byte_tensor_name_is_written(tmp_path, monkeypatch):
+    source, _, _ = _base(tmp_path)
+    _padded_names(monkeypatch, 63)
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    names = [t.name for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors]
+    assert names and all(len(n.encode()) == 63 for n in names)
+
+
+@pytest.mark.parametrize(("length", "pad"), [(64, "x"), (64, "\u00e9"), (80, "x")])
+def test_a_tensor_name_of_64_bytes_or_more_is_refused_counting_utf8_bytes(tmp_path, monkeypatch, length, pad):
+    """é is two UTF-8 bytes: a name of 64 bytes but fewer characters is still refused."""
+    source, _, _ = _base(tmp_path)
+    made = _padded_names(monkeypatch, length, pad)
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    first = next(n for n in made if len(n.encode()) >= 64)  # in the file's tensor order
+    assert info.value.field == first and (pad == "x" or len(first) < 64)
+    assert info.value.message == f"GGUF tensor name {first!r} is 64 bytes or longer; ggml refuses it"
+    assert _nothing_written(tmp_path, "m.apr")
