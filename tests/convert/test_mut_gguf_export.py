@@ -695,3 +695,49 @@ def test_a_tensor_name_of_64_bytes_or_more_is_refused_counting_utf8_bytes(tmp_pa
     assert info.value.field == first and (pad == "x" or len(first) < 64)
     assert info.value.message == f"GGUF tensor name {first!r} is 64 bytes or longer; ggml refuses it"
     assert _nothing_written(tmp_path, "m.apr")
+
+
+# --- other families: gemma's norms, mistral written as llama ----------------------------------------------
+
+def _as_family(tmp_path, family: str, hf_class: str):
+    """The llama checkpoint an import of gguf_rt_inputs' source gives, relabelled as ``family``."""
+    from apr.convert.gguf_import import import_gguf
+    from apr.format import load
+    from tests.convert.gguf_rt_inputs import write_source
+    from tests.reliability import cli_targets as ct
+
+    import_gguf(write_source(tmp_path / "s.gguf"), tmp_path / "llama.apr")
+    with open_file_(tmp_path / "llama.apr") as reader:
+        meta, flags = dict(reader.metadata), int(reader.flags)
+    tensors = load((tmp_path / "llama.apr").read_bytes())
+    meta.update(architecture=family, model_type=family, hf_architecture=hf_class, hf_model_type=family)
+    ct.write_with_raw_metadata(tmp_path / f"{family}.apr", tensors, meta, flags)
+    return tmp_path / f"{family}.apr", tensors
+
+
+def test_gemma_norms_are_written_plus_one_and_its_rows_unpermuted(tmp_path):
+    source, tensors = _as_family(tmp_path, "gemma", "GemmaForCausalLM")
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    reader = gguf.GGUFReader(os.fspath(tmp_path / "o.gguf"))
+    stored = {t.name: np.asarray(t.data) for t in reader.tensors}
+    assert reader.get_field("general.architecture").contents() == "gemma"
+    one = np.float32(1)
+    assert np.array_equal(stored["output_norm.weight"], np.asarray(tensors["model.norm.weight"]) + one)
+    assert np.array_equal(stored["blk.0.attn_norm.weight"],
+                          np.asarray(tensors["model.layers.0.input_layernorm.weight"]) + one)
+    assert np.array_equal(stored["blk.0.ffn_norm.weight"],
+                          np.asarray(tensors["model.layers.0.post_attention_layernorm.weight"]) + one)
+    # gemma's q/k rows are not permuted (NEOX rope), and weights are not offset
+    assert np.array_equal(stored["blk.0.attn_q.weight"], np.asarray(tensors["model.layers.0.self_attn.q_proj.weight"]))
+    assert np.array_equal(stored["blk.0.ffn_up.weight"], np.asarray(tensors["model.layers.0.mlp.up_proj.weight"]))
+
+
+def test_mistral_without_a_window_is_written_as_llama_with_permuted_rows(tmp_path):
+    source, _ = _as_family(tmp_path, "mistral", "MistralForCausalLM")
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["general.architecture"] == ("llama", ("STRING",)) and "llama.block_count" in kv
+    before = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(tmp_path / "s.gguf")).tensors}
+    after = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    assert np.array_equal(after["blk.0.attn_q.weight"], before["blk.0.attn_q.weight"])
+    assert np.array_equal(after["blk.0.attn_k.weight"], before["blk.0.attn_k.weight"])
