@@ -374,16 +374,14 @@ def test_an_architecture_apr_does_not_import_is_refused_before_writing(tmp_path,
 
 
 @pytest.mark.parametrize("count", [1, 10, 11])
-def test_unmappable_tensors_are_counted_and_the_first_ten_named(tmp_path, count):
+def test_unmappable_tensors_are_counted_and_the_first_ten_named_exactly(tmp_path, count):
     extra = [f"zz.{i:02d}.weight" for i in range(count)]
     source = _write_gguf(tmp_path / "s.gguf", extra_tensors=extra)
     with pytest.raises(ConvertError) as info:
         gi.import_gguf(source, tmp_path / "m.apr")
     err = info.value
-    lines = err.message.split("\n    ")
-    assert lines[0] == f"{count} GGUF tensor(s) cannot be mapped:"
-    assert len(lines) == 1 + min(count, 10)
-    assert all(extra[i] in line for i, line in enumerate(lines[1:]))
+    assert err.message == f"{count} GGUF tensor(s) cannot be mapped:\n    " + "\n    ".join(
+        f"GGUF tensor {name!r} has no Hugging Face name in a llama/qwen2/qwen3 model" for name in extra[:10])
     assert err.path == os.fspath(source)
     assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
 
@@ -411,12 +409,14 @@ def test_a_tokenizer_error_names_the_source_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
 
 
-def test_a_dimension_error_spells_the_gguf_key(tmp_path):
+def test_a_dimension_error_names_the_file_and_spells_the_gguf_key(tmp_path):
     source = write_source(tmp_path / "s.gguf", extra={"llama.block_count": 3})
     with pytest.raises(ConvertError) as info:
         gi.import_gguf(source, tmp_path / "m.apr")
     assert info.value.field == "llama.block_count" and info.value.hint == FIX
-    assert "llama.block_count" in info.value.message and os.fspath(source) == info.value.path
+    assert info.value.message.startswith("the GGUF metadata of s.gguf does not describe the tensors beside it")
+    assert "llama.block_count = 3, but the tensors hold 1 layer" in info.value.message
+    assert os.fspath(source) == info.value.path
 
 
 def test_open_gguf_returns_the_reader_fields_and_architecture(tmp_path):
@@ -535,3 +535,17 @@ def test_dequantized_values_are_the_gguf_packages_and_unpermuted(tmp_path):
         assert np.array_equal(norm, raw["output_norm.weight"].astype(np.float16)) and norm.dtype == np.float16
     two_d = sum(len(shape) == 2 for shape in _llama_shapes().values())
     assert report.dequantized["stored_as"] == "F16" and report.dequantized["types"] == {"Q8_0": two_d}
+
+
+@pytest.mark.parametrize("quantize", [ImportQuant.Q8, ImportQuant.F16, ImportQuant.Q4_K])
+def test_kept_k_quants_ignore_the_quantize_target(tmp_path, quantize):
+    """A Q6_K tensor keeps its bytes whatever --quantize says (only what must be converted is)."""
+    source = _write_gguf(tmp_path / "s.gguf", hidden=256, k_quant=True)
+    raw = _gguf_arrays(source)
+    report = gi.import_gguf(source, tmp_path / "m.apr", quantize=quantize)
+    with open_file(tmp_path / "m.apr") as reader:
+        entry = reader.entry("model.layers.0.mlp.up_proj.weight")
+        assert entry.dtype is DType.Q6_K
+        assert np.array_equal(np.asarray(reader.get_tensor("model.layers.0.mlp.up_proj.weight").data).reshape(512, -1),
+                              raw["blk.0.ffn_up.weight"])
+    assert report.fallbacks == ()
