@@ -549,3 +549,15 @@ def test_kept_k_quants_ignore_the_quantize_target(tmp_path, quantize):
         assert np.array_equal(np.asarray(reader.get_tensor("model.layers.0.mlp.up_proj.weight").data).reshape(512, -1),
                               raw["blk.0.ffn_up.weight"])
     assert report.fallbacks == ()
+
+
+def test_more_tokens_than_embedding_rows_is_refused_naming_the_file(tmp_path):
+    source = write_source(tmp_path / "s.gguf", extra={"tokenizer.ggml.tokens": [*TOKENS, "x", "y"]},
+                          types=[1] * (len(TOKENS) + 2))
+    with pytest.raises(ConvertError) as info:
+        gi.import_gguf(source, tmp_path / "m.apr")
+    err = info.value
+    assert err.message.startswith(f"the tokenizer from s.gguf has {len(TOKENS) + 2} tokens but the embedding has "
+                                  f"{len(TOKENS)} rows")
+    assert (err.path, err.hint, err.field) == (os.fspath(source), FIX, "vocab_size")
+    assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
