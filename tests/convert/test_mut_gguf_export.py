@@ -741,3 +741,25 @@ def test_mistral_without_a_window_is_written_as_llama_with_permuted_rows(tmp_pat
     after = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
     assert np.array_equal(after["blk.0.attn_q.weight"], before["blk.0.attn_q.weight"])
     assert np.array_equal(after["blk.0.attn_k.weight"], before["blk.0.attn_k.weight"])
+
+
+def test_qwen3_always_gets_the_head_dimension_keys(tmp_path):
+    """qwen3 decouples head_dim from hidden / heads, so llama.cpp reads key_length even when they agree."""
+    from apr.convert.hf_import import import_hf
+    from tests.convert.tiny_hf import build_hf_folder
+
+    folder = build_hf_folder(tmp_path / "hf", "qwen3", hidden=32, layers=1, heads=2, kv_heads=1, inter=64)
+    import_hf(folder, tmp_path / "m.apr")
+    ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["general.architecture"] == ("qwen3", ("STRING",))
+    assert kv["qwen3.attention.key_length"] == (16, ("UINT32",))
+    assert kv["qwen3.attention.value_length"] == (16, ("UINT32",))
+
+
+def test_no_merges_and_no_eos_write_no_such_keys(tmp_path):
+    source, _, _ = _base(tmp_path, drop=["tokenizer.eos_token_id"], **{"tokenizer.merges": []})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert "tokenizer.ggml.merges" not in kv and "tokenizer.ggml.eos_token_id" not in kv
+    assert "tokenizer.ggml.bos_token_id" not in kv and kv["tokenizer.ggml.model"] == ("gpt2", ("STRING",))
