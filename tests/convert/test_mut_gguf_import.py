@@ -23,7 +23,7 @@ from apr.format.header import Flags
 from tests.convert.gguf_rt_inputs import TOKENS, write_source
 
 EPS32 = float(np.float32(1e-6))  # what a GGUF FLOAT32 key holding 1e-6 reads back as
-MINE = int(Flags.HAS_VOCAB | Flags.QUANTIZED)  # the flag bits an import decides (the writer adds its own)
+MINE = int(Flags.HAS_VOCAB | Flags.QUANTIZED)  # the flag bits an import decides (the writer adds LAYOUT_ROW_MAJOR)
 
 
 def test_kept_types_are_ggml_ids_of_the_bytes_apr_stores_unchanged():
@@ -256,7 +256,7 @@ def test_import_writes_the_exact_metadata_flags_and_report(tmp_path):
     assert all(total == stored for _, total in calls) and [d for d, _ in calls] == sorted({d for d, _ in calls})
     with open_file(tmp_path / "tiny.apr") as reader:
         meta = dict(reader.metadata)
-        assert int(reader.flags) & MINE == int(Flags.HAS_VOCAB)
+        assert int(reader.flags) == int(Flags.LAYOUT_ROW_MAJOR | Flags.HAS_VOCAB)
         assert sorted(reader.keys()) == sorted([*shapes, "lm_head.weight"])
         assert all(reader.entry(n).dtype is DType.F32 for n in reader.keys())
     expected = {
@@ -306,7 +306,8 @@ def test_a_kept_k_quant_sets_the_quantized_flag_without_a_quantization_record(tm
         assert reader.entry("model.norm.weight").dtype is DType.F32
 
 
-def _write_gguf(path, arch="llama", *, tokens=True, extra_tensors=(), tied=True, hidden=32, k_quant=False):
+def _write_gguf(path, arch="llama", *, tokens=True, extra_tensors=(), tied=True, hidden=32, k_quant=False,
+                head_count=True):
     """A tiny GGUF with only the keys given here (no tokenizer when ``tokens`` is False; 2-D tensors
     in Q6_K, quantized by the project's ggml-exact quantizer, when ``k_quant``)."""
     from apr.convert.names import hf_to_gguf
@@ -317,7 +318,8 @@ def _write_gguf(path, arch="llama", *, tokens=True, extra_tensors=(), tied=True,
     writer.add_context_length(64)
     writer.add_embedding_length(hidden)
     writer.add_feed_forward_length(2 * hidden)
-    writer.add_head_count(2)
+    if head_count:
+        writer.add_head_count(2)
     writer.add_head_count_kv(1)
     if tokens:
         writer.add_tokenizer_model("gpt2")
@@ -349,14 +351,14 @@ def test_an_untied_source_keeps_its_own_head(tmp_path):
         assert reader.metadata["total_size"] == 4 * report.param_count
 
 
-def test_a_source_without_tokens_imports_without_a_vocabulary(tmp_path, caplog):
+def test_a_source_without_tokens_imports_without_a_vocabulary_flag_or_keys(tmp_path, caplog):
     source = _write_gguf(tmp_path / "s.gguf", tokens=False)
     with caplog.at_level(logging.WARNING, logger="apr.convert.gguf_import"):
         report = gi.import_gguf(source, tmp_path / "m.apr")
     assert report.has_vocab is False
     assert f"{source} has no tokenizer.ggml.tokens: the .apr will have no embedded tokenizer" in caplog.messages
     with open_file(tmp_path / "m.apr") as reader:
-        assert int(reader.flags) & MINE == 0
+        assert int(reader.flags) == int(Flags.LAYOUT_ROW_MAJOR)  # the writer's own bit, nothing else
         assert not any(k.startswith("tokenizer.") for k in reader.metadata)
         assert "vocab_size" not in reader.metadata
 
@@ -560,4 +562,17 @@ def test_more_tokens_than_embedding_rows_is_refused_naming_the_file(tmp_path):
     assert err.message.startswith(f"the tokenizer from s.gguf has {len(TOKENS) + 2} tokens but the embedding has "
                                   f"{len(TOKENS)} rows")
     assert (err.path, err.hint, err.field) == (os.fspath(source), FIX, "vocab_size")
+    assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
+
+
+def test_llama_q_k_rows_without_a_head_count_are_refused_naming_the_tensor(tmp_path):
+    """No attention.head_count (only head_count_kv): the q rows cannot be unpermuted; refused with the
+    project's error, nothing written."""
+    source = _write_gguf(tmp_path / "s.gguf", head_count=False)
+    with pytest.raises(ConvertError) as info:
+        gi.import_gguf(source, tmp_path / "m.apr")
+    err = info.value
+    assert err.message.endswith(": llama q/k rows cannot be unpermuted without both head counts")
+    assert err.message.split(":")[0] in ("model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight")
+    assert (err.path, err.field, err.hint) == (os.fspath(source), "attention.head_count", FIX)
     assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
