@@ -576,3 +576,32 @@ def test_llama_q_k_rows_without_a_head_count_are_refused_naming_the_tensor(tmp_p
     assert err.message.split(":")[0] in ("model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight")
     assert (err.path, err.field, err.hint) == (os.fspath(source), "attention.head_count", FIX)
     assert sorted(os.listdir(tmp_path)) == ["s.gguf"]
+
+
+def test_a_one_dimensional_k_quant_keeps_its_bytes(tmp_path):
+    """A vector stored as Q6_K (256 values: one 210-byte block): its bytes are one row, kept as they are."""
+    from apr.convert.quant_k import quantize_q6_k
+
+    source = _write_gguf(tmp_path / "s.gguf", hidden=256, k_quant=True)
+    reader = gguf.GGUFReader(os.fspath(source))
+    norm = np.asarray(next(t for t in reader.tensors if t.name == "output_norm.weight").data)
+    block = quantize_q6_k(norm.reshape(1, 256)).reshape(-1)  # 210 bytes
+    path = tmp_path / "v.gguf"
+    writer = gguf.GGUFWriter(os.fspath(path), "llama")
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        writer.add_key_value(key, field.contents(), field.types[0], sub_type=field.types[-1] if len(field.types) > 1 else None)
+    for tensor in reader.tensors:
+        if tensor.name == "output_norm.weight":
+            writer.add_tensor(tensor.name, block, raw_dtype=gguf.GGMLQuantizationType.Q6_K)
+        else:
+            writer.add_tensor(tensor.name, np.asarray(tensor.data), raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    gi.import_gguf(path, tmp_path / "m.apr")
+    with open_file(tmp_path / "m.apr") as apr:
+        assert apr.entry("model.norm.weight").dtype is DType.Q6_K and apr.entry("model.norm.weight").shape == (256,)
+        assert np.array_equal(np.asarray(apr.get_tensor("model.norm.weight").data).reshape(-1), block)
