@@ -520,10 +520,12 @@ def test_kept_k_quant_bytes_are_unpermuted_by_row(tmp_path):
         assert reader.entry("model.layers.0.mlp.up_proj.weight").shape == (512, 256)
 
 
-def test_dequantized_values_are_the_gguf_packages_and_unpermuted(tmp_path):
+def test_dequantized_values_have_the_tensor_shape_and_are_unpermuted(tmp_path):
+    """Rows of 64 values (two Q8_0 blocks each): the decoded blocks are reshaped to the tensor's
+    rows before the q/k unpermutation (with rows of one block the two shapes would coincide)."""
     from gguf.quants import dequantize
 
-    source = write_source(tmp_path / "s.gguf", ggml_type="Q8_0")
+    source = write_source(tmp_path / "s.gguf", ggml_type="Q8_0", hidden=64, inter=128)
     raw = _gguf_arrays(source)
     Q8 = gguf.GGMLQuantizationType.Q8_0
     report = gi.import_gguf(source, tmp_path / "m.apr", quantize=ImportQuant.F16)
@@ -535,7 +537,7 @@ def test_dequantized_values_are_the_gguf_packages_and_unpermuted(tmp_path):
         assert np.array_equal(up, dequantize(raw["blk.0.ffn_up.weight"], Q8).astype(np.float16))
         norm = np.asarray(reader.get_tensor("model.norm.weight"))  # an F32 source tensor: converted to the target
         assert np.array_equal(norm, raw["output_norm.weight"].astype(np.float16)) and norm.dtype == np.float16
-    two_d = sum(len(shape) == 2 for shape in _llama_shapes().values())
+    two_d = sum(len(shape) == 2 for shape in _llama_shapes(hidden=64).values())
     assert report.dequantized["stored_as"] == "F16" and report.dequantized["types"] == {"Q8_0": two_d}
 
 
@@ -605,3 +607,27 @@ def test_a_one_dimensional_k_quant_keeps_its_bytes(tmp_path):
     with open_file(tmp_path / "m.apr") as apr:
         assert apr.entry("model.norm.weight").dtype is DType.Q6_K and apr.entry("model.norm.weight").shape == (256,)
         assert np.array_equal(np.asarray(apr.get_tensor("model.norm.weight").data).reshape(-1), block)
+
+
+def test_the_written_file_is_verified_for_every_tensor_before_it_replaces_anything(tmp_path, monkeypatch):
+    source = write_source(tmp_path / "s.gguf")
+    real = gi._verify_written
+    counts, checked = [], []
+
+    def spy(count):
+        counts.append(count)
+        inner = real(count)
+
+        def verify(path):
+            checked.append(path)
+            inner(path)
+        return verify
+
+    monkeypatch.setattr(gi, "_verify_written", spy)
+    report = gi.import_gguf(source, tmp_path / "m.apr")
+    assert counts == [report.tensor_count] == [len(_llama_shapes()) + 1]
+    assert len(checked) == 1 and os.fspath(checked[0]) != os.fspath(tmp_path / "m.apr")
+    monkeypatch.setattr(gi, "_verify_written", lambda count: real(count + 1))  # a file one tensor short
+    with pytest.raises(ConvertError, match=f"wrote {report.tensor_count} tensors, expected {report.tensor_count + 1}"):
+        gi.import_gguf(source, tmp_path / "n.apr")
+    assert not (tmp_path / "n.apr").exists()
