@@ -763,3 +763,45 @@ def test_no_merges_and_no_eos_write_no_such_keys(tmp_path):
     kv = _typed_kv(tmp_path / "o.gguf")
     assert "tokenizer.ggml.merges" not in kv and "tokenizer.ggml.eos_token_id" not in kv
     assert "tokenizer.ggml.bos_token_id" not in kv and kv["tokenizer.ggml.model"] == ("gpt2", ("STRING",))
+
+
+def test_a_failure_waits_for_the_lane_work_in_flight_and_cancels_what_is_queued(tmp_path, monkeypatch):
+    """Tensor 2's conversion fails while tensor 1's CRC check is still running on the lane (a slow
+    read) and tensor 1's write and tensor 2's check wait behind it: the export returns only after
+    that check finished, and the queued work never runs (nothing is done after the failure)."""
+    import time
+
+    from apr.format.footer_check import FooterCheck
+
+    source, _, _ = _base(tmp_path)
+    with open_file_(source) as reader:
+        names = list(reader.keys())
+    events: list[str] = []
+    real_feed, real_write, real_payload = FooterCheck.feed_tensor, gguf.GGUFWriter.write_tensor_data, ge._tensor_payload
+
+    def feed(self, reader, name):
+        if name == names[1]:
+            time.sleep(0.6)
+        result = real_feed(self, reader, name)
+        events.append(f"feed {name}")
+        return result
+
+    def write(self, tensor, *args, **kwargs):
+        events.append(f"write {sum(e.startswith('write') for e in events)}")
+        return real_write(self, tensor, *args, **kwargs)
+
+    def payload(reader, name, *args):
+        if name == names[2]:
+            time.sleep(0.2)  # the lane has picked up tensor 1's check by now
+            raise ConvertError("refused (test)", field=name)
+        return real_payload(reader, name, *args)
+
+    monkeypatch.setattr(FooterCheck, "feed_tensor", feed)
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", write)
+    monkeypatch.setattr(ge, "_tensor_payload", payload)
+    with pytest.raises(ConvertError, match="refused"):
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert events == [f"feed {names[0]}", "write 0", f"feed {names[1]}"]
+    time.sleep(0.3)
+    assert len(events) == 3  # nothing ran on the lane afterwards
+    assert _nothing_written(tmp_path, "m.apr")
