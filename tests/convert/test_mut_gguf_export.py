@@ -805,3 +805,29 @@ def test_a_failure_waits_for_the_lane_work_in_flight_and_cancels_what_is_queued(
     time.sleep(0.3)
     assert len(events) == 3  # nothing ran on the lane afterwards
     assert _nothing_written(tmp_path, "m.apr")
+
+
+@pytest.mark.parametrize("quant", [GgufQuant.F32, GgufQuant.Q4_K])
+def test_a_k_quant_stored_as_another_type_is_dequantized_first(tmp_path, quant):
+    """Q6_K tensors exported as F32 (or requantized as Q4_K): the values are the gguf package's
+    dequantization of the source blocks (q/k rows back in GGUF order)."""
+    from gguf.quants import dequantize
+
+    from apr.convert.gguf_import import import_gguf
+    from tests.convert.test_mut_gguf_import import _write_gguf
+
+    source = _write_gguf(tmp_path / "s.gguf", hidden=256, k_quant=True)
+    import_gguf(source, tmp_path / "m.apr")
+    ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf", quantize=quant)
+    Q6 = gguf.GGMLQuantizationType.Q6_K
+    before = {t.name: dequantize(np.asarray(t.data), Q6) for t in gguf.GGUFReader(os.fspath(source)).tensors
+              if t.tensor_type == Q6}
+    after = {t.name: (t.tensor_type, np.asarray(t.data)) for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    for name in ("blk.0.attn_q.weight", "blk.0.ffn_up.weight"):
+        kind, data = after[name]
+        if quant is GgufQuant.F32:
+            assert kind == gguf.GGMLQuantizationType.F32 and np.array_equal(data, before[name]), name
+        else:
+            assert kind == gguf.GGMLQuantizationType.Q4_K
+            decoded = dequantize(data, kind)
+            assert np.sqrt(np.mean((decoded - before[name]) ** 2)) < 0.2 * np.sqrt(np.mean(before[name] ** 2)), name
