@@ -286,14 +286,14 @@ def _typed_kv(path) -> dict[str, tuple[object, tuple[str, ...]]]:
             if not k.startswith("GGUF.")}
 
 
-def _base(tmp_path, name="m.apr", drop=(), **changes):
+def _base(tmp_path, file_name="m.apr", drop=(), **changes):
     """The tiny qwen2 checkpoint (tests.reliability.cli_targets) with metadata ``changes``."""
     from tests.reliability import cli_targets as ct
 
     tensors, metadata, flags = ct._base_model()
     metadata = {k: v for k, v in {**metadata, **changes}.items() if k not in drop}
-    ct.write_with_raw_metadata(tmp_path / name, tensors, metadata, flags)
-    return tmp_path / name, tensors, metadata
+    ct.write_with_raw_metadata(tmp_path / file_name, tensors, metadata, flags)
+    return tmp_path / file_name, tensors, metadata
 
 
 def test_every_kv_pair_of_a_plain_export_with_its_type(tmp_path):
@@ -831,3 +831,41 @@ def test_a_k_quant_stored_as_another_type_is_dequantized_first(tmp_path, quant):
             assert kind == gguf.GGMLQuantizationType.Q4_K
             decoded = dequantize(data, kind)
             assert np.sqrt(np.mean((decoded - before[name]) ** 2)) < 0.2 * np.sqrt(np.mean(before[name] ** 2)), name
+
+
+def test_non_finite_values_are_kept_in_float_types_and_refused_by_name_for_quantized_ones(tmp_path):
+    from tests.reliability import cli_targets as ct
+
+    tensors, metadata, flags = ct._base_model()
+    name = "model.layers.0.mlp.up_proj.weight"
+    bad = np.array(tensors[name], dtype=np.float32, copy=True)
+    bad[3, 7], bad[5, 1] = np.nan, np.inf
+    ct.write_with_raw_metadata(tmp_path / "m.apr", {**tensors, name: bad}, metadata, flags)
+    for quant in (GgufQuant.F32, GgufQuant.F16):
+        ge.export_gguf(tmp_path / "m.apr", tmp_path / f"{quant.value}.gguf", quantize=quant)
+        stored = next(t for t in gguf.GGUFReader(os.fspath(tmp_path / f"{quant.value}.gguf")).tensors
+                      if t.name == "blk.0.ffn_up.weight")
+        values = np.asarray(stored.data, np.float32).reshape(bad.shape)
+        assert np.isnan(values[3, 7]) and np.isposinf(values[5, 1])
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(tmp_path / "m.apr", tmp_path / "q.gguf", quantize=GgufQuant.Q8_0)
+    assert info.value.message == f"tensor {name!r} has 2 non-finite value(s) (NaN or Inf); Q8_0 cannot store them"
+    assert info.value.field == name
+    assert not (tmp_path / "q.gguf").exists()
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"name": "a\udc80b"}, "name"),
+    ({"chat_template": "x\ud800"}, "chat_template"),
+    ({"tokenizer.pre_type": "p\udfff"}, "tokenizer.pre_type"),
+    ({"license": "MIT\udc80"}, "license"),
+    ({"rms_norm_eps": 1e39}, "rms_norm_eps"),
+    ({"rope_theta": 1e39}, "rope_theta"),
+    ({"source_metadata": {"general.basename": "b\udc80"}}, "source_metadata.general.basename"),
+])
+def test_a_value_gguf_cannot_hold_is_refused_naming_the_field_and_the_file(tmp_path, change, field):
+    source, _, _ = _base(tmp_path, **change)
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert (info.value.field, info.value.path) == (field, os.fspath(source))
+    assert _nothing_written(tmp_path, "m.apr")
