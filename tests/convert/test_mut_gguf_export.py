@@ -869,3 +869,35 @@ def test_a_value_gguf_cannot_hold_is_refused_naming_the_field_and_the_file(tmp_p
         ge.export_gguf(source, tmp_path / "o.gguf")
     assert (info.value.field, info.value.path) == (field, os.fspath(source))
     assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_a_checkpoint_without_a_license_key_writes_none(tmp_path):
+    source, _, _ = _base(tmp_path, drop=["license"])
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    assert "general.license" not in _typed_kv(tmp_path / "o.gguf")
+
+
+def test_a_gemma2_export_writes_its_softcaps_and_window(tmp_path):
+    """The llama checkpoint relabelled gemma2 (sandwich norms added, llama.cpp's own layer pattern,
+    query scalar = head_dim, tied): exported with gemma2's own keys."""
+    _as_family(tmp_path, "gemma", "GemmaForCausalLM")  # builds llama.apr beside it
+    from apr.format import load
+    from tests.reliability import cli_targets as ct
+
+    with open_file_(tmp_path / "llama.apr") as reader:
+        meta, flags = dict(reader.metadata), int(reader.flags)
+    tensors = dict(load((tmp_path / "llama.apr").read_bytes()))
+    tensors.pop("lm_head.weight", None)
+    for norm in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+        tensors[f"model.layers.0.{norm}.weight"] = np.ones(32, np.float32)
+    meta.update(architecture="gemma2", model_type="gemma2", hf_architecture="Gemma2ForCausalLM",
+                hf_model_type="gemma2", query_pre_attn_scalar=16, attn_logit_softcapping=50.0,
+                final_logit_softcapping=30.0, sliding_window=32, layer_types=["sliding_attention"],
+                tie_word_embeddings=True, hidden_act="gelu_pytorch_tanh")
+    ct.write_with_raw_metadata(tmp_path / "g.apr", tensors, meta, flags)
+    ge.export_gguf(tmp_path / "g.apr", tmp_path / "g.gguf")
+    kv = _typed_kv(tmp_path / "g.gguf")
+    assert kv["general.architecture"] == ("gemma2", ("STRING",))
+    assert kv["gemma2.attn_logit_softcapping"] == (50.0, ("FLOAT32",))
+    assert kv["gemma2.final_logit_softcapping"] == (30.0, ("FLOAT32",))
+    assert kv["gemma2.attention.sliding_window"] == (32, ("UINT32",))
