@@ -901,3 +901,20 @@ def test_a_gemma2_export_writes_its_softcaps_and_window(tmp_path):
     assert kv["gemma2.attn_logit_softcapping"] == (50.0, ("FLOAT32",))
     assert kv["gemma2.final_logit_softcapping"] == (30.0, ("FLOAT32",))
     assert kv["gemma2.attention.sliding_window"] == (32, ("UINT32",))
+
+
+def test_without_a_tokenizer_the_carried_rope_keys_of_its_architecture_are_written(tmp_path):
+    no_tokenizer = [k for k in _base_meta() if k.startswith("tokenizer.")]
+    source, _, _ = _base(tmp_path, drop=no_tokenizer,
+                         source_metadata={"qwen2.rope.scaling.type": "yarn", "llama.rope.scaling.type": "linear"})
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["qwen2.rope.scaling.type"] == ("yarn", ("STRING",)) and "llama.rope.scaling.type" not in kv
+
+
+def test_without_a_tokenizer_a_carried_value_gguf_cannot_hold_names_the_file(tmp_path):
+    no_tokenizer = [k for k in _base_meta() if k.startswith("tokenizer.")]
+    source, _, _ = _base(tmp_path, drop=no_tokenizer, source_metadata={"general.basename": "b\udc80"})
+    with pytest.raises(ConvertError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert (info.value.field, info.value.path) == ("source_metadata.general.basename", os.fspath(source))
