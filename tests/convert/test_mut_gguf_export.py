@@ -918,3 +918,25 @@ def test_without_a_tokenizer_a_carried_value_gguf_cannot_hold_names_the_file(tmp
     with pytest.raises(ConvertError) as info:
         ge.export_gguf(source, tmp_path / "o.gguf")
     assert (info.value.field, info.value.path) == ("source_metadata.general.basename", os.fspath(source))
+
+
+def test_an_existing_output_is_replaced_only_with_force(tmp_path):
+    from apr.errors import OutputExistsError
+
+    source, _, _ = _base(tmp_path)
+    (tmp_path / "o.gguf").write_bytes(b"keep")
+    with pytest.raises(OutputExistsError):
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert (tmp_path / "o.gguf").read_bytes() == b"keep"
+    ge.export_gguf(source, tmp_path / "o.gguf", force=True)
+    assert (tmp_path / "o.gguf").read_bytes()[:4] == b"GGUF"
+
+
+def test_a_tokenizer_the_export_cannot_read_names_the_file(tmp_path):
+    from apr.errors import TokenizerError
+
+    source, _, _ = _base(tmp_path, **{"tokenizer.bos_token_id": 999})
+    with pytest.raises(TokenizerError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert (info.value.path, info.value.field) == (os.fspath(source), "tokenizer.bos_token_id")
+    assert _nothing_written(tmp_path, "m.apr")
