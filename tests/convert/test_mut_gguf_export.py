@@ -940,3 +940,63 @@ def test_a_tokenizer_the_export_cannot_read_names_the_file(tmp_path):
         ge.export_gguf(source, tmp_path / "o.gguf")
     assert (info.value.path, info.value.field) == (os.fspath(source), "tokenizer.bos_token_id")
     assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_a_sliding_window_refusal_names_the_file(tmp_path):
+    from apr.format import load
+    from tests.reliability import cli_targets as ct
+
+    _as_family(tmp_path, "gemma", "GemmaForCausalLM")  # builds llama.apr beside it
+    with open_file_(tmp_path / "llama.apr") as reader:
+        meta, flags = dict(reader.metadata), int(reader.flags)
+    meta.update(architecture="mistral", model_type="mistral", hf_architecture="MistralForCausalLM",
+                hf_model_type="mistral", sliding_window=16)
+    ct.write_with_raw_metadata(tmp_path / "w.apr", load((tmp_path / "llama.apr").read_bytes()), meta, flags)
+    with pytest.raises(UnsupportedArchitectureError) as info:
+        ge.export_gguf(tmp_path / "w.apr", tmp_path / "o.gguf")
+    assert (info.value.path, info.value.field) == (os.fspath(tmp_path / "w.apr"), "sliding_window")
+
+
+def _damaged_copy(tmp_path, where: str):
+    """The base checkpoint with one byte flipped: in a tensor's payload, or inside the metadata JSON."""
+    source, _, _ = _base(tmp_path)
+    data = bytearray(source.read_bytes())
+    if where == "tensor":
+        with open_file_(source) as reader:
+            start, _ = reader.absolute_range(reader.entry("model.norm.weight"))
+        data[start] ^= 0x01
+    else:
+        at = bytes(data).index(b'"tiny-qwen2"') + 1
+        data[at:at + 1] = b"T"  # still valid JSON, a different name: only the CRCs tell
+    damaged = tmp_path / "d.apr"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize("where", ["tensor", "metadata"])
+def test_a_damaged_input_is_refused_unless_allowed(tmp_path, where):
+    from apr.errors import AprError
+
+    damaged = _damaged_copy(tmp_path, where)
+    with pytest.raises(AprError):
+        ge.export_gguf(damaged, tmp_path / "o.gguf")
+    assert not (tmp_path / "o.gguf").exists()
+    report = ge.export_gguf(damaged, tmp_path / "o.gguf", allow_damaged=True)
+    assert report.damaged is not None and (tmp_path / "o.gguf").read_bytes()[:4] == b"GGUF"
+
+
+def test_a_damaged_header_is_refused_as_it_is_opened_unless_allowed(tmp_path):
+    """A flipped bit in the header's stored CRC: refused by the header check when the file is opened
+    (ChecksumError, not the footer's DamagedInputError after converting); allowed, it is reported."""
+    from apr.errors import ChecksumError, DamagedInputError
+
+    source, _, _ = _base(tmp_path)
+    data = bytearray(source.read_bytes())
+    data[40] ^= 0x01  # the header CRC field (bytes 40..44)
+    damaged = tmp_path / "h.apr"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError) as info:
+        ge.export_gguf(damaged, tmp_path / "o.gguf")
+    assert not isinstance(info.value, DamagedInputError) and "header checksum mismatch" in str(info.value)
+    report = ge.export_gguf(damaged, tmp_path / "o.gguf", allow_damaged=True)
+    assert report.damaged is not None and report.damaged.header_stored != report.damaged.header_computed
