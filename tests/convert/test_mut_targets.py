@@ -107,6 +107,8 @@ def expected_target(source, shape, quant):
 
 @given(source=dtypes, shape=shapes_, quant=quants)
 @example(source=DType.F32, shape=(3, 256), quant=ImportQuant.Q4_K)
+@example(source=DType.F32, shape=(2, 256, 3), quant=ImportQuant.Q4_K)   # rows are the last axis
+@example(source=DType.F32, shape=(2, 3, 256), quant=ImportQuant.Q4_K)
 @example(source=DType.F32, shape=(3, 255), quant=ImportQuant.Q4_K)
 @example(source=DType.F32, shape=(3, 257), quant=ImportQuant.Q4_K)
 @example(source=DType.Q4_K, shape=(2, 512), quant=ImportQuant.Q4_K)
@@ -171,6 +173,26 @@ def test_f16_goes_through_float32_not_straight_from_float64():
     assert value.astype(np.float16)[0] != value.astype(np.float32).astype(np.float16)[0]  # the premise
     got = tg.convert_values(value, (1,), DType.F16)
     assert got[0] == np.float16(1.0)
+
+
+def test_bf16_goes_through_float32_not_straight_from_float64():
+    """1 + 2^-8 + 2^-30 as float64 rounds up in bfloat16 directly, but its float32 value is exactly
+    1 + 2^-8, a tie that bfloat16 rounds to even: 1.0. The module casts via float32, as F16 does."""
+    value = np.array([1 + 2.0 ** -8 + 2.0 ** -30], dtype=np.float64)
+    assert value.astype(ml_dtypes.bfloat16)[0] != value.astype(np.float32).astype(ml_dtypes.bfloat16)[0]
+    got = tg.convert_values(value, (1,), DType.BF16)
+    assert got.dtype == np.dtype(ml_dtypes.bfloat16) and float(got[0]) == 1.0
+
+
+@pytest.mark.parametrize("target", [DType.Q4_K, DType.Q6_K])
+def test_k_quant_rows_are_the_asked_shapes_rows(target):
+    """768 values as (2, 384): rows of 384 are not whole super-blocks, although 768 values are three;
+    the quantizer sees the asked shape and refuses it (ConvertError naming the shape)."""
+    from apr.errors import ConvertError
+
+    with pytest.raises(ConvertError) as caught:
+        tg.convert_values(_values(768), (2, 384), target)
+    assert "[2, 384]" in caught.value.message
 
 
 @pytest.mark.parametrize(("target", "quantizer"), [(DType.APR_Q8, quantize_q8), (DType.APR_Q4, quantize_q4)])
