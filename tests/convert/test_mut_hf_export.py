@@ -148,8 +148,9 @@ def test_metadata_contradicting_the_tensors_is_a_convert_error_naming_the_field(
 
 def test_unsupported_architecture_is_not_rewrapped(models, tmp_path):
     src = rewrite(models["llama"], tmp_path / "x.apr", tensors={"extra.weight": np.zeros(3, np.float32)})
-    with open_file(src) as reader, pytest.raises(UnsupportedArchitectureError):
+    with open_file(src) as reader, pytest.raises(UnsupportedArchitectureError) as caught:
         he.model_config_of(reader)
+    assert caught.value.path == os.fspath(src)
     out = tmp_path / "out"
     with pytest.raises(UnsupportedArchitectureError):
         he.export_safetensors(src, out)
