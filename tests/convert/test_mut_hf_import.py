@@ -154,6 +154,7 @@ def test_unsupported_dtypes_are_counted_and_the_first_eight_named(tmp_path):
     message = caught.value.message
     assert message.startswith("10 tensor(s) have dtypes APR cannot store: ")
     assert all(f"'t{i:02d}' (BOOL)" in message for i in range(8))
+    assert message.endswith(", ".join(f"'t{i:02d}' (BOOL)" for i in range(8)))
     assert "'t08'" not in message and "'t09'" not in message and "'ok'" not in message
     assert caught.value.path == os.fspath(path)
     assert "float32/float16/bfloat16" in caught.value.hint
@@ -357,6 +358,7 @@ def test_no_config_is_refused_naming_the_flag(tmp_path, tokenizer_dir):
     with pytest.raises(MissingConfigError) as caught:
         hi.import_hf(src, tmp_path / "m.apr")
     assert caught.value.field == "config.json" and "--allow-no-config" in caught.value.hint
+    assert "config.json" in caught.value.message
     assert caught.value.path == os.fspath(src)
     assert not (tmp_path / "m.apr").exists()
 
