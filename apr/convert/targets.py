@@ -31,14 +31,22 @@ class ImportQuant(str, enum.Enum):
     @property
     def quantization_record(self) -> dict[str, object]:
         """The metadata ``quantization`` object (§1.8) describing this choice."""
-        bits, block, symmetric, name = {
-            ImportQuant.F16: (16, None, True, "F16"),
-            ImportQuant.BF16: (16, None, True, "BF16"),
-            ImportQuant.Q8: (8, None, True, "APR_Q8"),
-            ImportQuant.Q4: (4, 32, True, "APR_Q4"),
-            ImportQuant.Q4_K: (4, 256, False, "Q4_K"),
-        }[self]
-        return {"quant_type": name, "bits": bits, "block_size": block, "symmetric": symmetric}
+        return quantization_record(self)
+
+
+def quantization_record(quant: ImportQuant) -> dict[str, object]:
+    """The metadata ``quantization`` object (§1.8) an import with ``--quantize quant`` stores.
+
+    A plain function (the property above calls it) so mutation testing reaches the stored values.
+    """
+    bits, block, symmetric, name = {
+        ImportQuant.F16: (16, None, True, "F16"),
+        ImportQuant.BF16: (16, None, True, "BF16"),
+        ImportQuant.Q8: (8, None, True, "APR_Q8"),
+        ImportQuant.Q4: (4, 32, True, "APR_Q4"),
+        ImportQuant.Q4_K: (4, 256, False, "Q4_K"),
+    }[quant]
+    return {"quant_type": name, "bits": bits, "block_size": block, "symmetric": symmetric}
 
 
 def parse_import_quant(value: str | None) -> ImportQuant | None:
