@@ -120,7 +120,7 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
         score = score_quality(checksum_valid=reader.is_checksum_valid, metadata=meta, flags=header.flags)
         doc["quality"] = score.to_dict()
         if explain:
-            advice = explain_quality(score, path=reader.path or "FILE", metadata=meta, tensor_names=reader.keys())
+            advice = explain_quality(score, path=reader.path or "FILE", tensor_names=reader.keys())
             doc["quality"]["explain"] = [a.to_dict() for a in advice]
             doc["quality"]["attainable_score"] = attainable_score(score)
             doc["quality"]["notes"] = license_notes(meta)
@@ -202,7 +202,7 @@ def _render(doc: dict[str, Any]) -> None:
                     console.print(literal(f"          fix: {item['command']}"))
                 else:
                     console.print(literal(f"          note: {item['note']}"))
-            for note in q.get("notes", ()):
+            for note in q["notes"]:  # set with "explain", always
                 console.print(literal(f"    Note: {note}"))
     by_dtype: dict[str, int] = {}
     for t in doc["tensors"]:

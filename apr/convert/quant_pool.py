@@ -58,6 +58,19 @@ def _pool(size: int) -> ThreadPoolExecutor:
         return _POOL
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the executor object but none of its threads, and the executor sees
+    its idle count from the parent, so it starts no new thread: work submitted there would wait
+    for ever (a DataLoader worker, a multiprocessing child, mutmut's per-mutant child). The child
+    starts its own pool on first use instead."""
+    global _LOCK, _POOL, _POOL_SIZE
+    _LOCK, _POOL, _POOL_SIZE = threading.Lock(), None, 0
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere children are spawned, never forked
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def run_chunks(work: Callable[[int, int], T], total: int, *, chunk: int, threads: int | None = None) -> list[T]:
     """``work(start, stop)`` for consecutive ranges of ``chunk`` items covering ``range(total)``.
 

@@ -57,7 +57,7 @@ def _suggested_value(field: str, family: str) -> str:
 
 
 def explain_quality(
-    score: QualityScore, *, path: str, metadata: Mapping[str, Any], tensor_names: Iterable[str]
+    score: QualityScore, *, path: str, tensor_names: Iterable[str]
 ) -> list[Advice]:
     """One `Advice` per missing rule, each with the exact `apr stamp` command where one exists."""
     family = family_from_tensor_names(tensor_names)

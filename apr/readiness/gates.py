@@ -67,7 +67,7 @@ def _gate_quality(path: str, _o: ReadinessOptions, meta: dict[str, Any]) -> Gate
 
     with open_file(path, verify_checksum=False) as reader:
         score = score_quality(checksum_valid=reader.is_checksum_valid, metadata=reader.metadata, flags=reader.flags)
-        advice = explain_quality(score, path=path, metadata=reader.metadata, tensor_names=reader.keys())
+        advice = explain_quality(score, path=path, tensor_names=reader.keys())
     b = score.breakdown
     problems = []
     if not score.ship_ready:

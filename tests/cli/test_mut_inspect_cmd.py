@@ -89,7 +89,7 @@ def test_the_quality_block(explain: bool) -> None:
     score = score_quality(checksum_valid=False, metadata=metadata, flags=0x0200)
     expected = score.to_dict()
     if explain:
-        expected["explain"] = [a.to_dict() for a in explain_quality(score, path="m.apr", metadata=metadata,
+        expected["explain"] = [a.to_dict() for a in explain_quality(score, path="m.apr",
                                                                     tensor_names=["a", "b"])]
         expected["attainable_score"] = attainable_score(score)
         expected["notes"] = license_notes(metadata)
@@ -238,7 +238,7 @@ def test_the_quality_text(tmp_path: Path, capsys, monkeypatch) -> None:
     with open_file(path) as reader:
         flags = int(reader.flags)
         score = score_quality(checksum_valid=reader.is_checksum_valid, metadata=dict(reader.metadata), flags=flags)
-        advice = explain_quality(score, path=str(path), metadata=dict(reader.metadata), tensor_names=reader.keys())
+        advice = explain_quality(score, path=str(path), tensor_names=reader.keys())
     q = score.to_dict()
     b = q["breakdown"]
     lines = out.splitlines()
@@ -301,3 +301,33 @@ def test_the_report_in_colour(tmp_path: Path, capsys, monkeypatch) -> None:
     assert any(re.fullmatch(r"  Checksum\s+\x1b\[31mINVALID\s*\x1b\[0m", line) for line in lines)
     assert any(re.fullmatch(r"    Layers\s+3\s*", line) for line in lines)
     assert "    license: MIT" in lines
+
+
+def test_the_tables_have_no_header_row_and_no_edge_padding(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The summary and architecture tables start right under their title (no empty header row); the
+    tensor table's header starts at the first column (no padding at the table's edge)."""
+    path = _file(tmp_path / "m.apr", {"num_layers": 3})
+    code, out, _ = _inspect(capsys, monkeypatch, str(path), "--tensors")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["Format", "APR", "v2"] and lines[1].startswith("  Format ")
+    assert lines[lines.index("  Architecture:") + 1].split() == ["Family:", "unknown"]
+    header = next(line for line in lines if line.lstrip().startswith("name"))
+    assert header.split() == ["name", "dtype", "shape", "offset", "bytes"] and header.startswith("name ")
+    assert lines[lines.index(header) + 1].startswith("x.weight ")
+
+
+@pytest.mark.parametrize(("points", "ready"), [(89, "NO"), (90, "YES")])
+def test_ship_ready_in_words_at_the_threshold(tmp_path: Path, capsys, monkeypatch, points: int, ready: str) -> None:
+    """AC-SHIP2-007's line says YES at 90 points and NO just below (the score itself: tests/identity)."""
+    import apr.identity.quality
+    from apr.identity.quality import QualityScore
+
+    parts = {"physics": 20, "structural": 20, "provenance": 25, "hf_identity": 20, "tokenizer": points - 85}
+    monkeypatch.setattr(apr.identity.quality, "score_quality", lambda **kw: QualityScore(parts, ()))
+    path = _file(tmp_path / "m.apr", {})
+    code, out, _ = _inspect(capsys, monkeypatch, str(path), "--quality")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[lines.index("  Quality (0-100):") + 1:][:2] == [
+        f"    Score: {points} / 100", f"    Ship-ready (≥90 per AC-SHIP2-007): {ready}"]

@@ -263,3 +263,18 @@ def test_recover_prints_a_path_with_markup_literally(tmp_path: Path, capsys, mon
     src = _file(tmp_path / "m[i]x.apr")
     code, out, _ = _stamp(capsys, monkeypatch, str(src), "--recover")
     assert code == 0 and out == f"✓ {src}: nothing to recover\n"
+
+
+def test_the_damaged_input_warning_prints_its_path_literally(tmp_path: Path, capsys, monkeypatch) -> None:
+    """On a colour terminal too: the path is data, never markup, and no number in the line is highlighted."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    src = _file(tmp_path / "m[i]x.apr")
+    data = bytearray(src.read_bytes())
+    data[-20] ^= 0xFF
+    src.write_bytes(bytes(data))
+    code, _, err = _stamp(capsys, monkeypatch, str(src), "--name", "x", "-o", str(tmp_path / "c.apr"), "--allow-damaged")
+    assert code == 0
+    warning = err.splitlines()[-1]
+    assert warning.startswith(f"warning: {src}: damaged input stamped (--allow-damaged): all 2 tensors")
+    assert warning.endswith("; the output's footer keeps the mismatch") and "\x1b" not in warning

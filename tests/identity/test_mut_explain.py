@@ -21,7 +21,7 @@ def _score(*missing: Missing, breakdown: dict[str, int] | None = None) -> Qualit
 
 
 def _commands(field: str, names: list[str], path: str = "m.apr") -> list[str | None]:
-    advice = explain_quality(_score(Missing("part", 5, "what", field)), path=path, metadata={}, tensor_names=names)
+    advice = explain_quality(_score(Missing("part", 5, "what", field)), path=path, tensor_names=names)
     return [a.command for a in advice]
 
 
@@ -59,7 +59,7 @@ def test_a_field_the_table_does_not_know_is_a_key_error_not_a_wrong_command() ->
 def test_unstampable_points_get_a_note_and_no_command() -> None:
     score = _score(Missing("physics", 30, "header damaged", None), Missing("dimensions", 10, "no dims", None),
                    Missing("license", 10, "no license", "license"))
-    advice = explain_quality(score, path="m.apr", metadata={}, tensor_names=QWEN2)
+    advice = explain_quality(score, path="m.apr", tensor_names=QWEN2)
     assert advice == [
         Advice("physics", 30, "header damaged", None, "restore the file from its source: the header was damaged"),
         Advice("dimensions", 10, "no dims", None,
@@ -76,12 +76,12 @@ def test_advice_as_json() -> None:
 
 
 def test_nothing_missing_is_no_advice() -> None:
-    assert explain_quality(_score(), path="m.apr", metadata={}, tensor_names=QWEN2) == []
+    assert explain_quality(_score(), path="m.apr", tensor_names=QWEN2) == []
 
 
 def test_the_family_is_read_from_a_one_shot_iterable() -> None:
     score = _score(Missing("a", 1, "w", "architecture"), Missing("b", 1, "w", "hf_model_type"))
-    advice = explain_quality(score, path="m.apr", metadata={}, tensor_names=iter(QWEN2))
+    advice = explain_quality(score, path="m.apr", tensor_names=iter(QWEN2))
     assert [a.command for a in advice] == ["apr stamp m.apr --architecture qwen2 --in-place",
                                            "apr stamp m.apr --hf-model-type qwen2 --in-place"]
 

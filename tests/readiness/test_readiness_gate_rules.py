@@ -204,8 +204,8 @@ def _quality(monkeypatch: pytest.MonkeyPatch, path: str, breakdown: dict[str, in
         seen["score"] = (checksum_valid, dict(metadata), flags)
         return quality.QualityScore(breakdown=dict(breakdown), missing=())
 
-    def explain_quality(s: Any, *, path: str, metadata: Any, tensor_names: Any) -> list[Any]:
-        seen["explain"] = (path, dict(metadata), list(tensor_names))
+    def explain_quality(s: Any, *, path: str, tensor_names: Any) -> list[Any]:
+        seen["explain"] = (path, list(tensor_names))
         return advice
 
     monkeypatch.setattr(quality, "score_quality", score)
@@ -249,8 +249,8 @@ def test_quality_gate_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     doc = _quality(monkeypatch, path, breakdown, advice)
     seen = doc.pop("_seen")
     total = sum(breakdown.values())
-    assert seen["score"][1:] == (meta, flags) and seen["explain"][:2] == (path, meta)
-    assert sorted(seen["explain"][2]) == sorted(["model.layers.0.self_attn.q_proj.bias",
+    assert seen["score"][1:] == (meta, flags) and seen["explain"][0] == path
+    assert sorted(seen["explain"][1]) == sorted(["model.layers.0.self_attn.q_proj.bias",
                                                  "model.layers.0.self_attn.q_proj.weight"])
     assert isinstance(seen["score"][0], bool)
     if not problems:
