@@ -128,12 +128,14 @@ def inspect_document(reader, *, quality: bool, explain: bool) -> dict[str, Any]:
 
 
 def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
-    return str(n)
+    return f"{size:.1f} TiB"  # and above: no larger unit
 
 
 def _render(doc: dict[str, Any]) -> None:
