@@ -175,7 +175,7 @@ def _export_config(src: Path, out: Path) -> dict:
 
 
 def test_config_json_loads_in_transformers_with_the_files_values(models, tmp_path):
-    from transformers import LlamaConfig
+    LlamaConfig = pytest.importorskip("transformers").LlamaConfig  # the [hf] extra: an independent reader
 
     document = _export_config(models["llama"], tmp_path / "hf")
     _, metadata = read_apr(models["llama"])
