@@ -17,6 +17,7 @@ import pytest
 from apr.convert import gguf_export as ge
 from apr.convert.gguf_export import GgufQuant
 from apr.errors import ConvertError, UnsupportedArchitectureError, UsageError
+from tests.convert.test_gguf_export_lane import _record as record_writes_and_releases
 
 VT = gguf.GGUFValueType
 
@@ -556,31 +557,19 @@ def test_half_precision_inputs_are_widened_exactly(tmp_path, dtype):
 def test_the_lane_writes_in_order_releases_after_each_write_and_counts_progress(tmp_path, monkeypatch):
     """Events logged on the real writer and reader: tensor i is written, then released, then counted,
     before tensor i+1 is written."""
-    from apr.format.reader import AprReader
 
     source, _, meta = _base(tmp_path)
     with open_file_(source) as reader:
         names = [n for n in reader.keys() if not (meta.get("tied_embeddings") and n == "lm_head.weight")]
         sizes = {n: int(np.prod(reader.entry(n).shape)) for n in names}
-    events: list[tuple[str, object]] = []
-    real_write, real_release = gguf.GGUFWriter.write_tensor_data, AprReader.release
-
-    def write(self, tensor, *args, **kwargs):
-        events.append(("write", int(np.asarray(tensor).size)))
-        return real_write(self, tensor, *args, **kwargs)
-
-    def release(self, name):
-        events.append(("release", name))
-        return real_release(self, name)
-
-    monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", write)
-    monkeypatch.setattr(AprReader, "release", release)
+    events = record_writes_and_releases(monkeypatch)
     report = ge.export_gguf(source, tmp_path / "o.gguf", progress=lambda d, t: events.append(("progress", (d, t))))
     n = len(names)
     expected = []
     for index, name in enumerate(names):
         expected += [("write", sizes[name]), ("release", name), ("progress", (index + 1, n))]
     # write i+1 is handed to the lane only after write i finished, was released and counted
+    events = [("write", int(np.prod(shape))) if kind == "write" else (kind, shape) for kind, shape in events]
     assert events == expected
     assert report.tensor_count == n
 
