@@ -37,7 +37,13 @@ class TokenSplit:
 
     @property
     def train_tokens(self) -> int:
-        return sum(len(s) for s in self.train)
+        return segment_tokens(self.train)
+
+
+def segment_tokens(segments: Sequence[np.ndarray]) -> int:
+    """`TokenSplit.train_tokens`: the ids of every training segment (a plain function, so mutation
+    testing measures it: mutmut 3 skips properties)."""
+    return sum(len(s) for s in segments)
 
 
 def _windows(segments: Sequence[np.ndarray], width: int, limit: int) -> np.ndarray:

@@ -148,7 +148,7 @@ class ModelConfig:
     @property
     def embed_scale(self) -> float | None:
         """gemma multiplies the embeddings by sqrt(hidden_size); ``None`` for the others."""
-        return self.hidden_size ** 0.5 if REGISTRY[self.family].honours(Feature.SCALED_EMBEDDINGS) else None
+        return embedding_scale(self)
 
     @property
     def hf_architecture(self) -> str:
@@ -322,6 +322,11 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def embedding_scale(config: ModelConfig) -> float | None:
+    """`ModelConfig.embed_scale` (a plain function, so mutation testing measures it)."""
+    return config.hidden_size ** 0.5 if REGISTRY[config.family].honours(Feature.SCALED_EMBEDDINGS) else None
 
 
 def parameter_count(config: ModelConfig) -> int:

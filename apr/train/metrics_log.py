@@ -53,6 +53,11 @@ _OPTIONAL_INTS = ("epoch",)
 _OPTIONAL_FLOATS = ("train_loss", "val_loss", "lr", "grad_norm", "tokens_per_sec")
 
 
+def is_evaluation_row(val_loss: float | None) -> bool:
+    """`MetricRecord.is_evaluation` (a plain function, so mutation testing measures it)."""
+    return val_loss is not None
+
+
 @dataclass(frozen=True, slots=True)
 class MetricRecord:
     """One row of ``metrics.jsonl`` (see the module docstring for what each field means)."""
@@ -70,7 +75,7 @@ class MetricRecord:
     @property
     def is_evaluation(self) -> bool:
         """An evaluation row (after an epoch, or of the starting weights) carries ``val_loss``."""
-        return self.val_loss is not None
+        return is_evaluation_row(self.val_loss)
 
     def to_line(self) -> bytes:
         """The row as one JSON line, keys in `METRIC_FIELDS` order; NaN and Inf become null (JSON

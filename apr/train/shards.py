@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,11 @@ class ShardInfo:
     sha256: str
 
 
+def total_tokens(shards: Iterable[ShardInfo]) -> int:
+    """`Manifest.num_tokens`: the tokens of every shard (a plain function, so mutation testing sees it)."""
+    return sum(shard.num_tokens for shard in shards)
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """What a dataset folder holds."""
@@ -63,7 +68,7 @@ class Manifest:
 
     @property
     def num_tokens(self) -> int:
-        return sum(shard.num_tokens for shard in self.shards)
+        return total_tokens(self.shards)
 
     def to_json(self) -> dict[str, Any]:
         return {

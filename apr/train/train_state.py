@@ -87,9 +87,17 @@ class Progress:
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Progress:
-        values = dict(document)
-        values["best"] = math.inf if values.get("best") is None else values["best"]
-        return cls(**values)
+        return progress_from_json(document)
+
+
+def progress_from_json(document: Mapping[str, Any]) -> Progress:
+    """`Progress.from_json`: the inverse of `Progress.to_json` (a null ``best`` is infinity).
+
+    A plain function so that mutation testing measures it (mutmut 3 skips decorated methods).
+    """
+    values = dict(document)
+    values["best"] = math.inf if values.get("best") is None else values["best"]
+    return Progress(**values)
 
 
 @dataclass(frozen=True, slots=True)
