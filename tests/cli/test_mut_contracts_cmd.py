@@ -406,3 +406,190 @@ def test_new_without_a_contracts_folder_creates_it(project: Path, capsys) -> Non
     code, out, _ = _apr(capsys, "contracts", "new", "demo-v1", "--json")
     assert code == 0 and (project / "contracts" / "demo-v1.yaml").is_file()
     assert json.loads(out)["falsifier"] == "FALSIFY-DEMO-001"
+
+
+# --- issue 23, the survivors of the contracts_cmd run (helper mutcc) ------------------------------
+
+
+def test_a_subcommands_own_usage_error_is_64_with_its_help_hint(project: Path, capsys) -> None:
+    """`contracts show` without its ID: the subcommand's own parser reports it, as every apr parser does
+    (exit 64, EX_USAGE, and the JSON envelope under --json), not argparse's exit 2."""
+    code, out, err = _apr(capsys, "contracts", "show", "--json")
+    error = json.loads(out)["error"]
+    assert code == 64 and error["exit_code"] == 64 and error["code"] == "usage"
+    assert error["message"] == "the following arguments are required: ID"
+    assert error["hint"] == "run `apr contracts show --help` for the accepted flags"
+    code, out, err = _apr(capsys, "contracts", "new")
+    assert code == 64 and out == "" and "error: the following arguments are required: NAME" in err
+
+
+def test_the_folders_and_bounds_come_from_the_projects_pyproject(tmp_path: Path, monkeypatch, capsys) -> None:
+    """[tool.apr-contracts] contracts / tests name the folders; max-bytes bounds each contract file."""
+    (tmp_path / "pyproject.toml").write_text('[tool.apr-contracts]\ncontracts = "specs"\ntests = "checks"\n',
+                                             encoding="utf-8")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "specs" / "cfg-v1.yaml").write_text(contract_yaml("CFG"), encoding="utf-8")
+    (tmp_path / "checks" / "test_cfg.py").write_text(passing_test("CFG"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _apr(capsys, "contracts", "list", "--json")
+    assert code == 0 and [c["path"] for c in json.loads(out)["contracts"]] == ["specs/cfg-v1.yaml"]
+    code, out, _ = _apr(capsys, "contracts", "show", "FALSIFY-CFG-001", "--json")
+    assert code == 0 and json.loads(out)["claimed_by"] == ["checks/test_cfg.py:4"]
+
+
+def test_max_bytes_of_the_pyproject_bounds_list_and_lint(project: Path, capsys) -> None:
+    path = _contract(project, "big-v1", "BIG")
+    size = path.stat().st_size
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f"max-bytes = {size - 1}\n")
+    code, out, _ = _apr(capsys, "contracts", "list", "--json")
+    (row,) = json.loads(out)["contracts"]
+    assert code == 0 and row["name"] == "big-v1" and row["valid"] is False
+    code, out, _ = _apr(capsys, "contracts", "lint", "--json")
+    doc = json.loads(out)
+    assert code == 5 and doc["exit_code"] == 5
+    assert any(f"a contract may be at most {size - 1:,} bytes" in f["message"] for f in doc["findings"])
+    text = (project / "pyproject.toml").read_text(encoding="utf-8").replace(f"max-bytes = {size - 1}", f"max-bytes = {size}")
+    (project / "pyproject.toml").write_text(text, encoding="utf-8")
+    code, out, _ = _apr(capsys, "contracts", "list", "--json")
+    assert code == 0 and json.loads(out)["contracts"][0]["valid"] is True  # a file of exactly max-bytes is read
+
+
+def test_without_a_pyproject_the_current_folder_is_the_project(tmp_path: Path, monkeypatch, capsys) -> None:
+    from falsifiers.settings import find_pyproject
+
+    if find_pyproject(tmp_path) is not None:
+        pytest.skip("a pyproject.toml above the temporary folder")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _apr(capsys, "contracts", "new", "demo-v1", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["contract"] == (tmp_path / "contracts" / "demo-v1.yaml").as_posix()
+    assert doc["test"] == (tmp_path / "tests" / "test_demo_v1.py").as_posix()
+
+
+def test_no_contracts_folder_names_the_folder_and_how_to_make_one(project: Path, capsys) -> None:
+    (project / "contracts").rmdir()
+    code, out, _ = _apr(capsys, "contracts", "list", "--json")
+    error = json.loads(out)["error"]
+    assert code == 3 and error["path"] == str(project / "contracts")
+    assert error["message"] == f"no contracts folder at {project / 'contracts'}"
+    assert error["hint"] == ("create one with `apr contracts new NAME`, or set [tool.apr-contracts] contracts = \"…\" "
+                             "in pyproject.toml")
+
+
+def test_lint_resolves_each_mutant_inside_the_project(project: Path, capsys) -> None:
+    """A mutant whose target is in the project's namespaces but names nothing: only resolving finds it."""
+    mutant = {"name": "m", "target": "falsifiers.report.NO_SUCH_NAME", "replacement": "falsifiers.mutation:VACUOUS"}
+    _contract(project, "res-v1", "RES", [{"mutants": [mutant]}])
+    code, out, _ = _apr(capsys, "contracts", "lint", "--json")
+    doc = json.loads(out)
+    assert code == 5 and [(f["severity"], f["code"]) for f in doc["findings"]] == [("error", "mutant-unresolved")]
+    good = {"name": "m", "target": "falsifiers.report.HARNESS", "replacement": "falsifiers.mutation:VACUOUS"}
+    _contract(project, "res-v1", "RES", [{"mutants": [good]}])
+    code, out, _ = _apr(capsys, "contracts", "lint", "--json")
+    assert code == 0 and json.loads(out)["findings"] == []
+
+
+def test_lint_knows_the_capabilities_the_projects_profiles_name(project: Path, capsys) -> None:
+    _contract(project, "cap-v1", "CAP", [{"requires": ["tpu"]}])
+    code, out, _ = _apr(capsys, "contracts", "lint", "--json")
+    assert code == 0 and [f["code"] for f in json.loads(out)["findings"]] == ["capability", "no-mutant"]
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as handle:
+        handle.write('\n[tool.apr-contracts.profiles.cpu]\noptional-requires = ["tpu"]\n')
+    code, out, _ = _apr(capsys, "contracts", "lint", "--json")
+    assert code == 0 and [f["code"] for f in json.loads(out)["findings"]] == ["no-mutant"]
+
+
+def test_list_text_rows_of_an_invalid_contract_exactly(project: Path, capsys) -> None:
+    """An unknown version and status read "?"; the table has no padding at its outer edges."""
+    (project / "contracts" / "bad-v1.yaml").write_text("metadata: {}\n", encoding="utf-8")
+    code, out, _ = _apr(capsys, "contracts", "list")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(line for line in lines if "contract" in line and "version" in line)
+    row = next(line for line in lines if "bad-v1" in line)
+    assert header.startswith("┃contract ")
+    assert row.startswith("│bad-v1 ") and row.endswith("contracts/bad-v1.yaml│")
+    assert re.sub(r"[│┃]", " ", row).split() == ["bad-v1", "?", "?", "0", "0", "0", "errors", "contracts/bad-v1.yaml"]
+
+
+def test_show_a_contract_without_a_status(project: Path, capsys) -> None:
+    (project / "contracts" / "bad-v1.yaml").write_text("metadata: {}\n", encoding="utf-8")
+    code, out, _ = _apr(capsys, "contracts", "show", "bad-v1", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["kind"] == "contract" and doc["name"] == "bad-v1"
+    assert doc["status"] is None and doc["version"] is None and doc["valid"] is False
+
+
+def test_claimed_by_scans_every_file_after_one_without_the_id_or_unreadable(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_a.py").write_text("nothing here\n", encoding="utf-8")  # no id: the next file is still read
+    (tests / "test_b.py").write_bytes(b'\xff\xfe"FALSIFY-A-001"')  # not UTF-8: skipped, the next still read
+    (tests / "test_c.py").write_text('\n"FALSIFY-A-001"\n', encoding="utf-8")
+    assert contracts_cmd._claimed_by("FALSIFY-A-001", tests) == ["tests/test_c.py:2"]
+
+
+def test_claimed_by_reads_utf8_whatever_the_locale(tmp_path: Path, monkeypatch) -> None:
+    """Test files are UTF-8 (PEP 3120); where the locale's encoding is another (here ASCII), a file
+    with non-ASCII text is still scanned."""
+    import io
+
+    real = io.text_encoding
+    monkeypatch.setattr(io, "text_encoding", lambda encoding, stacklevel=2: "ascii" if encoding is None
+                        else real(encoding))
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_a.py").write_text('"""Café."""\n@m("FALSIFY-A-001")\n', encoding="utf-8")
+    assert contracts_cmd._claimed_by("FALSIFY-A-001", tests) == ["tests/test_a.py:2"]
+
+
+def test_as_text_keeps_the_end_of_a_list_items_last_value() -> None:
+    document = {"items": [{"id": "A", "note": "ends in X"}, {"id": "B", "note": "ends in a space "}]}
+    assert contracts_cmd._as_text(document) == (
+        "items:\n  - id: A\n    note: ends in X\n  - id: B\n    note: ends in a space \n")
+
+
+def test_verify_refusals_exactly(project: Path, capsys, verify) -> None:
+    fake = verify(0)
+    card = project / "CARD.md"
+    card.write_text("c", encoding="utf-8")
+    code, out, _ = _apr(capsys, "contracts", "verify", "--model-card", str(card), "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and error["message"] == "--model-card needs --artifact"
+    assert error["hint"] == "apr contracts verify --artifact MODEL.apr --model-card CARD.md"
+    code, out, _ = _apr(capsys, "contracts", "verify", "--artifact", str(project / "none.apr"), "--json")
+    error = json.loads(out)["error"]
+    assert code == 3 and error["hint"] == "give the path of an existing file"
+    assert fake.calls == []
+
+
+def test_verify_under_a_parser_without_apr_global_flags(project: Path, capsys, verify) -> None:
+    """`register` is self-contained: under a parser without apr's -v, verify is not verbose."""
+    fake = verify(1)
+    parser = argparse.ArgumentParser(prog="t")
+    contracts_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["contracts", "verify"])
+    assert not hasattr(args, "verbose")
+    assert args.handler(args) == 1
+    assert capsys.readouterr().out == "verdict: NO-GO\n"
+    assert [r["verbose"] for r in fake.rendered] == [False]
+
+
+def test_new_refuses_the_ids_of_a_contract_of_the_same_name_elsewhere(project: Path, capsys) -> None:
+    """contracts/old/demo-v1.yaml declares INV-DEMO-001: a new contracts/demo-v1.yaml would declare them twice."""
+    (project / "contracts" / "old").mkdir()
+    (project / "contracts" / "old" / "demo-v1.yaml").write_text(contract_yaml("DEMO"), encoding="utf-8")
+    code, out, _ = _apr(capsys, "contracts", "new", "demo-v1", "--json")
+    error = json.loads(out)["error"]
+    assert code == 5 and "is already declared by another contract" in error["message"]
+    assert not (project / "contracts" / "demo-v1.yaml").exists()
+
+
+def test_new_names_its_name_argument_when_a_folder_is_in_the_way(project: Path, capsys) -> None:
+    (project / "tests" / "test_box_v1.py").mkdir()
+    code, out, _ = _apr(capsys, "contracts", "new", "box-v1", "--force", "--json")
+    error = json.loads(out)["error"]
+    assert code == 5 and error["field"] == "NAME"
+    assert error["hint"] == f"give the path of the file to create, e.g. NAME {project / 'tests' / 'test_box_v1.py' / 'out'}"
