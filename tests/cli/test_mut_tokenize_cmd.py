@@ -237,3 +237,13 @@ def test_a_file_that_fails_while_it_is_encoded_is_named(failure: Exception, code
     assert str(failure.reason if isinstance(failure, UnicodeDecodeError) else failure.strerror) in error["message"]
     assert "Errno" not in error["message"]
     assert not (out / "manifest.json").exists()
+
+
+def test_the_folder_is_claimed_for_apr_tokenize(corpus: list[Path], tokenizer: Path, tmp_path: Path) -> None:
+    """The output policy's manifest names the command, so `--force` of another command (or of a
+    later `apr tokenize`) can tell this dataset from foreign files."""
+    out = tmp_path / "data"
+    assert _tokenize(corpus, tokenizer, out)[0] == 0
+    claim = json.loads((out / ".apr-output.json").read_text(encoding="utf-8"))
+    assert claim["format"] == "apr-output/1" and claim["command"] == "apr tokenize"
+    assert {"manifest.json"} | {p.name for p in out.glob("*.bin")} <= set(claim["files"])
