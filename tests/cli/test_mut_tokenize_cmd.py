@@ -247,3 +247,12 @@ def test_the_folder_is_claimed_for_apr_tokenize(corpus: list[Path], tokenizer: P
     claim = json.loads((out / ".apr-output.json").read_text(encoding="utf-8"))
     assert claim["format"] == "apr-output/1" and claim["command"] == "apr tokenize"
     assert {"manifest.json"} | {p.name for p in out.glob("*.bin")} <= set(claim["files"])
+
+
+def test_an_error_document_names_every_text_file_as_its_input(corpus: list[Path], tokenizer: Path,
+                                                              tmp_path: Path) -> None:
+    missing = tmp_path / "missing.txt"
+    code, stdout, _ = _tokenize([corpus[0], missing], tokenizer, tmp_path / "data", "--json")
+    assert code == 3
+    document = json.loads(stdout)
+    assert document["input"] == [str(corpus[0]), str(missing)] and document["exit_code"] == 3
