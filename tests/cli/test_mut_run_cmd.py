@@ -150,3 +150,38 @@ def test_the_device_resolved_is_the_one_reported(model: Path, monkeypatch: pytes
     monkeypatch.setattr("apr.train.device.resolve_device", lambda spec: torch.device("cpu"))
     code, stdout, _ = _run(["run", str(model), "hi", "--device", "auto", "--max-tokens", "2", "--json"])
     assert code == 0 and json.loads(stdout)["device"] == "cpu"
+
+
+def test_the_model_is_loaded_on_the_device_resolved(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import apr.run
+
+    real = apr.run.load_model
+    loads: list[tuple[str, object]] = []
+
+    def recording(path: str, *args: object, **kwargs: object) -> object:
+        loads.append((path, kwargs.get("device", args[0] if args else "not given")))
+        return real(path, device="cpu")
+
+    monkeypatch.setattr("apr.train.device.resolve_device", lambda spec: torch.device("cpu"))
+    monkeypatch.setattr("apr.run.load_model", recording)
+    code, _, _ = _run(["run", str(model), "hi", "--device", "auto", "--max-tokens", "2", "--json"])
+    assert code == 0 and loads == [(str(model), "cpu")]
+
+
+def test_seconds_are_rounded_to_milliseconds(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apr.cli.run_cmd.time", _Clock(10.0, 12.12345))
+    code, stdout, _ = _run(["run", str(model), "hi", "--max-tokens", "2", "--json"])
+    assert code == 0 and json.loads(stdout)["seconds"] == 2.123
+
+
+def test_a_run_under_a_second_has_its_true_rate(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apr.run.generate_text", lambda *a, **k: iter(("Paris", " is")))
+    monkeypatch.setattr("apr.cli.run_cmd.time", _Clock(1.0, 1.5))
+    code, stdout, stderr = _run(["run", str(model), "hi"])
+    from tokenizers import Tokenizer
+
+    tokens = len(Tokenizer.from_str(load_model(model).tokenizer.to_str()).encode("Paris is", add_special_tokens=False).ids)
+    assert code == 0 and stdout == "Paris is\n"
+    assert stderr == f"{tokens} tokens in 0.50s ({tokens * 2:.1f} tok/s)\n"
