@@ -196,3 +196,16 @@ def test_a_real_export_over_a_foreign_file_is_refused(model: Path) -> None:
     code, stdout, _ = _run(["export", "m.apr", "-o", "taken.gguf", "--json"])
     assert code == 5 and json.loads(stdout)["error"]["exit_code"] == 5
     assert Path("taken.gguf").read_bytes() == b"someone else's"
+
+
+def test_names_from_the_file_are_printed_literally(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths and tensor names come from the user's files: a ``[bold]`` in one is text, not markup."""
+    damage = Damage(path="d[bold].apr", footer_stored=1, footer_computed=2, tensors=1)
+    report = ExportReport(path="o[bold].gguf", format="gguf", tensor_count=1, file_size=5, quantize="q[red]",
+                          fallbacks=("t[bold]: odd: F32",), quant_error={"Q[bold]": 0.5}, damaged=damage)
+    monkeypatch.setattr("apr.convert.gguf_export.export_gguf", _Exporter(report))
+    code, stdout, stderr = _run(["export", "m.apr", "-o", "m.gguf"])
+    assert code == 0
+    assert stdout == "o[bold].gguf: gguf, 1 tensors, 5 bytes, q[red]\n  Q[bold]: worst relative RMSE 50.0000%\n"
+    assert _lines(stderr) == ["note: 1 tensor fell back (odd: F32), e.g. t[bold]",
+                              f"warning: d[bold].apr: damaged input exported (--allow-damaged): {damage.carried_over}"]

@@ -177,3 +177,19 @@ def test_a_real_gguf_import_with_an_upper_case_suffix(here: Path) -> None:
     document = json.loads(stdout)
     assert document["source_format"] == "gguf"
     assert document["bytes"] == os.path.getsize(here / "back.apr")
+
+
+def test_names_from_the_files_are_printed_literally(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths, architecture and tensor names come from the user's files: a ``[bold]`` is text, not markup."""
+    report = ImportReport(path="o[bold].apr", source_format="gguf", tensor_count=1, file_size=10, param_count=5,
+                          architecture="ll[bold]ama", hf_architecture="X[red]", has_vocab=True, quantize=None,
+                          tied_embeddings=False, fallbacks=("t[bold]: odd: F32",),
+                          dequantized={**DEQUANTIZED, "stored_as": "F[bold]32"})
+    monkeypatch.setattr("apr.convert.gguf_import.import_gguf", _Importer(report))
+    code, stdout, stderr = _run(["import", "m.gguf", "-o", "m.apr"])
+    assert code == 0
+    assert stdout == "o[bold].apr: 1 tensors, 5 parameters, 10 bytes (ll[bold]ama, hf_architecture='X[red]', " \
+                     "tokenizer embedded)\n"
+    assert _lines(stderr) == [f"note: {dequantized_line(report.dequantized)}",
+                              "note: 1 tensor fell back (odd: F32), e.g. t[bold]"]
+    assert "F[bold]32" in _lines(stderr)[0]
