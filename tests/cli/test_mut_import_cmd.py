@@ -193,3 +193,9 @@ def test_names_from_the_files_are_printed_literally(here: Path, monkeypatch: pyt
     assert _lines(stderr) == [f"note: {dequantized_line(report.dequantized)}",
                               "note: 1 tensor fell back (odd: F32), e.g. t[bold]"]
     assert "F[bold]32" in _lines(stderr)[0]
+
+
+def test_the_tokenizer_refusal_says_what_it_refuses(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apr.convert.gguf_import.import_gguf", _Importer(BARE))
+    code, stdout, _ = _run(["import", "m.gguf", "-o", "a.apr", "--tokenizer", "tok", "--json"])
+    assert code == 64 and "--tokenizer" in json.loads(stdout)["error"]["message"]
