@@ -209,3 +209,19 @@ def test_names_from_the_file_are_printed_literally(model: Path, monkeypatch: pyt
     assert stdout == "o[bold].gguf: gguf, 1 tensors, 5 bytes, q[red]\n  Q[bold]: worst relative RMSE 50.0000%\n"
     assert _lines(stderr) == ["note: 1 tensor fell back (odd: F32), e.g. t[bold]",
                               f"warning: d[bold].apr: damaged input exported (--allow-damaged): {damage.carried_over}"]
+
+
+def test_the_format_flag_decides_over_outs_name(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gguf, folder = _Exporter(FULL), _Exporter(PLAIN)
+    monkeypatch.setattr("apr.convert.gguf_export.export_gguf", gguf)
+    monkeypatch.setattr("apr.convert.hf_export.export_safetensors", folder)
+    assert _run(["export", "m.apr", "--format", "gguf", "-o", "model.bin"])[0] == 0
+    assert [c[0] for c in gguf.calls] == [("m.apr", "model.bin")] and folder.calls == []
+    code, stdout, _ = _run(["export", "m.apr", "--format", "safetensors", "-o", "m.gguf", "--json"])
+    assert code == 64 and json.loads(stdout)["error"]["field"] == "--format"
+    assert len(gguf.calls) == 1 and folder.calls == []
+
+
+def test_the_quantize_refusal_names_the_flag(model: Path) -> None:
+    code, stdout, _ = _run(["export", "m.apr", "-o", "out", "--quantize", "q8_0", "--json"])
+    assert code == 64 and "--quantize" in json.loads(stdout)["error"]["message"]
