@@ -225,3 +225,9 @@ def test_the_format_flag_decides_over_outs_name(model: Path, monkeypatch: pytest
 def test_the_quantize_refusal_names_the_flag(model: Path) -> None:
     code, stdout, _ = _run(["export", "m.apr", "-o", "out", "--quantize", "q8_0", "--json"])
     assert code == 64 and "--quantize" in json.loads(stdout)["error"]["message"]
+
+
+def test_the_dash_refusal_says_standard_output() -> None:
+    with pytest.raises(UsageError) as refused:
+        export_format("gguf", "-")
+    assert "standard output" in refused.value.message
