@@ -231,3 +231,12 @@ def test_the_dash_refusal_says_standard_output() -> None:
     with pytest.raises(UsageError) as refused:
         export_format("gguf", "-")
     assert "standard output" in refused.value.message
+
+
+def test_the_refusals_name_what_was_given() -> None:
+    with pytest.raises(UsageError) as single:
+        export_format(None, "out/m.safetensors")
+    assert "'out/m.safetensors'" in single.value.message
+    with pytest.raises(UsageError) as contradiction:
+        export_format("safetensors", "m.gguf")
+    assert "--format safetensors" in contradiction.value.message and "'m.gguf'" in contradiction.value.message
