@@ -142,7 +142,8 @@ def test_options_carry_every_flag() -> None:
 def test_log_every_steps_below_one_is_a_usage_error(value: str, tmp_path: Path) -> None:
     error = error_of([*BASE[:2], str(tmp_path / "d"), "--run-dir", str(tmp_path / "r"), "--log-every-steps", value])
     assert (error["exit_code"], error["field"], error["type"]) == (64, "--log-every-steps", "UsageError")
-    assert value in error["message"]
+    assert error["message"] == f"--log-every-steps must be >= 1, got {value}"
+    assert error["hint"] == "pass a positive number of steps, or leave it out for the default"
     assert not (tmp_path / "r").exists()
 
 
@@ -292,7 +293,7 @@ def test_an_init_run_reports_the_file_and_its_digest(json_run: dict[str, Any], w
 
 
 def test_the_text_summary_names_the_run(workspace: dict[str, Path], capsys) -> None:
-    run_dir = workspace["root"] / "text-run"
+    run_dir = workspace["root"] / "text-run[bold]"  # printed as given: no rich markup in the line
     capsys.readouterr()
     assert main(scratch_argv(workspace, run_dir, "--num-steps", "1", "--steps-per-epoch", "1")) == 0
     out = capsys.readouterr().out
@@ -452,6 +453,9 @@ def test_the_bar_is_shown_only_on_rank_0_with_steps_to_run() -> None:
     assert isinstance(pretrain_cmd._progress(console, enabled=True, total=3), pretrain_cmd._Bar)
     assert isinstance(pretrain_cmd._progress(console, enabled=False, total=3), pretrain_cmd._NoBar)
     assert isinstance(pretrain_cmd._progress(console, enabled=True, total=0), pretrain_cmd._NoBar)
+    one = pretrain_cmd._progress(console, enabled=True, total=1)
+    assert isinstance(one, pretrain_cmd._Bar) and one._progress.console is console
+    assert (one._progress.tasks[0].total, one._progress.tasks[0].completed) == (1, 0)  # a new run starts at 0
     with pretrain_cmd._NoBar() as bar:
         assert bar.advance(object()) is None
 
@@ -470,3 +474,74 @@ def test_the_bar_counts_from_the_resumed_step() -> None:
         assert (task.total, task.completed) == (5, 3)
         assert (task.fields["loss"], task.fields["lr"], task.fields["tps"]) == (1.25, 1e-3, 100.0)
 
+
+
+# --- the recorder, on its own -----------------------------------------------------------------
+
+def fake_plan(run_dir: Path, *, num_steps: int = 1000, steps_per_epoch: int = 25, resume_step: int | None = None,
+              kind: str = "epoch") -> Any:
+    from types import SimpleNamespace
+
+    resume = None if resume_step is None else SimpleNamespace(progress=SimpleNamespace(step=resume_step), kind=kind)
+    options = SimpleNamespace(run_dir=str(run_dir), num_steps=num_steps, steps_per_epoch=steps_per_epoch)
+    return SimpleNamespace(options=options, resume=resume)
+
+
+def recorder_args(*flags: str) -> argparse.Namespace:
+    return build_parser().parse_args([*BASE, *flags])
+
+
+def write_log(path: Path, steps: list[tuple[int, bool]]) -> list[dict[str, Any]]:
+    """Rows at the given (step, is_evaluation), ``wall_s`` 10, 20, 30, ... seconds."""
+    rows = [{"step": step, "epoch": 0, "train_loss": None if evaluation else 1.0, "val_loss": 2.0 if evaluation else None,
+             "lr": None, "grad_norm": None, "tokens_per_sec": None, "tokens_seen": step, "wall_s": 10.0 * (i + 1)}
+            for i, (step, evaluation) in enumerate(steps)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def test_a_new_runs_recorder(tmp_path: Path) -> None:
+    from apr.train.metrics_log import MetricsLogWriter
+
+    run_dir = tmp_path / "a" / "run"  # made, with its parents
+    (tmp_path / "a").mkdir()
+    recorder = pretrain_cmd._recorder(recorder_args(), fake_plan(run_dir), {}, [])
+    with recorder:
+        assert (recorder.log_every, recorder.steps_per_epoch, recorder.num_steps, recorder.start_step) == (10, 25,
+                                                                                                         1000, 0)
+        assert recorder.wall_s() < 1.0  # a new run's clock starts at 0
+        [sink] = recorder.sinks
+        assert isinstance(sink, MetricsLogWriter) and sink.path == run_dir / "metrics.jsonl"
+    assert run_dir.is_dir()
+    given = pretrain_cmd._recorder(recorder_args("--log-every-steps", "7"), fake_plan(run_dir, num_steps=5), {}, [])
+    with given:
+        assert (given.log_every, given.num_steps) == (7, 5)
+
+
+def test_a_forced_new_run_starts_a_fresh_log(tmp_path: Path) -> None:
+    log = tmp_path / "run" / "metrics.jsonl"
+    write_log(log, [(0, True), (1, False)])
+    with pretrain_cmd._recorder(recorder_args(), fake_plan(tmp_path / "run"), {}, []):
+        pass
+    assert log.read_text() == ""  # the earlier run's rows are not continued
+
+
+@pytest.mark.parametrize(("kind", "warned"), [("epoch", True), ("step", False)])
+def test_a_resumed_runs_recorder_continues_its_log(tmp_path: Path, caplog, kind: str, warned: bool) -> None:
+    log = tmp_path / "run" / "metrics.jsonl"
+    rows = write_log(log, [(0, True), (1, False), (2, False), (3, False), (4, False)])  # no evaluation at step 3
+    caplog.set_level("WARNING")
+    recorder = pretrain_cmd._recorder(recorder_args(), fake_plan(tmp_path / "run", resume_step=3, kind=kind), {}, [])
+    with recorder:
+        assert recorder.start_step == 3
+        assert 40.0 <= recorder.wall_s() < 41.0  # continues from the last kept row's wall_s (step 3: 40 s)
+    assert [json.loads(line) for line in log.read_text().splitlines()] == rows[:4]
+    # an epoch checkpoint expects its evaluation row; a mid-epoch (step) checkpoint has none
+    assert any("no evaluation row at step 3" in r.getMessage() for r in caplog.records) is warned
+
+
+def test_a_resumed_run_without_a_log_starts_its_clock_at_0(tmp_path: Path) -> None:
+    recorder = pretrain_cmd._recorder(recorder_args(), fake_plan(tmp_path / "run", resume_step=3), {}, [])
+    with recorder:
+        assert recorder.start_step == 3 and recorder.wall_s() < 1.0
