@@ -215,11 +215,27 @@ def test_an_init_folder_is_left_to_the_plan_not_the_overlap_check(tmp_path: Path
 
 # --- the --json report ------------------------------------------------------------------------
 
-def test_the_report_head_states_the_flags_and_the_tiny_config(json_run: dict[str, Any]) -> None:
-    report, run_dir = json_run["report"], json_run["run_dir"]
+# One test states the whole report: mutmut credits a module fixture's run to the first test that
+# uses it, so every assertion on this run's report sits in the test that runs it.
+REPORT_KEYS = [
+    "schema", "command", "input", "ok", "exit_code", "run_dir", "mode", "world_size", "model", "init", "chinchilla",
+    "warnings", "schedule", "target_val_loss", "init_val_loss", "optimizer_fresh", "device", "param_count", "resume",
+    "status", "detail", "final_val_loss", "best_val_loss", "epochs_completed", "steps_recorded", "tokens_seen",
+    "wall_seconds", "val_loss_history", "checkpoints", "per_step_metrics", "metrics_log", "epochs",
+]
+
+
+def test_the_json_report_states_every_key(workspace: dict[str, Path]) -> None:
+    run_dir = workspace["root"] / "report-run"
+    code, text = apr(scratch_argv(workspace, run_dir, "--num-steps", "2", "--steps-per-epoch", "1",
+                                  "--warmup-steps", "3", "--lr", "1e-3", "--json"))
+    assert code == 0, text
+    report = json.loads(text)
+    assert list(report) == REPORT_KEYS  # no key missing, renamed or added, in the published order
+    # the head: the flags and the tiny config
     assert (report["schema"], report["command"], report["ok"], report["exit_code"]) == ("apr.pretrain/1", "pretrain",
                                                                                       True, 0)
-    assert report["input"] == str(json_run["run_dir"].parent / "data")
+    assert report["input"] == str(workspace["data"])
     assert (report["run_dir"], report["mode"], report["world_size"]) == (str(run_dir), "from-scratch", 1)
     assert report["model"] == {"architecture": "qwen2", "hf_architecture": "Qwen2ForCausalLM",
                                "hidden_size": TINY_CONFIG["hidden_size"],
@@ -228,43 +244,76 @@ def test_the_report_head_states_the_flags_and_the_tiny_config(json_run: dict[str
     assert report["chinchilla"]["status"] == "SKIPPED"  # no --init: the gate does not apply
     assert report["warnings"] == []
     schedule = report["schedule"]
-    assert set(schedule) == {"lr_max", "lr_min", "warmup_steps", "total_steps"}
+    assert list(schedule) == ["lr_max", "lr_min", "warmup_steps", "total_steps"]
     assert (schedule["lr_max"], schedule["warmup_steps"], schedule["total_steps"]) == (1e-3, 3, 2)
     assert 0 < schedule["lr_min"] < schedule["lr_max"]
     assert report["target_val_loss"] == 3.0  # from-scratch's default
-
-
-def test_the_report_body_records_every_step_and_epoch(json_run: dict[str, Any]) -> None:
-    report, run_dir = json_run["report"], json_run["run_dir"]
+    # the starting point
     assert report["optimizer_fresh"] == {"state_entries": 0, "scheduler_step": 0}
     assert report["device"] == "cpu" and report["resume"] is None
-    assert isinstance(report["param_count"], int) and report["param_count"] > 0
+    # tied embeddings 512*64; per layer q 64*64+64, k and v 64*32+32 each, o 64*64, MLP 3*64*128, two
+    # norms 2*64; the final norm 64: 32768 + 2*37120 + 64
+    assert report["param_count"] == 107072
     assert isinstance(report["init_val_loss"], float)
+    # every step and epoch
     steps = report["per_step_metrics"]
     assert [s["step"] for s in steps] == [0, 1]
-    assert set(steps[0]) == {"step", "train_loss", "grad_norm", "lr", "tokens_per_sec", "wall_ms", "tokens_seen",
-                             "gpu_util_pct"}
+    assert list(steps[0]) == ["step", "train_loss", "grad_norm", "lr", "tokens_per_sec", "wall_ms", "tokens_seen",
+                              "gpu_util_pct"]
     tokens_per_step = 8 * 64  # --batch-size 8 --seq-length 64
     assert [s["tokens_seen"] for s in steps] == [tokens_per_step, 2 * tokens_per_step]
     epochs = report["epochs"]
     ckpt = run_dir / "ckpt"
     assert [(e["epoch"], e["checkpoint"]) for e in epochs] == [(0, str(ckpt / "epoch-000.apr")),
                                                                (1, str(ckpt / "epoch-001.apr"))]
+    assert list(epochs[0]) == ["epoch", "train_loss", "val_loss", "grad_norm_max", "tokens_seen", "wall_seconds",
+                               "optimizer_state_sha", "checkpoint"]
     assert report["metrics_log"] == str(run_dir / "metrics.jsonl")
-    assert (run_dir / "metrics.jsonl").is_file()
-    assert (report["status"], report["epochs_completed"], report["steps_recorded"]) == ("OK", 2, 2)
+    assert (report["status"], report["detail"]) == ("OK", "completed 2 steps")
+    assert (report["epochs_completed"], report["steps_recorded"]) == (2, 2)
     assert report["tokens_seen"] == 2 * tokens_per_step
     assert report["checkpoints"] == [str(ckpt / "epoch-000.apr"), str(ckpt / "epoch-001.apr")]
     assert report["val_loss_history"] == [e["val_loss"] for e in epochs]
     assert report["final_val_loss"] == epochs[-1]["val_loss"]
-
-
-def test_the_metrics_log_has_a_row_per_step_by_default(json_run: dict[str, Any]) -> None:
-    rows = [json.loads(line) for line in (json_run["run_dir"] / "metrics.jsonl").read_text().splitlines()]
-    # default_log_every(2) is 1: the evaluation before any step (step 0), then a row after each of
-    # the two steps (steps completed: 1, 2), each followed by its epoch's evaluation row
+    # the metrics log: default_log_every(2) is 1: the evaluation before any step (step 0), then a row
+    # after each of the two steps (steps completed: 1, 2), each followed by its epoch's evaluation row
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [(row["step"], row["val_loss"] is None) for row in rows] == [(0, False), (1, True), (1, False), (2, True),
                                                                         (2, False)]
+    assert rows[0]["val_loss"] == report["init_val_loss"]
+
+
+def test_run_hands_the_process_context_through(workspace: dict[str, Path], monkeypatch) -> None:
+    """What a torchrun process of rank 0 in a world of 2 does, without a process group: the plan is
+    made for the world size, the loop gets the process's context, all ranks meet at the barrier
+    before rank 0 writes, and the context is shut down."""
+    import torch
+    import torch.distributed
+
+    from apr.train import ddp, loop, plan
+
+    ctx = ddp.DistContext(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"))
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(ddp, "init_distributed", lambda spec: calls.append(("init", spec)) or ctx)
+    monkeypatch.setattr(ddp, "shutdown", lambda c: calls.append(("shutdown", c)))
+    real_plan = plan.plan_pretrain
+    monkeypatch.setattr(plan, "plan_pretrain",
+                        lambda options, world_size=1: calls.append(("plan", world_size)) or real_plan(
+                            options, world_size=world_size))
+
+    def no_training(p: Any, ctx: Any = None) -> Any:
+        calls.append(("loop", ctx))
+        return iter(())
+
+    monkeypatch.setattr(loop, "run_pretrain", no_training)
+    monkeypatch.setattr(torch.distributed, "barrier", lambda: calls.append(("barrier", None)))
+    run_dir = workspace["root"] / "world-of-2"
+    args = build_parser().parse_args(scratch_argv(workspace, run_dir, "--num-steps", "2", "--json"))
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert pretrain_cmd.run(args) == 0
+    assert calls == [("init", "cpu"), ("plan", 2), ("barrier", None), ("loop", ctx), ("shutdown", ctx)]
+    report = json.loads(out.getvalue())
+    assert report["world_size"] == 2 and report["per_step_metrics"] == [] and report["epochs"] == []
 
 
 def test_as_dict_turns_tuples_into_lists() -> None:
@@ -326,8 +375,7 @@ def test_other_ranks_record_nothing() -> None:
         assert recorder.on_event(object()) is None
 
 
-def test_a_rerun_without_force_is_refused_by_the_earlier_log(json_run: dict[str, Any],
-                                                             workspace: dict[str, Path]) -> None:
+def test_a_rerun_without_force_is_refused_by_the_earlier_log(workspace: dict[str, Path]) -> None:
     run_dir = workspace["root"] / "refused-run"
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text("{}\n")
