@@ -314,3 +314,62 @@ def test_the_working_directory_is_restored(tmp_path: Path) -> None:
         assert os.getcwd() == str(tmp_path)
         raise RuntimeError
     assert os.getcwd() == before
+
+
+# --- the folder claim, and the transcript's form ----------------------------------------------
+
+def test_a_foreign_folder_is_refused_naming_its_files(tmp_path: Path, capsys, commands: Commands) -> None:
+    root = tmp_path / "demo-out"
+    root.mkdir()
+    (root / "notes.md").write_text("the user's")
+    code = real_main(["demo", "-o", str(root), "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["exit_code"], error["field"], error["path"]) == (5, 5, "-o", str(root))
+    assert error["message"] == ("output folder is not empty and is not a previous `apr demo` folder: "
+                                "1 entry ('notes.md')")
+    assert error["hint"] == ("choose a new or empty folder, e.g. apr demo -o demo-out-2 (the demo never deletes or "
+                             "overwrites files it did not write; files left by an interrupted demo step are listed "
+                             "here too)")
+    assert commands.calls == [] and sorted(p.name for p in root.iterdir()) == ["notes.md"]
+
+
+def test_the_claim_makes_missing_parents_and_names_the_demo(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b" / "demo-out"
+    assert demo_cmd.claim_folder(root) == []
+    assert root.is_dir()
+    assert json.loads((root / ".apr-output.json").read_text())["command"] == "apr demo"
+
+
+def test_each_step_records_its_files_as_the_demos(tmp_path: Path, commands: Commands) -> None:
+    root = tmp_path / "story"
+    demo_cmd.claim_folder(root)
+    story = demo_cmd._Story(root, quiet=True)
+    story.apr("t", ["card", "m", "-o", str(root / "card.md")])
+    manifest = json.loads((root / ".apr-output.json").read_text())
+    assert manifest["command"] == "apr demo" and "card.md" in manifest["files"]
+    [step] = story.steps
+    assert 0 <= step["seconds"] < 60 and step["seconds"] == round(step["seconds"], 2)
+
+
+def test_the_transcript_is_rendered_not_printed_as_markup(tmp_path: Path, capsys, commands: Commands) -> None:
+    root = tmp_path / "story"
+    demo_cmd.claim_folder(root)
+    capsys.readouterr()
+    demo_cmd._Story(root, quiet=False).apr("a [step]", ["qa", "m[1]"])
+    err = capsys.readouterr().err
+    assert "▶ a [step]" in err and "$ apr qa 'm[1]'" in err  # escaped text shown as given
+    assert "[bold" not in err and "[/]" not in err  # the style tags were read as markup
+
+
+def test_a_small_stdlib_folder_is_refused_as_the_output(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The corpus files are inputs: the folder holding them cannot be the demo's (a stand-in stdlib
+    folder, so a mutant that forgets the inputs fails at once instead of walking the real one)."""
+    stdlib = tmp_path / "stdlib"
+    stdlib.mkdir()
+    for name in (*demo_cmd.TRAIN_FILES, *demo_cmd.VAL_FILES):
+        (stdlib / name).write_text("x = 1\n")
+    monkeypatch.setattr(demo_cmd.sysconfig, "get_paths", lambda: {"stdlib": str(stdlib)})
+    code = real_main(["demo", "-o", str(stdlib), "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (code, error["code"]) == (5, "output-is-input")
+    assert sorted(p.name for p in stdlib.iterdir()) == sorted((*demo_cmd.TRAIN_FILES, *demo_cmd.VAL_FILES))
