@@ -36,13 +36,14 @@ class Commands:
     def __init__(self, codes: dict[str, int] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.codes = codes or {}
+        self.resume_epochs = 2
 
     def __call__(self, argv: list[str]) -> int:
         self.calls.append({"argv": list(argv), "cwd": os.getcwd()})
         command = argv[0]
         if command == "pretrain":
             run_dir = Path(argv[argv.index("--run-dir") + 1])
-            count = 3 if "--init" not in argv else 2
+            count = 3 if "--init" not in argv else self.resume_epochs
             (run_dir / "ckpt").mkdir(parents=True)
             for epoch in range(count):
                 (run_dir / "ckpt" / f"epoch-{epoch:03d}.apr").write_bytes(b"weights")
@@ -153,7 +154,8 @@ def test_the_json_document(tmp_path: Path, capsys, commands: Commands) -> None:
     assert (code, document["schema"], document["command"], document["exit_code"]) == (0, "apr.demo/1", "demo", 0)
     assert (document["verdict"], document["output"]) == ("GO", str(root))
     assert document["checkpoint"] == f"{root}/model.apr"
-    assert isinstance(document["seconds"], float) and document["seconds"] >= 0
+    assert isinstance(document["seconds"], float) and 0 <= document["seconds"] < 60
+    assert document["seconds"] == round(document["seconds"], 1)
     steps = document["steps"]
     assert [s["step"] for s in steps] == TITLES
     argvs = expected_argvs(root, commands.project)  # type: ignore[attr-defined]
@@ -209,7 +211,7 @@ def test_outside_a_source_checkout_verify_is_skipped(tmp_path: Path, capsys, com
     code, out, err, root = demo(tmp_path, capsys)
     assert code == 0
     assert [c["argv"] for c in commands.calls] == expected_argvs(root, None)
-    assert "contracts verify --artifact: skipped" in err
+    assert "contracts verify --artifact: skipped" in err and "[dim]" not in err  # the style read as markup
     commands.calls.clear()
     code, out, err, root = demo(tmp_path / "again", capsys, "--json")
     assert code == 0 and "skipped" not in err and len(json.loads(out)["steps"]) == 11
@@ -373,3 +375,12 @@ def test_a_small_stdlib_folder_is_refused_as_the_output(tmp_path: Path, monkeypa
     error = json.loads(capsys.readouterr().out)["error"]
     assert (code, error["code"]) == (5, "output-is-input")
     assert sorted(p.name for p in stdlib.iterdir()) == sorted((*demo_cmd.TRAIN_FILES, *demo_cmd.VAL_FILES))
+
+
+def test_a_resumed_run_that_stopped_early_is_stamped_from_its_last_epoch(tmp_path: Path, capsys,
+                                                                         commands: Commands) -> None:
+    commands.resume_epochs = 1  # an early stop after the first epoch of the resumed run
+    code, _out, err, root = demo(tmp_path, capsys, "--json")
+    assert code == 0, err
+    stamp = next(c["argv"] for c in commands.calls if c["argv"][0] == "stamp")
+    assert stamp[1] == f"{root}/runs/resume/ckpt/epoch-000.apr"
