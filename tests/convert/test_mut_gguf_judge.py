@@ -1,0 +1,86 @@
+"""What `export_gguf` reports (issue 23, the fifth pass's unjudged survivors of
+apr/convert/gguf_export.py): the report's path, format, tensor count, size and fallbacks (the JSON
+`apr export --json` prints), a Q8_0 fallback's block size, and the exact refusal texts of a short
+write and a damaged input. Oracles: the file on disk (its size, the ``gguf`` package's reader),
+llama.cpp's block sizes (32 values for Q8_0) and the source checkpoint's own tensor list."""
+
+from __future__ import annotations
+
+import os
+
+import gguf
+import pytest
+
+from apr.convert import gguf_export as ge
+from apr.convert.gguf_export import GgufQuant
+from apr.errors import DamagedInputError
+from tests.convert.test_mut_gguf_export import _base, _damaged_copy, _nothing_written
+
+
+def _source_names(path):
+    from apr.format import open_file
+
+    with open_file(path) as reader:
+        return list(reader.keys())
+
+
+@pytest.mark.parametrize("quant", [GgufQuant.F32, GgufQuant.F16])
+def test_the_report_names_the_file_its_format_count_and_size(tmp_path, quant):
+    """Float exports store every 2-D tensor as asked: no fallback line; only F16 has an error to record."""
+    source, _, meta = _base(tmp_path)
+    target = tmp_path / "o.gguf"
+    report = ge.export_gguf(source, target, quantize=quant)
+    expected = [n for n in _source_names(source) if not (meta.get("tied_embeddings") and n == "lm_head.weight")]
+    written = gguf.GGUFReader(os.fspath(target)).tensors
+    assert (report.path, report.format, report.quantize) == (os.fspath(target), "gguf", quant.value)
+    assert report.tensor_count == len(expected) == len(written)
+    assert report.file_size == target.stat().st_size
+    assert report.fallbacks == () and report.damaged is None
+    assert set(report.quant_error) == ({"F16"} if quant is GgufQuant.F16 else set())
+    assert report.to_dict()["fallback_summary"] == []
+
+
+def test_a_q8_0_fallback_names_its_32_value_blocks(tmp_path):
+    """Rows of 48 values (the output projection of 2 heads of 24) do not split into Q8_0's 32-value
+    blocks: llama.cpp stores them F16, and the report says so with the row length and block size."""
+    from apr.convert.hf_import import import_hf
+    from tests.convert.tiny_hf import build_hf_folder
+
+    folder = build_hf_folder(tmp_path / "hf", "qwen2", hidden=32, layers=1, heads=2, kv_heads=1, inter=64,
+                             head_dim=24)
+    import_hf(folder, tmp_path / "m.apr")
+    report = ge.export_gguf(tmp_path / "m.apr", tmp_path / "o.gguf", quantize=GgufQuant.Q8_0)
+    assert report.fallbacks == ("model.layers.0.self_attn.o_proj.weight: rows of 48 values do not split "
+                                "into 32-value Q8_0 blocks: stored F16",)
+    kinds = {t.name: t.tensor_type.name for t in gguf.GGUFReader(os.fspath(tmp_path / "o.gguf")).tensors}
+    assert kinds["blk.0.attn_output.weight"] == "F16" and kinds["blk.0.attn_q.weight"] == "Q8_0"
+
+
+def test_a_short_write_says_how_many_bytes_reached_the_disk(tmp_path, monkeypatch):
+    """The disk-full refusal's message names the bytes on disk and the bytes planned; the planned
+    size is that of the same export written whole (the export is deterministic)."""
+    source, _, _ = _base(tmp_path)
+    ge.export_gguf(source, tmp_path / "whole.gguf")
+    planned = (tmp_path / "whole.gguf").stat().st_size
+    (tmp_path / "whole.gguf").unlink()
+    real = os.path.getsize
+
+    def short(path):  # the writer's temporary (.o.gguf.tmp-...) reads one byte short
+        return real(path) - os.path.basename(os.fspath(path)).startswith(".o.gguf")
+
+    monkeypatch.setattr(ge.os.path, "getsize", short)
+    with pytest.raises(ge.AprIOError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert info.value.message == (f"cannot write: only {planned - 1} of {planned} bytes reached the disk (ENOSPC); "
+                                  "the existing file (if any) is unchanged")
+    monkeypatch.undo()
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_a_damaged_input_refusal_names_the_export_command(tmp_path):
+    damaged = _damaged_copy(tmp_path, "tensor")
+    with pytest.raises(DamagedInputError) as info:
+        ge.export_gguf(damaged, tmp_path / "o.gguf")
+    assert info.value.message.startswith("the input is damaged: ")
+    assert info.value.message.endswith("; apr export wrote nothing")
+    assert info.value.path == os.fspath(damaged)
