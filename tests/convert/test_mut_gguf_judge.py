@@ -84,3 +84,51 @@ def test_a_damaged_input_refusal_names_the_export_command(tmp_path):
     assert info.value.message.startswith("the input is damaged: ")
     assert info.value.message.endswith("; apr export wrote nothing")
     assert info.value.path == os.fspath(damaged)
+
+
+def test_an_os_error_about_another_file_keeps_its_file_and_nothing_is_written(tmp_path, monkeypatch):
+    """An OSError that names neither the output nor its temporary (here: the source, read mid-export)
+    is not reported as a failed write of the output: it leaves as it was raised, naming its own file
+    (apr.cli.guard turns it into the documented error), and the temporary is removed. Before, the
+    export rewrapped it as "cannot write" naming the output."""
+    import errno
+
+    source, _, _ = _base(tmp_path)
+    failure = OSError(errno.EIO, "Input/output error", os.fspath(source))
+
+    def failing(*args):
+        raise failure
+
+    monkeypatch.setattr(ge, "_tensor_payload", failing)
+    with pytest.raises(OSError) as info:
+        ge.export_gguf(source, tmp_path / "o.gguf")
+    assert info.value is failure and not isinstance(info.value, ge.AprIOError)
+    assert _nothing_written(tmp_path, "m.apr")
+
+
+def test_the_guard_names_the_file_an_unwrapped_os_error_names(tmp_path):
+    from apr.cli.guard import as_documented_error
+
+    documented = as_documented_error(OSError(5, "Input/output error", os.fspath(tmp_path / "m.apr")))
+    assert isinstance(documented, ge.AprIOError) and documented.path == os.fspath(tmp_path / "m.apr")
+
+
+def test_the_report_keeps_the_worst_error_of_each_stored_type(tmp_path, monkeypatch):
+    """quant_error[kind] is the largest relative RMSE of any tensor stored as kind, not the last one's:
+    the per-tensor errors are recorded as the encoder returns them."""
+    source, _, _ = _base(tmp_path)
+    real = ge._tensor_payload
+    seen: list[tuple[str, float]] = []
+
+    def recording(*args):
+        array, kind, err = real(*args)
+        if err is not None:
+            seen.append((kind, err))
+        return array, kind, err
+
+    monkeypatch.setattr(ge, "_tensor_payload", recording)
+    report = ge.export_gguf(source, tmp_path / "o.gguf", quantize=GgufQuant.Q4_K)
+    worst = {kind: max(e for k, e in seen if k == kind) for kind, _ in seen}
+    assert report.quant_error == worst
+    last = {kind: err for kind, err in seen}
+    assert last != worst  # the fixture tells the worst from the last: a report of the last would differ
