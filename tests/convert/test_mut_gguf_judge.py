@@ -132,3 +132,14 @@ def test_the_report_keeps_the_worst_error_of_each_stored_type(tmp_path, monkeypa
     assert report.quant_error == worst
     last = {kind: err for kind, err in seen}
     assert last != worst  # the fixture tells the worst from the last: a report of the last would differ
+
+
+def test_an_export_onto_its_own_input_is_refused_even_with_force(tmp_path):
+    from apr.errors import OutputIsInputError
+
+    source, _, _ = _base(tmp_path)
+    before = source.read_bytes()
+    with pytest.raises(OutputIsInputError) as info:
+        ge.export_gguf(source, source, force=True)
+    assert info.value.path == os.fspath(source)
+    assert source.read_bytes() == before and _nothing_written(tmp_path, "m.apr")
