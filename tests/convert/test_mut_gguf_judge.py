@@ -143,3 +143,19 @@ def test_an_export_onto_its_own_input_is_refused_even_with_force(tmp_path):
         ge.export_gguf(source, source, force=True)
     assert info.value.path == os.fspath(source)
     assert source.read_bytes() == before and _nothing_written(tmp_path, "m.apr")
+
+
+def test_with_a_tokenizer_the_carried_rope_keys_of_its_architecture_are_written(tmp_path):
+    """The same rule as without a tokenizer (test_mut_gguf_export): a carried `{arch}.rope.*` key of
+    the exported architecture (qwen2) is written with its type, another architecture's is not."""
+    from tests.convert.test_mut_gguf_export import _typed_kv
+
+    source, _, meta = _base(tmp_path, source_metadata={"qwen2.rope.scaling.type": "yarn",
+                                                       "qwen2.rope.scaling.factor": 4.0,
+                                                       "llama.rope.scaling.type": "linear"})
+    assert any(k.startswith("tokenizer.") for k in meta)
+    ge.export_gguf(source, tmp_path / "o.gguf")
+    kv = _typed_kv(tmp_path / "o.gguf")
+    assert kv["qwen2.rope.scaling.type"] == ("yarn", ("STRING",))
+    assert kv["qwen2.rope.scaling.factor"] == (4.0, ("FLOAT32",))
+    assert "llama.rope.scaling.type" not in kv
