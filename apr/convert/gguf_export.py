@@ -147,45 +147,42 @@ def export_gguf(
         errors: dict[str, float] = {}
         wanted = {GgufQuant.F16: "F16", GgufQuant.Q8_0: "Q8_0", GgufQuant.Q4_K: "Q4_K",
                   GgufQuant.Q6_K: "Q6_K"}.get(quantize, "F32")
-        try:
-            with atomic_path(target) as tmp:  # fsynced and renamed into place when the block completes
-                writer = gguf.GGUFWriter(tmp, arch)
-                _write_kv(writer, reader, config, quantize)
-                # streamed: every tensor's shape and type are declared first, then each tensor is read,
-                # converted, written and let go before the next (peak memory about one tensor)
-                layouts = {name: _declare(writer, reader, name, gguf_names[name], quantize) for name in names}
-                writer.write_header_to_file()
-                writer.write_kv_data_to_file()
-                writer.write_ti_data_to_file()
-                with _SideLane(reader, crc, writer, len(names), progress) as side:
-                    for name in names:
-                        side.check(name)  # its CRC on the side thread, while this thread converts it
-                        array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
-                        if (array.shape, array.dtype) != layouts[name]:
-                            raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, "
-                                               f"declared {layouts[name][1]} {list(layouts[name][0])}", field=name)
-                        if array.ndim >= 2 and kind != wanted:
-                            block = 256 if wanted in ("Q4_K", "Q6_K") else 32
-                            fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split "
-                                             f"into {block}-value {wanted} blocks: stored {kind}")
-                        if err is not None:
-                            errors[kind] = max(errors.get(kind, 0.0), err)
-                        side.write(name, array)  # written while the next tensor is converted
-                        del array
-                    side.drain()
-                planned = sum(handle.tell() for handle in writer.fout or ())
-                writer.close()
-                if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
-                    raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
-                written = gguf_tensor_count(tmp)
-                if written != len(names):
-                    raise ConvertError(f"wrote {written} tensors, expected {len(names)}", path=tmp)
-                damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
-        except OSError as err:  # disk full, read-only, EIO: atomic_path already removed the temporary
-            if isinstance(err, AprIOError):
-                raise
-            raise AprIOError.from_os_error(err, path=target, action="write",
-                                           note="the existing file (if any) is unchanged") from err
+        # an OSError of the write itself (disk full, read-only, EIO; naming no file, the temporary or
+        # the output) leaves atomic_path as an AprIOError naming the output, the temporary removed;
+        # any other keeps the file it names (apr.cli.guard reports it)
+        with atomic_path(target) as tmp:  # fsynced and renamed into place when the block completes
+            writer = gguf.GGUFWriter(tmp, arch)
+            _write_kv(writer, reader, config, quantize)
+            # streamed: every tensor's shape and type are declared first, then each tensor is read,
+            # converted, written and let go before the next (peak memory about one tensor)
+            layouts = {name: _declare(writer, reader, name, gguf_names[name], quantize) for name in names}
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            with _SideLane(reader, crc, writer, len(names), progress) as side:
+                for name in names:
+                    side.check(name)  # its CRC on the side thread, while this thread converts it
+                    array, kind, err = _tensor_payload(reader, name, config, quantize, measure_error)
+                    if (array.shape, array.dtype) != layouts[name]:
+                        raise ConvertError(f"tensor {name!r} encoded as {array.dtype} {list(array.shape)}, "
+                                           f"declared {layouts[name][1]} {list(layouts[name][0])}", field=name)
+                    if array.ndim >= 2 and kind != wanted:
+                        block = 256 if wanted in ("Q4_K", "Q6_K") else 32
+                        fallbacks.append(f"{name}: rows of {reader.entry(name).shape[-1]} values do not split "
+                                         f"into {block}-value {wanted} blocks: stored {kind}")
+                    if err is not None:
+                        errors[kind] = max(errors.get(kind, 0.0), err)
+                    side.write(name, array)  # written while the next tensor is converted
+                    del array
+                side.drain()
+            planned = sum(handle.tell() for handle in writer.fout or ())
+            writer.close()
+            if os.path.getsize(tmp) != planned:  # numpy's tofile drops a failed final flush silently (disk full)
+                raise OSError(errno.ENOSPC, f"only {os.path.getsize(tmp)} of {planned} bytes reached the disk", tmp)
+            written = gguf_tensor_count(tmp)
+            if written != len(names):
+                raise ConvertError(f"wrote {written} tensors, expected {len(names)}", path=tmp)
+            damage = refuse_damage(crc.finish(reader), allow_damaged=allow_damaged, command="apr export")
     return ExportReport(path=os.fspath(target), format="gguf", tensor_count=len(names),
                         file_size=os.path.getsize(target), quantize=quantize.value,
                         fallbacks=tuple(fallbacks), quant_error=errors, damaged=damage)
