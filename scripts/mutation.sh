@@ -5,8 +5,9 @@
 #
 # MODULE: a source path (apr/identity/quality.py), a folder (apr/identity), a dotted module name
 # (falsifiers.verdict) or a glob over mutant names ("apr.stamp.*"). Without MODULE: the core modules
-# below (about 2.5 h on one worker). Each module runs on its own, so its time is recorded
-# (mutants/mutation-times.tsv); --together runs them in one mutmut call (one clean-test run).
+# below (more than four hours even with --jobs 2: docs/testing.md, sixth pass). Each module runs
+# on its own, so its time is recorded (mutants/mutation-times.tsv); --together runs them in one
+# mutmut call (one clean-test run).
 # --jobs N: mutmut's --max-children (default 1; each child is one pytest process). --max-minutes M
 # stops a module's run after M minutes (as Ctrl-C would); its row then says "(partial)": a biased
 # sample, since mutmut runs the mutants with the fastest tests first.
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --together) together=1; shift ;;
     --max-minutes) max_minutes="$2"; shift 2 ;;
     --max-minutes=*) max_minutes="${1#--max-minutes=}"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "error: unknown option $1 (see scripts/mutation.sh --help)" >&2; exit 2 ;;
     *) modules+=("$1"); shift ;;
   esac
