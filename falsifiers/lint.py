@@ -409,16 +409,23 @@ def _dependencies(contracts: Sequence[Contract], docs: dict[str, Document]) -> l
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each cycle once (iterative DFS, so a long chain cannot overflow the stack)."""
+    """Each cycle once (iterative DFS, so a long chain cannot overflow the stack).
+
+    The walk is bounded: each node is entered once and resumed once per edge, nodes + edges steps
+    in all, so a fault in the colouring ends with a wrong answer instead of looping until memory
+    runs out (which a test process cannot report as a failure).
+    """
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(graph, white)
     cycles: list[list[str]] = []
+    steps = len(graph) + sum(len(edges) for edges in graph.values())
     for start in sorted(graph):
         if colour[start] != white:
             continue
         stack: list[tuple[str, int]] = [(start, 0)]
         path: list[str] = []
-        while stack:
+        while stack and steps > 0:
+            steps -= 1
             node, index = stack.pop()
             if index == 0:
                 colour[node] = grey
