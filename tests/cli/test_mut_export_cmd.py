@@ -5,8 +5,6 @@ the exporter's report, and real exports whose JSON agrees with the files on disk
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -14,23 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.stamp_builders import run_cli as _run
 from apr.cli.export_cmd import export_format, stream_name
-from apr.cli.main import main
 from apr.convert.gguf_export import GgufQuant
 from apr.convert.hf_export import ExportReport
 from apr.errors import UsageError
 from apr.format.footer_check import Damage
 from tests.readiness.builders import build_checkpoint
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exited:
-            code = exited.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def _lines(stderr: str) -> list[str]:

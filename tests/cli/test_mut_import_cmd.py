@@ -4,8 +4,6 @@ dequantization note, and real imports whose JSON agrees with the file written.""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -13,20 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.stamp_builders import run_cli as _run
 from apr.cli.import_cmd import dequantized_line
-from apr.cli.main import main
 from apr.convert.hf_import import ImportReport
 from apr.convert.targets import parse_import_quant
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exited:
-            code = exited.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def _lines(stderr: str) -> list[str]:

@@ -4,8 +4,6 @@ token count and the time, and a device it cannot use is refused with its exit co
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from apr.cli.main import main
+from tests.stamp_builders import run_cli as _run
 from apr.run import generate_text, load_model
 from apr.run.generate import SamplingConfig
 
@@ -28,16 +26,6 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = build_hf_folder(root / "qwen2", "qwen2", tokenizer_from=root / "tok")
     import_hf(folder, root / "m.apr")
     return root / "m.apr"
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exited:
-            code = exited.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def _expected(model: Path, prompt: str, sampling: SamplingConfig, *, chat: bool = False) -> tuple[str, int]:

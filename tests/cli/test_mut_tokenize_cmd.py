@@ -5,8 +5,6 @@ input has been checked."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apr.cli.main import main
+from tests.stamp_builders import run_cli as _run
 from apr.train.shards import open_dataset
 from tests.convert.tiny_hf import train_tokenizer
 
@@ -51,16 +49,6 @@ def _oracle(tokenizer: Path) -> tuple[object, int, int]:
 
 def _ids(tok: object, path: Path) -> list[int]:
     return list(tok.encode(path.read_text(encoding="utf-8"), add_special_tokens=False).ids)  # type: ignore[attr-defined]
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exited:
-            code = exited.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def _tokenize(corpus: list[Path], tokenizer: Path, output: Path, *flags: str) -> tuple[int, str, str]:
