@@ -78,6 +78,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def stderr_lines(stderr: str) -> list[str]:
+    """stderr's lines, less the empty ones a transient progress bar leaves off a terminal."""
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
 def listing(folder: str | os.PathLike[str]) -> list[str]:
     return sorted(os.listdir(folder))
 

@@ -13,17 +13,13 @@ from typing import Any
 import pytest
 
 from tests.stamp_builders import run_cli as _run
+from tests.stamp_builders import stderr_lines as _lines
 from apr.cli.export_cmd import export_format, stream_name
 from apr.convert.gguf_export import GgufQuant
 from apr.convert.hf_export import ExportReport
 from apr.errors import UsageError
 from apr.format.footer_check import Damage
 from tests.readiness.builders import build_checkpoint
-
-
-def _lines(stderr: str) -> list[str]:
-    """stderr's lines, less the empty ones a transient progress bar leaves off a terminal."""
-    return [line for line in stderr.splitlines() if line.strip()]
 
 
 @pytest.fixture()

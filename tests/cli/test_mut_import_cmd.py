@@ -12,14 +12,10 @@ from typing import Any
 import pytest
 
 from tests.stamp_builders import run_cli as _run
+from tests.stamp_builders import stderr_lines as _lines
 from apr.cli.import_cmd import dequantized_line
 from apr.convert.hf_import import ImportReport
 from apr.convert.targets import parse_import_quant
-
-
-def _lines(stderr: str) -> list[str]:
-    """stderr's lines, less the empty ones a transient progress bar leaves off a terminal."""
-    return [line for line in stderr.splitlines() if line.strip()]
 
 
 class _Importer:
