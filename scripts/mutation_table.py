@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -207,13 +208,32 @@ def count_mutants(globs: list[str], mutants_dir: Path = ROOT / "mutants") -> int
     return sum(1 for codes in results.values() for name in codes if any(fnmatch.fnmatchcase(name, g) for g in globs))
 
 
+def module_of(name: str) -> str:
+    """The dotted module a mutant name belongs to: ``apr.qa.gate.x_evaluate__mutmut_7`` -> ``apr.qa.gate``,
+    ``apr.format.reader.xǁReader__read__mutmut_1`` -> ``apr.format.reader``."""
+    match = re.match(r"^(.*?)\.(?:x_|xǁ)", name)
+    return match.group(1) if match else name.rpartition(".")[0]
+
+
+def dotted_source(source: str) -> str:
+    """``apr/format/header.py`` -> ``apr.format.header``; a package's ``__init__.py`` -> the package."""
+    dotted = source[: -len(".py")].replace("/", ".")
+    return dotted[: -len(".__init__")] if dotted.endswith(".__init__") else dotted
+
+
 def stale_equivalents(results: dict[str, dict[str, int | None]], equivalents: dict[str, str]) -> list[str]:
-    """Listed names that no longer exist, or that a test now kills (the list should drop them)."""
+    """Listed names that no longer exist, or that a test now kills (the list should drop them).
+
+    A name is judged only when mutmut generated its module here: a run narrowed with ``only_mutate``
+    (or a partial ``mutants/``) has no mutants of the other modules, which is no sign of change.
+    """
     codes = {name: code for per_file in results.values() for name, code in per_file.items()}
+    generated = {dotted_source(source) for source in results}
     stale = []
     for name in sorted(equivalents):
         if name not in codes:
-            stale.append(f"{name}: no such mutant (the code changed?)")
+            if module_of(name) in generated:
+                stale.append(f"{name}: no such mutant (the code changed?)")
         elif status_of(codes[name]) == "killed":
             stale.append(f"{name}: killed by a test, so not equivalent")
     return stale
