@@ -317,6 +317,9 @@ def test_capability_match_decides_on_the_tensors_then_the_claim(names, claim, pa
     (("transformer.h.0.attn.c_attn.weight",), None, "gpt2"),
     (("blk.0.attn_q.weight",), "GPT2LMHeadModel", "gpt2"),
     (_LLAMA_FULL, "gemma3", "gemma3"),
+    # a family the runtime does not implement is refused as such even when the tensors are another
+    # family's: "not implemented" comes before "contradicts the tensors"
+    (_LLAMA_FULL, "GPT2LMHeadModel", "gpt2"),
 ])
 def test_capability_match_refuses_a_family_the_runtime_does_not_implement(names, claim, architecture) -> None:
     meta = {} if claim is None else {"architecture": claim}
@@ -333,6 +336,24 @@ def test_capability_match_fails_a_contradicting_claim_with_the_in_place_stamp() 
                               "— INV-INIT-ARCH-MATCH-001")
     assert result.fix == ("apr stamp dir/m.apr --architecture qwen2 --hf-architecture Qwen2ForCausalLM "
                           "--hf-model-type qwen2 --in-place")
+
+
+@pytest.mark.parametrize(("names", "claim"), [
+    # tensors of no family apr knows: a claim cannot contradict them, so the resolver's refusal stands
+    (("blk.0.attn_q.weight",), "llama"),
+    (("layer_a.weight", "layer_b.weight"), "Qwen2ForCausalLM"),
+    # a claim that is not a string is no claim, here too (never looked up)
+    (("blk.0.attn_q.weight",), ["LlamaForCausalLM"]),
+    (_LLAMA_FULL[1:], ["Qwen2ForCausalLM"]),
+])
+def test_capability_match_passes_the_resolvers_refusal_when_nothing_contradicts(names, claim) -> None:
+    from apr.arch import architecture_from_metadata
+
+    refusal = architecture_from_metadata({"architecture": claim}, list(names)).refusal
+    assert refusal is not None
+    result = gate_capability_match(_session(tensor_names=list(names), metadata={"architecture": claim}))
+    assert (result.passed, result.skipped, result.message, result.fix) == (False, False, refusal.message, refusal.hint)
+    assert "contradicts" not in result.message
 
 
 # --- golden_output and _generate -------------------------------------------------------------
