@@ -11,17 +11,22 @@ subtracts the reviewed equivalent mutants (`EQUIVALENTS`) and prints one row per
 
 A timeout is not a kill here (it is reported in its own column). A mutant listed as equivalent that
 a test kills after all is counted as killed and reported as a stale entry; so is a listed name that
-no longer exists.
+no longer exists. A listed name is only a number (mutmut numbers a function's mutants in order), so
+each entry's reviewed change is kept in a lock (`LOCK`); a listed mutant whose change is not the
+one reviewed, because an edit renumbered the function's mutants, counts as a survivor and is
+reported, until someone reads it (``mutmut show NAME``), fixes its entry and rewrites the lock
+(``--write-lock``, whose diff is reviewed with the list's).
 
 Usage::
 
-    python scripts/mutation_table.py [--json | --markdown] [--equivalents FILE] [--times FILE]
-                                     [--fail-under PCT] [MODULE ...]
+    python scripts/mutation_table.py [--json | --markdown] [--equivalents FILE] [--lock FILE]
+                                     [--write-lock] [--times FILE] [--fail-under PCT] [MODULE ...]
 
 MODULE is a source path (``apr/identity/quality.py``, or a folder ``apr/identity``) or a dotted
 name or glob over mutant names (``apr.identity.quality``, ``falsifiers.*``). Without MODULE, every
 module with at least one mutant that has run. Exit status: 0, or 1 with ``--fail-under`` when a
-module's score is below PCT, or 3 when there are no results to show.
+module's score is below PCT, 2 when mutmut (which reads the mutants' changes) is not installed, 3
+when there are no results to show, 4 when the list or the lock is malformed.
 """
 
 from __future__ import annotations
@@ -29,13 +34,19 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+# The change each listed equivalent made when it was reviewed ("- old line", "+ new line"): mutmut
+# numbers a function's mutants in order, so an edit above a listed mutant renumbers it, and the
+# listed name then names another mutant, which may be a real survivor the list would hide.
+LOCK = ROOT / "tests" / "mutation_equivalents.lock.json"
 TIMES = ROOT / "mutants" / "mutation-times.tsv"  # written by scripts/mutation.sh: path, seconds, date
 SOURCE_ROOTS = ("apr", "falsifiers")  # [tool.mutmut] source_paths
 
@@ -239,6 +250,86 @@ def stale_equivalents(results: dict[str, dict[str, int | None]], equivalents: di
     return stale
 
 
+ChangeOf = Callable[[str, str], list[str]]  # (mutant name, source path) -> the lines it changes
+
+
+def read_lock(path: Path) -> dict[str, list[str]]:
+    """{mutant name: the change reviewed} from the lock file (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: list(lines) for name, lines in data.get("changes", {}).items()}
+
+
+def write_lock(path: Path, changes: dict[str, list[str]]) -> None:
+    """The lock file, sorted, one entry a name (reviewed in the same commit as the list)."""
+    doc = {"about": "the change each entry of mutation_equivalents.txt names, as reviewed; "
+                    "python scripts/mutation_table.py --write-lock rewrites it from mutants/",
+           "changes": {name: changes[name] for name in sorted(changes)}}
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def mutmut_change_of(mutants_dir: Path) -> ChangeOf:
+    """The lines a mutant changes, from mutmut's own diff of ``mutants/<source>`` (as `mutmut show`).
+
+    Each line is ``"- old"`` or ``"+ new"`` with its indentation stripped, so re-indenting a function
+    does not read as a different mutant.
+    """
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # mutmut 3.8.1: the [mutation] extra
+
+    if mutants_dir.name != "mutants":
+        raise ValueError(f"{mutants_dir}: mutmut reads its mutants from a folder named 'mutants'")
+
+    def change_of(name: str, source: str) -> list[str]:
+        here = os.getcwd()
+        os.chdir(mutants_dir.parent)  # mutmut opens mutants/<source> relative to the working folder
+        try:
+            diff = get_diff_for_mutant(name, path=source)
+        finally:
+            os.chdir(here)
+        body = [line for line in diff.splitlines() if not line.startswith(("--- ", "+++ "))]
+        return [f"{line[0]} {line[1:].strip()}" for line in body if line[:1] in ("-", "+")]
+
+    return change_of
+
+
+def unreviewed_equivalents(results: dict[str, dict[str, int | None]], equivalents: dict[str, str],
+                           lock: dict[str, list[str]], change_of: ChangeOf) -> dict[str, str]:
+    """Listed names whose mutant is not the one reviewed: {name: what differs}.
+
+    They count as survivors, not equivalents, until someone reads the mutant and rewrites the lock.
+    Only mutants that ran and were not killed are checked (a killed one is already stale).
+    """
+    source_by_name = {name: source for source, codes in results.items() for name in codes}
+    found: dict[str, str] = {}
+    for name in sorted(equivalents):
+        source = source_by_name.get(name)
+        if source is None or status_of(results[source][name]) in ("killed", "not checked"):
+            continue
+        now = change_of(name, source)
+        reviewed = lock.get(name)
+        if reviewed is None:
+            found[name] = f"no reviewed change in the lock; now: {' | '.join(now)}"
+        elif reviewed != now:
+            found[name] = f"reviewed: {' | '.join(reviewed)}; now: {' | '.join(now)}"
+    return found
+
+
+def locked_changes(results: dict[str, dict[str, int | None]], equivalents: dict[str, str],
+                   lock: dict[str, list[str]], change_of: ChangeOf) -> dict[str, list[str]]:
+    """The lock to write: each listed mutant that mutmut generated, with its change now; entries of
+    modules not generated here (a narrowed run) are kept; names no longer listed are dropped."""
+    source_by_name = {name: source for source, codes in results.items() for name in codes}
+    generated = {dotted_source(source) for source in results}
+    changes: dict[str, list[str]] = {}
+    for name in equivalents:
+        if name in source_by_name:
+            changes[name] = change_of(name, source_by_name[name])
+        elif module_of(name) not in generated and name in lock:
+            changes[name] = lock[name]
+    return changes
+
+
 # --- output -----------------------------------------------------------------------------------------
 
 COLUMNS = ("module", "mutants", "killed", "survived", "timeout", "no tests", "other", "not run", "equiv.",
@@ -285,17 +376,18 @@ def render_markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def render_json(rows: list[Row], stale: list[str]) -> str:
+def render_json(rows: list[Row], stale: list[str], unreviewed: dict[str, str]) -> str:
     def record(row: Row) -> dict[str, object]:
         data = asdict(row)
         data["score"] = None if row.score is None else round(row.score, 2)
         return data
 
     return json.dumps({"modules": [record(r) for r in rows], "total": record(_total(rows)),
-                       "stale_equivalents": stale}, indent=2, ensure_ascii=False)
+                       "stale_equivalents": stale, "unreviewed_equivalents": unreviewed}, indent=2,
+                      ensure_ascii=False)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, change_of: ChangeOf | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help="source path, folder, dotted module name or mutant-name glob (default: all run)")
@@ -304,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     form.add_argument("--markdown", action="store_true", help="a Markdown table (for docs/testing.md)")
     parser.add_argument("--mutants-dir", type=Path, default=ROOT / "mutants", help="mutmut's folder (default: %(default)s)")
     parser.add_argument("--equivalents", type=Path, default=EQUIVALENTS, help="reviewed list (default: %(default)s)")
+    parser.add_argument("--lock", type=Path, default=LOCK, help="the reviewed change of each listed mutant (default: %(default)s)")
+    parser.add_argument("--write-lock", action="store_true",
+                        help="rewrite the lock from mutants/ (after reading each changed entry: mutmut show NAME)")
     parser.add_argument("--times", type=Path, default=None, help="run times (default: MUTANTS_DIR/mutation-times.tsv)")
     parser.add_argument("--survivors", action="store_true", help="after the table, list each module's survivors")
     parser.add_argument("--fail-under", type=float, default=None, metavar="PCT",
@@ -312,18 +407,43 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         equivalents = read_equivalents(args.equivalents)
-    except ValueError as err:
+        lock = read_lock(args.lock)
+    except (ValueError, OSError) as err:  # json.JSONDecodeError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 4
     results = read_results(args.mutants_dir)
-    rows = build_rows(results, args.modules, equivalents, read_times(args.times or args.mutants_dir / TIMES.name))
+    if not results:
+        print(f"error: no mutmut results under {args.mutants_dir}\n  fix: scripts/mutation.sh MODULE", file=sys.stderr)
+        return 3
+    if change_of is None:
+        try:
+            change_of = mutmut_change_of(args.mutants_dir)
+        except (ImportError, ValueError) as err:
+            print(f"error: cannot read the mutants' changes: {err}\n  fix: pip install -e '.[mutation]'", file=sys.stderr)
+            return 2
+    if args.write_lock:
+        changes = locked_changes(results, equivalents, lock, change_of)
+        moved = sorted(n for n in changes if n in lock and lock[n] != changes[n])
+        added = sorted(n for n in changes if n not in lock)
+        write_lock(args.lock, changes)
+        print(f"{args.lock}: {len(changes)} entries, {len(added)} new, {len(moved)} changed, "
+              f"{len(set(lock) - set(changes))} dropped", file=sys.stderr)
+        for name in moved:
+            print(f"  changed: {name}: {' | '.join(changes[name])}", file=sys.stderr)
+        return 0
+
+    globs = [g for spec in args.modules for g in module_globs(spec)[1]]
+    selected = {n: r for n, r in equivalents.items() if not globs or any(fnmatch.fnmatchcase(n, g) for g in globs)}
+    unreviewed = unreviewed_equivalents(results, selected, lock, change_of)
+    reviewed = {n: r for n, r in equivalents.items() if n not in unreviewed}
+    rows = build_rows(results, args.modules, reviewed, read_times(args.times or args.mutants_dir / TIMES.name))
     if not rows:
         print(f"error: no mutmut results for {' '.join(args.modules) or 'any module'} under {args.mutants_dir}\n"
               f"  fix: scripts/mutation.sh {' '.join(args.modules) or 'MODULE'}", file=sys.stderr)
         return 3
     stale = stale_equivalents(results, equivalents)
     if args.json:
-        print(render_json(rows, stale))
+        print(render_json(rows, stale, unreviewed))
     else:
         print(render_markdown(rows) if args.markdown else render_text(rows))
         if args.survivors:
@@ -334,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  {name}: {status_of(results[row.module][name])}")
     for line in stale:
         print(f"warning: stale equivalent {line}", file=sys.stderr)
+    for name, why in unreviewed.items():
+        print(f"warning: {name} is listed as equivalent, but it is not the mutant reviewed ({why}); it counts as "
+              f"a survivor until its entry is checked (mutmut show {name}) and the lock rewritten (--write-lock)",
+              file=sys.stderr)
     if args.fail_under is not None:
         low = [r for r in rows if r.score is not None and r.score < args.fail_under]
         for row in low:

@@ -136,7 +136,11 @@ def _main(table: ModuleType, tmp_path: Path, *argv: str, capsys: pytest.CaptureF
     eq = tmp_path / "eq.txt"
     if not eq.exists():
         eq.write_text("apr.m.x_f__mutmut_2: wording\n", encoding="utf-8")
-    code = table.main([*argv, "--mutants-dir", str(tmp_path / "mutants"), "--equivalents", str(eq)])
+    lock = tmp_path / "lock.json"
+    if not lock.exists():
+        table.write_lock(lock, {"apr.m.x_f__mutmut_2": ["- 'x'", "+ 'XXxXX'"]})
+    code = table.main([*argv, "--mutants-dir", str(tmp_path / "mutants"), "--equivalents", str(eq), "--lock", str(lock)],
+                      change_of=fake_change_of)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -174,6 +178,10 @@ def test_no_results_exits_3_and_a_bad_list_exits_4(table: ModuleType, tmp_path: 
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _main(table, tmp_path, "apr/absent.py", capsys=capsys)
     assert code == 3
+    assert "error: no mutmut results under" in err
+    write_meta(tmp_path / "mutants", "apr/m.py", {"apr.m.x_f__mutmut_1": 0})
+    code, _, err = _main(table, tmp_path, "apr/absent.py", capsys=capsys)
+    assert code == 3
     assert "error: no mutmut results for apr/absent.py" in err
     assert "fix: scripts/mutation.sh apr/absent.py" in err
     (tmp_path / "eq.txt").write_text("no reason here\n", encoding="utf-8")
@@ -185,3 +193,90 @@ def test_the_committed_equivalents_list_is_well_formed(table: ModuleType) -> Non
     listed = table.read_equivalents(table.EQUIVALENTS)
     assert listed
     assert all(table.module_of(name).split(".")[0] in table.SOURCE_ROOTS for name in listed)
+
+
+# --- the lock: a listed name must still name the mutant that was reviewed ------------------------------
+
+CHANGES = {"apr.m.x_f__mutmut_1": ["- a < b", "+ a <= b"], "apr.m.x_f__mutmut_2": ["- 'x'", "+ 'XXxXX'"],
+           "apr.m.x_f__mutmut_3": ["- n += 1", "+ n = 1"]}
+
+
+def fake_change_of(name: str, source: str) -> list[str]:
+    assert source == "apr/m.py"
+    return CHANGES[name]
+
+
+def test_a_listed_mutant_whose_change_moved_counts_as_a_survivor(table: ModuleType) -> None:
+    results = {"apr/m.py": {"apr.m.x_f__mutmut_1": 0, "apr.m.x_f__mutmut_2": 0, "apr.m.x_f__mutmut_3": 1}}
+    equivalents = {"apr.m.x_f__mutmut_1": "renumbered", "apr.m.x_f__mutmut_2": "wording",
+                   "apr.m.x_f__mutmut_3": "killed: left to the stale check"}
+    lock = {"apr.m.x_f__mutmut_1": ["- n += 1", "+ n = 1"], "apr.m.x_f__mutmut_2": ["- 'x'", "+ 'XXxXX'"]}
+    assert table.unreviewed_equivalents(results, equivalents, lock, fake_change_of) == {
+        "apr.m.x_f__mutmut_1": "reviewed: - n += 1 | + n = 1; now: - a < b | + a <= b"}
+    # a listed survivor with no reviewed change at all is not trusted either
+    assert table.unreviewed_equivalents(results, equivalents, {}, fake_change_of) == {
+        "apr.m.x_f__mutmut_1": "no reviewed change in the lock; now: - a < b | + a <= b",
+        "apr.m.x_f__mutmut_2": "no reviewed change in the lock; now: - 'x' | + 'XXxXX'"}
+
+
+def test_a_mutant_not_yet_run_is_not_judged(table: ModuleType) -> None:
+    results = {"apr/m.py": {"apr.m.x_f__mutmut_1": None}}
+    assert table.unreviewed_equivalents(results, {"apr.m.x_f__mutmut_1": "r"}, {}, fake_change_of) == {}
+
+
+def test_the_written_lock_keeps_other_modules_and_drops_unlisted_names(table: ModuleType) -> None:
+    results = {"apr/m.py": {"apr.m.x_f__mutmut_1": 0, "apr.m.x_f__mutmut_2": 1}}
+    equivalents = {"apr.m.x_f__mutmut_1": "r", "apr.m.x_f__mutmut_2": "r", "apr.other.x_g__mutmut_4": "r",
+                   "apr.m.x_f__mutmut_9": "gone"}
+    lock = {"apr.other.x_g__mutmut_4": ["- kept"], "apr.m.x_f__mutmut_9": ["- dropped"], "apr.unlisted.x_h__mutmut_1": ["- x"]}
+    assert table.locked_changes(results, equivalents, lock, fake_change_of) == {
+        "apr.m.x_f__mutmut_1": ["- a < b", "+ a <= b"],
+        "apr.m.x_f__mutmut_2": ["- 'x'", "+ 'XXxXX'"],
+        "apr.other.x_g__mutmut_4": ["- kept"],
+    }
+
+
+def test_main_counts_a_moved_equivalent_as_a_survivor_until_the_lock_is_rewritten(
+        table: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_meta(tmp_path / "mutants", "apr/m.py", {"apr.m.x_f__mutmut_1": 0, "apr.m.x_f__mutmut_3": 1})
+    (tmp_path / "eq.txt").write_text("apr.m.x_f__mutmut_1: the < / <= boundary no input reaches\n", encoding="utf-8")
+    lock = tmp_path / "lock.json"
+    table.write_lock(lock, {"apr.m.x_f__mutmut_1": ["- n += 1", "+ n = 1"]})
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = table.main([*argv, "--mutants-dir", str(tmp_path / "mutants"), "--equivalents", str(tmp_path / "eq.txt"),
+                           "--lock", str(lock)], change_of=fake_change_of)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = run("--json")
+    [row] = json.loads(out)["modules"]
+    assert (row["equivalents"], row["score"], row["survivors"]) == (0, 50.0, ["apr.m.x_f__mutmut_1"])
+    assert json.loads(out)["unreviewed_equivalents"] == {
+        "apr.m.x_f__mutmut_1": "reviewed: - n += 1 | + n = 1; now: - a < b | + a <= b"}
+    assert "apr.m.x_f__mutmut_1 is listed as equivalent, but it is not the mutant reviewed" in err
+    assert run("--fail-under", "90")[0] == 1
+
+    code, _, err = run("--write-lock")
+    assert code == 0
+    assert "1 entries, 0 new, 1 changed, 0 dropped" in err
+    assert "changed: apr.m.x_f__mutmut_1: - a < b | + a <= b" in err
+    assert json.loads(lock.read_text(encoding="utf-8"))["changes"] == {"apr.m.x_f__mutmut_1": ["- a < b", "+ a <= b"]}
+    code, out, _ = run("--json", "--fail-under", "90")
+    assert code == 0
+    assert json.loads(out)["modules"][0]["score"] == 100.0
+
+
+def test_a_malformed_lock_exits_4(table: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_meta(tmp_path / "mutants", "apr/m.py", {"apr.m.x_f__mutmut_1": 0})
+    (tmp_path / "lock.json").write_text("{not json", encoding="utf-8")
+    code = table.main(["--mutants-dir", str(tmp_path / "mutants"), "--lock", str(tmp_path / "lock.json")],
+                      change_of=fake_change_of)
+    assert code == 4
+    assert "error:" in capsys.readouterr().err
+
+
+def test_the_committed_lock_names_only_listed_mutants(table: ModuleType) -> None:
+    """Every reviewed change belongs to an entry of the list, and each entry has its change."""
+    listed = table.read_equivalents(table.EQUIVALENTS)
+    assert set(table.read_lock(table.LOCK)) == set(listed)

@@ -398,15 +398,17 @@ def _content_pass(rec: _Recorder, f, size: int, header: Header, entries: list[Te
         chunk = view[:n]
         crc = crc32(chunk, crc)
         chunk_end = pos + n
-        i = first
-        while i < len(spans) and spans[i][0] < chunk_end:
+        # A bounded walk over the spans this chunk reaches (a `while` with `i += 1` could spin forever
+        # on a one-character fault; `range` cannot).
+        for i in range(first, len(spans)):
             start, stop, acc = spans[i]
+            if start >= chunk_end:
+                break
             lo, hi = max(start, pos), min(stop, chunk_end)
             if lo < hi:
                 acc.feed(chunk[lo - pos : hi - pos])
             if stop <= chunk_end and i == first:
                 first += 1
-            i += 1
         pos = chunk_end
         if progress is not None:
             progress(pos, end)
