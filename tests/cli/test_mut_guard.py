@@ -271,6 +271,19 @@ def test_a_failing_renderer_falls_back_to_one_ascii_line(capsys, monkeypatch) ->
     assert captured.err == "error: 'bad caf\\xe9'\n"
 
 
+@pytest.mark.parametrize(("kwargs", "command", "input"), [
+    ({}, "apr", None),  # no command known (argv did not parse): the program's own name
+    ({"command": "contracts lint"}, "contracts lint", None),
+    ({"command": "inspect", "input": "m.apr"}, "inspect", "m.apr"),
+])
+def test_the_json_error_envelope_names_the_command_and_input(capsys, kwargs, command, input) -> None:
+    """`command` and `input` are JSON fields a script reads: they reach the envelope unchanged."""
+    assert exit_code_for(ValidationError("bad"), as_json=True, **kwargs) == 5
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["command"], doc["input"], doc["ok"], doc["exit_code"]) == (command, input, False, 5)
+    assert doc["error"]["message"] == "bad"
+
+
 def test_a_renderer_meeting_a_closed_pipe_still_gives_the_code(capsys, monkeypatch) -> None:
     import apr.cli.output as output
 
