@@ -64,6 +64,19 @@ def test_the_card_of_a_complete_checkpoint_with_a_report(tmp_path: Path) -> None
     ]
 
 
+def test_the_training_results_section_follows_the_identity_it_does_not_replace(tmp_path: Path) -> None:
+    """With a run's results the card is the same card plus their section, then the report's."""
+    from apr.readiness.training_results import TrainingResults, section_lines
+
+    path = build_checkpoint(tmp_path / "m.apr", tokenizer=None)
+    report = {"status": "completed", "final_val_loss": 2.5}
+    results = TrainingResults(source="run/metrics.jsonl", rows=(), curve_missing_reason="nothing to plot")
+    _, plain = _split(build_card(path, report))
+    _, body = _split(build_card(path, report, training=results))
+    training_at = plain.index("## Training")
+    assert body == plain[:training_at] + section_lines(results) + plain[training_at:]
+
+
 def test_the_card_of_a_ship_ready_checkpoint_says_yes(tmp_path: Path, tok_meta) -> None:
     path = build_checkpoint(tmp_path / "m.apr", tokenizer=tok_meta)
     score, ship_ready = _quality(path)
