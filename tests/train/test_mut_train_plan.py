@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apr.errors import ChinchillaGateError, OutputExistsError, UsageError
+from apr.errors import AprFileNotFoundError, ChinchillaGateError, OutputExistsError, UsageError
 from apr.format import save_file
 from apr.tokenizer import read_tokenizer
 from apr.train.checkpoint import checkpoint_metadata
@@ -140,6 +140,41 @@ def test_flags_at_their_minimum(options: PretrainOptions) -> None:
     assert plan.schedule.total_steps == 0
     plan = plan_pretrain(replace(options, batch_size=1, seq_length=1))
     assert plan.split is not None
+
+
+@pytest.mark.parametrize(("flag", "attribute"), [("--save-every-steps", "save_every_steps"),
+                                               ("--keep-last", "keep_last")])
+def test_optional_counts_below_one_are_refused(options: PretrainOptions, flag: str, attribute: str) -> None:
+    for bad in (0, -3):
+        error = usage(options, **{attribute: bad})
+        assert (error.message, error.field) == (f"{flag} must be >= 1, got {bad}", flag)
+    assert getattr(plan_pretrain(replace(options, **{attribute: 1})).options, attribute) == 1  # at the bound
+    assert getattr(plan_pretrain(replace(options, **{attribute: None})).options, attribute) is None  # unset
+
+
+def test_resume_with_no_steps_is_refused_with_the_evaluation_hint(options: PretrainOptions, tmp_path: Path) -> None:
+    error = usage(options, resume=str(tmp_path / "run"), num_steps=0)
+    assert (error.message, error.field, error.hint) == (
+        "--resume continues training; --num-steps 0 trains nothing", "--num-steps",
+        "to evaluate a checkpoint, use --init CKPT --num-steps 0")
+    # one step is a run to continue: --resume goes on to look for the run (there is none here)
+    with pytest.raises(AprFileNotFoundError):
+        plan_pretrain(replace(options, resume=str(tmp_path / "run"), num_steps=1))
+    assert plan_pretrain(replace(options, num_steps=0)).schedule.total_steps == 0  # no --resume: evaluation
+
+
+def test_the_resume_fingerprint_holds_the_schedule_and_the_init(options: PretrainOptions, init_file: Path) -> None:
+    """The keys `apr pretrain --resume` compares (apr.train.resume.RUN_SETTINGS), from the resolved plan."""
+    plan = plan_pretrain(replace(options, init=str(init_file), config=None, warmup_steps=3,
+                                 force_under_provisioned=True))
+    run = plan.fingerprint["run"]
+    assert run["warmup_steps"] == 3 == plan.schedule.warmup_steps
+    assert run["lr_max"] == plan.schedule.lr_max and run["lr_min"] == plan.schedule.lr_min
+    assert run["init_sha256"] == hashlib.sha256(init_file.read_bytes()).hexdigest()
+    scratch = plan_pretrain(options)  # from scratch, the mode's warm-up: the resolved value, not the flag's None
+    assert scratch.fingerprint["run"]["init_sha256"] is None
+    assert options.warmup_steps is None
+    assert scratch.fingerprint["run"]["warmup_steps"] == MODE_DEFAULTS[options.mode].warmup_steps
 
 
 def test_unknown_mode(options: PretrainOptions) -> None:
