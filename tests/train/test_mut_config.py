@@ -573,3 +573,46 @@ def test_metadata_head_dim_by_division_names_the_file() -> None:
     with pytest.raises(ModelConfigError) as info:
         ModelConfig.from_metadata({**META, "hidden_size": 9}, path="m.apr")
     assert (info.value.field, info.value.path) == ("head_dim", "m.apr")
+
+
+# --- gemma, gemma2 and phi3: the keys their configs and metadata carry (issue 23) -------------------
+
+
+def test_phi3_hf_config_clears_the_special_token_ids() -> None:
+    """Phi3Config's defaults pad with id 32000, past a small vocabulary: the ids are written as null."""
+    phi3 = make("phi3").to_hf_config()
+    assert {k: phi3[k] for k in ("pad_token_id", "bos_token_id", "eos_token_id")} == dict.fromkeys(
+        ("pad_token_id", "bos_token_id", "eos_token_id"))
+    assert not {"pad_token_id", "bos_token_id", "eos_token_id"} & set(make("llama").to_hf_config())
+
+
+def test_gemma2_settings_under_their_config_names() -> None:
+    config = make("gemma2", attn_softcap=50.0, final_softcap=30.0, query_pre_attn_scalar=256, layer_types=None)
+    assert config.gemma2_settings() == {"attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+                                        "query_pre_attn_scalar": 256, "layer_types": None}
+    typed = config.with_(layer_types=("sliding_attention",))
+    assert typed.gemma2_settings()["layer_types"] == ["sliding_attention"]
+    assert make("llama").gemma2_settings() == {}
+
+
+def test_gemma2_metadata_writes_a_null_window_and_others_only_a_set_one() -> None:
+    assert make("gemma2", sliding_window=None).to_metadata()["sliding_window"] is None
+    assert "sliding_window" not in make("llama", sliding_window=None).to_metadata()
+    assert make("mistral", sliding_window=3).to_metadata()["sliding_window"] == 3
+
+
+@pytest.mark.parametrize(("family", "act"), [("gemma", "gelu_pytorch_tanh"), ("gemma2", "gelu_pytorch_tanh"),
+                                             ("llama", "silu")])
+def test_metadata_without_an_activation_takes_the_familys(family: str, act: str) -> None:
+    meta = {"architecture": family, "vocab_size": 10, "hidden_size": 4, "num_layers": 2, "num_heads": 2,
+            "num_kv_heads": 1, "intermediate_size": 6, "head_dim": 2}
+    assert ModelConfig.from_metadata(meta).hidden_act == act
+
+
+@pytest.mark.parametrize("key", ["attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar"])
+def test_a_gemma2_number_that_is_not_one_names_its_key_and_file(key: str) -> None:
+    hf = {**HF_BASE, "model_type": "gemma2", "head_dim": 4, key: "fifty"}
+    with pytest.raises(ModelConfigError) as info:
+        ModelConfig.from_hf_config(hf, path="cfg/config.json")
+    assert (info.value.field, info.value.path) == (key, "cfg/config.json")
+    assert info.value.message == f"{key} = 'fifty' is not a number"
