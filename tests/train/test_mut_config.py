@@ -616,3 +616,34 @@ def test_a_gemma2_number_that_is_not_one_names_its_key_and_file(key: str) -> Non
         ModelConfig.from_hf_config(hf, path="cfg/config.json")
     assert (info.value.field, info.value.path) == (key, "cfg/config.json")
     assert info.value.message == f"{key} = 'fifty' is not a number"
+
+
+@pytest.mark.parametrize(("layers", "expected"), [
+    (1, ("sliding_attention",)),  # HF's default alternation starts with a sliding layer
+    (3, ("sliding_attention", "full_attention", "sliding_attention")),
+    (41, tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(41))),
+])
+def test_gemma2_layer_types_default_to_hfs_alternation(layers: int, expected: tuple) -> None:
+    hf = {**HF_BASE, "model_type": "gemma2", "head_dim": 4, "num_hidden_layers": layers}
+    assert ModelConfig.from_hf_config(hf).layer_types == expected
+    meta = {"architecture": "gemma2", "vocab_size": 10, "hidden_size": 8, "num_layers": layers, "num_heads": 2,
+            "num_kv_heads": 2, "intermediate_size": 6, "head_dim": 4}
+    assert ModelConfig.from_metadata(meta).layer_types == expected
+
+
+def test_gemma2_default_layer_types_stop_at_a_million_layers() -> None:
+    """The default list is built up to 2**20 layers (a bound on a count read from a file), not past it."""
+    settings = {"attn_logit_softcapping": None, "final_logit_softcapping": None, "query_pre_attn_scalar": None}
+    at = config_module._gemma2_fields("gemma2", settings, 2**20, None)["layer_types"]
+    assert len(at) == 2**20 and at[-1] == "full_attention"
+    assert config_module._gemma2_fields("gemma2", settings, 2**20 + 1, None)["layer_types"] is None
+    assert config_module._gemma2_fields("gemma2", settings, 0, None)["layer_types"] is None
+    assert config_module._gemma2_fields("llama", settings, 4, None) == {}
+
+
+def test_a_gemma2_metadata_number_that_is_not_one_names_the_file() -> None:
+    meta = {"architecture": "gemma2", "vocab_size": 10, "hidden_size": 8, "num_layers": 1, "num_heads": 2,
+            "num_kv_heads": 2, "intermediate_size": 6, "head_dim": 4, "attn_logit_softcapping": "fifty"}
+    with pytest.raises(ModelConfigError) as info:
+        ModelConfig.from_metadata(meta, path="m.apr")
+    assert (info.value.field, info.value.path) == ("attn_logit_softcapping", "m.apr")
