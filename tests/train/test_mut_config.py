@@ -647,3 +647,25 @@ def test_a_gemma2_metadata_number_that_is_not_one_names_the_file() -> None:
     with pytest.raises(ModelConfigError) as info:
         ModelConfig.from_metadata(meta, path="m.apr")
     assert (info.value.field, info.value.path) == ("attn_logit_softcapping", "m.apr")
+
+
+@pytest.mark.parametrize("name", ["attn_softcap", "final_softcap", "query_pre_attn_scalar"])
+def test_gemma2_numbers_on_another_family_or_not_positive_are_refused(name: str) -> None:
+    with pytest.raises(ModelConfigError) as info:
+        make("llama", **{name: 30.0})
+    assert (info.value.message, info.value.field) == (f"a llama model has no {name}", name)
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ModelConfigError) as info:
+            make("gemma2", **{name: bad})
+        assert (info.value.message, info.value.field) == (f"{name} must be a positive number, got {bad!r}", name)
+    assert getattr(make("gemma2", **{name: 0.5}), name) == 0.5  # any positive number, below 1 too
+    # a None softcap is skipped, and the numbers after it are still checked
+    with pytest.raises(ModelConfigError) as info:
+        make("gemma2", attn_softcap=None, final_softcap=None, query_pre_attn_scalar=-2.0)
+    assert info.value.field == "query_pre_attn_scalar"
+
+
+def test_layer_types_on_another_family_are_refused() -> None:
+    with pytest.raises(ModelConfigError) as info:
+        make("llama", layer_types=("full_attention",))
+    assert (info.value.message, info.value.field) == ("a llama model has no layer_types", "layer_types")
