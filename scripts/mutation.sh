@@ -5,7 +5,7 @@
 #
 # MODULE: a source path (apr/identity/quality.py), a folder (apr/identity), a dotted module name
 # (falsifiers.verdict) or a glob over mutant names ("apr.stamp.*"). Without MODULE: the 53 core
-# modules below, about 14,500 mutants: many hours even with --jobs 2 (docs/testing.md, seventh
+# modules below, about 14,500 mutants: about five hours with --jobs 2 on two cores (docs/testing.md, seventh
 # pass); results stay in mutants/, so a stopped run resumes where it stopped. Each module runs on
 # its own, so its time is recorded (mutants/mutation-times.tsv); --together runs them in one
 # mutmut call (one clean-test run). --list prints the core modules, one a line.
