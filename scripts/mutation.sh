@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut 3 (docs/testing.md): run mutmut on each MODULE, then print the table.
 #
-#   scripts/mutation.sh [--jobs N] [--together] [--max-minutes M] [--list] [MODULE ...]
+#   scripts/mutation.sh [--jobs N] [--together] [--max-minutes M] [--changed REV] [--list] [MODULE ...]
 #
 # MODULE: a source path (apr/identity/quality.py), a folder (apr/identity), a dotted module name
 # (falsifiers.verdict) or a glob over mutant names ("apr.stamp.*"). Without MODULE: the 53 core
@@ -9,6 +9,9 @@
 # pass); results stay in mutants/, so a stopped run resumes where it stopped. Each module runs on
 # its own, so its time is recorded (mutants/mutation-times.tsv); --together runs them in one
 # mutmut call (one clean-test run). --list prints the core modules, one a line.
+# --changed REV: the modules under apr/ and falsifiers/ whose source differs from REV (committed or
+# not, new files included), added to any MODULE given: the pass a change owes before it is merged
+# (e.g. --changed origin/main). With --list, prints them instead.
 # --jobs N: mutmut's --max-children (default 1; each child is one pytest process). --max-minutes M
 # stops a module's run after M minutes (as Ctrl-C would); its row then says "(partial)": a biased
 # sample, since mutmut runs the mutants with the fastest tests first.
@@ -45,6 +48,7 @@ jobs=1
 together=0
 max_minutes=0
 list=0
+changed=""
 modules=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,12 +57,31 @@ while [ $# -gt 0 ]; do
     --together) together=1; shift ;;
     --max-minutes) max_minutes="$2"; shift 2 ;;
     --max-minutes=*) max_minutes="${1#--max-minutes=}"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     --list) list=1; shift ;;
+    --changed) [ $# -ge 2 ] || { echo "error: --changed needs a revision (e.g. --changed origin/main)" >&2; exit 2; }
+               changed="$2"; shift 2 ;;
+    --changed=*) changed="${1#--changed=}"; shift ;;
     -*) echo "error: unknown option $1 (see scripts/mutation.sh --help)" >&2; exit 2 ;;
     *) modules+=("$1"); shift ;;
   esac
 done
+if [ -n "$changed" ]; then
+  if ! git rev-parse --verify --quiet "$changed^{commit}" >/dev/null; then
+    echo "error: --changed $changed: not a revision of this repository" >&2
+    echo "  fix: name a branch, tag or commit (git log --oneline shows them), e.g. --changed origin/main" >&2
+    exit 2
+  fi
+  # Python sources that still exist (a deleted module has nothing to mutate); __init__.py included.
+  # New files not yet added to git count as changed too.
+  mapfile -t -O "${#modules[@]}" modules < <( { git diff --name-only --diff-filter=d "$changed" -- \
+    'apr/*.py' 'falsifiers/*.py'; git ls-files --others --exclude-standard -- 'apr/*.py' 'falsifiers/*.py'; } | sort -u)
+  if [ ${#modules[@]} = 0 ]; then
+    echo "== no module under apr/ or falsifiers/ differs from $changed: nothing to run" >&2
+    exit 0
+  fi
+  if [ "$list" = 1 ]; then printf '%s\n' "${modules[@]}"; exit 0; fi
+fi
 if [ "$list" = 1 ]; then printf '%s\n' "${CORE[@]}"; exit 0; fi
 [ ${#modules[@]} -gt 0 ] || modules=("${CORE[@]}")
 
