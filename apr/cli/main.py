@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         _ARGV[:] = list(argv) if argv is not None else sys.argv[1:]
+        _ROOT.clear()  # a parser left by an earlier call must not name this call's command
         parser = build_parser(_ARGV)
         _ROOT[:] = [parser]
         args = parser.parse_args(argv)
@@ -210,14 +211,12 @@ def _refuse_swallowed_value(parser: argparse.ArgumentParser, args: argparse.Name
 
 
 def _no_command(parser: argparse.ArgumentParser) -> int:
-    """``apr`` alone (or ``apr --json``): the help on stderr, a usage error (64), JSON under ``--json``."""
-    if "--json" in _ARGV:
-        from apr.cli.output import emit_error
-        from apr.errors import UsageError
+    """``apr`` alone (or with only ``-v``): the help on stderr and a usage error (64).
 
-        emit_error("apr", UsageError("no command given", hint="run `apr --help` for the commands"))
-    else:
-        parser.print_help(sys.stderr)
+    ``apr --json`` never reaches here: ``--json`` is each command's flag, so the root parser refuses
+    it first, as a JSON usage error (`_Parser.error`).
+    """
+    parser.print_help(sys.stderr)
     return exit_codes.EXIT_USAGE
 
 

@@ -364,7 +364,9 @@ def test_main_reads_sys_argv_when_given_none(monkeypatch, capsys, tmp_path) -> N
     missing = tmp_path / "missing.apr"
     monkeypatch.setattr(sys, "argv", ["apr", "inspect", str(missing), "--json"])
     assert main() == 3
-    error = json.loads(capsys.readouterr().out)["error"]
+    document = json.loads(capsys.readouterr().out)
+    assert document["command"] == "inspect" and document["exit_code"] == 3
+    error = document["error"]
     assert error["exit_code"] == 3 and str(missing) in json.dumps(error)
 
 
@@ -393,7 +395,9 @@ def test_a_failure_before_the_arguments_are_parsed_honours_json(monkeypatch, cap
     assert main(argv) == 70
     captured = capsys.readouterr()
     if as_json:
-        error = json.loads(captured.out)["error"]
+        document = json.loads(captured.out)
+        assert document["command"] == "apr"  # no parser was built: no command can be named
+        error = document["error"]
         assert error["exit_code"] == 70 and "parser broke" in error["message"]
     else:
         assert captured.out == ""
@@ -471,3 +475,42 @@ def test_the_guard_gets_the_root_parser(monkeypatch) -> None:
         main(["inspect", "m.apr", "--qualty"])
     assert cli_main._ROOT == seen and cli_main._ARGV == ["inspect", "m.apr", "--qualty"]
     assert asked == [["inspect", "m.apr", "--qualty"]]  # built for the command named, not every command
+
+
+def test_a_failed_build_after_a_good_call_names_no_stale_command(monkeypatch, capsys, tmp_path) -> None:
+    assert main(["inspect", str(tmp_path / "missing.apr"), "--json"]) == 3  # leaves a built parser behind
+    capsys.readouterr()
+    monkeypatch.setattr(cli_main, "build_parser", _broken_build)
+    monkeypatch.delenv("APR_DEBUG", raising=False)
+    assert main(["validate", "m.apr", "--json"]) == 70
+    document = json.loads(capsys.readouterr().out)
+    assert document["command"] == "apr" and document["error"]["exit_code"] == 70
+
+
+def test_a_value_flag_given_only_the_end_of_options_marker_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["stamp", "m.apr", "--license=--"])
+    assert exited.value.code == 64
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-2:] == [
+        "error: argument --license: expected one argument ('--' alone cannot be its value: "
+        "it means the end of the options)",
+        "  fix: run `apr stamp --help` for the accepted flags",
+    ]
+
+
+@pytest.mark.parametrize(("dest", "flag"), [("run_dir", "--run-dir"), ("output", "-o")])
+def test_dispatch_refuses_standard_output_where_a_command_cannot_stream(restore_loggers, dest, flag) -> None:
+    from apr.errors import UsageError
+
+    ran = []
+    with pytest.raises(UsageError) as refused:
+        dispatch(_command(lambda args: ran.append(1) or 0, **{dest: "-"}))
+    assert str(refused.value).startswith(f"{flag} - (standard output) is not possible here")
+    assert refused.value.field == flag
+    assert ran == []
+
+
+def test_dispatch_with_a_declared_stdout_output_it_was_not_given_runs_the_command(restore_loggers) -> None:
+    # a Namespace built by hand (fuzz targets) may lack the declared argument: that is not `-`
+    assert dispatch(_command(lambda args: 7, stdout_output=("output",))) == 7
