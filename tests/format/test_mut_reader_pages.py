@@ -119,3 +119,22 @@ def test_a_packed_tensor_is_scanned_as_one_flat_piece() -> None:
     (piece,) = pieces
     assert piece.shape == (128,) and piece.dtype == np.float32
     assert np.array_equal(piece, q.dequantize().reshape(-1))
+
+
+def test_a_reader_releases_the_byte_range_of_the_named_tensor(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.apr"
+    path.write_bytes(save({"a": np.arange(100, dtype=np.float32), "b": np.ones(50, np.float32)}))
+    with open_file(path) as r:
+        asked: list[tuple[int, int]] = []
+        monkeypatch.setattr(r._source, "release", lambda start, stop: asked.append((start, stop)))
+        r.release("b")
+        start, stop = r.absolute_range(r.entry("b"))
+        assert asked == [(start, stop)] and stop - start == 50 * 4
+
+
+def test_an_in_memory_reader_has_no_pages_to_release() -> None:
+    r = open_bytes(save({"a": np.arange(4, dtype=np.float32)}))
+    assert not hasattr(r._source, "release")
+    r.release("a")  # a no-op, not an error
+    assert r.get_tensor("a").tolist() == [0.0, 1.0, 2.0, 3.0]
