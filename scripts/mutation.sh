@@ -76,6 +76,7 @@ if [ -n "$changed" ]; then
   # New files not yet added to git count as changed too.
   mapfile -t -O "${#modules[@]}" modules < <( { git diff --name-only --diff-filter=d "$changed" -- \
     'apr/*.py' 'falsifiers/*.py'; git ls-files --others --exclude-standard -- 'apr/*.py' 'falsifiers/*.py'; } | sort -u)
+  mapfile -t modules < <(printf '%s\n' ${modules[@]+"${modules[@]}"} | awk 'NF && !seen[$0]++')  # each once
   if [ ${#modules[@]} = 0 ]; then
     echo "== no module under apr/ or falsifiers/ differs from $changed: nothing to run" >&2
     exit 0
