@@ -48,10 +48,16 @@ def source(tmp_path: Path) -> reader._FileSource:
     opened.close()
 
 
+@pytest.fixture
+def recording(source: reader._FileSource) -> _RecordingMap:
+    """The source's map replaced by a recorder."""
+    recorder = _RecordingMap()
+    source._map = recorder
+    return recorder
+
+
 @needs_madvise
-def test_release_advises_dontneed_from_the_page_start_to_the_range_end(source) -> None:
-    recording = _RecordingMap()
-    source._map = recording
+def test_release_advises_dontneed_from_the_page_start_to_the_range_end(source, recording) -> None:
     page = mmap.PAGESIZE
     source.release(page + 10, 2 * page + 5)
     source.release(0, 7)
@@ -59,9 +65,7 @@ def test_release_advises_dontneed_from_the_page_start_to_the_range_end(source) -
 
 
 @needs_madvise
-def test_release_clips_the_range_at_the_end_of_the_file(source) -> None:
-    recording = _RecordingMap()
-    source._map = recording
+def test_release_clips_the_range_at_the_end_of_the_file(source, recording) -> None:
     page = mmap.PAGESIZE
     source.release(3 * page + 1, 10 * page)
     assert recording.calls == [(mmap.MADV_DONTNEED, 3 * page, 100)]
@@ -69,9 +73,7 @@ def test_release_clips_the_range_at_the_end_of_the_file(source) -> None:
 
 @needs_madvise
 @pytest.mark.parametrize(("start", "stop"), [(50, 50), (60, 50)])
-def test_an_empty_range_is_not_advised(source, start: int, stop: int) -> None:
-    recording = _RecordingMap()
-    source._map = recording
+def test_an_empty_range_is_not_advised(source, recording, start: int, stop: int) -> None:
     source.release(start, stop)
     assert recording.calls == []
 
@@ -81,10 +83,8 @@ def test_nothing_is_advised_before_the_map_exists(source) -> None:
     assert source._map is None
 
 
-def test_a_platform_without_dontneed_is_not_advised(source, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_platform_without_dontneed_is_not_advised(source, recording, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(mmap, "MADV_DONTNEED", raising=False)
-    recording = _RecordingMap()
-    source._map = recording
     source.release(0, 100)
     assert recording.calls == []
 
