@@ -97,11 +97,10 @@ class ModelConfig:
                 and self.initializer_range >= 0):
             raise ModelConfigError(f"initializer_range must be a finite number >= 0, got {self.initializer_range!r}",
                                    field="initializer_range")
-        needs = ACTIVATIONS.get(self.hidden_act, Feature.GELU_TANH) if isinstance(self.hidden_act, str) else None
-        if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS or \
-                (needs is not None and not REGISTRY[self.family].honours(needs)):
+        if not activation_allowed(self.family, self.hidden_act):
+            allowed = [name for name in ACTIVATIONS if activation_allowed(self.family, name)]
             raise ModelConfigError(f"a {self.family} model cannot use activation {self.hidden_act!r}",
-                                   field="hidden_act", hint="use silu (gemma: gelu_pytorch_tanh)")
+                                   field="hidden_act", hint=f"use {' or '.join(allowed)}")
         _check_gemma2_fields(self)
         if self.sliding_window is not None:
             if not REGISTRY[self.family].honours(Feature.SLIDING_WINDOW):
@@ -516,6 +515,24 @@ def _optional_real(value: Any, key: str, path: str | None) -> float | None:
         return None
     _real(value, key, path)  # refuses what is not a number
     return value
+
+
+def activation_allowed(family: str, activation: object) -> bool:
+    """Whether ``family``'s runtime computes ``activation``: one the runtime implements at all
+    (`ACTIVATIONS`) whose feature, if it needs one (gemma's tanh GELU), the family honours.
+
+    A direct construction reaches this where `from_hf_config` would have refused the config
+    already (a llama ``ModelConfig`` built with ``gelu_pytorch_tanh`` in code, a resumed
+    checkpoint's metadata edited by hand).
+
+    Example:
+        >>> activation_allowed("llama", "silu"), activation_allowed("llama", "gelu_pytorch_tanh")
+        (True, False)
+    """
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:  # isinstance first: a list is unhashable
+        return False
+    needs = ACTIVATIONS[activation]
+    return needs is None or REGISTRY[family].honours(needs)
 
 
 def _check_gemma2_fields(config: ModelConfig) -> None:

@@ -669,3 +669,44 @@ def test_layer_types_on_another_family_are_refused() -> None:
     with pytest.raises(ModelConfigError) as info:
         make("llama", layer_types=("full_attention",))
     assert (info.value.message, info.value.field) == ("a llama model has no layer_types", "layer_types")
+
+
+def test_a_wrong_layer_types_list_is_refused_naming_what_it_must_be() -> None:
+    for bad in (("sliding_attention",), ("sliding_attention", "global"), ["sliding_attention", "full_attention"]):
+        with pytest.raises(ModelConfigError) as info:
+            make("gemma2", num_layers=2, layer_types=bad)
+        assert (info.value.message, info.value.field) == (
+            f"layer_types must list 2 of sliding_attention, full_attention, got {bad!r}", "layer_types")
+    assert make("gemma2", num_layers=2, layer_types=("full_attention", "sliding_attention")).num_layers == 2
+
+
+# --- the MLP activation by family ---------------------------------------------------------------
+
+# the families whose runtime computes gemma's tanh GELU (Feature.GELU_TANH); silu every family computes
+GELU_FAMILIES = {"gemma", "gemma2"}
+ALL_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3")
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_each_family_takes_silu_and_only_gemmas_take_the_tanh_gelu(family: str) -> None:
+    assert config_module.activation_allowed(family, "silu")
+    assert make(family, hidden_act="silu").hidden_act == "silu"
+    gelu = family in GELU_FAMILIES
+    assert config_module.activation_allowed(family, "gelu_pytorch_tanh") is gelu
+    if gelu:
+        assert make(family, hidden_act="gelu_pytorch_tanh").hidden_act == "gelu_pytorch_tanh"
+    else:
+        error = refusal("hidden_act", family=family, hidden_act="gelu_pytorch_tanh")
+        assert error.message == f"a {family} model cannot use activation 'gelu_pytorch_tanh'"
+        assert error.hint == "use silu"
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+@pytest.mark.parametrize("act", ["relu", "gelu", "SILU", "", None, 1, ["silu"]])
+def test_an_activation_the_runtime_lacks_is_refused_by_every_family(family: str, act) -> None:
+    """Even by the gemmas, whose one extra activation must not become a default for any unknown name;
+    a value that is not a string (an unhashable list too) is a config error, never a TypeError."""
+    assert config_module.activation_allowed(family, act) is False
+    error = refusal("hidden_act", family=family, hidden_act=act)
+    assert error.message == f"a {family} model cannot use activation {act!r}"
+    assert error.hint == ("use silu or gelu_pytorch_tanh" if family in GELU_FAMILIES else "use silu")
