@@ -37,6 +37,9 @@ EXIT_MODEL_LOAD = 6
 EXIT_IO = 7
 EXIT_INFERENCE = 8
 EXIT_FEATURE_DISABLED = 9
+# aprender's NetworkError and HttpNotFound: `apr publish` is the one command that talks to a server.
+EXIT_NETWORK = 10
+EXIT_HTTP_NOT_FOUND = 11
 # Not in aprender's table nor among the verdict codes (0/1/2): sysexits.h's EX_SOFTWARE, "internal
 # software error". Only the CLI's top-level guard uses it, for an exception that is a bug in `apr`.
 EXIT_INTERNAL = 70
@@ -531,6 +534,36 @@ class InferenceError(AprError, RuntimeError):
     exit_code = EXIT_INFERENCE
 
 
+# --- the Hub ------------------------------------------------------------------------------------
+
+
+class HubError(AprError, ConnectionError):
+    """`apr publish` could not commit to the Hugging Face Hub: the network failed, or the Hub refused
+    the request (an invalid token, no write access, a server error). Exit 10, aprender's
+    NetworkError. The staging folder is kept, so a rerun retries. ``status`` is the HTTP status, if
+    the Hub answered."""
+
+    code = "network-error"
+    exit_code = EXIT_NETWORK
+
+    def __init__(self, message: str, *, status: int | None = None, **kwargs: Any) -> None:
+        self.status = status
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = super().to_dict()
+        document["status"] = self.status
+        return document
+
+
+class HubNotFoundError(HubError):
+    """The Hub has no such repository, branch or namespace (HTTP 404). Exit 11, aprender's
+    HttpNotFound."""
+
+    code = "http-not-found"
+    exit_code = EXIT_HTTP_NOT_FOUND
+
+
 # --- bugs ---------------------------------------------------------------------------------------
 
 
@@ -576,6 +609,8 @@ __all__ = [
     "DamagedInputError",
     "FormatError",
     "HeaderError",
+    "HubError",
+    "HubNotFoundError",
     "MetadataError",
     "OutputExistsError",
     "ResourceLimitError",

@@ -26,9 +26,9 @@ APPENDIX_A = {
     "FileNotFound": 3, "NotAFile": 3, "InvalidFormat": 4, "ValidationFailed": 5, "ModelLoadFailed": 6, "Io": 7,
     "InferenceFailed": 8, "FeatureDisabled": 9, "NetworkError": 10, "HttpNotFound": 11, "Aprender": 1,
 }
-# Our constant for each aprender variant we use (network codes 10/11 have no `apr` command that
-# raises them: import from the Hub goes through huggingface_hub, whose errors map to 3/7).
+# Our constant for each aprender variant we use (10/11: `apr publish`'s Hub errors).
 OURS = {
+    "EXIT_NETWORK": "NetworkError", "EXIT_HTTP_NOT_FOUND": "HttpNotFound",
     "EXIT_NOT_FOUND": "FileNotFound", "EXIT_INVALID_FORMAT": "InvalidFormat", "EXIT_VALIDATION": "ValidationFailed",
     "EXIT_MODEL_LOAD": "ModelLoadFailed", "EXIT_IO": "Io", "EXIT_INFERENCE": "InferenceFailed",
     "EXIT_FEATURE_DISABLED": "FeatureDisabled", "EXIT_GENERIC": "Aprender",
@@ -60,7 +60,7 @@ def test_transcription_matches_the_reference() -> None:
 
 
 def test_documented_is_exactly_the_table() -> None:
-    assert exit_codes.DOCUMENTED == frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 64, 70, 130})
+    assert exit_codes.DOCUMENTED == frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 64, 70, 130})
 
 
 def test_every_public_name_is_exported() -> None:
@@ -74,6 +74,7 @@ CLASS_CODES = {
     "ChecksumError": 4, "DamagedInputError": 5, "ArchitectureMismatchError": 5, "UsageError": 64,
     "ValidationError": 5, "ChinchillaGateError": 5, "DatasetError": 4, "TrainingAbortedError": 1,
     "ConvertError": 5, "MissingTokenizerError": 6, "InferenceError": 8, "InternalError": 70,
+    "HubError": 10, "HubNotFoundError": 11,
 }
 
 

@@ -25,7 +25,7 @@ from apr.cli.schemas import commands, load_schema, validate_document
 from tests.readiness.builders import build_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTED = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 64, 70, 130]
+DOCUMENTED = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 64, 70, 130]
 # Commands whose output is not a JSON document (they take no --json).
 NOT_JSON = {"completion"}
 
@@ -227,6 +227,16 @@ def test_a_payload_cannot_redefine_the_envelope() -> None:
     with pytest.raises(ValueError, match="redefines"):
         envelope("stamp", {"command": "other"})
     assert envelope("stamp", {"command": "stamp"})["command"] == "stamp"  # the same value is fine
+
+
+def test_the_envelope_admits_exactly_the_documented_exit_codes() -> None:
+    """The schema is hand-written: a code added to apr/cli/exit_codes.py (10 and 11 for publish) must
+    be added to both of its enums, or a consumer validating the document refuses a real answer."""
+    from apr.cli import exit_codes
+
+    schema = load_schema("envelope")
+    assert schema["properties"]["exit_code"]["enum"] == DOCUMENTED == sorted(exit_codes.DOCUMENTED)
+    assert schema["$defs"]["error"]["properties"]["exit_code"]["enum"] == DOCUMENTED
 
 
 def test_every_published_schema_is_a_valid_draft_2020_12_schema() -> None:

@@ -46,3 +46,14 @@ def upload_nothing(staging: Any, repo: str, **kwargs: Any) -> Any:
     from apr.publish.upload import UploadResult
 
     return UploadResult(repo=repo, revision=kwargs.get("revision"), commit_url=None)
+
+
+def explain_nothing(error: Any, repo: str, *, revision: Any, staging: Any) -> Any:
+    return None
+
+
+def every_hub_error_a_refusal(error: Any, repo: str, *, revision: Any, staging: Any) -> Any:
+    from apr.errors import HubError
+
+    return HubError(f"could not publish {repo}: {error}", status=None, hint="retry")
+
