@@ -84,7 +84,7 @@ def hub_error(error: BaseException, repo: str, *, revision: str | None,
     target = repo if revision is None else f"{repo} (branch {revision})"
     if isinstance(error, HfHubHTTPError):
         status = getattr(getattr(error, "response", None), "status_code", None)
-        said = getattr(error, "server_message", None) or str(error).splitlines()[0]
+        said = getattr(error, "server_message", None) or str(error).partition("\n")[0]
         if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)) or status == 404:
             return HubNotFoundError(
                 f"the Hub has no {target}, or the token cannot see it: {said}", status=status, field="REPO",
