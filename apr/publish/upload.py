@@ -97,8 +97,8 @@ def hub_error(error: BaseException, repo: str, *, revision: str | None,
             fix = "the Hub is busy or failing: wait a few minutes"
         else:
             fix = "read the Hub's answer above"
-        return HubError(f"could not publish {target}: the Hub answered HTTP {status}: {said}", status=status,
-                        hint=f"{fix}; {kept}")
+        answered = "the Hub refused it" if status is None else f"the Hub answered HTTP {status}"
+        return HubError(f"could not publish {target}: {answered}: {said}", status=status, hint=f"{fix}; {kept}")
     if isinstance(error, (ConnectionError, TimeoutError)) or any(
             (cls.__module__, cls.__qualname__) in _TRANSPORT_ERRORS for cls in type(error).__mro__):
         return HubError(f"cannot reach the Hugging Face Hub to publish {target}: {error}",

@@ -192,3 +192,55 @@ def test_apr_publish_exits_10_or_11_and_keeps_what_it_staged(server: str, tmp_pa
         assert "fix: " in captured.err and f"the staging folder {stage} is kept" in captured.err
         assert "Traceback" not in captured.err
     assert (stage / "model.apr").read_bytes() == good.read_bytes()  # staged as NAME.apr, kept for the rerun
+
+
+def test_an_http_error_without_a_response_still_says_what_the_hub_said() -> None:
+    """Some releases raise HfHubHTTPError without a response (or with one without a status): exit 10,
+    no status, the message's first line, never an AttributeError inside the except clause."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    bare = HfHubHTTPError.__new__(HfHubHTTPError)  # no __init__: no response, no server_message
+    bare.args = ("first line\nsecond line\nthird line",)
+    error = hub_error(bare, REPO, revision=None, staging="stage")
+    assert type(error) is HubError and error.status is None
+    assert error.message == f"could not publish {REPO}: the Hub refused it: first line"
+    assert error.hint == f"read the Hub's answer above; {_kept(Path('stage'))}"
+    bare.response = None
+    assert hub_error(bare, REPO, revision=None, staging="stage").message == error.message
+
+
+def test_a_local_read_error_says_it_was_reading() -> None:
+    denied = PermissionError(errno.EACCES, "Permission denied", "stage/model.safetensors")
+    error = hub_error(denied, REPO, revision=None, staging="stage")
+    assert error.message == f"cannot read: permission denied (EACCES); {_kept(Path('stage'))}"
+
+
+class _Recording:
+    """An HfApi that records its calls and returns ``info`` from upload_folder."""
+
+    def __init__(self, info: object) -> None:
+        self.info, self.calls = info, []
+
+    def create_repo(self, repo: str, **kwargs: object) -> None:
+        self.calls.append(("create_repo", repo, kwargs))
+
+    def upload_folder(self, **kwargs: object) -> object:
+        self.calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+        return self.info
+
+
+def test_the_library_defaults_public_and_the_default_commit_message(tmp_path: Path) -> None:
+    api = _Recording(type("Info", (), {"commit_url": "https://hub/c/1"})())
+    result = upload_staging(tmp_path, REPO, token="t", api=api)
+    assert api.calls[0] == ("create_repo", REPO, {"repo_type": "model", "private": False, "exist_ok": True})
+    assert api.calls[1][2]["commit_message"] == "apr publish"
+    assert result.to_dict() == {"repo": REPO, "revision": None, "commit_url": "https://hub/c/1"}
+
+
+@pytest.mark.parametrize(("info", "url"), [
+    ("https://huggingface.co/someone/model/commit/abc", "https://huggingface.co/someone/model/commit/abc"),
+    (None, None),  # a fake or an old release that returns nothing
+])
+def test_the_commit_url_from_an_info_without_the_attribute(tmp_path: Path, info, url) -> None:
+    """Older huggingface_hub releases return the URL as a plain string from upload_folder."""
+    assert upload_staging(tmp_path, REPO, token="t", api=_Recording(info)).commit_url == url
