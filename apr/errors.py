@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 # Exit codes (aprender apr-cli error.rs). Kept here because every error names its own code;
 # the CLI's exit_codes module re-exports them with the verdict codes.
@@ -59,6 +59,9 @@ class AprError(Exception):
 
     code: str = "apr-error"
     exit_code: int = EXIT_GENERIC
+    # Attributes a subclass adds to its ``--json`` error object, after the common keys (a tuple
+    # attribute is written as a list: JSON has no tuples).
+    json_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -110,7 +113,12 @@ class AprError(Exception):
             "field": self.field,
             "hint": self.hint,
             "exit_code": self.exit_code,
+            **{key: _json_value(getattr(self, key)) for key in self.json_keys},
         }
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 # --- operating-system errors, in words --------------------------------------------------------
@@ -367,18 +375,13 @@ class UnsupportedArchitectureError(ModelConfigError):
     work on such a file; `run`, `pretrain --init`, `qa` and `export` refuse it."""
 
     code = "unsupported-architecture"
+    json_keys = ("architecture", "reasons")
     exit_code = EXIT_VALIDATION
 
     def __init__(self, message: str, *, architecture: str, reasons: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.architecture = architecture
         self.reasons = tuple(reasons)
         super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["architecture"] = self.architecture
-        document["reasons"] = list(self.reasons)
-        return document
 
 
 class InitCheckpointError(AprError, ValueError):
@@ -390,6 +393,7 @@ class InitCheckpointError(AprError, ValueError):
     """
 
     code = "init-checkpoint"
+    json_keys = ("falsifier",)
     exit_code = EXIT_VALIDATION
 
     def __init__(self, message: str, *, falsifier: str, exit_code: int | None = None, **kwargs: Any) -> None:
@@ -397,11 +401,6 @@ class InitCheckpointError(AprError, ValueError):
         if exit_code is not None:
             self.exit_code = exit_code
         super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["falsifier"] = self.falsifier
-        return document
 
 
 class ChinchillaGateError(ValidationError):
@@ -424,15 +423,11 @@ class ResumeError(ValidationError):
     world size, schedule). ``differences`` lists every mismatch, ``"name: saved != asked"``."""
 
     code = "resume-refused"
+    json_keys = ("differences",)
 
     def __init__(self, message: str, *, differences: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.differences = tuple(differences)
         super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["differences"] = list(self.differences)
-        return document
 
 
 class TrainingAbortedError(AprError, RuntimeError):
@@ -544,16 +539,12 @@ class HubError(AprError, ConnectionError):
     the Hub answered."""
 
     code = "network-error"
+    json_keys = ("status",)
     exit_code = EXIT_NETWORK
 
     def __init__(self, message: str, *, status: int | None = None, **kwargs: Any) -> None:
         self.status = status
         super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["status"] = self.status
-        return document
 
 
 class HubNotFoundError(HubError):
@@ -584,18 +575,13 @@ class InternalError(AprError, RuntimeError):
     """
 
     code = "internal-error"
+    json_keys = ("exception", "location")
     exit_code = EXIT_INTERNAL
 
     def __init__(self, message: str, *, exception: str, location: str | None, **kwargs: Any) -> None:
         self.exception = exception
         self.location = location
         super().__init__(message, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        document = super().to_dict()
-        document["exception"] = self.exception
-        document["location"] = self.location
-        return document
 
 
 __all__ = [
